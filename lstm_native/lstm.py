@@ -1,0 +1,505 @@
+"""`LSTM` and `LSTMCell`: PyTorch's API and semantics, the native kernels underneath.
+
+The classes check and convert what the user passes, allocate the outputs and the buffers
+backward needs, and call `lstm_native._lstm` once per layer and direction over the whole
+sequence. The kernels hold all the math; the equations they implement are written out
+for a reader in `lstm_native.reference`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _lstm
+from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
+from ._validation import as_float_array, check_model_dtype, check_shape, check_size
+from .module import Module
+
+__all__ = ["LSTM", "LSTMCell"]
+
+
+def _init_uniform(rng: np.random.Generator, shape: tuple, hidden_size: int) -> np.ndarray:
+    # PyTorch's default: every parameter from U(-1/sqrt(H), 1/sqrt(H)).
+    bound = 1.0 / np.sqrt(hidden_size)
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tuple:
+    """(h, c) given as a pair of arrays of one shape; a copy of each, contiguous."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"{name} must be a tuple of two arrays ({expected}), got {type(pair).__name__}")
+    out = []
+    for part, arr in zip(("[0]", "[1]"), pair):
+        arr = as_float_array(arr, name + part, dtype, expected)
+        check_shape(arr, name + part, shape, expected)
+        out.append(np.array(arr, dtype=dtype, order="C", copy=True))
+    return tuple(out)
+
+
+class LSTM(Module):
+    """A multi-layer LSTM over whole sequences, as `torch.nn.LSTM`.
+
+    For each step t and layer, with gates in PyTorch's order (input, forget, candidate,
+    output)::
+
+        i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+        f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+        o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        h_t = o_t ⊙ tanh(c_t)
+
+    Parameters
+    ----------
+    input_size : int
+        Features of each input step, I.
+    hidden_size : int
+        Features of the hidden and cell states, H.
+    num_layers : int, default 1
+        Stacked layers, L; layer k > 0 reads the output of layer k - 1.
+    bias : bool, default True
+        Whether the layers have the biases `bias_ih_l{k}` and `bias_hh_l{k}`.
+    batch_first : bool, default False
+        Inputs and outputs are (N, T, ·) instead of (T, N, ·). States are always (D·L, N, H).
+    bidirectional : bool, default False
+        Each layer also runs the sequence backwards (D = 2); its output is concatenated
+        after the forward direction's.
+    dtype : {np.float32, np.float64}, default np.float32
+        The precision of parameters and computation.
+    seed : int or None
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default).
+    n_threads : int or None
+        OpenMP threads of the kernels; None uses OpenMP's default (OMP_NUM_THREADS, else
+        all cores).
+
+    Attributes
+    ----------
+    grads : dict of str to numpy.ndarray
+        The gradient of every parameter, same keys and shapes as `state_dict()`;
+        `backward` adds into it, `zero_grad` clears it.
+
+    Notes
+    -----
+    Parameter names and shapes are PyTorch's: `weight_ih_l{k}` (4H, in), `weight_hh_l{k}`
+    (4H, H), `bias_ih_l{k}` and `bias_hh_l{k}` (4H,), with the suffix `_reverse` for the
+    backward direction; so `load_state_dict(torch_lstm.state_dict())` works.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
+                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
+                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
+        super().__init__(check_model_dtype(dtype))
+        self.input_size = check_size(input_size, "input_size")
+        self.hidden_size = check_size(hidden_size, "hidden_size")
+        self.num_layers = check_size(num_layers, "num_layers")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.n_threads = check_n_threads(n_threads)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._cache = None
+
+        rng = np.random.default_rng(seed)
+        H, D = self.hidden_size, self.num_directions
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else D * H
+            for direction in range(D):
+                sfx = self._suffix(layer, direction)
+                self._add_parameter(f"weight_ih{sfx}", _init_uniform(rng, (4 * H, in_size), H))
+                self._add_parameter(f"weight_hh{sfx}", _init_uniform(rng, (4 * H, H), H))
+                if self.bias:
+                    self._add_parameter(f"bias_ih{sfx}", _init_uniform(rng, (4 * H,), H))
+                    self._add_parameter(f"bias_hh{sfx}", _init_uniform(rng, (4 * H,), H))
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {k}={v}" for k, v in (("num_layers", self.num_layers), ("bias", self.bias),
+                                     ("batch_first", self.batch_first),
+                                     ("bidirectional", self.bidirectional))
+            if v != {"num_layers": 1, "bias": True}.get(k, False)
+        )
+        return (f"LSTM({self.input_size}, {self.hidden_size}{extra}, "
+                f"dtype={self.dtype.name})")
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+
+    # -- argument checks ------------------------------------------------------------------
+
+    def _seq_layout(self) -> str:
+        return "(N, T, I)" if self.batch_first else "(T, N, I)"
+
+    def _check_x(self, x):
+        """x as a contiguous time-major (T, N, I) array, and whether it was batched."""
+        expected = f"{self._seq_layout()} or (T, I) with I = input_size = {self.input_size}"
+        x = as_float_array(x, "x", self.dtype, expected)
+        if x.ndim == 2:
+            batched = False
+            x = x[:, None, :]
+        elif x.ndim == 3:
+            batched = True
+            if self.batch_first:
+                x = x.transpose(1, 0, 2)
+        else:
+            raise ValueError(f"x must have shape {expected}, got {x.ndim} dimensions {x.shape}")
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"x must have shape {expected}, got {x.shape[2]} features")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
+        return np.ascontiguousarray(x), batched
+
+    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
+        DL = self.num_directions * self.num_layers
+        if batched:
+            return (DL, N, self.hidden_size), "(D*num_layers, N, hidden_size)"
+        return (DL, self.hidden_size), "(D*num_layers, hidden_size)"
+
+    def _check_states(self, pair, name: str, N: int, batched: bool):
+        """A pair of (D·L, N, H) states (zeros when None), contiguous copies."""
+        shape, expected = self._state_shape(N, batched)
+        if pair is None:
+            full = (shape[0], N, self.hidden_size)
+            return np.zeros(full, self.dtype), np.zeros(full, self.dtype)
+        h, c = _check_state_pair(pair, name, shape, expected, self.dtype)
+        if not batched:
+            h, c = h[:, None, :], c[:, None, :]
+        return h, c
+
+    @staticmethod
+    def _check_lengths(lengths, N: int, T: int) -> np.ndarray:
+        if lengths is None:
+            return np.full(N, T, dtype=np.int64)
+        if hasattr(lengths, "detach"):  # a torch tensor, as pack_padded_sequence takes
+            lengths = lengths.detach().cpu().numpy()
+        arr = np.asarray(lengths)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"lengths must be {N} integers in 1..{T}, got dtype {arr.dtype}")
+        if arr.shape != (N,):
+            raise ValueError(f"lengths must have shape (N,) = ({N},), got {arr.shape}")
+        if arr.min() < 1 or arr.max() > T:
+            raise ValueError(
+                f"lengths must be in 1..T = 1..{T}, got values from {arr.min()} to {arr.max()}"
+            )
+        return np.ascontiguousarray(arr, dtype=np.int64)
+
+    def _layer_arrays(self, layer: int, direction: int, store: dict):
+        sfx = self._suffix(layer, direction)
+        return store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"], sfx
+
+    # -- forward and backward -------------------------------------------------------------
+
+    def forward(self, x, hx=None, lengths=None):
+        """Run the LSTM over whole sequences.
+
+        Parameters
+        ----------
+        x : array_like, (T, N, I), or (N, T, I) with `batch_first`, or unbatched (T, I)
+            The input sequences; float32 or float64 (converted to the model's dtype).
+        hx : tuple (h0, c0) or None
+            Initial states, each (D·num_layers, N, H) ((D·num_layers, H) unbatched), the
+            index being layer·D + direction. None means zeros.
+        lengths : array_like of int, (N,), or None
+            The valid steps of each sequence, in 1..T and in any order. Outputs past a
+            sequence's length are zero; its h_n, c_n are the states at its last valid
+            step; the reverse direction starts at that step. As PyTorch's
+            `pack_padded_sequence(..., enforce_sorted=False)`.
+
+        Returns
+        -------
+        out : numpy.ndarray, (T, N, D·H), or (N, T, D·H) with `batch_first`, or (T, D·H)
+            The last layer's hidden state at every step, the reverse direction after the
+            forward one.
+        (h_n, c_n) : tuple of numpy.ndarray, each (D·num_layers, N, H)
+            The final states of every layer and direction.
+        """
+        x, batched = self._check_x(x)
+        T, N, I = x.shape
+        lengths = self._check_lengths(lengths, N, T)
+        h0, c0 = self._check_states(hx, "hx", N, batched)
+        H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
+        training = self.training
+        n_threads = effective_n_threads(self.n_threads)
+        self._cache = None
+
+        layer_input = x.reshape(T * N, I)
+        if training and lengths.min() < T:
+            # Padded steps never reach the output, but their inputs would meet zero
+            # gradients in dW_ih = dGᵀ·X, and 0·inf is nan: clear them.
+            layer_input = np.where((np.arange(T)[:, None] < lengths)[..., None], x, 0)
+            layer_input = layer_input.reshape(T * N, I)
+        h_n = np.empty((D * self.num_layers, N, H), self.dtype)
+        c_n = np.empty_like(h_n)
+        layers = []
+        with single_threaded_blas():
+            for layer in range(self.num_layers):
+                out = np.empty((T * N, D * H), self.dtype)
+                kept = []
+                for direction in range(D):
+                    idx = layer * D + direction
+                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
+                    if self.bias:
+                        bias = self._params[f"bias_ih{sfx}"] + self._params[f"bias_hh{sfx}"]
+                    else:
+                        bias = np.zeros(G, self.dtype)
+                    gates = np.empty((T * N, G), self.dtype)
+                    if training:
+                        # Every step's state in T + 1 slots; the first one holds h0.
+                        h = np.empty(((T + 1) * N, H), self.dtype)
+                        c = np.empty_like(h)
+                        first, last = (T, 0) if direction else (0, T)
+                        h[first * N:(first + 1) * N] = h0[idx]
+                        c[first * N:(first + 1) * N] = c0[idx]
+                    else:
+                        h, c = h0[idx].copy(), c0[idx].copy()
+                        first = last = 0
+                    _lstm.forward_layer(layer_input, w_ih, w_hh, bias, lengths, gates, h, c,
+                                        out, direction * H, bool(direction), training,
+                                        n_threads)
+                    h_n[idx] = h[last * N:(last + 1) * N]
+                    c_n[idx] = c[last * N:(last + 1) * N]
+                    if training:
+                        kept.append((gates, h, c))
+                if training:
+                    layers.append((layer_input, kept))
+                layer_input = out
+        if training:
+            self._cache = {"T": T, "N": N, "batched": batched, "lengths": lengths,
+                           "layers": layers}
+        return self._to_user_layout(out.reshape(T, N, D * H), batched), \
+            self._states_to_user(h_n, c_n, batched)
+
+    def _to_user_layout(self, seq: np.ndarray, batched: bool) -> np.ndarray:
+        if not batched:
+            return seq[:, 0, :]
+        if self.batch_first:
+            return np.ascontiguousarray(seq.transpose(1, 0, 2))
+        return seq
+
+    @staticmethod
+    def _states_to_user(h: np.ndarray, c: np.ndarray, batched: bool) -> tuple:
+        if not batched:
+            return h[:, 0, :], c[:, 0, :]
+        return h, c
+
+    def backward(self, dout, dhx=None, *, input_grad: bool = True):
+        """Back-propagate through time through the last `forward`, adding into `grads`.
+
+        Each training-mode forward can be back-propagated once.
+
+        Parameters
+        ----------
+        dout : array_like, the shape of forward's `out`
+            Gradient of the loss with respect to `out`. Values at padded steps (past a
+            sequence's length) are ignored.
+        dhx : tuple (dh_n, dc_n) or None
+            Gradients with respect to forward's h_n and c_n, each (D·num_layers, N, H);
+            None means none flows in from them. Chaining these across chunks of a long
+            sequence is truncated BPTT.
+        input_grad : bool, default True
+            Whether to compute the gradient with respect to x. False skips that work and
+            returns None for it: the usual case for a first layer fed with data.
+
+        Returns
+        -------
+        dx : numpy.ndarray or None
+            Gradient with respect to x, of x's shape (zero at padded steps).
+        (dh0, dc0) : tuple of numpy.ndarray
+            Gradients with respect to the initial states, each of hx's shape.
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, or with no training-mode forward left to back-propagate.
+        """
+        if not self.training:
+            raise RuntimeError("backward() is not available in eval mode: call train() and "
+                               "run forward() again")
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError("backward() needs a training-mode forward() first; each "
+                               "forward() can be back-propagated once")
+        T, N, batched = cache["T"], cache["N"], cache["batched"]
+        H, D = self.hidden_size, self.num_directions
+        n_out = D * H
+        if batched:
+            shape = (N, T, n_out) if self.batch_first else (T, N, n_out)
+            expected = "(N, T, D*hidden_size)" if self.batch_first else "(T, N, D*hidden_size)"
+        else:
+            shape, expected = (T, n_out), "(T, D*hidden_size)"
+        dout = as_float_array(dout, "dout", self.dtype, expected)
+        check_shape(dout, "dout", shape, expected)
+        dh_n, dc_n = self._check_states(dhx, "dhx", N, batched)
+        if not batched:
+            dout = dout[:, None, :]
+        elif self.batch_first:
+            dout = dout.transpose(1, 0, 2)
+        d_layer_out = np.ascontiguousarray(dout).reshape(T * N, n_out)
+
+        self._cache = None  # the kernels overwrite the kept gates with their gradients
+        n_threads = effective_n_threads(self.n_threads)
+        lengths = cache["lengths"]
+        dh0 = np.empty((D * self.num_layers, N, H), self.dtype)
+        dc0 = np.empty_like(dh0)
+        with single_threaded_blas():
+            for layer in reversed(range(self.num_layers)):
+                layer_input, kept = cache["layers"][layer]
+                dx = None
+                if layer > 0 or input_grad:
+                    dx = np.zeros_like(layer_input)
+                for direction in range(D):
+                    idx = layer * D + direction
+                    gates, h, c = kept[direction]
+                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
+                    dw_ih, dw_hh, _ = self._layer_arrays(layer, direction, self.grads)
+                    dh, dc = dh_n[idx].copy(), dc_n[idx].copy()
+                    db = np.zeros(4 * H, self.dtype) if self.bias else None
+                    _lstm.backward_layer(layer_input, w_ih, w_hh, lengths, gates, h, c,
+                                         d_layer_out, direction * H, dh, dc, dw_ih, dw_hh,
+                                         db, dx, bool(direction), n_threads)
+                    if self.bias:
+                        # b_ih and b_hh enter the gates as a sum: the same gradient.
+                        self.grads[f"bias_ih{sfx}"] += db
+                        self.grads[f"bias_hh{sfx}"] += db
+                    dh0[idx], dc0[idx] = dh, dc
+                d_layer_out = dx
+        if input_grad:
+            dx = self._to_user_layout(d_layer_out.reshape(T, N, self.input_size), batched)
+        else:
+            dx = None
+        return dx, self._states_to_user(dh0, dc0, batched)
+
+
+class LSTMCell(Module):
+    """One LSTM step, as `torch.nn.LSTMCell`: what streaming inference runs.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of the input, I.
+    hidden_size : int
+        Features of the hidden and cell states, H.
+    bias : bool, default True
+        Whether the cell has `bias_ih` and `bias_hh`.
+    dtype : {np.float32, np.float64}, default np.float32
+    seed : int or None
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation.
+
+    Notes
+    -----
+    Parameters are `weight_ih` (4H, I), `weight_hh` (4H, H), `bias_ih`, `bias_hh` (4H,),
+    gates in the order input, forget, candidate, output, as PyTorch.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True,
+                 dtype=np.float32, seed: int | None = None):
+        super().__init__(check_model_dtype(dtype))
+        self.input_size = check_size(input_size, "input_size")
+        self.hidden_size = check_size(hidden_size, "hidden_size")
+        self.bias = bool(bias)
+        self._cache = None
+        rng = np.random.default_rng(seed)
+        H = self.hidden_size
+        self._add_parameter("weight_ih", _init_uniform(rng, (4 * H, self.input_size), H))
+        self._add_parameter("weight_hh", _init_uniform(rng, (4 * H, H), H))
+        if self.bias:
+            self._add_parameter("bias_ih", _init_uniform(rng, (4 * H,), H))
+            self._add_parameter("bias_hh", _init_uniform(rng, (4 * H,), H))
+
+    def __repr__(self) -> str:
+        bias = "" if self.bias else ", bias=False"
+        return f"LSTMCell({self.input_size}, {self.hidden_size}{bias}, dtype={self.dtype.name})"
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+
+    def _check_pair(self, pair, name: str, N: int, batched: bool):
+        H = self.hidden_size
+        shape, expected = ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
+        if pair is None:
+            return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
+        h, c = _check_state_pair(pair, name, shape, expected, self.dtype)
+        return h.reshape(N, H), c.reshape(N, H)
+
+    def forward(self, x, hx=None):
+        """One step.
+
+        Parameters
+        ----------
+        x : array_like, (N, I) or unbatched (I,)
+        hx : tuple (h, c) or None
+            The previous states, each (N, H) ((H,) unbatched); None means zeros.
+
+        Returns
+        -------
+        (h, c) : tuple of numpy.ndarray, each (N, H) ((H,) unbatched)
+            The new hidden and cell states.
+        """
+        expected = f"(N, I) or (I,) with I = input_size = {self.input_size}"
+        x = as_float_array(x, "x", self.dtype, expected)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
+            raise ValueError(f"x must have shape {expected}, got {x.shape}")
+        batched = x.ndim == 2
+        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
+        N, H = x.shape[0], self.hidden_size
+        h_prev, c_prev = self._check_pair(hx, "hx", N, batched)
+        bias = (self._params["bias_ih"] + self._params["bias_hh"] if self.bias
+                else np.zeros(4 * H, self.dtype))
+        lengths = np.ones(N, np.int64)
+        gates = np.empty((N, 4 * H), self.dtype)
+        # Two slots, as a one-step sequence in training: the previous and the new state.
+        h = np.concatenate([h_prev, np.empty_like(h_prev)])
+        c = np.concatenate([c_prev, np.empty_like(c_prev)])
+        out = np.empty((N, H), self.dtype)
+        with single_threaded_blas():
+            _lstm.forward_layer(x, self._params["weight_ih"], self._params["weight_hh"], bias,
+                                lengths, gates, h, c, out, 0, False, True, 1)
+        h_new, c_new = h[N:].copy(), c[N:].copy()
+        self._cache = (x, lengths, gates, h, c, batched) if self.training else None
+        if not batched:
+            return h_new[0], c_new[0]
+        return h_new, c_new
+
+    def backward(self, dh, dc=None):
+        """Back-propagate through the last step, adding into `grads`.
+
+        Parameters
+        ----------
+        dh, dc : array_like, each the shape of forward's h
+            Gradients with respect to the new hidden and cell states; dc None means zero.
+
+        Returns
+        -------
+        dx : numpy.ndarray
+            Gradient with respect to x.
+        (dh_prev, dc_prev) : tuple of numpy.ndarray
+            Gradients with respect to the previous states.
+        """
+        if not self.training:
+            raise RuntimeError("backward() is not available in eval mode: call train() and "
+                               "run forward() again")
+        if self._cache is None:
+            raise RuntimeError("backward() needs a training-mode forward() first; each "
+                               "forward() can be back-propagated once")
+        x, lengths, gates, h, c, batched = self._cache
+        N, H = x.shape[0], self.hidden_size
+        if dc is None:
+            dc = np.zeros((N, H) if batched else (H,), self.dtype)
+        dh_next, dc_next = self._check_pair((dh, dc), "(dh, dc)", N, batched)
+        self._cache = None
+        dx = np.zeros_like(x)
+        db = np.zeros(4 * H, self.dtype) if self.bias else None
+        no_output_grad = np.zeros((N, H), self.dtype)
+        with single_threaded_blas():
+            _lstm.backward_layer(x, self._params["weight_ih"], self._params["weight_hh"],
+                                 lengths, gates, h, c, no_output_grad, 0, dh_next, dc_next,
+                                 self.grads["weight_ih"], self.grads["weight_hh"], db, dx,
+                                 False, 1)
+        if self.bias:
+            self.grads["bias_ih"] += db
+            self.grads["bias_hh"] += db
+        if not batched:
+            return dx[0], (dh_next[0], dc_next[0])
+        return dx, (dh_next, dc_next)

@@ -1,0 +1,302 @@
+"""LSTM kernels: forward and BPTT of one layer, in one direction, over a whole sequence.
+
+Design notes (the algorithm of shared/PERFORMANCE.md):
+- Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, with the
+  threads splitting the 4H gate columns. Then the recurrence: batch rows are independent
+  through time, so each thread takes its own block of rows through all T steps with no
+  barrier: gates[t] += h_{t-1}·W_hhᵀ (GEMM, beta = 1), then one fused elementwise pass
+  (bias, the four gates, the cell, the hidden output written straight into `out`).
+- Backward (BPTT). Per step, in reverse, the fused pass turns step t's activated gates into
+  their pre-activation gradients dG_t in place and dh_{t-1} += dG_t·W_hh. After the loop the
+  parameter and input gradients are each one GEMM over all T·B rows.
+- States live in slots. Training keeps h and c of every step in (T+1) slots laid out in time
+  order: the forward direction reads slot t and writes slot t+1, the reverse one reads slot
+  t+1 and writes slot t, so h_{prev} of all steps is one contiguous (T·B, H) block for the
+  dW_hh GEMM. Inference keeps a single slot, updated in place.
+- Lengths. Row r is active at time t when t < lengths[r]. An inactive row carries its state
+  unchanged, outputs zeros, and gets zero gate gradients. The reverse direction runs t = T-1
+  down to 0, so it starts from h0 at each row's own last valid step.
+- BLAS is called from inside OpenMP threads: the caller caps it at one thread (threadpoolctl).
+"""
+from cython.parallel cimport prange
+from cython cimport floating
+from libc.math cimport exp, expf, tanh, tanhf
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from _blas cimport gemm
+
+
+cdef inline floating _sigmoid(floating z) noexcept nogil:
+    cdef floating one = 1
+    if floating is float:
+        return one / (one + expf(-z))
+    else:
+        return one / (one + exp(-z))
+
+
+cdef inline floating _tanh(floating z) noexcept nogil:
+    if floating is float:
+        return tanhf(z)
+    else:
+        return tanh(z)
+
+
+cdef inline Py_ssize_t _chunk_start(Py_ssize_t k, Py_ssize_t n_chunks, Py_ssize_t n) noexcept nogil:
+    """First item of chunk k when n items are split into n_chunks near-equal chunks."""
+    return k * n // n_chunks
+
+
+cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
+    """Threads are capped at the number of items to share out."""
+    if n_threads > n:
+        return <int> n
+    return n_threads if n_threads > 0 else 1
+
+
+# ---------------------------------------------------------------------------------------
+# Forward
+# ---------------------------------------------------------------------------------------
+
+cdef inline void _cell_forward(
+    floating* gates,             # INOUT (4H,) pre-activation in; activated gates out (training)
+    const floating* bias,        # IN    (4H,)
+    const floating* h_prev,      # IN    (H,)
+    const floating* c_prev,      # IN    (H,)
+    floating* h_next,            # OUT   (H,) may alias h_prev (inference)
+    floating* c_next,            # OUT   (H,) may alias c_prev
+    floating* out,               # OUT   (H,)
+    Py_ssize_t H, bint active, bint training,
+) noexcept nogil:
+    """One row of one step: the four gates, the cell and the hidden output."""
+    cdef Py_ssize_t j
+    cdef floating input_, forget, candidate, output, cell, hidden
+    if not active:
+        # Past this sequence's end: keep the state, output zeros.
+        for j in range(H):
+            h_next[j] = h_prev[j]
+            c_next[j] = c_prev[j]
+            out[j] = 0
+        return
+    for j in range(H):
+        input_ = _sigmoid(gates[j] + bias[j])
+        forget = _sigmoid(gates[H + j] + bias[H + j])
+        candidate = _tanh(gates[2 * H + j] + bias[2 * H + j])
+        output = _sigmoid(gates[3 * H + j] + bias[3 * H + j])
+        cell = forget * c_prev[j] + input_ * candidate
+        hidden = output * _tanh(cell)
+        c_next[j] = cell
+        h_next[j] = hidden
+        out[j] = hidden
+        if training:
+            gates[j] = input_
+            gates[H + j] = forget
+            gates[2 * H + j] = candidate
+            gates[3 * H + j] = output
+
+
+cdef void _forward_rows(
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+    const floating* w_hh, const floating* bias, const int64_t* lengths,
+    floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
+    bint reverse, bint training,
+) noexcept nogil:
+    """Rows r0..r1 of the batch through all T steps."""
+    cdef Py_ssize_t s, t, r, prev, nxt, G = 4 * H
+    cdef floating* g_t
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        if training:
+            prev = t + 1 if reverse else t
+            nxt = t if reverse else t + 1
+        else:
+            prev = 0
+            nxt = 0
+        g_t = gates + t * B * G
+        # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows
+        gemm(False, True, <int> (r1 - r0), <int> G, <int> H,
+             <floating> 1, h + (prev * B + r0) * H, <int> H, w_hh, <int> H,
+             <floating> 1, g_t + r0 * G, <int> G)
+        for r in range(r0, r1):
+            _cell_forward(g_t + r * G, bias,
+                          h + (prev * B + r) * H, c + (prev * B + r) * H,
+                          h + (nxt * B + r) * H, c + (nxt * B + r) * H,
+                          out + (t * B + r) * ldo,
+                          H, t < lengths[r], training)
+
+
+def forward_layer(
+    const floating[:, ::1] x,        # IN    (T·B, I) input rows, time-major
+    const floating[:, ::1] w_ih,     # IN    (4H, I)
+    const floating[:, ::1] w_hh,     # IN    (4H, H)
+    const floating[::1] bias,        # IN    (4H,) b_ih + b_hh (zeros without bias)
+    const int64_t[::1] lengths,      # IN    (B,) valid steps of each sequence, 1..T
+    floating[:, ::1] gates,          # OUT   (T·B, 4H) activated gates (kept for backward)
+    floating[:, ::1] h,              # INOUT ((T+1)·B, H) training, (B, H) inference
+    floating[:, ::1] c,              # INOUT same shape as h
+    floating[:, ::1] out,            # OUT   (T·B, D·H), columns out_col .. out_col+H
+    Py_ssize_t out_col,
+    bint reverse,
+    bint training,
+    int n_threads,
+):
+    """Run one direction of one layer over the whole sequence.
+
+    h0 and c0 must be in the starting slot on entry: slot 0 (forward) or slot T (reverse)
+    in training, the only slot in inference. On return the final states are in slot T
+    (forward) or slot 0 (reverse), or the only slot.
+    """
+    cdef Py_ssize_t B = lengths.shape[0]
+    cdef Py_ssize_t TB = x.shape[0], T = TB // B
+    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1], G = 4 * H
+    cdef Py_ssize_t k, c0, c1, r0, r1
+    cdef int n_col = _n_chunks(n_threads, G)
+    cdef int n_row = _n_chunks(n_threads, B)
+    with nogil:
+        # Input projection of all steps: gates = X · W_ihᵀ, threads split the gate columns.
+        for k in prange(n_col, num_threads=n_col, schedule='static'):
+            c0 = _chunk_start(k, n_col, G)
+            c1 = _chunk_start(k + 1, n_col, G)
+            gemm(False, True, <int> TB, <int> (c1 - c0), <int> I,
+                 <floating> 1, &x[0, 0], <int> I, &w_ih[c0, 0], <int> I,
+                 <floating> 0, &gates[0, c0], <int> G)
+        # Recurrence: threads split the batch rows, each runs its rows through time.
+        for k in prange(n_row, num_threads=n_row, schedule='static'):
+            r0 = _chunk_start(k, n_row, B)
+            r1 = _chunk_start(k + 1, n_row, B)
+            _forward_rows(r0, r1, T, B, H, &w_hh[0, 0], &bias[0], &lengths[0],
+                          &gates[0, 0], &h[0, 0], &c[0, 0], &out[0, out_col], out.shape[1],
+                          reverse, training)
+
+
+# ---------------------------------------------------------------------------------------
+# Backward (BPTT)
+# ---------------------------------------------------------------------------------------
+
+cdef inline void _cell_backward(
+    floating* gates,             # INOUT (4H,) activated gates in; their pre-activation grads out
+    const floating* c_prev,      # IN    (H,)
+    const floating* c_t,         # IN    (H,)
+    const floating* dout,        # IN    (H,) gradient on this step's output
+    floating* dh,                # INOUT (H,) dh from step t+1 in; zeroed, for the GEMM to fill
+    floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out
+    Py_ssize_t H, bint active,
+) noexcept nogil:
+    """One row of one step of BPTT, the derivatives named after the gates they belong to."""
+    cdef Py_ssize_t j
+    cdef floating one = 1
+    cdef floating input_, forget, candidate, output, tanh_cell, dhidden, dcell
+    cdef floating d_input, d_forget, d_candidate, d_output
+    if not active:
+        # The state was carried through this step: dh and dc pass through, no gate gradient.
+        memset(gates, 0, 4 * H * sizeof(floating))
+        return
+    for j in range(H):
+        input_ = gates[j]
+        forget = gates[H + j]
+        candidate = gates[2 * H + j]
+        output = gates[3 * H + j]
+        tanh_cell = _tanh(c_t[j])
+        # h_t = output ⊙ tanh(c_t); c_t = forget ⊙ c_{t-1} + input ⊙ candidate
+        dhidden = dh[j] + dout[j]
+        d_output = dhidden * tanh_cell
+        dcell = dc[j] + dhidden * output * (one - tanh_cell * tanh_cell)
+        d_input = dcell * candidate
+        d_forget = dcell * c_prev[j]
+        d_candidate = dcell * input_
+        dc[j] = dcell * forget
+        dh[j] = 0
+        # Through the nonlinearities: σ' = σ(1 - σ), tanh' = 1 - tanh².
+        gates[j] = d_input * input_ * (one - input_)
+        gates[H + j] = d_forget * forget * (one - forget)
+        gates[2 * H + j] = d_candidate * (one - candidate * candidate)
+        gates[3 * H + j] = d_output * output * (one - output)
+
+
+cdef void _backward_rows(
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+    const floating* w_hh, const int64_t* lengths,
+    floating* gates, const floating* c, const floating* dout, Py_ssize_t ldo,
+    floating* dh, floating* dc, bint reverse,
+) noexcept nogil:
+    """Rows r0..r1 of the batch back through all T steps."""
+    cdef Py_ssize_t s, t, r, prev, nxt, G = 4 * H
+    cdef floating* g_t
+    for s in range(T):
+        # The opposite order of the forward pass.
+        t = s if reverse else T - 1 - s
+        prev = t + 1 if reverse else t
+        nxt = t if reverse else t + 1
+        g_t = gates + t * B * G
+        for r in range(r0, r1):
+            _cell_backward(g_t + r * G, c + (prev * B + r) * H, c + (nxt * B + r) * H,
+                           dout + (t * B + r) * ldo, dh + r * H, dc + r * H,
+                           H, t < lengths[r])
+        # dh_{t-1} += dG_t · W_hh (inactive rows have dG_t = 0 and keep their dh)
+        gemm(False, False, <int> (r1 - r0), <int> H, <int> G,
+             <floating> 1, g_t + r0 * G, <int> G, w_hh, <int> H,
+             <floating> 1, dh + r0 * H, <int> H)
+
+
+def backward_layer(
+    const floating[:, ::1] x,        # IN    (T·B, I) the layer's input rows
+    const floating[:, ::1] w_ih,     # IN    (4H, I)
+    const floating[:, ::1] w_hh,     # IN    (4H, H)
+    const int64_t[::1] lengths,      # IN    (B,)
+    floating[:, ::1] gates,          # INOUT (T·B, 4H) activated gates in, dG out
+    const floating[:, ::1] h,        # IN    ((T+1)·B, H) hidden-state slots of the forward pass
+    const floating[:, ::1] c,        # IN    ((T+1)·B, H) cell-state slots
+    const floating[:, ::1] dout,     # IN    (T·B, D·H) gradient on the output, columns out_col..+H
+    Py_ssize_t out_col,
+    floating[:, ::1] dh,             # INOUT (B, H) dh_n in, dh0 out
+    floating[:, ::1] dc,             # INOUT (B, H) dc_n in, dc0 out
+    floating[:, ::1] dw_ih,          # INOUT (4H, I) accumulated
+    floating[:, ::1] dw_hh,          # INOUT (4H, H) accumulated
+    floating[::1] db,                # INOUT (4H,) accumulated, or None without bias
+    floating[:, ::1] dx,             # INOUT (T·B, I) accumulated, or None to skip
+    bint reverse,
+    int n_threads,
+):
+    """Back-propagate one direction of one layer through the whole sequence."""
+    cdef Py_ssize_t B = lengths.shape[0]
+    cdef Py_ssize_t TB = x.shape[0], T = TB // B
+    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1], G = 4 * H
+    cdef Py_ssize_t k, r, j, c0, c1, r0, r1
+    cdef int n_row = _n_chunks(n_threads, B)
+    cdef int n_col = _n_chunks(n_threads, G)
+    cdef int n_dx = _n_chunks(n_threads, TB)
+    cdef bint with_bias = db is not None
+    cdef bint with_dx = dx is not None
+    # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).
+    cdef const floating* h_prev = &h[B if reverse else 0, 0]
+    cdef floating* db_ptr = &db[0] if with_bias else NULL
+    with nogil:
+        for k in prange(n_row, num_threads=n_row, schedule='static'):
+            r0 = _chunk_start(k, n_row, B)
+            r1 = _chunk_start(k + 1, n_row, B)
+            _backward_rows(r0, r1, T, B, H, &w_hh[0, 0], &lengths[0], &gates[0, 0],
+                           &c[0, 0], &dout[0, out_col], dout.shape[1],
+                           &dh[0, 0], &dc[0, 0], reverse)
+        # Parameter gradients over all T·B rows at once, threads split the gate rows.
+        for k in prange(n_col, num_threads=n_col, schedule='static'):
+            c0 = _chunk_start(k, n_col, G)
+            c1 = _chunk_start(k + 1, n_col, G)
+            # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev
+            gemm(True, False, <int> (c1 - c0), <int> I, <int> TB,
+                 <floating> 1, &gates[0, c0], <int> G, &x[0, 0], <int> I,
+                 <floating> 1, &dw_ih[c0, 0], <int> I)
+            gemm(True, False, <int> (c1 - c0), <int> H, <int> TB,
+                 <floating> 1, &gates[0, c0], <int> G, h_prev, <int> H,
+                 <floating> 1, &dw_hh[c0, 0], <int> H)
+            if with_bias:
+                for r in range(TB):
+                    for j in range(c0, c1):
+                        db_ptr[j] += gates[r, j]
+        # dX += dG · W_ih, threads split the rows.
+        if with_dx:
+            for k in prange(n_dx, num_threads=n_dx, schedule='static'):
+                r0 = _chunk_start(k, n_dx, TB)
+                r1 = _chunk_start(k + 1, n_dx, TB)
+                gemm(False, False, <int> (r1 - r0), <int> I, <int> G,
+                     <floating> 1, &gates[r0, 0], <int> G, &w_ih[0, 0], <int> I,
+                     <floating> 1, &dx[r0, 0], <int> I)
