@@ -9,7 +9,9 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_model_dtype(dtype) -> np.dtype:
-    """The dtype a model computes in: float32 or float64."""
+    """The dtype a model computes in: float32 or float64 (None: the default, float32)."""
+    if dtype is None:
+        return np.dtype(np.float32)
     try:
         dt = np.dtype(dtype)
     except TypeError:

@@ -23,16 +23,19 @@ def _init_uniform(rng: np.random.Generator, shape: tuple, hidden_size: int) -> n
     return rng.uniform(-bound, bound, size=shape)
 
 
+def _check_state(arr, name: str, shape: tuple, expected: str, dtype) -> np.ndarray:
+    """One state array of the given shape, as a contiguous copy in the model's dtype."""
+    arr = as_float_array(arr, name, dtype, expected)
+    check_shape(arr, name, shape, expected)
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
 def _check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tuple:
     """(h, c) given as a pair of arrays of one shape; a copy of each, contiguous."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise TypeError(f"{name} must be a tuple of two arrays ({expected}), got {type(pair).__name__}")
-    out = []
-    for part, arr in zip(("[0]", "[1]"), pair):
-        arr = as_float_array(arr, name + part, dtype, expected)
-        check_shape(arr, name + part, shape, expected)
-        out.append(np.array(arr, dtype=dtype, order="C", copy=True))
-    return tuple(out)
+    return tuple(_check_state(arr, f"{name}[{i}]", shape, expected, dtype)
+                 for i, arr in enumerate(pair))
 
 
 class LSTM(Module):
@@ -215,7 +218,12 @@ class LSTM(Module):
         (h_n, c_n) : tuple of numpy.ndarray, each (D·num_layers, N, H)
             The final states of every layer and direction.
         """
+        user_x = x
         x, batched = self._check_x(x)
+        if self.training and np.may_share_memory(x, user_x):
+            # backward reads x again: keep our own copy, so that the caller may reuse
+            # the buffer in between (a data loader filling it with the next batch).
+            x = x.copy()
         T, N, I = x.shape
         lengths = self._check_lengths(lengths, N, T)
         h0, c0 = self._check_states(hx, "hx", N, batched)
@@ -386,6 +394,8 @@ class LSTMCell(Module):
     dtype : {np.float32, np.float64}, default np.float32
     seed : int or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation.
+    n_threads : int or None
+        OpenMP threads (they split the batch); None uses OpenMP's default.
 
     Notes
     -----
@@ -394,11 +404,12 @@ class LSTMCell(Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True,
-                 dtype=np.float32, seed: int | None = None):
+                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size")
         self.hidden_size = check_size(hidden_size, "hidden_size")
         self.bias = bool(bias)
+        self.n_threads = check_n_threads(n_threads)
         self._cache = None
         rng = np.random.default_rng(seed)
         H = self.hidden_size
@@ -415,9 +426,13 @@ class LSTMCell(Module):
     def _drop_cache(self) -> None:
         self._cache = None
 
+    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
+        H = self.hidden_size
+        return ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
+
     def _check_pair(self, pair, name: str, N: int, batched: bool):
         H = self.hidden_size
-        shape, expected = ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
+        shape, expected = self._state_shape(N, batched)
         if pair is None:
             return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
         h, c = _check_state_pair(pair, name, shape, expected, self.dtype)
@@ -442,7 +457,8 @@ class LSTMCell(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
             raise ValueError(f"x must have shape {expected}, got {x.shape}")
         batched = x.ndim == 2
-        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
+        # A copy in training: backward reads x again, and the caller may reuse its buffer.
+        x = np.array(x.reshape(-1, self.input_size), order="C", copy=self.training)
         N, H = x.shape[0], self.hidden_size
         h_prev, c_prev = self._check_pair(hx, "hx", N, batched)
         bias = (self._params["bias_ih"] + self._params["bias_hh"] if self.bias
@@ -455,7 +471,8 @@ class LSTMCell(Module):
         out = np.empty((N, H), self.dtype)
         with single_threaded_blas():
             _lstm.forward_layer(x, self._params["weight_ih"], self._params["weight_hh"], bias,
-                                lengths, gates, h, c, out, 0, False, True, 1)
+                                lengths, gates, h, c, out, 0, False, True,
+                                effective_n_threads(self.n_threads))
         h_new, c_new = h[N:].copy(), c[N:].copy()
         self._cache = (x, lengths, gates, h, c, batched) if self.training else None
         if not batched:
@@ -485,9 +502,12 @@ class LSTMCell(Module):
                                "forward() can be back-propagated once")
         x, lengths, gates, h, c, batched = self._cache
         N, H = x.shape[0], self.hidden_size
+        shape, expected = self._state_shape(N, batched)
+        dh_next = _check_state(dh, "dh", shape, expected, self.dtype).reshape(N, H)
         if dc is None:
-            dc = np.zeros((N, H) if batched else (H,), self.dtype)
-        dh_next, dc_next = self._check_pair((dh, dc), "(dh, dc)", N, batched)
+            dc_next = np.zeros((N, H), self.dtype)
+        else:
+            dc_next = _check_state(dc, "dc", shape, expected, self.dtype).reshape(N, H)
         self._cache = None
         dx = np.zeros_like(x)
         db = np.zeros(4 * H, self.dtype) if self.bias else None
@@ -496,7 +516,7 @@ class LSTMCell(Module):
             _lstm.backward_layer(x, self._params["weight_ih"], self._params["weight_hh"],
                                  lengths, gates, h, c, no_output_grad, 0, dh_next, dc_next,
                                  self.grads["weight_ih"], self.grads["weight_hh"], db, dx,
-                                 False, 1)
+                                 False, effective_n_threads(self.n_threads))
         if self.bias:
             self.grads["bias_ih"] += db
             self.grads["bias_hh"] += db

@@ -94,11 +94,17 @@ class Module:
                 raise ValueError(
                     f"state_dict[{name!r}] must have shape {p.shape}, got {value.shape}"
                 )
+            # Finite after conversion: a float64 1e300 would become inf in float32.
+            with np.errstate(over="ignore", invalid="ignore"):
+                value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"state_dict[{name!r}] holds a non-finite value (nan or inf)")
+                raise ValueError(
+                    f"state_dict[{name!r}] holds a value that is not finite in "
+                    f"{self.dtype} (nan, inf or out of range)"
+                )
             loaded[name] = value
         for name, value in loaded.items():
-            np.copyto(self._params[name], value, casting="unsafe")
+            np.copyto(self._params[name], value)
 
     def zero_grad(self) -> None:
         """Set every gradient in `grads` to zero."""

@@ -1,0 +1,180 @@
+"""Shared tolerances, comparison helpers and model builders of the test suite.
+
+Every numeric comparison goes through `assert_close`, with the tolerance of the dtype
+taken from `RTOL`, relative to the scale of the expected values:
+``max|actual - expected| <= rtol * max(1, max|expected|)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lstm_native as ln
+
+# The one place the tolerances live, by the dtype the model computes in. The reference
+# is always evaluated in float64 on the model's own (rounded) parameters and inputs, so
+# these bound the kernels' rounding error alone.
+RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+
+DTYPES = [np.float32, np.float64]
+
+
+def rtol_for(dtype) -> float:
+    return RTOL[np.dtype(dtype)]
+
+
+def max_rel_err(actual, expected) -> float:
+    """max|actual - expected| / max(1, max|expected|)."""
+    a = np.asarray(actual, dtype=np.float64)
+    b = np.asarray(expected, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+def assert_close(actual, expected, dtype, name: str = "", rtol: float | None = None) -> None:
+    """actual == expected up to the tolerance of `dtype`, relative to expected's scale."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
+    assert np.all(np.isfinite(actual)), f"{name}: non-finite values"
+    tol = rtol_for(dtype) if rtol is None else rtol
+    err = max_rel_err(actual, expected)
+    assert err <= tol, f"{name}: relative error {err:.3e} > {tol:.1e}"
+
+
+def assert_grads_close(actual: dict, expected: dict, dtype, rtol: float | None = None) -> None:
+    """Same keys (same order not required) and every gradient close."""
+    assert set(actual) == set(expected), f"keys differ: {sorted(actual)} vs {sorted(expected)}"
+    for k in expected:
+        assert_close(actual[k], expected[k], dtype, name=f"grad {k}", rtol=rtol)
+
+
+def assert_all_equal(a_list, b_list, names=None) -> None:
+    """Bitwise equality of two lists of arrays (or None)."""
+    assert len(a_list) == len(b_list)
+    for i, (a, b) in enumerate(zip(a_list, b_list)):
+        name = names[i] if names else str(i)
+        if a is None or b is None:
+            assert a is None and b is None, name
+            continue
+        assert a.dtype == b.dtype, name
+        assert np.array_equal(a, b), f"{name}: not bitwise equal"
+
+
+# -- torch ----------------------------------------------------------------------------
+
+def import_torch():
+    """torch, or skip the test when it is not installed."""
+    return pytest.importorskip("torch")
+
+
+def torch_dtype(dtype):
+    torch = import_torch()
+    return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
+
+
+def to_numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+# -- random data and models -----------------------------------------------------------
+
+def randn(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def random_lengths(rng: np.random.Generator, N: int, T: int) -> np.ndarray:
+    """N lengths in 1..T in no sorted order: a full-length one at index 1 and, when
+    N >= 3, a middle one first and a length-1 one last."""
+    lengths = rng.integers(1, T + 1, size=N)
+    lengths[min(1, N - 1)] = T
+    if N >= 3:
+        lengths[0] = max(1, (T + 1) // 2)
+        lengths[-1] = 1
+    return lengths
+
+
+def make_lstm(input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
+              bidirectional=False, dtype=np.float64, seed=0, n_threads=None):
+    """An LSTM and its parameters in float64, as the reference takes them."""
+    model = ln.LSTM(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
+                    bidirectional=bidirectional, dtype=dtype, seed=seed, n_threads=n_threads)
+    params = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
+    return model, params
+
+
+def to_time_major(a, batch_first: bool, batched: bool = True):
+    """(N, T, ·) -> (T, N, ·) when batch_first; unbatched (T, ·) -> (T, 1, ·)."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    if not batched:
+        return a[:, None, :]
+    return a.transpose(1, 0, 2) if batch_first else a
+
+
+def from_time_major(a, batch_first: bool, batched: bool = True):
+    if not batched:
+        return a[:, 0, :]
+    return a.transpose(1, 0, 2) if batch_first else a
+
+
+def state_batched(pair, batched: bool):
+    """A (D·L, H) state pair as (D·L, 1, H) for the reference."""
+    if pair is None or batched:
+        return pair
+    return tuple(s[:, None, :] for s in pair)
+
+
+def state_unbatched(pair, batched: bool):
+    if batched:
+        return pair
+    return tuple(s[:, 0, :] for s in pair)
+
+
+def reference_run(model, params, x, hx=None, lengths=None, dout=None, dhx=None):
+    """The NumPy reference in float64 on the model's layout: out, (h_n, c_n), dx,
+    (dh0, dc0), grads — all in the layout the model takes and returns."""
+    from lstm_native import reference as ref
+
+    batched = np.ndim(x) == 3
+    f64 = (lambda a: None if a is None else np.asarray(a, dtype=np.float64))
+    x_tm = to_time_major(f64(x), model.batch_first, batched)
+    hx64 = None if hx is None else tuple(f64(s) for s in hx)
+    dhx64 = None if dhx is None else tuple(f64(s) for s in dhx)
+    out, (h_n, c_n), cache = ref.lstm_forward(
+        x_tm, params, state_batched(hx64, batched), lengths,
+        num_layers=model.num_layers, bidirectional=model.bidirectional)
+    result = {
+        "out": from_time_major(out, model.batch_first, batched),
+        "h_n": state_unbatched((h_n, c_n), batched)[0],
+        "c_n": state_unbatched((h_n, c_n), batched)[1],
+    }
+    if dout is not None:
+        dout_tm = to_time_major(f64(dout), model.batch_first, batched)
+        dx, (dh0, dc0), grads = ref.lstm_backward(dout_tm, cache, state_batched(dhx64, batched))
+        result["dx"] = from_time_major(dx, model.batch_first, batched)
+        result["dh0"], result["dc0"] = state_unbatched((dh0, dc0), batched)
+        result["grads"] = grads
+    return result
+
+
+def model_run(model, x, hx=None, lengths=None, dout=None, dhx=None, input_grad=True):
+    """Forward (and backward when dout is given) of the model, from zeroed grads."""
+    model.zero_grad()
+    out, (h_n, c_n) = model(x, hx=hx, lengths=lengths)
+    result = {"out": out, "h_n": h_n, "c_n": c_n}
+    if dout is not None:
+        dx, (dh0, dc0) = model.backward(dout, dhx, input_grad=input_grad)
+        result.update(dx=dx, dh0=dh0, dc0=dc0,
+                      grads={k: v.copy() for k, v in model.grads.items()})
+    return result
+
+
+def assert_results_close(actual: dict, expected: dict, dtype, rtol=None) -> None:
+    for key in ("out", "h_n", "c_n", "dx", "dh0", "dc0"):
+        if key in expected:
+            assert_close(actual[key], expected[key], dtype, name=key, rtol=rtol)
+    if "grads" in expected:
+        assert_grads_close(actual["grads"], expected["grads"], dtype, rtol=rtol)
