@@ -113,6 +113,13 @@ class LSTM(Module):
                     self._add_parameter(f"bias_ih{sfx}", _init_uniform(rng, (4 * H,), H))
                     self._add_parameter(f"bias_hh{sfx}", _init_uniform(rng, (4 * H,), H))
 
+    def get_config(self) -> dict:
+        """The constructor's arguments (but the seed) as a JSON-ready dict."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "bias": self.bias,
+                "batch_first": self.batch_first, "bidirectional": self.bidirectional,
+                "dtype": self.dtype.name, "n_threads": self.n_threads}
+
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
@@ -418,6 +425,11 @@ class LSTMCell(Module):
         if self.bias:
             self._add_parameter("bias_ih", _init_uniform(rng, (4 * H,), H))
             self._add_parameter("bias_hh", _init_uniform(rng, (4 * H,), H))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (but the seed) as a JSON-ready dict."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "bias": self.bias, "dtype": self.dtype.name, "n_threads": self.n_threads}
 
     def __repr__(self) -> str:
         bias = "" if self.bias else ", bias=False"

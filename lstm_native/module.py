@@ -30,6 +30,11 @@ class Module:
     def forward(self, *args, **kwargs):  # pragma: no cover - every block defines it
         raise NotImplementedError
 
+    def get_config(self) -> dict:
+        """The constructor's arguments as a JSON-ready dict: `type(self)(**config)` builds
+        the same architecture (with fresh weights)."""
+        raise NotImplementedError(f"{type(self).__name__} does not describe its configuration")
+
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays by name (updating them in place updates the model).
 

@@ -571,3 +571,19 @@ def test_repr_names_the_configuration():
 def test_dtype_none_means_the_default_float32():
     assert ln.LSTM(2, 3, dtype=None).dtype == np.float32
     assert ln.LSTMCell(2, 3, dtype=None).dtype == np.float32
+
+
+@pytest.mark.parametrize("cls,kwargs", [
+    (ln.LSTM, dict(input_size=3, hidden_size=4, num_layers=2, bias=False, batch_first=True,
+                   bidirectional=True, dtype=np.float64, n_threads=1)),
+    (ln.LSTMCell, dict(input_size=3, hidden_size=4, bias=False, dtype=np.float64)),
+])
+def test_get_config_rebuilds_the_architecture(cls, kwargs):
+    import json
+    m = cls(**kwargs, seed=0)
+    config = json.loads(json.dumps(m.get_config()))
+    m2 = cls(**config)
+    assert m2.get_config() == m.get_config()
+    assert {k: v.shape for k, v in m2.state_dict().items()} == \
+        {k: v.shape for k, v in m.state_dict().items()}
+    assert m2.dtype == np.float64
