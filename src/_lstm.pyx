@@ -20,26 +20,14 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
 """
 from cython.parallel cimport prange
 from cython cimport floating
-from libc.math cimport exp, expf, tanh, tanhf
 from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _blas cimport gemm
-
-
-cdef inline floating _sigmoid(floating z) noexcept nogil:
-    cdef floating one = 1
-    if floating is float:
-        return one / (one + expf(-z))
-    else:
-        return one / (one + exp(-z))
-
-
-cdef inline floating _tanh(floating z) noexcept nogil:
-    if floating is float:
-        return tanhf(z)
-    else:
-        return tanh(z)
+from _gemm_packed cimport packed_size, pack, gemm_packed
+from _lstm_cell cimport lstm_forward_row, lstm_backward_row, vexp, vsigmoid, vtanh
+from _cpu_features cimport ln_isa_name
 
 
 cdef inline Py_ssize_t _chunk_start(Py_ssize_t k, Py_ssize_t n_chunks, Py_ssize_t n) noexcept nogil:
@@ -70,34 +58,20 @@ cdef inline void _cell_forward(
 ) noexcept nogil:
     """One row of one step: the four gates, the cell and the hidden output."""
     cdef Py_ssize_t j
-    cdef floating input_, forget, candidate, output, cell, hidden
-    if not active:
-        # Past this sequence's end: keep the state, output zeros.
-        for j in range(H):
-            h_next[j] = h_prev[j]
-            c_next[j] = c_prev[j]
-            out[j] = 0
+    if active:
+        # The vectorised pass of lstm_cell.c: the same equations as reference.py.
+        lstm_forward_row(<int> H, gates, bias, c_prev, h_next, c_next, out)
         return
+    # Past this sequence's end: keep the state, output zeros.
     for j in range(H):
-        input_ = _sigmoid(gates[j] + bias[j])
-        forget = _sigmoid(gates[H + j] + bias[H + j])
-        candidate = _tanh(gates[2 * H + j] + bias[2 * H + j])
-        output = _sigmoid(gates[3 * H + j] + bias[3 * H + j])
-        cell = forget * c_prev[j] + input_ * candidate
-        hidden = output * _tanh(cell)
-        c_next[j] = cell
-        h_next[j] = hidden
-        out[j] = hidden
-        if training:
-            gates[j] = input_
-            gates[H + j] = forget
-            gates[2 * H + j] = candidate
-            gates[3 * H + j] = output
+        h_next[j] = h_prev[j]
+        c_next[j] = c_prev[j]
+        out[j] = 0
 
 
 cdef void _forward_rows(
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-    const floating* w_hh, const floating* bias, const int64_t* lengths,
+    const floating* w_hh_packed, const floating* bias, const int64_t* lengths,
     floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
 ) noexcept nogil:
@@ -114,9 +88,8 @@ cdef void _forward_rows(
             nxt = 0
         g_t = gates + t * B * G
         # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows
-        gemm(False, True, <int> (r1 - r0), <int> G, <int> H,
-             <floating> 1, h + (prev * B + r0) * H, <int> H, w_hh, <int> H,
-             <floating> 1, g_t + r0 * G, <int> G)
+        gemm_packed(<int> (r1 - r0), <int> G, <int> H, h + (prev * B + r0) * H, <int> H,
+                    w_hh_packed, g_t + r0 * G, <int> G)
         for r in range(r0, r1):
             _cell_forward(g_t + r * G, bias,
                           h + (prev * B + r) * H, c + (prev * B + r) * H,
@@ -152,21 +125,35 @@ def forward_layer(
     cdef Py_ssize_t k, c0, c1, r0, r1
     cdef int n_col = _n_chunks(n_threads, G)
     cdef int n_row = _n_chunks(n_threads, B)
-    with nogil:
-        # Input projection of all steps: gates = X · W_ihᵀ, threads split the gate columns.
-        for k in prange(n_col, num_threads=n_col, schedule='static'):
-            c0 = _chunk_start(k, n_col, G)
-            c1 = _chunk_start(k + 1, n_col, G)
-            gemm(False, True, <int> TB, <int> (c1 - c0), <int> I,
-                 <floating> 1, &x[0, 0], <int> I, &w_ih[c0, 0], <int> I,
-                 <floating> 0, &gates[0, c0], <int> G)
-        # Recurrence: threads split the batch rows, each runs its rows through time.
-        for k in prange(n_row, num_threads=n_row, schedule='static'):
-            r0 = _chunk_start(k, n_row, B)
-            r1 = _chunk_start(k + 1, n_row, B)
-            _forward_rows(r0, r1, T, B, H, &w_hh[0, 0], &bias[0], &lengths[0],
-                          &gates[0, 0], &h[0, 0], &c[0, 0], &out[0, out_col], out.shape[1],
-                          reverse, training)
+    # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k].
+    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> G)
+    try:
+        with nogil:
+            pack(<int> H, <int> G, &w_hh[0, 0], 1, H, w_hh_packed)
+            # Input projection of all steps: gates = X·W_ihᵀ, threads split the gate columns.
+            for k in prange(n_col, num_threads=n_col, schedule='static'):
+                c0 = _chunk_start(k, n_col, G)
+                c1 = _chunk_start(k + 1, n_col, G)
+                gemm(False, True, <int> TB, <int> (c1 - c0), <int> I,
+                     <floating> 1, &x[0, 0], <int> I, &w_ih[c0, 0], <int> I,
+                     <floating> 0, &gates[0, c0], <int> G)
+            # Recurrence: threads split the batch rows, each runs its rows through time.
+            for k in prange(n_row, num_threads=n_row, schedule='static'):
+                r0 = _chunk_start(k, n_row, B)
+                r1 = _chunk_start(k + 1, n_row, B)
+                _forward_rows(r0, r1, T, B, H, w_hh_packed, &bias[0], &lengths[0],
+                              &gates[0, 0], &h[0, 0], &c[0, 0], &out[0, out_col],
+                              out.shape[1], reverse, training)
+    finally:
+        free(w_hh_packed)
+
+
+cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
+    """Room for the packed form of a k × n matrix of `like`'s type."""
+    cdef floating* p = <floating*> malloc(packed_size(<floating*> like, k, n) * sizeof(floating))
+    if p == NULL:
+        raise MemoryError("no memory for the packed recurrent weights")
+    return p
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,35 +169,12 @@ cdef inline void _cell_backward(
     floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out
     Py_ssize_t H, bint active,
 ) noexcept nogil:
-    """One row of one step of BPTT, the derivatives named after the gates they belong to."""
-    cdef Py_ssize_t j
-    cdef floating one = 1
-    cdef floating input_, forget, candidate, output, tanh_cell, dhidden, dcell
-    cdef floating d_input, d_forget, d_candidate, d_output
-    if not active:
+    """One row of one step of BPTT."""
+    if active:
+        lstm_backward_row(<int> H, gates, c_prev, c_t, dout, dh, dc)
+    else:
         # The state was carried through this step: dh and dc pass through, no gate gradient.
         memset(gates, 0, 4 * H * sizeof(floating))
-        return
-    for j in range(H):
-        input_ = gates[j]
-        forget = gates[H + j]
-        candidate = gates[2 * H + j]
-        output = gates[3 * H + j]
-        tanh_cell = _tanh(c_t[j])
-        # h_t = output ⊙ tanh(c_t); c_t = forget ⊙ c_{t-1} + input ⊙ candidate
-        dhidden = dh[j] + dout[j]
-        d_output = dhidden * tanh_cell
-        dcell = dc[j] + dhidden * output * (one - tanh_cell * tanh_cell)
-        d_input = dcell * candidate
-        d_forget = dcell * c_prev[j]
-        d_candidate = dcell * input_
-        dc[j] = dcell * forget
-        dh[j] = 0
-        # Through the nonlinearities: σ' = σ(1 - σ), tanh' = 1 - tanh².
-        gates[j] = d_input * input_ * (one - input_)
-        gates[H + j] = d_forget * forget * (one - forget)
-        gates[2 * H + j] = d_candidate * (one - candidate * candidate)
-        gates[3 * H + j] = d_output * output * (one - output)
 
 
 cdef void _backward_rows(
@@ -300,3 +264,29 @@ def backward_layer(
                 gemm(False, False, <int> (r1 - r0), <int> I, <int> G,
                      <floating> 1, &gates[r0, 0], <int> G, &w_ih[0, 0], <int> I,
                      <floating> 1, &dx[r0, 0], <int> I)
+
+
+# ---------------------------------------------------------------------------------------
+# For the tests: what the CPU runs, and the vectorised nonlinearities on their own
+# ---------------------------------------------------------------------------------------
+
+def simd_level():
+    """The SIMD level the kernels run: 'avx512', 'avx2' or 'generic'."""
+    return ln_isa_name().decode()
+
+
+def elementwise(str name, const floating[::1] x, floating[::1] y):
+    """y = exp(x), sigmoid(x) or tanh(x) with the kernels' own vectorised functions."""
+    cdef int n = <int> x.shape[0]
+    if y.shape[0] != n:
+        raise ValueError("x and y must have the same length")
+    if n == 0:
+        return
+    if name == "exp":
+        vexp(n, &x[0], &y[0])
+    elif name == "sigmoid":
+        vsigmoid(n, &x[0], &y[0])
+    elif name == "tanh":
+        vtanh(n, &x[0], &y[0])
+    else:
+        raise ValueError(f"unknown function {name!r}")

@@ -1,0 +1,2 @@
+cdef extern from "cpu_features.h" nogil:
+    const char* ln_isa_name()

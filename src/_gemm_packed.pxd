@@ -1,0 +1,39 @@
+# The per-step GEMM on pre-packed weights (gemm_packed.c), wrapped once for the fused
+# `floating` type like the BLAS wrapper in _blas.pxd.
+from cython cimport floating
+
+cdef extern from "gemm_packed.h" nogil:
+    size_t ln_packed_size_f32(int k, int n)
+    size_t ln_packed_size_f64(int k, int n)
+    void ln_pack_f32(int k, int n, const float* b, Py_ssize_t s_k, Py_ssize_t s_n, float* bp)
+    void ln_pack_f64(int k, int n, const double* b, Py_ssize_t s_k, Py_ssize_t s_n, double* bp)
+    void ln_gemm_packed_f32(int m, int n, int k, const float* a, int lda, const float* bp,
+                            float* c, int ldc)
+    void ln_gemm_packed_f64(int m, int n, int k, const double* a, int lda, const double* bp,
+                            double* c, int ldc)
+
+
+cdef inline size_t packed_size(floating* tag, int k, int n) noexcept nogil:
+    """Elements of the packed form of a k × n matrix (`tag` only selects the type)."""
+    if floating is float:
+        return ln_packed_size_f32(k, n)
+    else:
+        return ln_packed_size_f64(k, n)
+
+
+cdef inline void pack(int k, int n, const floating* b, Py_ssize_t s_k, Py_ssize_t s_n,
+                      floating* bp) noexcept nogil:
+    """Pack B (k × n), element (kk, j) at b[kk·s_k + j·s_n]."""
+    if floating is float:
+        ln_pack_f32(k, n, b, s_k, s_n, bp)
+    else:
+        ln_pack_f64(k, n, b, s_k, s_n, bp)
+
+
+cdef inline void gemm_packed(int m, int n, int k, const floating* a, int lda,
+                             const floating* bp, floating* c, int ldc) noexcept nogil:
+    """Row-major C (m × n) += A (m × k) · B, B packed by `pack`."""
+    if floating is float:
+        ln_gemm_packed_f32(m, n, k, a, lda, bp, c, ldc)
+    else:
+        ln_gemm_packed_f64(m, n, k, a, lda, bp, c, ldc)

@@ -1,0 +1,58 @@
+# The fused elementwise passes of an LSTM step (lstm_cell.c), wrapped once for the
+# fused `floating` type.
+from cython cimport floating
+
+cdef extern from "lstm_cell.h" nogil:
+    void ln_lstm_forward_row_f32(int H, float* gates, const float* bias, const float* c_prev,
+                                 float* h_next, float* c_next, float* out)
+    void ln_lstm_forward_row_f64(int H, double* gates, const double* bias, const double* c_prev,
+                                 double* h_next, double* c_next, double* out)
+    void ln_lstm_backward_row_f32(int H, float* gates, const float* c_prev, const float* c_t,
+                                  const float* dout, float* dh, float* dc)
+    void ln_lstm_backward_row_f64(int H, double* gates, const double* c_prev, const double* c_t,
+                                  const double* dout, double* dh, double* dc)
+    void ln_vexp_f32(int n, const float* x, float* y)
+    void ln_vexp_f64(int n, const double* x, double* y)
+    void ln_vsigmoid_f32(int n, const float* x, float* y)
+    void ln_vsigmoid_f64(int n, const double* x, double* y)
+    void ln_vtanh_f32(int n, const float* x, float* y)
+    void ln_vtanh_f64(int n, const double* x, double* y)
+
+
+cdef inline void lstm_forward_row(int H, floating* gates, const floating* bias,
+                                  const floating* c_prev, floating* h_next, floating* c_next,
+                                  floating* out) noexcept nogil:
+    if floating is float:
+        ln_lstm_forward_row_f32(H, gates, bias, c_prev, h_next, c_next, out)
+    else:
+        ln_lstm_forward_row_f64(H, gates, bias, c_prev, h_next, c_next, out)
+
+
+cdef inline void lstm_backward_row(int H, floating* gates, const floating* c_prev,
+                                   const floating* c_t, const floating* dout, floating* dh,
+                                   floating* dc) noexcept nogil:
+    if floating is float:
+        ln_lstm_backward_row_f32(H, gates, c_prev, c_t, dout, dh, dc)
+    else:
+        ln_lstm_backward_row_f64(H, gates, c_prev, c_t, dout, dh, dc)
+
+
+cdef inline void vexp(int n, const floating* x, floating* y) noexcept nogil:
+    if floating is float:
+        ln_vexp_f32(n, x, y)
+    else:
+        ln_vexp_f64(n, x, y)
+
+
+cdef inline void vsigmoid(int n, const floating* x, floating* y) noexcept nogil:
+    if floating is float:
+        ln_vsigmoid_f32(n, x, y)
+    else:
+        ln_vsigmoid_f64(n, x, y)
+
+
+cdef inline void vtanh(int n, const floating* x, floating* y) noexcept nogil:
+    if floating is float:
+        ln_vtanh_f32(n, x, y)
+    else:
+        ln_vtanh_f64(n, x, y)

@@ -1,0 +1,150 @@
+/* The per-step recurrent GEMM on pre-packed weights: see gemm_packed.h for why. */
+#include "gemm_packed.h"
+
+#include "cpu_features.h"
+
+#ifdef LN_X86
+#include <immintrin.h>
+#endif
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+size_t ln_packed_size_f32(int k, int n) { return (size_t)k * round_up((size_t)n, 2 * LN_NB_F32); }
+size_t ln_packed_size_f64(int k, int n) { return (size_t)k * round_up((size_t)n, 2 * LN_NB_F64); }
+
+/* Panels of NB columns, [n / NB][k][NB], zero past column n: the kernels then read whole
+ * vectors everywhere and only mask their stores. */
+#define DEFINE_PACK(SFX, T, NB)                                                           \
+    void ln_pack_##SFX(int k, int n, const T *b, ptrdiff_t s_k, ptrdiff_t s_n, T *bp) {  \
+        int n_panels = (int)(round_up((size_t)n, 2 * NB) / NB);                           \
+        for (int p = 0; p < n_panels; p++) {                                              \
+            T *panel = bp + (size_t)p * k * NB;                                           \
+            for (int kk = 0; kk < k; kk++)                                                \
+                for (int j = 0; j < NB; j++) {                                            \
+                    int col = p * NB + j;                                                 \
+                    panel[(size_t)kk * NB + j] = col < n ? b[kk * s_k + col * s_n] : (T)0; \
+                }                                                                         \
+        }                                                                                 \
+    }
+DEFINE_PACK(f32, float, LN_NB_F32)
+DEFINE_PACK(f64, double, LN_NB_F64)
+
+/* ------------------------------------------------------------------------------------
+ * Portable kernel: one row and one panel at a time, simple enough for any compiler to
+ * vectorise with the baseline instruction set.
+ * ---------------------------------------------------------------------------------- */
+#define DEFINE_GENERIC(SFX, T, NB)                                                        \
+    static void gemm_generic_##SFX(int m, int n, int k, const T *a, int lda, const T *bp, \
+                                   T *c, int ldc) {                                       \
+        for (int i = 0; i < m; i++) {                                                     \
+            for (int cs = 0; cs < n; cs += NB) {                                          \
+                const T *panel = bp + (size_t)(cs / NB) * k * NB;                         \
+                T acc[NB];                                                                \
+                for (int j = 0; j < NB; j++) acc[j] = 0;                                  \
+                for (int kk = 0; kk < k; kk++) {                                          \
+                    T av = a[(size_t)i * lda + kk];                                       \
+                    for (int j = 0; j < NB; j++) acc[j] += av * panel[(size_t)kk * NB + j]; \
+                }                                                                         \
+                int valid = n - cs < NB ? n - cs : NB;                                    \
+                for (int j = 0; j < valid; j++) c[(size_t)i * ldc + cs + j] += acc[j];    \
+            }                                                                             \
+        }                                                                                 \
+    }
+DEFINE_GENERIC(f32, float, LN_NB_F32)
+DEFINE_GENERIC(f64, double, LN_NB_F64)
+
+#ifdef LN_X86
+/* ------------------------------------------------------------------------------------
+ * SIMD kernels. A tile is MR rows × 2 vectors of VW columns, held in registers while k
+ * runs: per k, two vector loads of B, MR broadcasts of A, 2·MR fused multiply-adds.
+ * 2·VW is a multiple of the panel width NB, so a tile starts at a panel boundary;
+ * vector v of the tile reads panel (v·VW / NB) at offset (v·VW mod NB).
+ * The row count of a tile is a compile-time constant in each `switch` case, so the
+ * compiler unrolls the row loops and keeps the accumulators in registers.
+ * ---------------------------------------------------------------------------------- */
+#define DEFINE_SIMD(NAME, ATTR, T, VEC, VW, NB, MR, ZERO, LOAD, STOREU, SET1, FMA, ADD)  \
+    static inline __attribute__((always_inline)) ATTR void NAME##_tile(                   \
+        const int mr, int k, const T *a, int lda, const T *bt, T *c, int ldc, int ncols) { \
+        VEC acc[MR][2];                                                                   \
+        for (int i = 0; i < MR; i++) {                                                    \
+            acc[i][0] = ZERO;                                                             \
+            acc[i][1] = ZERO;                                                             \
+        }                                                                                 \
+        const T *b0 = bt;                                                                 \
+        const T *b1 = bt + (size_t)(VW / NB) * k * NB + (VW % NB);                        \
+        for (int kk = 0; kk < k; kk++) {                                                  \
+            VEC w0 = LOAD(b0 + (size_t)kk * NB);                                          \
+            VEC w1 = LOAD(b1 + (size_t)kk * NB);                                          \
+            for (int i = 0; i < mr; i++) {                                                \
+                VEC av = SET1(a[(size_t)i * lda + kk]);                                   \
+                acc[i][0] = FMA(av, w0, acc[i][0]);                                       \
+                acc[i][1] = FMA(av, w1, acc[i][1]);                                       \
+            }                                                                             \
+        }                                                                                 \
+        for (int i = 0; i < mr; i++) {                                                    \
+            for (int v = 0; v < 2; v++) {                                                 \
+                T *cp = c + (size_t)i * ldc + v * VW;                                     \
+                int valid = ncols - v * VW;                                               \
+                if (valid >= VW) {                                                        \
+                    STOREU(cp, ADD(LOAD(cp), acc[i][v]));                                 \
+                } else if (valid > 0) {                                                   \
+                    T tmp[VW];                                                            \
+                    STOREU(tmp, acc[i][v]);                                               \
+                    for (int j = 0; j < valid; j++) cp[j] += tmp[j];                      \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    }                                                                                     \
+    ATTR static void NAME(int m, int n, int k, const T *a, int lda, const T *bp, T *c,    \
+                          int ldc) {                                                      \
+        for (int cs = 0; cs < n; cs += 2 * VW) {                                          \
+            const T *bt = bp + (size_t)(cs / NB) * k * NB;                                \
+            for (int i0 = 0; i0 < m; i0 += MR) {                                          \
+                const T *ai = a + (size_t)i0 * lda;                                       \
+                T *ci = c + (size_t)i0 * ldc + cs;                                        \
+                switch (m - i0 < MR ? m - i0 : MR) {                                      \
+                    case 8: NAME##_tile(8 < MR ? 8 : MR, k, ai, lda, bt, ci, ldc, n - cs); break; \
+                    case 7: NAME##_tile(7 < MR ? 7 : MR, k, ai, lda, bt, ci, ldc, n - cs); break; \
+                    case 6: NAME##_tile(6 < MR ? 6 : MR, k, ai, lda, bt, ci, ldc, n - cs); break; \
+                    case 5: NAME##_tile(5, k, ai, lda, bt, ci, ldc, n - cs); break;       \
+                    case 4: NAME##_tile(4, k, ai, lda, bt, ci, ldc, n - cs); break;       \
+                    case 3: NAME##_tile(3, k, ai, lda, bt, ci, ldc, n - cs); break;       \
+                    case 2: NAME##_tile(2, k, ai, lda, bt, ci, ldc, n - cs); break;       \
+                    default: NAME##_tile(1, k, ai, lda, bt, ci, ldc, n - cs); break;      \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+#define AVX512 LN_TARGET_AVX512
+#define AVX2 LN_TARGET_AVX2
+
+DEFINE_SIMD(gemm_avx512_f32, AVX512, float, __m512, 16, LN_NB_F32, 8, _mm512_setzero_ps(),
+            _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
+DEFINE_SIMD(gemm_avx512_f64, AVX512, double, __m512d, 8, LN_NB_F64, 8, _mm512_setzero_pd(),
+            _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
+DEFINE_SIMD(gemm_avx2_f32, AVX2, float, __m256, 8, LN_NB_F32, 6, _mm256_setzero_ps(),
+            _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps)
+DEFINE_SIMD(gemm_avx2_f64, AVX2, double, __m256d, 4, LN_NB_F64, 6, _mm256_setzero_pd(),
+            _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd)
+#endif /* LN_X86 */
+
+void ln_gemm_packed_f32(int m, int n, int k, const float *a, int lda, const float *bp,
+                        float *c, int ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+#ifdef LN_X86
+    if (ln_isa == LN_ISA_AVX512) { gemm_avx512_f32(m, n, k, a, lda, bp, c, ldc); return; }
+    if (ln_isa == LN_ISA_AVX2) { gemm_avx2_f32(m, n, k, a, lda, bp, c, ldc); return; }
+#endif
+    gemm_generic_f32(m, n, k, a, lda, bp, c, ldc);
+}
+
+void ln_gemm_packed_f64(int m, int n, int k, const double *a, int lda, const double *bp,
+                        double *c, int ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+#ifdef LN_X86
+    if (ln_isa == LN_ISA_AVX512) { gemm_avx512_f64(m, n, k, a, lda, bp, c, ldc); return; }
+    if (ln_isa == LN_ISA_AVX2) { gemm_avx2_f64(m, n, k, a, lda, bp, c, ldc); return; }
+#endif
+    gemm_generic_f64(m, n, k, a, lda, bp, c, ldc);
+}

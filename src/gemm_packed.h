@@ -1,0 +1,38 @@
+/* The small GEMM of every recurrent step, on a pre-packed weight matrix.
+ *
+ * Why not BLAS: per step the recurrent GEMM has few rows (a thread's share of the
+ * batch, often 1..32) against a large weight matrix. A BLAS call repacks the whole
+ * weight matrix on every call, which costs as much as the arithmetic at these shapes
+ * and is repeated T times. Here the weights are packed once per sequence into panels
+ * of NB columns, [n / NB][k][NB], zero-padded to a multiple of 2·NB columns, and a
+ * register-blocked SIMD kernel streams them.
+ *
+ * The kernels are compiled for AVX-512 and AVX2+FMA and chosen at run time by the CPU
+ * (cpu_features.h; a portable C version otherwise), so one wheel runs on any x86-64. Each element of C
+ * is summed over k in order with one fused multiply-add per term, whatever the row
+ * count, so splitting rows between threads does not change the result.
+ */
+#ifndef LSTM_NATIVE_GEMM_PACKED_H
+#define LSTM_NATIVE_GEMM_PACKED_H
+
+#include <stddef.h>
+
+/* Panel widths (columns): one 512-bit vector. */
+#define LN_NB_F32 16
+#define LN_NB_F64 8
+
+/* Elements of the packed buffer for a k × n matrix. */
+size_t ln_packed_size_f32(int k, int n);
+size_t ln_packed_size_f64(int k, int n);
+
+/* Pack B (k × n), element (kk, j) at b[kk * s_k + j * s_n], into bp. */
+void ln_pack_f32(int k, int n, const float *b, ptrdiff_t s_k, ptrdiff_t s_n, float *bp);
+void ln_pack_f64(int k, int n, const double *b, ptrdiff_t s_k, ptrdiff_t s_n, double *bp);
+
+/* C (m × n, row-major, ldc) += A (m × k, row-major, lda) · B, B packed by ln_pack_*. */
+void ln_gemm_packed_f32(int m, int n, int k, const float *a, int lda, const float *bp,
+                        float *c, int ldc);
+void ln_gemm_packed_f64(int m, int n, int k, const double *a, int lda, const double *bp,
+                        double *c, int ldc);
+
+#endif
