@@ -179,7 +179,7 @@ cdef inline void _cell_backward(
 
 cdef void _backward_rows(
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-    const floating* w_hh, const int64_t* lengths,
+    const floating* w_hh_packed, const int64_t* lengths,
     floating* gates, const floating* c, const floating* dout, Py_ssize_t ldo,
     floating* dh, floating* dc, bint reverse,
 ) noexcept nogil:
@@ -197,9 +197,8 @@ cdef void _backward_rows(
                            dout + (t * B + r) * ldo, dh + r * H, dc + r * H,
                            H, t < lengths[r])
         # dh_{t-1} += dG_t · W_hh (inactive rows have dG_t = 0 and keep their dh)
-        gemm(False, False, <int> (r1 - r0), <int> H, <int> G,
-             <floating> 1, g_t + r0 * G, <int> G, w_hh, <int> H,
-             <floating> 1, dh + r0 * H, <int> H)
+        gemm_packed(<int> (r1 - r0), <int> H, <int> G, g_t + r0 * G, <int> G,
+                    w_hh_packed, dh + r0 * H, <int> H)
 
 
 def backward_layer(
@@ -234,13 +233,20 @@ def backward_layer(
     # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).
     cdef const floating* h_prev = &h[B if reverse else 0, 0]
     cdef floating* db_ptr = &db[0] if with_bias else NULL
+    # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[k, n].
+    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> G, <int> H)
+    try:
+        with nogil:
+            pack(<int> G, <int> H, &w_hh[0, 0], H, 1, w_hh_packed)
+            for k in prange(n_row, num_threads=n_row, schedule='static'):
+                r0 = _chunk_start(k, n_row, B)
+                r1 = _chunk_start(k + 1, n_row, B)
+                _backward_rows(r0, r1, T, B, H, w_hh_packed, &lengths[0], &gates[0, 0],
+                               &c[0, 0], &dout[0, out_col], dout.shape[1],
+                               &dh[0, 0], &dc[0, 0], reverse)
+    finally:
+        free(w_hh_packed)
     with nogil:
-        for k in prange(n_row, num_threads=n_row, schedule='static'):
-            r0 = _chunk_start(k, n_row, B)
-            r1 = _chunk_start(k + 1, n_row, B)
-            _backward_rows(r0, r1, T, B, H, &w_hh[0, 0], &lengths[0], &gates[0, 0],
-                           &c[0, 0], &dout[0, out_col], dout.shape[1],
-                           &dh[0, 0], &dc[0, 0], reverse)
         # Parameter gradients over all T·B rows at once, threads split the gate rows.
         for k in prange(n_col, num_threads=n_col, schedule='static'):
             c0 = _chunk_start(k, n_col, G)
