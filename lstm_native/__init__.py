@@ -1,12 +1,22 @@
 """lstm_native: an exact, fast LSTM in native code behind PyTorch's API.
 
 The forward pass and backpropagation through time run in typed Cython kernels with
-OpenMP threads and BLAS; `lstm_native.reference` holds the same equations in plain NumPy.
+OpenMP threads and SIMD/BLAS; `lstm_native.reference` holds the same equations in plain
+NumPy. Around the core: layers (`Linear`, `Dropout`, `LastStep`, `Sequential`), losses,
+optimizers and schedules, checkpoints, and time-series data helpers (`lstm_native.data`).
 """
+from . import data, losses, optim, schedules
 from ._parallel import openmp_enabled
+from .checkpoint import load_checkpoint, load_model, register_module, save_checkpoint
+from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "LSTMCell", "Module", "openmp_enabled", "__version__"]
+__all__ = [
+    "LSTM", "LSTMCell", "Linear", "Dropout", "LastStep", "Sequential", "Module",
+    "losses", "optim", "schedules", "data",
+    "save_checkpoint", "load_checkpoint", "load_model", "register_module",
+    "openmp_enabled", "__version__",
+]

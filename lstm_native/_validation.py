@@ -51,3 +51,21 @@ def check_shape(arr: np.ndarray, name: str, shape: tuple, expected: str) -> None
         raise ValueError(
             f"{name} must have shape {expected} = {tuple(shape)}, got {arr.shape}"
         )
+
+
+def check_lengths(lengths, N: int, T: int) -> np.ndarray:
+    """`lengths` of N sequences padded to T steps: N ints in 1..T (None: all T), as int64."""
+    if lengths is None:
+        return np.full(N, T, dtype=np.int64)
+    if hasattr(lengths, "detach"):  # a torch tensor, as pack_padded_sequence takes
+        lengths = lengths.detach().cpu().numpy()
+    arr = np.asarray(lengths)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"lengths must be {N} integers in 1..{T}, got dtype {arr.dtype}")
+    if arr.shape != (N,):
+        raise ValueError(f"lengths must have shape (N,) = ({N},), got {arr.shape}")
+    if arr.min() < 1 or arr.max() > T:
+        raise ValueError(
+            f"lengths must be in 1..T = 1..{T}, got values from {arr.min()} to {arr.max()}"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)

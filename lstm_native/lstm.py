@@ -11,7 +11,8 @@ import numpy as np
 
 from . import _lstm
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import as_float_array, check_model_dtype, check_shape, check_size
+from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
+                          check_size)
 from .module import Module
 
 __all__ = ["LSTM", "LSTMCell"]
@@ -86,6 +87,9 @@ class LSTM(Module):
     (4H, H), `bias_ih_l{k}` and `bias_hh_l{k}` (4H,), with the suffix `_reverse` for the
     backward direction; so `load_state_dict(torch_lstm.state_dict())` works.
     """
+
+    #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
+    recurrent = True
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
@@ -178,23 +182,6 @@ class LSTM(Module):
             h, c = h[:, None, :], c[:, None, :]
         return h, c
 
-    @staticmethod
-    def _check_lengths(lengths, N: int, T: int) -> np.ndarray:
-        if lengths is None:
-            return np.full(N, T, dtype=np.int64)
-        if hasattr(lengths, "detach"):  # a torch tensor, as pack_padded_sequence takes
-            lengths = lengths.detach().cpu().numpy()
-        arr = np.asarray(lengths)
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"lengths must be {N} integers in 1..{T}, got dtype {arr.dtype}")
-        if arr.shape != (N,):
-            raise ValueError(f"lengths must have shape (N,) = ({N},), got {arr.shape}")
-        if arr.min() < 1 or arr.max() > T:
-            raise ValueError(
-                f"lengths must be in 1..T = 1..{T}, got values from {arr.min()} to {arr.max()}"
-            )
-        return np.ascontiguousarray(arr, dtype=np.int64)
-
     def _layer_arrays(self, layer: int, direction: int, store: dict):
         sfx = self._suffix(layer, direction)
         return store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"], sfx
@@ -232,7 +219,7 @@ class LSTM(Module):
             # the buffer in between (a data loader filling it with the next batch).
             x = x.copy()
         T, N, I = x.shape
-        lengths = self._check_lengths(lengths, N, T)
+        lengths = check_lengths(lengths, N, T)
         h0, c0 = self._check_states(hx, "hx", N, batched)
         H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
         training = self.training

@@ -1,0 +1,624 @@
+"""The blocks around the recurrent layers, and the container that chains them.
+
+`Linear` (a dense layer), `Dropout`, `LastStep` (sequence to one: each sequence's last
+valid output) and `Sequential`, which runs a stack such as LSTM -> Dropout -> LastStep ->
+Linear forwards and backwards under PyTorch's dotted parameter names, optionally carrying
+the recurrent states from one chunk of a long sequence to the next (truncated BPTT).
+
+Every block follows `LSTM`'s protocol, which is what `Sequential` relies on:
+
+- ``forward(x, ...)`` returns the output; in training mode it keeps what backward needs.
+- ``backward(dout, *, input_grad=True)`` adds the parameter gradients into `grads` and
+  returns the gradient with respect to x (None when `input_grad` is False). Each
+  training-mode forward can be back-propagated once; in eval mode backward raises.
+- A *recurrent* layer (`LSTM`; any class with ``recurrent = True``) is called as
+  ``out, state = layer(x, hx=state, lengths=lengths)`` and back-propagated as
+  ``dx, dstate = layer.backward(dout, input_grad=...)``.
+- A block with ``takes_lengths = True`` (`LastStep`, `Sequential`) is called as
+  ``layer(x, lengths=lengths)``.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
+                          check_size)
+from .lstm import LSTMCell
+from .module import Module
+
+__all__ = ["Linear", "Dropout", "LastStep", "Sequential"]
+
+
+def _is_recurrent(layer) -> bool:
+    """Whether `layer` follows the recurrent-layer protocol (see the module docstring)."""
+    return getattr(type(layer), "recurrent", False) is True
+
+
+def _takes_lengths(layer) -> bool:
+    return _is_recurrent(layer) or getattr(type(layer), "takes_lengths", False) is True
+
+
+def _backward_cache(module: Module):
+    """The cache of the last training-mode forward, taken (each forward is
+    back-propagated once); RuntimeError in eval mode or when there is none."""
+    if not module.training:
+        raise RuntimeError("backward() is not available in eval mode: call train() and "
+                           "run forward() again")
+    cache = module._cache
+    if cache is None:
+        raise RuntimeError("backward() needs a training-mode forward() first; each "
+                           "forward() can be back-propagated once")
+    module._cache = None
+    return cache
+
+
+def _check_float_input(x, name: str, expected: str) -> np.ndarray:
+    """x as a float32 or float64 array of its own dtype (blocks without parameters
+    keep it)."""
+    x = np.asarray(x)
+    return as_float_array(x, name, x.dtype, expected)
+
+
+class Linear(Module):
+    """A dense layer ``y = x Wᵀ + b`` over the last axis, as `torch.nn.Linear`.
+
+    Parameters
+    ----------
+    in_features : int
+        Features of each input, I.
+    out_features : int
+        Features of each output, O.
+    bias : bool, default True
+        Whether the layer has the parameter `bias`.
+    dtype : {np.float32, np.float64}, default np.float32
+        The precision of parameters and computation.
+    seed : int or None
+        Seed of the initialisation: weight and bias from U(-1/sqrt(I), 1/sqrt(I)),
+        PyTorch's default.
+
+    Attributes
+    ----------
+    grads : dict of str to numpy.ndarray
+        Gradients of `weight` and `bias`; `backward` adds into them.
+
+    Notes
+    -----
+    Parameter names and shapes are PyTorch's: `weight` (O, I) and `bias` (O,), so
+    `load_state_dict(torch_linear.state_dict())` works.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
+                 dtype=np.float32, seed: int | None = None):
+        super().__init__(check_model_dtype(dtype))
+        self.in_features = check_size(in_features, "in_features")
+        self.out_features = check_size(out_features, "out_features")
+        self.bias = bool(bias)
+        self._cache = None
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(self.in_features)
+        self._add_parameter("weight", rng.uniform(-bound, bound,
+                                                  (self.out_features, self.in_features)))
+        if self.bias:
+            self._add_parameter("bias", rng.uniform(-bound, bound, self.out_features))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (but the seed) as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            `in_features`, `out_features`, `bias` and `dtype` (its name).
+        """
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias, "dtype": self.dtype.name}
+
+    def __repr__(self) -> str:
+        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias}, dtype={self.dtype.name})")
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+
+    def forward(self, x):
+        """Apply the layer to the last axis of x.
+
+        Parameters
+        ----------
+        x : array_like, (..., I)
+            Any leading dimensions (none for one sample); float32 or float64 (converted
+            to the layer's dtype).
+
+        Returns
+        -------
+        numpy.ndarray, (..., O)
+        """
+        expected = f"(..., in_features) with in_features = {self.in_features}"
+        user_x = x
+        x = as_float_array(x, "x", self.dtype, expected)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have shape {expected}, got {x.shape}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        out = x2 @ self._params["weight"].T
+        if self.bias:
+            out += self._params["bias"]
+        if self.training:
+            # backward reads x again: our own copy, so the caller may reuse the buffer.
+            if np.may_share_memory(x2, user_x):
+                x2 = x2.copy()
+            self._cache = (x2, lead)
+        else:
+            self._cache = None
+        return out.reshape(lead + (self.out_features,))
+
+    def backward(self, dout, *, input_grad: bool = True):
+        """Back-propagate through the last `forward`, adding into `grads`.
+
+        Parameters
+        ----------
+        dout : array_like, (..., O)
+            Gradient of the loss with respect to forward's output, of its shape.
+        input_grad : bool, default True
+            Whether to compute the gradient with respect to x.
+
+        Returns
+        -------
+        dx : numpy.ndarray of x's shape, or None when `input_grad` is False
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, or with no training-mode forward left to back-propagate.
+        """
+        x2, lead = _backward_cache(self)
+        shape = lead + (self.out_features,)
+        expected = "(..., out_features), forward's output shape"
+        dout = as_float_array(dout, "dout", self.dtype, expected)
+        check_shape(dout, "dout", shape, expected)
+        d2 = dout.reshape(-1, self.out_features)
+        self.grads["weight"] += d2.T @ x2
+        if self.bias:
+            self.grads["bias"] += d2.sum(axis=0)
+        if not input_grad:
+            return None
+        return (d2 @ self._params["weight"]).reshape(lead + (self.in_features,))
+
+
+class Dropout(Module):
+    """Inverted dropout, as `torch.nn.Dropout`.
+
+    In training mode each element is zeroed with probability `p` and the others are
+    scaled by 1/(1 - p), so that the expected output is the input; in eval mode the
+    layer is the identity.
+
+    Parameters
+    ----------
+    p : float, default 0.5
+        The probability of zeroing an element, in [0, 1).
+    seed : int or None
+        Seed of the layer's own random generator: the same seed gives the same
+        sequence of masks.
+
+    Notes
+    -----
+    The output keeps the input's dtype (float32 or float64). In eval mode forward
+    returns x itself, without a copy.
+    """
+
+    def __init__(self, p: float = 0.5, *, seed: int | None = None):
+        super().__init__(None)
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"p must be a float in [0, 1), got {p!r}")
+        if not 0 <= p < 1:
+            raise ValueError(f"p must be a float in [0, 1), got {p}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"seed must be None or an int, got {seed!r}")
+        self.p = float(p)
+        self.seed = None if seed is None else int(seed)
+        self._rng = np.random.default_rng(self.seed)
+        self._cache = None
+
+    def get_config(self) -> dict:
+        """The constructor's arguments as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            `p` and `seed` (a rebuilt layer restarts the seed's sequence of masks).
+        """
+        return {"p": self.p, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+
+    def forward(self, x):
+        """Drop elements of x (training) or pass it through (eval).
+
+        Parameters
+        ----------
+        x : array_like of float32 or float64, any shape
+
+        Returns
+        -------
+        numpy.ndarray of x's shape and dtype
+        """
+        x = _check_float_input(x, "x", "(any shape)")
+        if not self.training:
+            self._cache = None
+            return x
+        keep = self._rng.random(x.shape, dtype=x.dtype) >= self.p
+        # The mask carries the 1/(1-p) scale, so backward is one multiplication.
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        self._cache = mask
+        return x * mask
+
+    def backward(self, dout, *, input_grad: bool = True):
+        """The gradient through the last training-mode forward's mask.
+
+        Parameters
+        ----------
+        dout : array_like, forward's output shape
+        input_grad : bool, default True
+            Whether to compute the gradient with respect to x.
+
+        Returns
+        -------
+        dx : numpy.ndarray, or None when `input_grad` is False
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, or with no training-mode forward left to back-propagate.
+        """
+        mask = _backward_cache(self)
+        dout = as_float_array(dout, "dout", mask.dtype, "forward's output shape")
+        check_shape(dout, "dout", mask.shape, "forward's output shape")
+        return dout * mask if input_grad else None
+
+
+class LastStep(Module):
+    """Sequence to one: each sequence's last valid output of a recurrent layer.
+
+    Parameters
+    ----------
+    batch_first : bool, default False
+        The input is (N, T, F) instead of (T, N, F), as the recurrent layer's output.
+    bidirectional : bool, default False
+        The input is a bidirectional layer's output, F = 2H: the forward direction's
+        H features then the reverse direction's.
+
+    Notes
+    -----
+    For sequence n of length L_n (T when `lengths` is None) the output is
+    ``x[L_n - 1, n, :]``. With `bidirectional` it is the forward half at the last
+    valid step, ``x[L_n - 1, n, :H]``, followed by the reverse half at step 0,
+    ``x[0, n, H:]``: the reverse direction ends at step 0, so each half is its
+    direction's final hidden state (the h_n of a one-layer LSTM, in the same order).
+    An unbatched (T, F) input gives an (F,) output.
+    """
+
+    takes_lengths = True
+
+    def __init__(self, *, batch_first: bool = False, bidirectional: bool = False):
+        super().__init__(None)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self._cache = None
+
+    def get_config(self) -> dict:
+        """The constructor's arguments as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            `batch_first` and `bidirectional`.
+        """
+        return {"batch_first": self.batch_first, "bidirectional": self.bidirectional}
+
+    def __repr__(self) -> str:
+        return f"LastStep(batch_first={self.batch_first}, bidirectional={self.bidirectional})"
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+
+    def _time_major(self, a: np.ndarray) -> np.ndarray:
+        """A (T, N, F) view of a sequence in the user's layout."""
+        if a.ndim == 2:
+            return a[:, None, :]
+        return a.transpose(1, 0, 2) if self.batch_first else a
+
+    def forward(self, x, lengths=None):
+        """Pick each sequence's last valid output.
+
+        Parameters
+        ----------
+        x : array_like, (T, N, F), or (N, T, F) with `batch_first`, or unbatched (T, F)
+            A recurrent layer's output; float32 or float64 (kept).
+        lengths : array_like of int, (N,), or None
+            Valid steps of each sequence, in 1..T, as given to the recurrent layer;
+            None means T for all.
+
+        Returns
+        -------
+        numpy.ndarray, (N, F), or (F,) unbatched
+        """
+        layout = "(N, T, F)" if self.batch_first else "(T, N, F)"
+        expected = f"{layout} or (T, F)" + (" with F even" if self.bidirectional else "")
+        x = _check_float_input(x, "x", expected)
+        if x.ndim not in (2, 3):
+            raise ValueError(f"x must have shape {expected}, got {x.shape}")
+        seq = self._time_major(x)
+        T, N, F = seq.shape
+        if T < 1 or N < 1 or F < 1:
+            raise ValueError(f"x must have at least one step, sequence and feature, "
+                             f"got shape {x.shape}")
+        if self.bidirectional and F % 2:
+            raise ValueError(f"x must have shape {expected}: a bidirectional output has "
+                             f"2H features, got {F}")
+        last = check_lengths(lengths, N, T) - 1
+        rows = np.arange(N)
+        if self.bidirectional:
+            H = F // 2
+            out = np.concatenate([seq[last, rows, :H], seq[0, :, H:]], axis=1)
+        else:
+            out = seq[last, rows]
+        self._cache = (x.shape, x.dtype, last) if self.training else None
+        return out[0] if x.ndim == 2 else out
+
+    def backward(self, dout, *, input_grad: bool = True):
+        """Scatter dout back to the steps forward picked; zeros elsewhere.
+
+        Parameters
+        ----------
+        dout : array_like, (N, F), or (F,) unbatched
+        input_grad : bool, default True
+            Whether to compute the gradient with respect to x.
+
+        Returns
+        -------
+        dx : numpy.ndarray of x's shape, or None when `input_grad` is False
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, or with no training-mode forward left to back-propagate.
+        """
+        shape, dtype, last = _backward_cache(self)
+        dx = np.zeros(shape, dtype)
+        seq = self._time_major(dx)
+        T, N, F = seq.shape
+        out_shape, expected = ((F,), "(F,)") if len(shape) == 2 else ((N, F), "(N, F)")
+        dout = as_float_array(dout, "dout", dtype, expected)
+        check_shape(dout, "dout", out_shape, expected)
+        if not input_grad:
+            return None
+        dout = dout.reshape(N, F)
+        rows = np.arange(N)
+        if self.bidirectional:
+            H = F // 2
+            seq[last, rows, :H] = dout[:, :H]
+            seq[0, :, H:] = dout[:, H:]
+        else:
+            seq[last, rows] = dout
+        return dx
+
+
+class Sequential(Module):
+    """Layers run one after the other, as `torch.nn.Sequential`.
+
+    Parameters
+    ----------
+    *layers : Module
+        At least one, each a different object: `LSTM` (or another recurrent layer),
+        `Linear`, `Dropout`, `LastStep`, a nested `Sequential`. Every layer with
+        parameters must compute in the same dtype.
+    stateful : bool, default False
+        Carry each recurrent layer's final state into the next `forward` (see Notes).
+
+    Attributes
+    ----------
+    layers : tuple of Module
+    grads : dict of str to numpy.ndarray
+        The layers' gradients under dotted names; the same arrays as the layers' own.
+    stateful : bool
+        Setting it clears the kept states.
+
+    Notes
+    -----
+    Parameter names are PyTorch's: the layer's index, a dot and the layer's own name
+    (``0.weight_ih_l0``, ``2.weight``), so the keys of `state_dict()` are those of the
+    equivalent `torch.nn.Sequential`. `parameters()` and `grads` hold the layers' own
+    arrays; `load_state_dict` checks every dotted name, shape and value before writing
+    any (a failed load leaves every layer unchanged).
+
+    A recurrent layer's ``(out, state)`` is reduced to `out` for the next layer.
+    `lengths` goes to the recurrent layers and to the blocks that take it (`LastStep`).
+
+    Stateful mode is truncated BPTT over consecutive chunks of long sequences (Keras's
+    `stateful=True`, PyTorch's detached hidden state): each recurrent layer starts from
+    the state its previous forward ended in, so that running the chunks one after the
+    other gives the outputs of one forward over the whole sequences; `backward` stops
+    at the chunk's start (no gradient flows into the previous chunk). The batch must
+    keep its size and order from chunk to chunk; with `lengths`, a sequence's kept state
+    is the one at its last valid step. `reset_states()` starts new sequences. A
+    bidirectional recurrent layer cannot be stateful: its reverse direction starts at
+    each chunk's end.
+    """
+
+    takes_lengths = True
+
+    def __init__(self, *layers: Module, stateful: bool = False):
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"layer {i} must be a lstm_native Module, "
+                                f"got {type(layer).__name__}")
+            if isinstance(layer, LSTMCell):
+                raise TypeError(f"layer {i} is an LSTMCell, which runs one step with its "
+                                "own state: use LSTM in a Sequential")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("each layer of a Sequential must be a different object")
+        dtypes = {layer.dtype for layer in layers if layer.dtype is not None}
+        if len(dtypes) > 1:
+            raise ValueError(f"the layers compute in different dtypes "
+                             f"{sorted(dt.name for dt in dtypes)}: build them with one dtype")
+        super().__init__(dtypes.pop() if dtypes else None)
+        self.layers = tuple(layers)
+        for i, layer in enumerate(self.layers):
+            self._params.update({f"{i}.{k}": v for k, v in layer.parameters().items()})
+            self.grads.update({f"{i}.{k}": v for k, v in layer.grads.items()})
+        self.training = all(layer.training for layer in self.layers)
+        self._states = [None] * len(self.layers)
+        self.stateful = stateful
+
+    @property
+    def stateful(self) -> bool:
+        """Whether each forward starts from the recurrent states the last one ended in."""
+        return self._stateful
+
+    @stateful.setter
+    def stateful(self, value: bool) -> None:
+        value = bool(value)
+        if value:
+            for i, layer in enumerate(self.layers):
+                if _is_recurrent(layer) and getattr(layer, "bidirectional", False):
+                    raise ValueError(f"layer {i} is bidirectional and cannot be stateful: "
+                                     "its reverse direction starts at each chunk's end")
+        self._stateful = value
+        self.reset_states()
+
+    def reset_states(self) -> None:
+        """Forget the kept recurrent states (also of nested Sequentials): the next
+        forward starts from zeros."""
+        self._states = [None] * len(self.layers)
+        for layer in self.layers:
+            if isinstance(layer, Sequential):
+                layer.reset_states()
+
+    @classmethod
+    def from_config(cls, config: dict, build_layer) -> Sequential:
+        """Rebuild from `get_config()`'s dict (fresh weights).
+
+        Parameters
+        ----------
+        config : dict
+            As `get_config()` returns.
+        build_layer : callable
+            Builds one layer from its ``{"type": ..., "config": ...}`` dict, such as
+            `lstm_native.checkpoint.build_module`.
+
+        Returns
+        -------
+        Sequential
+        """
+        return cls(*(build_layer(spec) for spec in config["layers"]),
+                   stateful=config.get("stateful", False))
+
+    def get_config(self) -> dict:
+        """The architecture as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            ``{"layers": [{"type": class name, "config": layer.get_config()}, ...],
+            "stateful": bool}``; `from_config` rebuilds it.
+        """
+        return {"layers": [{"type": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers],
+                "stateful": self.stateful}
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, index):
+        """The layer at an int index, or a Sequential of the same layer objects for a
+        slice (not stateful's kept states)."""
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index], stateful=self.stateful)
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        lines = [f"  ({i}): " + repr(layer).replace("\n", "\n  ")
+                 for i, layer in enumerate(self.layers)]
+        stateful = "stateful=True, " if self.stateful else ""
+        return f"Sequential({stateful}\n" + "\n".join(lines) + "\n)"
+
+    def train(self, mode: bool = True):
+        """Set training (or eval) mode here and in every layer. Returns self."""
+        for layer in self.layers:
+            layer.train(mode)
+        return super().train(mode)
+
+    def forward(self, x, lengths=None):
+        """Run the layers in order.
+
+        Parameters
+        ----------
+        x : array_like
+            The first layer's input.
+        lengths : array_like of int, (N,), or None
+            Valid steps of each sequence, given to the recurrent layers and `LastStep`.
+
+        Returns
+        -------
+        numpy.ndarray
+            The last layer's output (a recurrent layer's `out`, without its state).
+        """
+        for i, layer in enumerate(self.layers):
+            if _is_recurrent(layer):
+                hx = self._states[i] if self._stateful else None
+                try:
+                    x, state = layer(x, hx=hx, lengths=lengths)
+                except ValueError as e:
+                    if hx is None:
+                        raise
+                    raise ValueError(f"layer {i}: {e} (a stateful Sequential starts each "
+                                     "forward from the last one's final states: keep the "
+                                     "batch size, or call reset_states())") from e
+                if self._stateful:
+                    self._states[i] = state
+            elif _takes_lengths(layer):
+                x = layer(x, lengths=lengths)
+            else:
+                x = layer(x)
+        return x
+
+    def backward(self, dout, *, input_grad: bool = False):
+        """Back-propagate through the last forward, last layer first, adding into `grads`.
+
+        Parameters
+        ----------
+        dout : array_like
+            Gradient of the loss with respect to forward's output.
+        input_grad : bool, default False
+            Whether to compute the gradient with respect to the input (passed to the
+            first layer; False skips that work, the usual case for data).
+
+        Returns
+        -------
+        dx : numpy.ndarray, or None when `input_grad` is False
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, or with no training-mode forward left to back-propagate.
+        """
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            wanted = input_grad if i == 0 else True
+            if _is_recurrent(layer):
+                # No state gradient flows in: in stateful mode the final state only
+                # feeds the next chunk, which does not back-propagate into this one.
+                dout, _ = layer.backward(dout, input_grad=wanted)
+            else:
+                dout = layer.backward(dout, input_grad=wanted)
+        return dout
