@@ -1,7 +1,7 @@
 """`LSTM` and `LSTMCell`: PyTorch's API and semantics, the native kernels underneath.
 
 The classes check and convert what the user passes, allocate the outputs and the buffers
-backward needs, and call `lstm_native._lstm` once per layer and direction over the whole
+backward needs, and call `lstm_native._recurrent` once per layer and direction over the whole
 sequence. The kernels hold all the math; the equations they implement are written out
 for a reader in `lstm_native.reference`.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _lstm
+from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
 from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
                           check_size)
@@ -257,9 +257,9 @@ class LSTM(Module):
                     else:
                         h, c = h0[idx].copy(), c0[idx].copy()
                         first = last = 0
-                    _lstm.forward_layer(layer_input, w_ih, w_hh, bias, lengths, gates, h, c,
-                                        out, direction * H, bool(direction), training,
-                                        n_threads)
+                    _recurrent.forward_layer(_recurrent.Cell.LSTM, layer_input, w_ih, w_hh,
+                                             bias, lengths, gates, h, c, out, direction * H,
+                                             bool(direction), training, n_threads)
                     h_n[idx] = h[last * N:(last + 1) * N]
                     c_n[idx] = c[last * N:(last + 1) * N]
                     if training:
@@ -358,9 +358,10 @@ class LSTM(Module):
                     dw_ih, dw_hh, _ = self._layer_arrays(layer, direction, self.grads)
                     dh, dc = dh_n[idx].copy(), dc_n[idx].copy()
                     db = np.zeros(4 * H, self.dtype) if self.bias else None
-                    _lstm.backward_layer(layer_input, w_ih, w_hh, lengths, gates, h, c,
-                                         d_layer_out, direction * H, dh, dc, dw_ih, dw_hh,
-                                         db, dx, bool(direction), n_threads)
+                    _recurrent.backward_layer(_recurrent.Cell.LSTM, layer_input, w_ih, w_hh,
+                                              lengths, gates, h, c, d_layer_out, direction * H,
+                                              dh, dc, dw_ih, dw_hh, db, dx, bool(direction),
+                                              n_threads)
                     if self.bias:
                         # b_ih and b_hh enter the gates as a sum: the same gradient.
                         self.grads[f"bias_ih{sfx}"] += db
@@ -469,9 +470,9 @@ class LSTMCell(Module):
         c = np.concatenate([c_prev, np.empty_like(c_prev)])
         out = np.empty((N, H), self.dtype)
         with single_threaded_blas():
-            _lstm.forward_layer(x, self._params["weight_ih"], self._params["weight_hh"], bias,
-                                lengths, gates, h, c, out, 0, False, True,
-                                effective_n_threads(self.n_threads))
+            _recurrent.forward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
+                                     self._params["weight_hh"], bias, lengths, gates, h, c,
+                                     out, 0, False, True, effective_n_threads(self.n_threads))
         h_new, c_new = h[N:].copy(), c[N:].copy()
         self._cache = (x, lengths, gates, h, c, batched) if self.training else None
         if not batched:
@@ -512,10 +513,11 @@ class LSTMCell(Module):
         db = np.zeros(4 * H, self.dtype) if self.bias else None
         no_output_grad = np.zeros((N, H), self.dtype)
         with single_threaded_blas():
-            _lstm.backward_layer(x, self._params["weight_ih"], self._params["weight_hh"],
-                                 lengths, gates, h, c, no_output_grad, 0, dh_next, dc_next,
-                                 self.grads["weight_ih"], self.grads["weight_hh"], db, dx,
-                                 False, effective_n_threads(self.n_threads))
+            _recurrent.backward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
+                                      self._params["weight_hh"], lengths, gates, h, c,
+                                      no_output_grad, 0, dh_next, dc_next,
+                                      self.grads["weight_ih"], self.grads["weight_hh"], db, dx,
+                                      False, effective_n_threads(self.n_threads))
         if self.bias:
             self.grads["bias_ih"] += db
             self.grads["bias_hh"] += db

@@ -11,12 +11,6 @@ cdef extern from "lstm_cell.h" nogil:
                                   const float* dout, float* dh, float* dc)
     void ln_lstm_backward_row_f64(int H, double* gates, const double* c_prev, const double* c_t,
                                   const double* dout, double* dh, double* dc)
-    void ln_vexp_f32(int n, const float* x, float* y)
-    void ln_vexp_f64(int n, const double* x, double* y)
-    void ln_vsigmoid_f32(int n, const float* x, float* y)
-    void ln_vsigmoid_f64(int n, const double* x, double* y)
-    void ln_vtanh_f32(int n, const float* x, float* y)
-    void ln_vtanh_f64(int n, const double* x, double* y)
 
 
 cdef inline void lstm_forward_row(int H, floating* gates, const floating* bias,
@@ -36,23 +30,3 @@ cdef inline void lstm_backward_row(int H, floating* gates, const floating* c_pre
     else:
         ln_lstm_backward_row_f64(H, gates, c_prev, c_t, dout, dh, dc)
 
-
-cdef inline void vexp(int n, const floating* x, floating* y) noexcept nogil:
-    if floating is float:
-        ln_vexp_f32(n, x, y)
-    else:
-        ln_vexp_f64(n, x, y)
-
-
-cdef inline void vsigmoid(int n, const floating* x, floating* y) noexcept nogil:
-    if floating is float:
-        ln_vsigmoid_f32(n, x, y)
-    else:
-        ln_vsigmoid_f64(n, x, y)
-
-
-cdef inline void vtanh(int n, const floating* x, floating* y) noexcept nogil:
-    if floating is float:
-        ln_vtanh_f32(n, x, y)
-    else:
-        ln_vtanh_f64(n, x, y)

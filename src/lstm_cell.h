@@ -1,10 +1,10 @@
 /* The fused elementwise pass of one LSTM step for one batch row, forward and backward.
  *
  * Why C and not Cython: at small and medium H these passes cost more than the GEMMs, and
- * almost all of it is exp and tanh. Here they are written in SIMD-friendly C (exp from
- * a polynomial and exponent bits, sigmoid and tanh from exp) that the compiler
- * vectorises, and each pass is compiled for AVX-512, AVX2 and baseline x86-64 and
- * chosen at load time (cpu_features.h), so one wheel runs on any x86-64.
+ * almost all of it is exp and tanh. Here they are written in SIMD-friendly C on the
+ * shared nonlinearities of simd_math.h, which the compiler vectorises, and each pass is
+ * compiled for AVX-512, AVX2 and baseline x86-64 and chosen at load time
+ * (cpu_features.h), so one wheel runs on any x86-64.
  *
  * Gates are in PyTorch's order: input [0, H), forget [H, 2H), candidate [2H, 3H),
  * output [3H, 4H).
@@ -27,13 +27,5 @@ void ln_lstm_backward_row_f32(int H, float *gates, const float *c_prev, const fl
                               const float *dout, float *dh, float *dc);
 void ln_lstm_backward_row_f64(int H, double *gates, const double *c_prev, const double *c_t,
                               const double *dout, double *dh, double *dc);
-
-/* Elementwise exp, sigmoid and tanh of the passes, exposed for the tests. */
-void ln_vexp_f32(int n, const float *x, float *y);
-void ln_vexp_f64(int n, const double *x, double *y);
-void ln_vsigmoid_f32(int n, const float *x, float *y);
-void ln_vsigmoid_f64(int n, const double *x, double *y);
-void ln_vtanh_f32(int n, const float *x, float *y);
-void ln_vtanh_f64(int n, const double *x, double *y);
 
 #endif

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from lstm_native import _lstm
+from lstm_native import _recurrent
 
 from conftest import DTYPES
 
@@ -34,7 +34,7 @@ def test_nonlinearities_within_a_few_ulps(name, dtype):
     x = np.concatenate([np.linspace(-90, 90, 100001), np.linspace(-0.1, 0.1, 10001),
                         [0.0, -0.0, 1e-30, -1e-30]]).astype(dtype)
     y = np.empty_like(x)
-    _lstm.elementwise(name, x, y)
+    _recurrent.elementwise(name, x, y)
     want = _reference(name, x)
     info = np.finfo(dtype)
     normal = np.isfinite(want) & (np.abs(want) < info.max / 4) & (np.abs(want) > info.tiny * 4)
@@ -48,22 +48,22 @@ def test_nonlinearities_within_a_few_ulps(name, dtype):
 def test_nonlinearities_saturate_without_overflow(dtype):
     x = np.array([-1e4, -1000.0, -89.0, 89.0, 1000.0, 1e4, np.inf, -np.inf], dtype=dtype)
     y = np.empty_like(x)
-    _lstm.elementwise("sigmoid", x, y)
+    _recurrent.elementwise("sigmoid", x, y)
     assert np.array_equal(y[:3] < 1e-30, [True] * 3) and np.all(y[3:6] == 1) and y[6] == 1
     assert y[7] < 1e-30 and np.all(y >= 0)
-    _lstm.elementwise("tanh", x, y)
+    _recurrent.elementwise("tanh", x, y)
     assert np.array_equal(y, [-1, -1, -1, 1, 1, 1, 1, -1])
-    _lstm.elementwise("exp", x[:2], y[:2])
+    _recurrent.elementwise("exp", x[:2], y[:2])
     assert np.all(np.isfinite(y[:2])) and np.all(y[:2] >= 0) and np.all(y[:2] < 1e-30)
 
 
 def test_simd_level_is_known():
-    assert _lstm.simd_level() in LEVELS
+    assert _recurrent.simd_level() in LEVELS
 
 
 _CHECK = textwrap.dedent("""
     import json, numpy as np, lstm_native as ln
-    from lstm_native import _lstm, reference as ref
+    from lstm_native import _recurrent, reference as ref
     worst = {}
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(0)
@@ -82,7 +82,7 @@ _CHECK = textwrap.dedent("""
         pairs += [(m.grads[k], r_grads[k]) for k in r_grads]
         worst[np.dtype(dtype).name] = max(
             float(np.abs(a - b).max() / max(1.0, np.abs(b).max())) for a, b in pairs)
-    print(json.dumps({"level": _lstm.simd_level(), "worst": worst}))
+    print(json.dumps({"level": _recurrent.simd_level(), "worst": worst}))
 """)
 
 

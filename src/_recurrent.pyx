@@ -1,18 +1,23 @@
-"""LSTM kernels: forward and BPTT of one layer, in one direction, over a whole sequence.
+"""Recurrent-layer kernels: forward and BPTT of one layer, in one direction, over a whole
+sequence, for every cell kind (LSTM, and the Elman RNN with tanh or ReLU).
 
 Design notes (the algorithm of shared/PERFORMANCE.md):
+- One driver, several cells. A cell has n_gates gate blocks of H columns, G = n_gates·H
+  (4 for the LSTM, 1 for the RNN) and maybe a cell state (the LSTM's c; the RNN has
+  none, its c buffers are None). The data flow around the cell is the same for all;
+  only the fused per-row pass differs, picked by `cell` once per row.
 - Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, with the
-  threads splitting the 4H gate columns. Then the recurrence: batch rows are independent
+  threads splitting the G gate columns. Then the recurrence: batch rows are independent
   through time, so each thread takes its own block of rows through all T steps with no
   barrier: gates[t] += h_{t-1}·W_hhᵀ (GEMM, beta = 1), then one fused elementwise pass
-  (bias, the four gates, the cell, the hidden output written straight into `out`).
+  (bias, the gates, the cell, the hidden output written straight into `out`).
 - Backward (BPTT). Per step, in reverse, the fused pass turns step t's activated gates into
   their pre-activation gradients dG_t in place and dh_{t-1} += dG_t·W_hh. After the loop the
   parameter and input gradients are each one GEMM over all T·B rows.
-- States live in slots. Training keeps h and c of every step in (T+1) slots laid out in time
-  order: the forward direction reads slot t and writes slot t+1, the reverse one reads slot
-  t+1 and writes slot t, so h_{prev} of all steps is one contiguous (T·B, H) block for the
-  dW_hh GEMM. Inference keeps a single slot, updated in place.
+- States live in slots. Training keeps h (and c) of every step in (T+1) slots laid out in
+  time order: the forward direction reads slot t and writes slot t+1, the reverse one reads
+  slot t+1 and writes slot t, so h_{prev} of all steps is one contiguous (T·B, H) block for
+  the dW_hh GEMM. Inference keeps a single slot, updated in place.
 - Lengths. Row r is active at time t when t < lengths[r]. An inactive row carries its state
   unchanged, outputs zeros, and gets zero gate gradients. The reverse direction runs t = T-1
   down to 0, so it starts from h0 at each row's own last valid step.
@@ -26,8 +31,39 @@ from libc.string cimport memset
 
 from _blas cimport gemm
 from _gemm_packed cimport packed_size, pack, gemm_packed
-from _lstm_cell cimport lstm_forward_row, lstm_backward_row, vexp, vsigmoid, vtanh
+from _lstm_cell cimport lstm_forward_row, lstm_backward_row
+from _rnn_cell cimport rnn_forward_row, rnn_backward_row
+from _simd_math cimport vexp, vsigmoid, vtanh
 from _cpu_features cimport ln_isa_name
+
+
+cpdef enum Cell:
+    # The cell kinds, `Cell.LSTM` etc. in Python.
+    LSTM = 0
+    RNN_TANH = 1
+    RNN_RELU = 2
+
+
+cdef Py_ssize_t _n_gates(Cell cell) except -1:
+    """Gate blocks of H columns per row: 4 for the LSTM (i, f, g, o), 1 for the RNN."""
+    if cell == LSTM:
+        return 4
+    if cell == RNN_TANH or cell == RNN_RELU:
+        return 1
+    raise ValueError(f"unknown cell kind {<int> cell}")
+
+
+cdef Py_ssize_t _check_layer(Cell cell, Py_ssize_t n_rows_w, Py_ssize_t H,
+                             bint has_cell_state) except -1:
+    """G = n_gates·H, after checking that the weights and the cell-state buffers fit the
+    cell (a guard against a caller's mistake: the API above checks the user's input)."""
+    cdef Py_ssize_t G = _n_gates(cell) * H
+    if n_rows_w != G:
+        raise ValueError(f"cell kind {<int> cell} needs weights of {G} rows, got {n_rows_w}")
+    if has_cell_state != (cell == LSTM):
+        raise ValueError(f"cell kind {<int> cell}: the cell-state buffers c (and dc) must be "
+                         + ("given" if cell == LSTM else "None"))
+    return G
 
 
 cdef inline Py_ssize_t _chunk_start(Py_ssize_t k, Py_ssize_t n_chunks, Py_ssize_t n) noexcept nogil:
@@ -42,41 +78,53 @@ cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
     return n_threads if n_threads > 0 else 1
 
 
+cdef inline floating* _row(floating* a, Py_ssize_t row, Py_ssize_t H) noexcept nogil:
+    """Row `row` of an (·, H) buffer, or NULL for a buffer the cell does not have."""
+    return a + row * H if a != NULL else NULL
+
+
 # ---------------------------------------------------------------------------------------
 # Forward
 # ---------------------------------------------------------------------------------------
 
 cdef inline void _cell_forward(
-    floating* gates,             # INOUT (4H,) pre-activation in; activated gates out (training)
-    const floating* bias,        # IN    (4H,)
+    Cell cell,
+    floating* gates,             # INOUT (G,) pre-activation in; activated gates out (training)
+    const floating* bias,        # IN    (G,)
     const floating* h_prev,      # IN    (H,)
-    const floating* c_prev,      # IN    (H,)
+    const floating* c_prev,      # IN    (H,) or NULL without a cell state
     floating* h_next,            # OUT   (H,) may alias h_prev (inference)
-    floating* c_next,            # OUT   (H,) may alias c_prev
+    floating* c_next,            # OUT   (H,) may alias c_prev; NULL without a cell state
     floating* out,               # OUT   (H,)
-    Py_ssize_t H, bint active, bint training,
+    Py_ssize_t H, bint active,
 ) noexcept nogil:
-    """One row of one step: the four gates, the cell and the hidden output."""
+    """One row of one step: the gates, the cell and the hidden output."""
     cdef Py_ssize_t j
     if active:
-        # The vectorised pass of lstm_cell.c: the same equations as reference.py.
-        lstm_forward_row(<int> H, gates, bias, c_prev, h_next, c_next, out)
+        # The vectorised passes of lstm_cell.c / rnn_cell.c: the equations of reference.py.
+        if cell == LSTM:
+            lstm_forward_row(<int> H, gates, bias, c_prev, h_next, c_next, out)
+        else:
+            rnn_forward_row(cell == RNN_RELU, <int> H, gates, bias, h_next, out)
         return
     # Past this sequence's end: keep the state, output zeros.
     for j in range(H):
         h_next[j] = h_prev[j]
-        c_next[j] = c_prev[j]
         out[j] = 0
+    if c_next != NULL:
+        for j in range(H):
+            c_next[j] = c_prev[j]
 
 
 cdef void _forward_rows(
-    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+    Cell cell,
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
     const floating* w_hh_packed, const floating* bias, const int64_t* lengths,
     floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
 ) noexcept nogil:
-    """Rows r0..r1 of the batch through all T steps."""
-    cdef Py_ssize_t s, t, r, prev, nxt, G = 4 * H
+    """Rows r0..r1 of the batch through all T steps (c is NULL without a cell state)."""
+    cdef Py_ssize_t s, t, r, prev, nxt
     cdef floating* g_t
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -91,22 +139,23 @@ cdef void _forward_rows(
         gemm_packed(<int> (r1 - r0), <int> G, <int> H, h + (prev * B + r0) * H, <int> H,
                     w_hh_packed, g_t + r0 * G, <int> G)
         for r in range(r0, r1):
-            _cell_forward(g_t + r * G, bias,
-                          h + (prev * B + r) * H, c + (prev * B + r) * H,
-                          h + (nxt * B + r) * H, c + (nxt * B + r) * H,
+            _cell_forward(cell, g_t + r * G, bias,
+                          _row(h, prev * B + r, H), _row(c, prev * B + r, H),
+                          _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
                           out + (t * B + r) * ldo,
-                          H, t < lengths[r], training)
+                          H, t < lengths[r])
 
 
 def forward_layer(
+    Cell cell,                       # IN    Cell.LSTM, Cell.RNN_TANH or Cell.RNN_RELU
     const floating[:, ::1] x,        # IN    (T·B, I) input rows, time-major
-    const floating[:, ::1] w_ih,     # IN    (4H, I)
-    const floating[:, ::1] w_hh,     # IN    (4H, H)
-    const floating[::1] bias,        # IN    (4H,) b_ih + b_hh (zeros without bias)
+    const floating[:, ::1] w_ih,     # IN    (G, I), G = n_gates·H
+    const floating[:, ::1] w_hh,     # IN    (G, H)
+    const floating[::1] bias,        # IN    (G,) b_ih + b_hh (zeros without bias)
     const int64_t[::1] lengths,      # IN    (B,) valid steps of each sequence, 1..T
-    floating[:, ::1] gates,          # OUT   (T·B, 4H) activated gates (kept for backward)
+    floating[:, ::1] gates,          # OUT   (T·B, G) activated gates (kept for backward)
     floating[:, ::1] h,              # INOUT ((T+1)·B, H) training, (B, H) inference
-    floating[:, ::1] c,              # INOUT same shape as h
+    floating[:, ::1] c,              # INOUT same shape as h (LSTM); None (RNN)
     floating[:, ::1] out,            # OUT   (T·B, D·H), columns out_col .. out_col+H
     Py_ssize_t out_col,
     bint reverse,
@@ -115,16 +164,18 @@ def forward_layer(
 ):
     """Run one direction of one layer over the whole sequence.
 
-    h0 and c0 must be in the starting slot on entry: slot 0 (forward) or slot T (reverse)
-    in training, the only slot in inference. On return the final states are in slot T
-    (forward) or slot 0 (reverse), or the only slot.
+    h0 (and c0) must be in the starting slot on entry: slot 0 (forward) or slot T
+    (reverse) in training, the only slot in inference. On return the final states are in
+    slot T (forward) or slot 0 (reverse), or the only slot.
     """
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
-    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1], G = 4 * H
+    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
+    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, c0, c1, r0, r1
     cdef int n_col = _n_chunks(n_threads, G)
     cdef int n_row = _n_chunks(n_threads, B)
+    cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
     # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k].
     cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> G)
     try:
@@ -141,8 +192,8 @@ def forward_layer(
             for k in prange(n_row, num_threads=n_row, schedule='static'):
                 r0 = _chunk_start(k, n_row, B)
                 r1 = _chunk_start(k + 1, n_row, B)
-                _forward_rows(r0, r1, T, B, H, w_hh_packed, &bias[0], &lengths[0],
-                              &gates[0, 0], &h[0, 0], &c[0, 0], &out[0, out_col],
+                _forward_rows(cell, r0, r1, T, B, H, G, w_hh_packed, &bias[0], &lengths[0],
+                              &gates[0, 0], &h[0, 0], c_ptr, &out[0, out_col],
                               out.shape[1], reverse, training)
     finally:
         free(w_hh_packed)
@@ -161,30 +212,35 @@ cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
 # ---------------------------------------------------------------------------------------
 
 cdef inline void _cell_backward(
-    floating* gates,             # INOUT (4H,) activated gates in; their pre-activation grads out
-    const floating* c_prev,      # IN    (H,)
-    const floating* c_t,         # IN    (H,)
+    Cell cell,
+    floating* gates,             # INOUT (G,) activated gates in; their pre-activation grads out
+    const floating* c_prev,      # IN    (H,) or NULL without a cell state
+    const floating* c_t,         # IN    (H,) or NULL
     const floating* dout,        # IN    (H,) gradient on this step's output
     floating* dh,                # INOUT (H,) dh from step t+1 in; zeroed, for the GEMM to fill
-    floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out
-    Py_ssize_t H, bint active,
+    floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out; NULL without a cell state
+    Py_ssize_t H, Py_ssize_t G, bint active,
 ) noexcept nogil:
     """One row of one step of BPTT."""
     if active:
-        lstm_backward_row(<int> H, gates, c_prev, c_t, dout, dh, dc)
+        if cell == LSTM:
+            lstm_backward_row(<int> H, gates, c_prev, c_t, dout, dh, dc)
+        else:
+            rnn_backward_row(cell == RNN_RELU, <int> H, gates, dout, dh)
     else:
         # The state was carried through this step: dh and dc pass through, no gate gradient.
-        memset(gates, 0, 4 * H * sizeof(floating))
+        memset(gates, 0, G * sizeof(floating))
 
 
 cdef void _backward_rows(
-    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+    Cell cell,
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
     const floating* w_hh_packed, const int64_t* lengths,
     floating* gates, const floating* c, const floating* dout, Py_ssize_t ldo,
     floating* dh, floating* dc, bint reverse,
 ) noexcept nogil:
-    """Rows r0..r1 of the batch back through all T steps."""
-    cdef Py_ssize_t s, t, r, prev, nxt, G = 4 * H
+    """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state)."""
+    cdef Py_ssize_t s, t, r, prev, nxt
     cdef floating* g_t
     for s in range(T):
         # The opposite order of the forward pass.
@@ -193,29 +249,31 @@ cdef void _backward_rows(
         nxt = t if reverse else t + 1
         g_t = gates + t * B * G
         for r in range(r0, r1):
-            _cell_backward(g_t + r * G, c + (prev * B + r) * H, c + (nxt * B + r) * H,
-                           dout + (t * B + r) * ldo, dh + r * H, dc + r * H,
-                           H, t < lengths[r])
+            _cell_backward(cell, g_t + r * G,
+                           _row(<floating*> c, prev * B + r, H), _row(<floating*> c, nxt * B + r, H),
+                           dout + (t * B + r) * ldo, dh + r * H, _row(dc, r, H),
+                           H, G, t < lengths[r])
         # dh_{t-1} += dG_t · W_hh (inactive rows have dG_t = 0 and keep their dh)
         gemm_packed(<int> (r1 - r0), <int> H, <int> G, g_t + r0 * G, <int> G,
                     w_hh_packed, dh + r0 * H, <int> H)
 
 
 def backward_layer(
+    Cell cell,                       # IN    as given to forward_layer
     const floating[:, ::1] x,        # IN    (T·B, I) the layer's input rows
-    const floating[:, ::1] w_ih,     # IN    (4H, I)
-    const floating[:, ::1] w_hh,     # IN    (4H, H)
+    const floating[:, ::1] w_ih,     # IN    (G, I)
+    const floating[:, ::1] w_hh,     # IN    (G, H)
     const int64_t[::1] lengths,      # IN    (B,)
-    floating[:, ::1] gates,          # INOUT (T·B, 4H) activated gates in, dG out
+    floating[:, ::1] gates,          # INOUT (T·B, G) activated gates in, dG out
     const floating[:, ::1] h,        # IN    ((T+1)·B, H) hidden-state slots of the forward pass
-    const floating[:, ::1] c,        # IN    ((T+1)·B, H) cell-state slots
+    const floating[:, ::1] c,        # IN    ((T+1)·B, H) cell-state slots (LSTM); None (RNN)
     const floating[:, ::1] dout,     # IN    (T·B, D·H) gradient on the output, columns out_col..+H
     Py_ssize_t out_col,
     floating[:, ::1] dh,             # INOUT (B, H) dh_n in, dh0 out
-    floating[:, ::1] dc,             # INOUT (B, H) dc_n in, dc0 out
-    floating[:, ::1] dw_ih,          # INOUT (4H, I) accumulated
-    floating[:, ::1] dw_hh,          # INOUT (4H, H) accumulated
-    floating[::1] db,                # INOUT (4H,) accumulated, or None without bias
+    floating[:, ::1] dc,             # INOUT (B, H) dc_n in, dc0 out (LSTM); None (RNN)
+    floating[:, ::1] dw_ih,          # INOUT (G, I) accumulated
+    floating[:, ::1] dw_hh,          # INOUT (G, H) accumulated
+    floating[::1] db,                # INOUT (G,) accumulated, or None without bias
     floating[:, ::1] dx,             # INOUT (T·B, I) accumulated, or None to skip
     bint reverse,
     int n_threads,
@@ -223,7 +281,8 @@ def backward_layer(
     """Back-propagate one direction of one layer through the whole sequence."""
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
-    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1], G = 4 * H
+    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
+    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1
     cdef int n_row = _n_chunks(n_threads, B)
     cdef int n_col = _n_chunks(n_threads, G)
@@ -232,7 +291,11 @@ def backward_layer(
     cdef bint with_dx = dx is not None
     # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).
     cdef const floating* h_prev = &h[B if reverse else 0, 0]
+    cdef const floating* c_ptr = &c[0, 0] if c is not None else NULL
+    cdef floating* dc_ptr = &dc[0, 0] if dc is not None else NULL
     cdef floating* db_ptr = &db[0] if with_bias else NULL
+    if (dc is None) != (c is None):
+        raise ValueError("c and dc must both be given (LSTM) or both be None (RNN)")
     # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[k, n].
     cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> G, <int> H)
     try:
@@ -241,9 +304,9 @@ def backward_layer(
             for k in prange(n_row, num_threads=n_row, schedule='static'):
                 r0 = _chunk_start(k, n_row, B)
                 r1 = _chunk_start(k + 1, n_row, B)
-                _backward_rows(r0, r1, T, B, H, w_hh_packed, &lengths[0], &gates[0, 0],
-                               &c[0, 0], &dout[0, out_col], dout.shape[1],
-                               &dh[0, 0], &dc[0, 0], reverse)
+                _backward_rows(cell, r0, r1, T, B, H, G, w_hh_packed, &lengths[0],
+                               &gates[0, 0], c_ptr, &dout[0, out_col], dout.shape[1],
+                               &dh[0, 0], dc_ptr, reverse)
     finally:
         free(w_hh_packed)
     with nogil:
@@ -282,7 +345,7 @@ def simd_level():
 
 
 def elementwise(str name, const floating[::1] x, floating[::1] y):
-    """y = exp(x), sigmoid(x) or tanh(x) with the kernels' own vectorised functions."""
+    """y = exp(x), sigmoid(x) or tanh(x) with the row passes' own vectorised functions."""
     cdef int n = <int> x.shape[0]
     if y.shape[0] != n:
         raise ValueError("x and y must have the same length")

@@ -1,0 +1,31 @@
+# Type stubs of the compiled kernels (src/_recurrent.pyx). Arrays are C-contiguous and all
+# of one dtype, float32 or float64; lengths is int64. G = n_gates·H: 4H for the LSTM, H for
+# the RNN, whose cell-state buffers (c, dc) are None.
+import enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+_F = NDArray[np.float32] | NDArray[np.float64]
+
+class Cell(enum.IntEnum):
+    LSTM = 0
+    RNN_TANH = 1
+    RNN_RELU = 2
+
+def forward_layer(
+    cell: Cell, x: _F, w_ih: _F, w_hh: _F, bias: _F, lengths: NDArray[np.int64],
+    gates: _F, h: _F, c: _F | None, out: _F, out_col: int,
+    reverse: bool, training: bool, n_threads: int,
+) -> None: ...
+
+def backward_layer(
+    cell: Cell, x: _F, w_ih: _F, w_hh: _F, lengths: NDArray[np.int64],
+    gates: _F, h: _F, c: _F | None, dout: _F, out_col: int,
+    dh: _F, dc: _F | None, dw_ih: _F, dw_hh: _F, db: _F | None, dx: _F | None,
+    reverse: bool, n_threads: int,
+) -> None: ...
+
+def simd_level() -> str: ...
+
+def elementwise(name: str, x: _F, y: _F) -> None: ...
