@@ -1,0 +1,148 @@
+"""The benchmark tool (`lstm_native.bench`) and the asv suite's configurations.
+
+The FLOP counts against hand-computed values, the gate-order conversion and ONNX
+Runtime's LSTM against ours (when onnxruntime is installed), and one quick end-to-end
+run of the command line with its table and markdown file.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+import lstm_native as ln
+from lstm_native import bench
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+# -- FLOPs ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, forward", [
+    ("A", 8 * 64 * 512 * (512 + 512) * 25),                                # 6.71e9
+    ("E", 2 * 8 * 32 * 512 * (512 + 512) * 50),                            # I = H above
+    ("F", 8 * 32 * 64 * (16 + 64) * 100 + 8 * 32 * 64 * (64 + 64) * 100),
+    ("S", 8 * 1 * 64 * (1 + 64) * 1000),
+])
+def test_forward_flops_by_hand(name, forward):
+    assert bench.forward_flops(bench.CONFIGS[name]) == forward
+
+
+def test_flops_of_each_mode():
+    cfg = bench.CONFIGS["A"]
+    fwd = 6_710_886_400
+    dx = 8 * 64 * 512 * 512 * 25    # the first layer's input gradient, dG·W_ih
+    assert bench.mode_flops(cfg, "infer") == fwd
+    assert bench.mode_flops(cfg, "train_dx") == 3 * fwd
+    assert bench.mode_flops(cfg, "train") == 3 * fwd - dx == 16_777_216_000
+    assert bench.mode_flops(cfg, "bwd") == 2 * fwd - dx
+    with pytest.raises(ValueError, match="unknown mode"):
+        bench.mode_flops(cfg, "fly")
+
+
+def test_flops_bidirectional_layers_read_2h():
+    cfg = bench.Config("x", batch=2, steps=3, input_size=4, hidden_size=5, num_layers=2,
+                       bidirectional=True)
+    # layer 0: 8·2·5·(4+5)·3 per direction; layer 1 reads 2H = 10: 8·2·5·(10+5)·3.
+    assert bench.forward_flops(cfg) == 2 * (2160 + 3600)
+    assert bench.backward_flops(cfg, input_grad=False) == 2 * 11520 - 2 * (8 * 2 * 5 * 4 * 3)
+
+
+def test_activations_and_parameters():
+    cfg = bench.CONFIGS["E"]
+    assert bench.activation_bytes(cfg, 4) == 50 * 32 * 6 * 512 * 2 * 4
+    model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers)
+    assert bench.parameter_count(cfg) == sum(p.size for p in model.parameters().values())
+
+
+def test_asv_suite_has_the_same_configurations():
+    spec = importlib.util.spec_from_file_location("asv_benchmarks",
+                                                  ROOT / "benchmarks" / "benchmarks.py")
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    for name, cfg in bench.CONFIGS.items():
+        assert suite.CONFIGS[name] == (cfg.batch, cfg.steps, cfg.input_size,
+                                       cfg.hidden_size, cfg.num_layers)
+        assert suite.forward_flops(name) == bench.forward_flops(cfg)
+        assert suite.training_flops(name) == bench.mode_flops(cfg, "train")
+    assert set(suite.CONFIGS) == set(bench.CONFIGS)
+
+
+# -- ONNX Runtime -------------------------------------------------------------------------
+
+def test_gate_order_torch_to_onnx():
+    H = 2
+    w = np.repeat(np.arange(4), H)[:, None] * np.ones((1, 3))   # rows: i i f f g g o o
+    converted = bench.torch_to_onnx_gates(w)
+    assert converted[:, 0].tolist() == [0, 0, 3, 3, 1, 1, 2, 2]  # i o f c(=g)
+    assert bench.torch_to_onnx_gates(np.arange(8.0)).tolist() == [0, 1, 6, 7, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("num_layers, bidirectional, bias", [
+    (1, False, True), (2, False, True), (2, True, True), (1, False, False)])
+def test_onnxruntime_matches_lstm_native(num_layers, bidirectional, bias):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    T, N, I, H = 7, 3, 5, 6
+    model = ln.LSTM(I, H, num_layers, bidirectional=bidirectional, bias=bias, seed=1)
+    x = np.random.default_rng(2).standard_normal((T, N, I)).astype(np.float32)
+    session = bench.onnx_session(
+        bench.onnx_lstm_model(model.state_dict(), I, H, num_layers, bidirectional), 1)
+    (y,) = session.run(["Y"], {"X": x})
+    expected = model.eval()(x)[0]
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_peer_with_other_math_is_refused():
+    problem = bench.Problem.make(bench.CONFIGS["F"].with_steps(3), np.float32)
+    wrong = problem.reference_output + 1e-2
+    with pytest.raises(RuntimeError, match="differs from lstm_native"):
+        bench._check_agreement("peer", wrong, problem.reference_output, np.float32)
+
+
+# -- the environment and the command line ---------------------------------------------------
+
+def test_machine_info_reports_simd_openmp_and_openblas_coretype(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    info = bench.machine_info()
+    assert info["OPENBLAS_CORETYPE"] == "Haswell"
+    assert info["lstm_native SIMD"] in {"avx512", "avx2", "generic", "unknown"}
+    assert info["lstm_native OpenMP"] == ("on" if ln.openmp_enabled() else "off")
+    assert bench.kernel_module() is not None
+
+
+def test_time_tasks_alternates_blocks_and_counts_runs():
+    calls = []
+    tasks = [bench.Task("a", lambda: calls.append("a")),
+             bench.Task("b", lambda: calls.append("b"), prepare=lambda: calls.append("p"))]
+    schedule = bench.Schedule(repeats=4, blocks=2, pause=0.0, warmup=1)
+    timings = bench.time_tasks(tasks, schedule)
+    assert [len(t.times) for t in timings] == [4, 4]
+    # warm-up a, b; block 1: a a, b b; block 2 reversed: b b, a a (p before every b)
+    assert "".join(calls) == "a" + "pb" + "aa" + "pbpb" + "pbpb" + "aa"
+
+
+def test_command_line_quick_run_prints_a_table_and_writes_markdown(tmp_path, capsys):
+    md = tmp_path / "bench.md"
+    assert bench.main(["--quick", "--configs", "F", "--modes", "infer",
+                       "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "F: B=32 T=100 I=16 H=64 L=2" in out
+    assert "OPENBLAS_CORETYPE" in out and "SGEMM rate, 2 threads" in out
+    row = next(line for line in out.splitlines() if line.startswith("infer")
+               and "lstm_native" in line)
+    assert float(row.split()[2]) > 0   # ms
+    text = md.read_text()
+    assert "| mode | library | ms (median) |" in text
+    peers, _ = bench.available_libraries()
+    if len(peers) > 1:  # a ratio column per peer that is installed
+        assert "ln / " in out and "ln / " in text
+
+
+def test_command_line_rejects_unknown_choices(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--configs", "Z"])
+    assert "unknown configuration Z" in capsys.readouterr().err
