@@ -1,7 +1,8 @@
 """`LSTM` and `LSTMCell`: PyTorch's API and semantics, the native kernels underneath.
 
-The classes check and convert what the user passes, allocate the outputs and the buffers
-backward needs, and call `lstm_native._recurrent` once per layer and direction over the whole
+`LSTM` is the shared recurrent layer of `lstm_native.recurrent` with the LSTM cell: it
+checks and converts what the user passes, allocates the outputs and the buffers backward
+needs, and calls `lstm_native._recurrent` once per layer and direction over the whole
 sequence. The kernels hold all the math; the equations they implement are written out
 for a reader in `lstm_native.reference`.
 """
@@ -11,35 +12,14 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
-                          check_size)
+from ._validation import as_float_array, check_model_dtype, check_size
 from .module import Module
+from .recurrent import _Recurrent, check_state, check_state_pair, init_uniform
 
 __all__ = ["LSTM", "LSTMCell"]
 
 
-def _init_uniform(rng: np.random.Generator, shape: tuple, hidden_size: int) -> np.ndarray:
-    # PyTorch's default: every parameter from U(-1/sqrt(H), 1/sqrt(H)).
-    bound = 1.0 / np.sqrt(hidden_size)
-    return rng.uniform(-bound, bound, size=shape)
-
-
-def _check_state(arr, name: str, shape: tuple, expected: str, dtype) -> np.ndarray:
-    """One state array of the given shape, as a contiguous copy in the model's dtype."""
-    arr = as_float_array(arr, name, dtype, expected)
-    check_shape(arr, name, shape, expected)
-    return np.array(arr, dtype=dtype, order="C", copy=True)
-
-
-def _check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tuple:
-    """(h, c) given as a pair of arrays of one shape; a copy of each, contiguous."""
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise TypeError(f"{name} must be a tuple of two arrays ({expected}), got {type(pair).__name__}")
-    return tuple(_check_state(arr, f"{name}[{i}]", shape, expected, dtype)
-                 for i, arr in enumerate(pair))
-
-
-class LSTM(Module):
+class LSTM(_Recurrent):
     """A multi-layer LSTM over whole sequences, as `torch.nn.LSTM`.
 
     For each step t and layer, with gates in PyTorch's order (input, forget, candidate,
@@ -88,105 +68,9 @@ class LSTM(Module):
     backward direction; so `load_state_dict(torch_lstm.state_dict())` works.
     """
 
-    #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
-    recurrent = True
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
-                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
-                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
-        super().__init__(check_model_dtype(dtype))
-        self.input_size = check_size(input_size, "input_size")
-        self.hidden_size = check_size(hidden_size, "hidden_size")
-        self.num_layers = check_size(num_layers, "num_layers")
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
-        self.n_threads = check_n_threads(n_threads)
-        self.num_directions = 2 if self.bidirectional else 1
-        self._cache = None
-
-        rng = np.random.default_rng(seed)
-        H, D = self.hidden_size, self.num_directions
-        for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else D * H
-            for direction in range(D):
-                sfx = self._suffix(layer, direction)
-                self._add_parameter(f"weight_ih{sfx}", _init_uniform(rng, (4 * H, in_size), H))
-                self._add_parameter(f"weight_hh{sfx}", _init_uniform(rng, (4 * H, H), H))
-                if self.bias:
-                    self._add_parameter(f"bias_ih{sfx}", _init_uniform(rng, (4 * H,), H))
-                    self._add_parameter(f"bias_hh{sfx}", _init_uniform(rng, (4 * H,), H))
-
-    def get_config(self) -> dict:
-        """The constructor's arguments (but the seed) as a JSON-ready dict."""
-        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "num_layers": self.num_layers, "bias": self.bias,
-                "batch_first": self.batch_first, "bidirectional": self.bidirectional,
-                "dtype": self.dtype.name, "n_threads": self.n_threads}
-
-    @staticmethod
-    def _suffix(layer: int, direction: int) -> str:
-        return f"_l{layer}" + ("_reverse" if direction else "")
-
-    def __repr__(self) -> str:
-        extra = "".join(
-            f", {k}={v}" for k, v in (("num_layers", self.num_layers), ("bias", self.bias),
-                                     ("batch_first", self.batch_first),
-                                     ("bidirectional", self.bidirectional))
-            if v != {"num_layers": 1, "bias": True}.get(k, False)
-        )
-        return (f"LSTM({self.input_size}, {self.hidden_size}{extra}, "
-                f"dtype={self.dtype.name})")
-
-    def _drop_cache(self) -> None:
-        self._cache = None
-
-    # -- argument checks ------------------------------------------------------------------
-
-    def _seq_layout(self) -> str:
-        return "(N, T, I)" if self.batch_first else "(T, N, I)"
-
-    def _check_x(self, x):
-        """x as a contiguous time-major (T, N, I) array, and whether it was batched."""
-        expected = f"{self._seq_layout()} or (T, I) with I = input_size = {self.input_size}"
-        x = as_float_array(x, "x", self.dtype, expected)
-        if x.ndim == 2:
-            batched = False
-            x = x[:, None, :]
-        elif x.ndim == 3:
-            batched = True
-            if self.batch_first:
-                x = x.transpose(1, 0, 2)
-        else:
-            raise ValueError(f"x must have shape {expected}, got {x.ndim} dimensions {x.shape}")
-        if x.shape[2] != self.input_size:
-            raise ValueError(f"x must have shape {expected}, got {x.shape[2]} features")
-        if x.shape[0] < 1 or x.shape[1] < 1:
-            raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
-        return np.ascontiguousarray(x), batched
-
-    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
-        DL = self.num_directions * self.num_layers
-        if batched:
-            return (DL, N, self.hidden_size), "(D*num_layers, N, hidden_size)"
-        return (DL, self.hidden_size), "(D*num_layers, hidden_size)"
-
-    def _check_states(self, pair, name: str, N: int, batched: bool):
-        """A pair of (D·L, N, H) states (zeros when None), contiguous copies."""
-        shape, expected = self._state_shape(N, batched)
-        if pair is None:
-            full = (shape[0], N, self.hidden_size)
-            return np.zeros(full, self.dtype), np.zeros(full, self.dtype)
-        h, c = _check_state_pair(pair, name, shape, expected, self.dtype)
-        if not batched:
-            h, c = h[:, None, :], c[:, None, :]
-        return h, c
-
-    def _layer_arrays(self, layer: int, direction: int, store: dict):
-        sfx = self._suffix(layer, direction)
-        return store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"], sfx
-
-    # -- forward and backward -------------------------------------------------------------
+    _n_gates = 4
+    _state_names = ("h", "c")
+    _cell = _recurrent.Cell.LSTM
 
     def forward(self, x, hx=None, lengths=None):
         """Run the LSTM over whole sequences.
@@ -212,79 +96,7 @@ class LSTM(Module):
         (h_n, c_n) : tuple of numpy.ndarray, each (D·num_layers, N, H)
             The final states of every layer and direction.
         """
-        user_x = x
-        x, batched = self._check_x(x)
-        if self.training and np.may_share_memory(x, user_x):
-            # backward reads x again: keep our own copy, so that the caller may reuse
-            # the buffer in between (a data loader filling it with the next batch).
-            x = x.copy()
-        T, N, I = x.shape
-        lengths = check_lengths(lengths, N, T)
-        h0, c0 = self._check_states(hx, "hx", N, batched)
-        H, D, G = self.hidden_size, self.num_directions, 4 * self.hidden_size
-        training = self.training
-        n_threads = effective_n_threads(self.n_threads)
-        self._cache = None
-
-        layer_input = x.reshape(T * N, I)
-        if training and lengths.min() < T:
-            # Padded steps never reach the output, but their inputs would meet zero
-            # gradients in dW_ih = dGᵀ·X, and 0·inf is nan: clear them.
-            layer_input = np.where((np.arange(T)[:, None] < lengths)[..., None], x, 0)
-            layer_input = layer_input.reshape(T * N, I)
-        h_n = np.empty((D * self.num_layers, N, H), self.dtype)
-        c_n = np.empty_like(h_n)
-        layers = []
-        with single_threaded_blas():
-            for layer in range(self.num_layers):
-                out = np.empty((T * N, D * H), self.dtype)
-                kept = []
-                for direction in range(D):
-                    idx = layer * D + direction
-                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
-                    if self.bias:
-                        bias = self._params[f"bias_ih{sfx}"] + self._params[f"bias_hh{sfx}"]
-                    else:
-                        bias = np.zeros(G, self.dtype)
-                    gates = np.empty((T * N, G), self.dtype)
-                    if training:
-                        # Every step's state in T + 1 slots; the first one holds h0.
-                        h = np.empty(((T + 1) * N, H), self.dtype)
-                        c = np.empty_like(h)
-                        first, last = (T, 0) if direction else (0, T)
-                        h[first * N:(first + 1) * N] = h0[idx]
-                        c[first * N:(first + 1) * N] = c0[idx]
-                    else:
-                        h, c = h0[idx].copy(), c0[idx].copy()
-                        first = last = 0
-                    _recurrent.forward_layer(_recurrent.Cell.LSTM, layer_input, w_ih, w_hh,
-                                             bias, lengths, gates, h, c, out, direction * H,
-                                             bool(direction), training, n_threads)
-                    h_n[idx] = h[last * N:(last + 1) * N]
-                    c_n[idx] = c[last * N:(last + 1) * N]
-                    if training:
-                        kept.append((gates, h, c))
-                if training:
-                    layers.append((layer_input, kept))
-                layer_input = out
-        if training:
-            self._cache = {"T": T, "N": N, "batched": batched, "lengths": lengths,
-                           "layers": layers}
-        return self._to_user_layout(out.reshape(T, N, D * H), batched), \
-            self._states_to_user(h_n, c_n, batched)
-
-    def _to_user_layout(self, seq: np.ndarray, batched: bool) -> np.ndarray:
-        if not batched:
-            return seq[:, 0, :]
-        if self.batch_first:
-            return np.ascontiguousarray(seq.transpose(1, 0, 2))
-        return seq
-
-    @staticmethod
-    def _states_to_user(h: np.ndarray, c: np.ndarray, batched: bool) -> tuple:
-        if not batched:
-            return h[:, 0, :], c[:, 0, :]
-        return h, c
+        return self._forward(x, hx, lengths)
 
     def backward(self, dout, dhx=None, *, input_grad: bool = True):
         """Back-propagate through time through the last `forward`, adding into `grads`.
@@ -316,63 +128,7 @@ class LSTM(Module):
         RuntimeError
             In eval mode, or with no training-mode forward left to back-propagate.
         """
-        if not self.training:
-            raise RuntimeError("backward() is not available in eval mode: call train() and "
-                               "run forward() again")
-        cache = self._cache
-        if cache is None:
-            raise RuntimeError("backward() needs a training-mode forward() first; each "
-                               "forward() can be back-propagated once")
-        T, N, batched = cache["T"], cache["N"], cache["batched"]
-        H, D = self.hidden_size, self.num_directions
-        n_out = D * H
-        if batched:
-            shape = (N, T, n_out) if self.batch_first else (T, N, n_out)
-            expected = "(N, T, D*hidden_size)" if self.batch_first else "(T, N, D*hidden_size)"
-        else:
-            shape, expected = (T, n_out), "(T, D*hidden_size)"
-        dout = as_float_array(dout, "dout", self.dtype, expected)
-        check_shape(dout, "dout", shape, expected)
-        dh_n, dc_n = self._check_states(dhx, "dhx", N, batched)
-        if not batched:
-            dout = dout[:, None, :]
-        elif self.batch_first:
-            dout = dout.transpose(1, 0, 2)
-        d_layer_out = np.ascontiguousarray(dout).reshape(T * N, n_out)
-
-        self._cache = None  # the kernels overwrite the kept gates with their gradients
-        n_threads = effective_n_threads(self.n_threads)
-        lengths = cache["lengths"]
-        dh0 = np.empty((D * self.num_layers, N, H), self.dtype)
-        dc0 = np.empty_like(dh0)
-        with single_threaded_blas():
-            for layer in reversed(range(self.num_layers)):
-                layer_input, kept = cache["layers"][layer]
-                dx = None
-                if layer > 0 or input_grad:
-                    dx = np.zeros_like(layer_input)
-                for direction in range(D):
-                    idx = layer * D + direction
-                    gates, h, c = kept[direction]
-                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
-                    dw_ih, dw_hh, _ = self._layer_arrays(layer, direction, self.grads)
-                    dh, dc = dh_n[idx].copy(), dc_n[idx].copy()
-                    db = np.zeros(4 * H, self.dtype) if self.bias else None
-                    _recurrent.backward_layer(_recurrent.Cell.LSTM, layer_input, w_ih, w_hh,
-                                              lengths, gates, h, c, d_layer_out, direction * H,
-                                              dh, dc, dw_ih, dw_hh, db, dx, bool(direction),
-                                              n_threads)
-                    if self.bias:
-                        # b_ih and b_hh enter the gates as a sum: the same gradient.
-                        self.grads[f"bias_ih{sfx}"] += db
-                        self.grads[f"bias_hh{sfx}"] += db
-                    dh0[idx], dc0[idx] = dh, dc
-                d_layer_out = dx
-        if input_grad:
-            dx = self._to_user_layout(d_layer_out.reshape(T, N, self.input_size), batched)
-        else:
-            dx = None
-        return dx, self._states_to_user(dh0, dc0, batched)
+        return self._backward(dout, dhx, "dhx", input_grad)
 
 
 class LSTMCell(Module):
@@ -408,11 +164,11 @@ class LSTMCell(Module):
         self._cache = None
         rng = np.random.default_rng(seed)
         H = self.hidden_size
-        self._add_parameter("weight_ih", _init_uniform(rng, (4 * H, self.input_size), H))
-        self._add_parameter("weight_hh", _init_uniform(rng, (4 * H, H), H))
+        self._add_parameter("weight_ih", init_uniform(rng, (4 * H, self.input_size), H))
+        self._add_parameter("weight_hh", init_uniform(rng, (4 * H, H), H))
         if self.bias:
-            self._add_parameter("bias_ih", _init_uniform(rng, (4 * H,), H))
-            self._add_parameter("bias_hh", _init_uniform(rng, (4 * H,), H))
+            self._add_parameter("bias_ih", init_uniform(rng, (4 * H,), H))
+            self._add_parameter("bias_hh", init_uniform(rng, (4 * H,), H))
 
     def get_config(self) -> dict:
         """The constructor's arguments (but the seed) as a JSON-ready dict."""
@@ -435,7 +191,7 @@ class LSTMCell(Module):
         shape, expected = self._state_shape(N, batched)
         if pair is None:
             return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
-        h, c = _check_state_pair(pair, name, shape, expected, self.dtype)
+        h, c = check_state_pair(pair, name, shape, expected, self.dtype)
         return h.reshape(N, H), c.reshape(N, H)
 
     def forward(self, x, hx=None):
@@ -503,11 +259,11 @@ class LSTMCell(Module):
         x, lengths, gates, h, c, batched = self._cache
         N, H = x.shape[0], self.hidden_size
         shape, expected = self._state_shape(N, batched)
-        dh_next = _check_state(dh, "dh", shape, expected, self.dtype).reshape(N, H)
+        dh_next = check_state(dh, "dh", shape, expected, self.dtype).reshape(N, H)
         if dc is None:
             dc_next = np.zeros((N, H), self.dtype)
         else:
-            dc_next = _check_state(dc, "dc", shape, expected, self.dtype).reshape(N, H)
+            dc_next = check_state(dc, "dc", shape, expected, self.dtype).reshape(N, H)
         self._cache = None
         dx = np.zeros_like(x)
         db = np.zeros(4 * H, self.dtype) if self.bias else None

@@ -1,0 +1,313 @@
+"""What the stacked recurrent layers share: PyTorch's semantics around the native kernels.
+
+`LSTM` (lstm.py) and `RNN` (rnn.py) are the same layer around different cells. This base
+class holds everything they have in common: the argument checks and their messages, the
+(T, N, ·) / (N, T, ·) / unbatched layouts, the parameters under PyTorch's names, and the
+loop over layers and directions that calls `lstm_native._recurrent` once per layer and
+direction over the whole sequence. A subclass says only what its cell is:
+
+- `_n_gates`, the gate blocks of H rows in its weights (4 for the LSTM, 1 for the RNN);
+- `_state_names`, its state: ``("h", "c")`` for the LSTM (hx is a pair of arrays),
+  ``("h",)`` for the RNN (hx is one array);
+- `_cell`, the cell kind the kernels run (`lstm_native._recurrent.Cell`).
+
+The subclasses define the public `forward` and `backward` (with their own docstrings)
+on top of `_forward` and `_backward` here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _recurrent
+from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
+from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
+                          check_size)
+from .module import Module
+
+
+def init_uniform(rng: np.random.Generator, shape: tuple, hidden_size: int) -> np.ndarray:
+    """PyTorch's default initialisation: every parameter from U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / np.sqrt(hidden_size)
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def check_state(arr, name: str, shape: tuple, expected: str, dtype) -> np.ndarray:
+    """One state array of the given shape, as a contiguous copy in the model's dtype."""
+    arr = as_float_array(arr, name, dtype, expected)
+    check_shape(arr, name, shape, expected)
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+def check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tuple:
+    """(h, c) given as a pair of arrays of one shape; a copy of each, contiguous."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"{name} must be a tuple of two arrays ({expected}), got {type(pair).__name__}")
+    return tuple(check_state(arr, f"{name}[{i}]", shape, expected, dtype)
+                 for i, arr in enumerate(pair))
+
+
+class _Recurrent(Module):
+    """A stacked, optionally bidirectional recurrent layer over whole sequences.
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
+    n_threads
+        As documented by `LSTM` and `RNN`.
+    """
+
+    #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
+    recurrent = True
+
+    # What a subclass sets (see the module docstring).
+    _n_gates: int
+    _state_names: tuple[str, ...]
+    _cell: _recurrent.Cell
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
+                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
+                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
+        super().__init__(check_model_dtype(dtype))
+        self.input_size = check_size(input_size, "input_size")
+        self.hidden_size = check_size(hidden_size, "hidden_size")
+        self.num_layers = check_size(num_layers, "num_layers")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self.n_threads = check_n_threads(n_threads)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._cache = None
+
+        rng = np.random.default_rng(seed)
+        H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else D * H
+            for direction in range(D):
+                sfx = self._suffix(layer, direction)
+                self._add_parameter(f"weight_ih{sfx}", init_uniform(rng, (G, in_size), H))
+                self._add_parameter(f"weight_hh{sfx}", init_uniform(rng, (G, H), H))
+                if self.bias:
+                    self._add_parameter(f"bias_ih{sfx}", init_uniform(rng, (G,), H))
+                    self._add_parameter(f"bias_hh{sfx}", init_uniform(rng, (G,), H))
+
+    #: Defaults of the subclass's own constructor arguments (left out of repr).
+    _cell_defaults: dict = {}
+
+    def _cell_config(self) -> dict:
+        """The subclass's own constructor arguments (listed after num_layers)."""
+        return {}
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (but the seed) as a JSON-ready dict."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
+                "batch_first": self.batch_first, "bidirectional": self.bidirectional,
+                "dtype": self.dtype.name, "n_threads": self.n_threads}
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def __repr__(self) -> str:
+        defaults = {"num_layers": 1, "bias": True, **self._cell_defaults}
+        shown = {"num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
+                 "batch_first": self.batch_first, "bidirectional": self.bidirectional}
+        extra = "".join(f", {k}={v!r}" for k, v in shown.items()
+                        if v != defaults.get(k, False))
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "
+                f"dtype={self.dtype.name})")
+
+    def _drop_cache(self) -> None:
+        self._cache = None
+
+    # -- argument checks ------------------------------------------------------------------
+
+    def _seq_layout(self) -> str:
+        return "(N, T, I)" if self.batch_first else "(T, N, I)"
+
+    def _check_x(self, x):
+        """x as a contiguous time-major (T, N, I) array, and whether it was batched."""
+        expected = f"{self._seq_layout()} or (T, I) with I = input_size = {self.input_size}"
+        x = as_float_array(x, "x", self.dtype, expected)
+        if x.ndim == 2:
+            batched = False
+            x = x[:, None, :]
+        elif x.ndim == 3:
+            batched = True
+            if self.batch_first:
+                x = x.transpose(1, 0, 2)
+        else:
+            raise ValueError(f"x must have shape {expected}, got {x.ndim} dimensions {x.shape}")
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"x must have shape {expected}, got {x.shape[2]} features")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
+        return np.ascontiguousarray(x), batched
+
+    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
+        DL = self.num_directions * self.num_layers
+        if batched:
+            return (DL, N, self.hidden_size), "(D*num_layers, N, hidden_size)"
+        return (DL, self.hidden_size), "(D*num_layers, hidden_size)"
+
+    def _check_states(self, states, name: str, N: int, batched: bool) -> tuple:
+        """The state as a tuple of (D·L, N, H) arrays, one per `_state_names` (zeros when
+        None), contiguous copies: a pair of arrays for (h, c), else a single array."""
+        shape, expected = self._state_shape(N, batched)
+        full = (shape[0], N, self.hidden_size)
+        if states is None:
+            return tuple(np.zeros(full, self.dtype) for _ in self._state_names)
+        if len(self._state_names) == 2:
+            arrays = check_state_pair(states, name, shape, expected, self.dtype)
+        else:
+            if isinstance(states, tuple):
+                raise TypeError(f"{name} must be one array {expected}, not a tuple: "
+                                f"{type(self).__name__} has no cell state")
+            arrays = (check_state(states, name, shape, expected, self.dtype),)
+        if not batched:
+            arrays = tuple(a[:, None, :] for a in arrays)
+        return arrays
+
+    def _layer_arrays(self, layer: int, direction: int, store: dict):
+        sfx = self._suffix(layer, direction)
+        return store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"], sfx
+
+    def _to_user_layout(self, seq: np.ndarray, batched: bool) -> np.ndarray:
+        if not batched:
+            return seq[:, 0, :]
+        if self.batch_first:
+            return np.ascontiguousarray(seq.transpose(1, 0, 2))
+        return seq
+
+    def _state_to_user(self, states: tuple, batched: bool):
+        """(h, c) as a tuple, a lone h as the array itself; unbatched without the N axis."""
+        if not batched:
+            states = tuple(s[:, 0, :] for s in states)
+        return states if len(states) > 1 else states[0]
+
+    # -- forward and backward -------------------------------------------------------------
+
+    def _forward(self, x, hx, lengths):
+        """`forward`: out in the user's layout and the final state as `_state_to_user`."""
+        user_x = x
+        x, batched = self._check_x(x)
+        if self.training and np.may_share_memory(x, user_x):
+            # backward reads x again: keep our own copy, so that the caller may reuse
+            # the buffer in between (a data loader filling it with the next batch).
+            x = x.copy()
+        T, N, I = x.shape
+        lengths = check_lengths(lengths, N, T)
+        states0 = self._check_states(hx, "hx", N, batched)
+        H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
+        training = self.training
+        n_threads = effective_n_threads(self.n_threads)
+        self._cache = None
+
+        layer_input = x.reshape(T * N, I)
+        if training and lengths.min() < T:
+            # Padded steps never reach the output, but their inputs would meet zero
+            # gradients in dW_ih = dGᵀ·X, and 0·inf is nan: clear them.
+            layer_input = np.where((np.arange(T)[:, None] < lengths)[..., None], x, 0)
+            layer_input = layer_input.reshape(T * N, I)
+        finals = tuple(np.empty((D * self.num_layers, N, H), self.dtype) for _ in states0)
+        layers = []
+        with single_threaded_blas():
+            for layer in range(self.num_layers):
+                out = np.empty((T * N, D * H), self.dtype)
+                kept = []
+                for direction in range(D):
+                    idx = layer * D + direction
+                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
+                    if self.bias:
+                        bias = self._params[f"bias_ih{sfx}"] + self._params[f"bias_hh{sfx}"]
+                    else:
+                        bias = np.zeros(G, self.dtype)
+                    gates = np.empty((T * N, G), self.dtype)
+                    if training:
+                        # Every step's state in T + 1 slots; the first one holds the initial.
+                        first, last = (T, 0) if direction else (0, T)
+                        slots = []
+                        for s0 in states0:
+                            slot = np.empty(((T + 1) * N, H), self.dtype)
+                            slot[first * N:(first + 1) * N] = s0[idx]
+                            slots.append(slot)
+                    else:
+                        slots = [s0[idx].copy() for s0 in states0]
+                        first = last = 0
+                    h, c = slots[0], (slots[1] if len(slots) > 1 else None)
+                    _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, bias,
+                                             lengths, gates, h, c, out, direction * H,
+                                             bool(direction), training, n_threads)
+                    for final, slot in zip(finals, slots):
+                        final[idx] = slot[last * N:(last + 1) * N]
+                    if training:
+                        kept.append((gates, h, c))
+                if training:
+                    layers.append((layer_input, kept))
+                layer_input = out
+        if training:
+            self._cache = {"T": T, "N": N, "batched": batched, "lengths": lengths,
+                           "layers": layers}
+        return self._to_user_layout(out.reshape(T, N, D * H), batched), \
+            self._state_to_user(finals, batched)
+
+    def _backward(self, dout, dstates, dstates_name: str, input_grad: bool):
+        """`backward`: dx (or None) and the initial state's gradient as `_state_to_user`."""
+        if not self.training:
+            raise RuntimeError("backward() is not available in eval mode: call train() and "
+                               "run forward() again")
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError("backward() needs a training-mode forward() first; each "
+                               "forward() can be back-propagated once")
+        T, N, batched = cache["T"], cache["N"], cache["batched"]
+        H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
+        n_out = D * H
+        if batched:
+            shape = (N, T, n_out) if self.batch_first else (T, N, n_out)
+            expected = "(N, T, D*hidden_size)" if self.batch_first else "(T, N, D*hidden_size)"
+        else:
+            shape, expected = (T, n_out), "(T, D*hidden_size)"
+        dout = as_float_array(dout, "dout", self.dtype, expected)
+        check_shape(dout, "dout", shape, expected)
+        d_finals = self._check_states(dstates, dstates_name, N, batched)
+        if not batched:
+            dout = dout[:, None, :]
+        elif self.batch_first:
+            dout = dout.transpose(1, 0, 2)
+        d_layer_out = np.ascontiguousarray(dout).reshape(T * N, n_out)
+
+        self._cache = None  # the kernels overwrite the kept gates with their gradients
+        n_threads = effective_n_threads(self.n_threads)
+        lengths = cache["lengths"]
+        d_initials = tuple(np.empty((D * self.num_layers, N, H), self.dtype)
+                           for _ in d_finals)
+        with single_threaded_blas():
+            for layer in reversed(range(self.num_layers)):
+                layer_input, kept = cache["layers"][layer]
+                dx = None
+                if layer > 0 or input_grad:
+                    dx = np.zeros_like(layer_input)
+                for direction in range(D):
+                    idx = layer * D + direction
+                    gates, h, c = kept[direction]
+                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
+                    dw_ih, dw_hh, _ = self._layer_arrays(layer, direction, self.grads)
+                    ds = [d[idx].copy() for d in d_finals]
+                    dh, dc = ds[0], (ds[1] if len(ds) > 1 else None)
+                    db = np.zeros(G, self.dtype) if self.bias else None
+                    _recurrent.backward_layer(self._cell, layer_input, w_ih, w_hh, lengths,
+                                              gates, h, c, d_layer_out, direction * H, dh, dc,
+                                              dw_ih, dw_hh, db, dx, bool(direction), n_threads)
+                    if self.bias:
+                        # b_ih and b_hh enter the gates as a sum: the same gradient.
+                        self.grads[f"bias_ih{sfx}"] += db
+                        self.grads[f"bias_hh{sfx}"] += db
+                    for d_initial, d in zip(d_initials, ds):
+                        d_initial[idx] = d
+                d_layer_out = dx
+        if input_grad:
+            dx = self._to_user_layout(d_layer_out.reshape(T, N, self.input_size), batched)
+        else:
+            dx = None
+        return dx, self._state_to_user(d_initials, batched)
