@@ -3,7 +3,8 @@
 The forward pass and backpropagation through time run in typed Cython kernels with
 OpenMP threads and SIMD/BLAS; `lstm_native.reference` holds the same equations in plain
 NumPy. Around the core: layers (`Linear`, `Dropout`, `LastStep`, `Sequential`), losses,
-optimizers and schedules, checkpoints, and time-series data helpers (`lstm_native.data`).
+optimizers and schedules, checkpoints, the training loop (`fit`, `predict`, `evaluate`,
+callbacks), and time-series data helpers (`lstm_native.data`).
 """
 from . import data, losses, optim, schedules
 from ._parallel import openmp_enabled
@@ -11,6 +12,8 @@ from .checkpoint import load_checkpoint, load_model, register_module, save_check
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
+from .training import (Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit,
+                       predict, resume_from_checkpoint)
 
 __version__ = "0.1.0"
 
@@ -19,4 +22,6 @@ __all__ = [
     "losses", "optim", "schedules", "data",
     "save_checkpoint", "load_checkpoint", "load_model", "register_module",
     "openmp_enabled", "__version__",
+    "fit", "predict", "evaluate", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
+    "resume_from_checkpoint",
 ]

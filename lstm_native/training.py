@@ -1,0 +1,869 @@
+"""The training loop: `fit`, `predict`, `evaluate`, and callbacks around them.
+
+Design notes:
+
+- Data is batch-first, as Keras: x is (N, T, F) and y is (N, ...) with the samples on
+  the first axis; `fit` cuts both into minibatches along that axis. Models in the CLI are
+  built with ``LSTM(..., batch_first=True)`` and ``LastStep(batch_first=True)``.
+- Only the model's public interface is used: ``model(x[, lengths=])``, ``backward(dout,
+  input_grad=False)``, ``zero_grad``, ``train``/``eval``, ``state_dict``/
+  ``load_state_dict``, and for truncated BPTT ``stateful``/``reset_states``. A bare
+  recurrent layer (``recurrent = True``: its forward returns ``(out, state)``) works
+  too; its `out` is the prediction.
+- One step per batch: zero_grad, forward, loss (a `lstm_native.losses` callable giving
+  ``(value, d value / d pred)``), backward, optional gradient clipping, optimizer step.
+- The order of the samples in epoch e depends on ``(seed, e)`` only, so a run resumed
+  from a checkpoint at epoch e (``initial_epoch=e``) takes the very steps the
+  uninterrupted run would have taken: same weights, bitwise (see `ModelCheckpoint` and
+  `resume_from_checkpoint`). Dropout's random stream is not saved in a checkpoint, so
+  this holds for models without `Dropout`.
+- Truncated BPTT (``fit(..., tbptt=k)``) trains sequence-to-sequence models on long
+  sequences: each batch is cut into chunks of k steps along time, and a stateful
+  `Sequential` carries (h, c) from one chunk to the next, back-propagating each chunk
+  on its own (one optimizer step per chunk).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import losses as _losses
+from .checkpoint import load_checkpoint, save_checkpoint
+from .optim import clip_grad_norm
+from .schedules import ReduceLROnPlateau
+
+__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "TrainingRun",
+           "evaluate", "fit", "predict", "resume_from_checkpoint"]
+
+
+# -- the model's public interface ------------------------------------------------------
+
+def _is_recurrent(model) -> bool:
+    return getattr(type(model), "recurrent", False) is True
+
+
+def _takes_lengths(model) -> bool:
+    return _is_recurrent(model) or getattr(type(model), "takes_lengths", False) is True
+
+
+def _forward(model, x, lengths=None):
+    """The model's prediction for one batch (a recurrent layer's `out`)."""
+    if lengths is None:
+        out = model(x)
+    else:
+        out = model(x, lengths=lengths)
+    return out[0] if _is_recurrent(model) else out
+
+
+def _backward(model, grad) -> None:
+    """Back-propagate d loss / d prediction into the model's `grads` (no input gradient)."""
+    model.backward(grad, input_grad=False)
+
+
+class _ModeGuard:
+    """Put a model in eval (or train) mode and restore its previous mode on exit."""
+
+    def __init__(self, model, training: bool):
+        self.model, self.training = model, training
+
+    def __enter__(self):
+        self.previous = bool(self.model.training)
+        self.model.train(self.training)
+        return self.model
+
+    def __exit__(self, *exc):
+        self.model.train(self.previous)
+        return False
+
+
+# -- argument checks -------------------------------------------------------------------
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_xy(x, y, lengths, what: str = ""):
+    """x, y (and lengths) as arrays with the same number of samples on axis 0."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise ValueError(f"{what}x must be an array with the samples on axis 0 "
+                         "(batch-first, (N, T, F) for a sequence model), got a scalar")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError(f"{what}x holds no samples (shape {x.shape})")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 0 or y.shape[0] != n:
+            raise ValueError(f"{what}y must have the {n} samples of x on axis 0 "
+                             f"(batch-first), got shape {y.shape}")
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (n,):
+            raise ValueError(f"{what}lengths must have shape (N,) = ({n},), one length per "
+                             f"sample of x, got {lengths.shape}")
+    return x, y, lengths
+
+
+def _check_loss(loss) -> Callable:
+    if loss is None:
+        raise TypeError("loss is required: a lstm_native.losses callable such as "
+                        "losses.MSELoss() or losses.mse_loss, returning (value, grad)")
+    if isinstance(loss, str):
+        return _named_loss(loss)
+    if not callable(loss):
+        raise TypeError(f"loss must be a callable returning (value, grad), such as "
+                        f"losses.MSELoss(), got {type(loss).__name__}")
+    return loss
+
+
+_LOSSES = {"mse": _losses.mse_loss, "mae": _losses.l1_loss, "l1": _losses.l1_loss,
+           "huber": _losses.huber_loss, "cross_entropy": _losses.cross_entropy}
+
+
+def _named_loss(name: str) -> Callable:
+    try:
+        return _LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; known names are {sorted(_LOSSES)}, or pass "
+                         "a lstm_native.losses callable") from None
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+def _mse(pred, target) -> float:
+    return float(np.mean(np.square(np.asarray(pred, np.float64) - np.asarray(target, np.float64))))
+
+
+def _mae(pred, target) -> float:
+    return float(np.mean(np.abs(np.asarray(pred, np.float64) - np.asarray(target, np.float64))))
+
+
+def _rmse(pred, target) -> float:
+    return math.sqrt(_mse(pred, target))
+
+
+_METRICS = {"mse": _mse, "mae": _mae, "rmse": _rmse}
+
+
+def _check_metrics(metrics) -> list[tuple[str, Callable]]:
+    """(name, fn) pairs from names ('mse', 'mae', 'rmse'), callables or (name, fn)."""
+    if isinstance(metrics, (str, tuple)) and len(metrics) == 2 and callable(metrics[1]):
+        metrics = [metrics]
+    elif isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    out = []
+    for m in metrics:
+        if isinstance(m, str):
+            if m not in _METRICS:
+                raise ValueError(f"unknown metric {m!r}; known names are {sorted(_METRICS)}, "
+                                 "or pass a callable (pred, target) -> float")
+            out.append((m, _METRICS[m]))
+        elif isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], str) and callable(m[1]):
+            out.append(m)
+        elif callable(m):
+            out.append((getattr(m, "__name__", type(m).__name__), m))
+        else:
+            raise TypeError(f"a metric must be a name {sorted(_METRICS)}, a callable "
+                            f"(pred, target) -> float or a (name, callable) pair, got {m!r}")
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names) or {"loss", "lr", "seconds", "epoch"} & set(names):
+        raise ValueError(f"metric names must be distinct and not 'loss', 'lr', 'seconds' "
+                         f"or 'epoch', got {names}")
+    return out
+
+
+def _metric_value(fn, pred, target) -> float:
+    value = fn(pred, target)
+    if isinstance(value, tuple):  # a losses function: (value, grad)
+        value = value[0]
+    return float(value)
+
+
+# -- History ---------------------------------------------------------------------------
+
+class History(dict):
+    """What `fit` returns: per-epoch lists, as Keras's ``History.history``.
+
+    A dict (JSON-ready) of equally long lists, one entry per epoch run:
+
+    - ``epoch``: the epoch's number, 1-based (``initial_epoch + 1`` first);
+    - ``loss``: the mean training loss over the epoch's batches (weighted by batch size,
+      or by steps under truncated BPTT), measured during training;
+    - ``val_loss``: the loss on `validation_data` after the epoch, in eval mode (only with
+      validation data);
+    - one list per metric, and ``val_<metric>`` with validation data;
+    - ``lr``: the optimizer's learning rate during the epoch;
+    - ``seconds``: the epoch's wall time, validation included.
+
+    Attributes
+    ----------
+    stopped_epoch : int or None
+        The 1-based epoch after which a callback stopped training, None if none did.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stopped_epoch: int | None = None
+
+    @property
+    def history(self) -> History:
+        """The dict itself (Keras's ``history.history``)."""
+        return self
+
+    def append(self, logs: Mapping) -> None:
+        """Add one epoch's values (keys seen for the first time start a new list)."""
+        for key, value in logs.items():
+            self.setdefault(key, []).append(value)
+
+
+# -- callbacks -------------------------------------------------------------------------
+
+class TrainingRun:
+    """What callbacks see of a running `fit`.
+
+    Attributes
+    ----------
+    model, optimizer, scheduler
+        As given to `fit` (scheduler may be None).
+    history : History
+        The epochs finished so far.
+    epoch : int
+        The 0-based index of the current epoch (the number of epochs done before it).
+    epochs : int
+        The index training stops at (`fit`'s `epochs`).
+    stop_training : bool
+        Set it to True to stop after the current epoch.
+    """
+
+    def __init__(self, model, optimizer, scheduler, epochs: int, initial_epoch: int):
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.history = History()
+        self.epoch = initial_epoch
+        self.epochs = epochs
+        self.stop_training = False
+
+    def reset_states(self) -> None:
+        """Forget a stateful model's kept (h, c): the next chunk starts from zeros."""
+        reset = getattr(self.model, "reset_states", None)
+        if callable(reset):
+            reset()
+
+
+class Callback:
+    """Base of the callbacks: override any of the hooks.
+
+    Each hook receives the `TrainingRun` (model, optimizer, history, epoch, and the
+    `stop_training` flag to set); the epoch and batch hooks also get `logs`, a dict:
+    after a batch ``{"batch": i, "size": samples, "loss": value}``, after an epoch what
+    the `History` gets for that epoch (``epoch``, ``loss``, ``val_loss``, metrics, ``lr``,
+    ``seconds``).
+    """
+
+    def on_train_begin(self, run: TrainingRun) -> None:
+        """Before the first epoch."""
+
+    def on_epoch_begin(self, run: TrainingRun) -> None:
+        """Before each epoch (``run.epoch`` is its 0-based index)."""
+
+    def on_batch_end(self, run: TrainingRun, logs: dict) -> None:
+        """After each optimizer step (each chunk under truncated BPTT)."""
+
+    def on_epoch_end(self, run: TrainingRun, logs: dict) -> None:
+        """After each epoch, its validation and the scheduler's step."""
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        """After the last epoch (also when a callback stopped training)."""
+
+
+def _check_mode(mode: str, monitor: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _monitored(logs: Mapping, monitor: str, who: str) -> float:
+    if monitor not in logs:
+        hint = " (pass validation_data to fit)" if monitor.startswith("val_") else ""
+        raise ValueError(f"{who} monitors {monitor!r}, which the epoch logs do not hold"
+                         f"{hint}; they hold {sorted(logs)}")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored value has stopped improving, and keep the best weights.
+
+    Parameters
+    ----------
+    monitor : str, default 'val_loss'
+        A key of the epoch logs: 'loss', 'val_loss', a metric or 'val_<metric>'.
+    patience : int, default 10
+        Epochs without improvement after which training stops (0: at the first).
+    min_delta : float, default 0
+        The least change that counts as an improvement.
+    mode : {'auto', 'min', 'max'}, default 'auto'
+        Whether lower or higher is better; 'auto' is 'min' unless the name has "acc".
+    restore_best_weights : bool, default True
+        At the end of training (stopped or not), load the weights of the best epoch.
+
+    Attributes
+    ----------
+    best : float
+        The best monitored value seen.
+    best_epoch : int or None
+        Its 1-based epoch.
+    stopped_epoch : int or None
+        The 1-based epoch after which training was stopped, None if it ran to the end.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = True):
+        self.monitor = str(monitor)
+        self.patience = _check_int(patience, "patience", 0)
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or min_delta < 0:
+            raise ValueError(f"min_delta must be a float >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        self.mode = _check_mode(mode, self.monitor)
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, run):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = None
+        self.best_weights = None
+        self.stopped_epoch = None
+        self.wait = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, run, logs):
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if self.best_epoch is None or self._improved(value):
+            self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
+            if self.restore_best_weights:
+                self.best_weights = run.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = logs["epoch"]
+            run.stop_training = True
+
+    def on_train_end(self, run):
+        if self.restore_best_weights and self.best_weights is not None:
+            run.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save a checkpoint after each epoch (or only when the monitored value improves).
+
+    The file (`lstm_native.save_checkpoint`) holds the model, the optimizer's state, the
+    number of epochs done, and in `extra`: ``"history"`` (the History so far),
+    ``"scheduler"`` (its state_dict, or None), ``"monitor"``/``"value"`` and whatever
+    `extra` was given. `resume_from_checkpoint` restores all of it, and
+    ``fit(..., initial_epoch=<epochs done>)`` then continues exactly.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; may hold ``{epoch}`` (1-based, format spec allowed, e.g.
+        ``"ckpt-{epoch:03d}.npz"``) to keep one file per epoch.
+    monitor : str, default 'val_loss'
+        The value deciding "best", with `save_best_only`.
+    save_best_only : bool, default False
+        Save only when the monitored value improved on the best so far.
+    mode : {'auto', 'min', 'max'}, default 'auto'
+        Whether lower or higher is better.
+    extra : dict, optional
+        More to keep in the checkpoint's `extra` (JSON values and arrays), e.g. a
+        scaler's state.
+
+    Attributes
+    ----------
+    last_path : str or None
+        The file last written.
+    """
+
+    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", extra: dict | None = None):
+        self.path = os.fspath(path)
+        self.monitor = str(monitor)
+        self.save_best_only = bool(save_best_only)
+        self.mode = _check_mode(mode, self.monitor)
+        if extra is not None and not isinstance(extra, dict):
+            raise TypeError(f"extra must be None or a dict, got {type(extra).__name__}")
+        self.extra = dict(extra or {})
+        self.last_path = None
+
+    def on_train_begin(self, run):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, run, logs):
+        value = None
+        if self.save_best_only or self.monitor in logs:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+        if self.save_best_only:
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        path = self.path.format(epoch=logs["epoch"])
+        extra = dict(self.extra)
+        history = History({k: list(v) for k, v in run.history.items()})
+        history.append(logs)  # the epoch ending now is not in run.history yet
+        extra.update(history=dict(history), monitor=self.monitor, value=value,
+                     scheduler=None if run.scheduler is None else run.scheduler.state_dict())
+        save_checkpoint(path, run.model, run.optimizer, epoch=logs["epoch"], extra=extra)
+        self.last_path = path
+
+
+def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
+    """Load what `ModelCheckpoint` saved into a model, its optimizer and its schedule.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint written by `ModelCheckpoint` (or by `save_checkpoint` with an
+        optimizer and an epoch).
+    model : Module
+        Built as the saved one; its weights are replaced.
+    optimizer : lstm_native.optim.Optimizer
+        Built over `model`; its state (moments, step count, lr) is replaced.
+    scheduler : lstm_native.schedules.LRScheduler, optional
+        Its state is restored from the checkpoint's ``extra["scheduler"]``.
+
+    Returns
+    -------
+    dict
+        ``"initial_epoch"``: the epochs done (pass it to `fit`), ``"history"``: the saved
+        History (or None), ``"extra"``: the checkpoint's whole `extra`.
+
+    Raises
+    ------
+    ValueError
+        The file is not a checkpoint, does not match the model or optimizer, holds no
+        epoch, or no scheduler state when a scheduler is given.
+    """
+    loaded = load_checkpoint(path, model, optimizer)
+    extra = loaded["extra"] or {}
+    if loaded["epoch"] is None:
+        raise ValueError(f"{os.fspath(path)}: the checkpoint records no epoch to resume from")
+    if scheduler is not None:
+        state = extra.get("scheduler")
+        if state is None:
+            raise ValueError(f"{os.fspath(path)}: the checkpoint holds no scheduler state")
+        scheduler.load_state_dict(state)
+    history = extra.get("history")
+    return {"initial_epoch": int(loaded["epoch"]),
+            "history": None if history is None else History(history),
+            "extra": extra}
+
+
+# -- progress --------------------------------------------------------------------------
+
+def _import_tqdm():
+    """tqdm's class, or None when tqdm is not installed (it is optional)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _format_value(v: float) -> str:
+    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}"
+
+
+def format_epoch(logs: Mapping, epochs: int) -> str:
+    """One line for an epoch: ``epoch 3/20  loss 0.0123  val_loss 0.0234  0.05 s ...``."""
+    width = len(str(epochs))
+    parts = [f"epoch {logs['epoch']:>{width}}/{epochs}"]
+    for key, value in logs.items():
+        if key in ("epoch", "seconds", "lr", "samples_per_second"):
+            continue
+        parts.append(f"{key} {_format_value(value)}")
+    parts.append(f"{logs['seconds']:.2f} s")
+    if logs.get("samples_per_second"):
+        parts.append(f"{logs['samples_per_second']:.0f} samples/s")
+    return "  ".join(parts)
+
+
+class _Progress:
+    """verbose=0: nothing. verbose=1: a tqdm bar per epoch (loss, samples/s) when stderr is
+    a terminal and tqdm is installed, else one line per epoch. verbose=2: lines."""
+
+    def __init__(self, verbose: int, epochs: int, n_samples: int, log_every: int = 1):
+        self.verbose, self.epochs, self.n = verbose, epochs, n_samples
+        self.log_every = log_every
+        self.tqdm = None
+        if verbose == 1 and _stderr_is_terminal():
+            self.tqdm = _import_tqdm()
+        self.bar = None
+
+    def epoch_begin(self, epoch: int) -> None:
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch + 1}/{self.epochs}",
+                                 unit="samples", leave=False, file=sys.stderr)
+
+    def batch_end(self, samples: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.update(samples)  # refreshes at most every `mininterval` seconds
+
+    def epoch_end(self, logs: Mapping, first: bool, last: bool) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.verbose and (first or last or logs["epoch"] % self.log_every == 0):
+            print(format_epoch(logs, self.epochs), flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- fit -------------------------------------------------------------------------------
+
+def _epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
+    """The sample order of an epoch: a function of (seed, epoch) only."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _chunk_bounds(T: int, k: int):
+    return [(s, min(s + k, T)) for s in range(0, T, k)]
+
+
+def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
+        validation_data=None, shuffle: bool = True, seed: int | None = None,
+        callbacks: Sequence[Callback] = (), verbose: int = 1, lengths=None,
+        metrics=(), scheduler=None, clip_norm: float | None = None,
+        initial_epoch: int = 0, tbptt: int | None = None,
+        stateful_batches: bool = False, log_every: int = 1) -> History:
+    """Train a model with minibatch gradient descent, as Keras's ``model.fit``.
+
+    Parameters
+    ----------
+    model : Module
+        E.g. ``Sequential(LSTM(F, H, batch_first=True), LastStep(batch_first=True),
+        Linear(H, O))``; any block with the forward/backward protocol of
+        `lstm_native.layers`. It is left in training mode.
+    x : array_like, (N, T, F)
+        Inputs, batch-first: the samples on axis 0 (an LSTM must have
+        ``batch_first=True``).
+    y : array_like, (N, ...)
+        Targets of the model's output shape, the samples on axis 0 (integer classes
+        for cross-entropy).
+    loss : callable or str
+        ``loss(pred, target) -> (value, d value / d pred)``: a `lstm_native.losses`
+        function or instance (``losses.MSELoss()``), or 'mse', 'mae', 'huber',
+        'cross_entropy'.
+    optimizer : lstm_native.optim.Optimizer
+        Built over `model`.
+    epochs : int, default 10
+        The epoch to stop at: epochs ``initial_epoch .. epochs - 1`` are run.
+    batch_size : int, default 32
+        Samples per step; the last batch of an epoch may be smaller.
+    validation_data : (x_val, y_val) or (x_val, y_val, lengths_val), optional
+        Evaluated after each epoch in eval mode: ``val_loss`` and ``val_<metric>``.
+    shuffle : bool, default True
+        Shuffle the samples each epoch, in an order that depends on (seed, epoch) only.
+    seed : int or None
+        Seed of the shuffling; None draws one at random (then a resumed run does not
+        repeat the interrupted one).
+    callbacks : sequence of Callback
+        E.g. `EarlyStopping`, `ModelCheckpoint`; see `Callback` for the hooks.
+    verbose : {0, 1, 2}, default 1
+        0 prints nothing; 1 a progress bar per epoch (loss, samples/s) on a terminal with
+        tqdm installed, else a line per epoch; 2 a line per epoch. Lines go to stdout,
+        the bar to stderr.
+    log_every : int, default 1
+        Print the line of every `log_every`-th epoch only (and of the first and last).
+    lengths : array_like of int, (N,), optional
+        Valid steps of each sequence, given to the model with each batch.
+    metrics : sequence of str or callable
+        'mse', 'mae', 'rmse', callables ``(pred, target) -> float`` or (name, callable)
+        pairs; each epoch records their batch-size-weighted mean over the training
+        batches, and on the validation data.
+    scheduler : lstm_native.schedules.LRScheduler, optional
+        Stepped once after each epoch (`ReduceLROnPlateau` with val_loss, or loss
+        without validation data).
+    clip_norm : float, optional
+        Clip the gradients' global 2-norm to this before each step.
+    initial_epoch : int, default 0
+        The epoch to start at, for resuming (see `resume_from_checkpoint`).
+    tbptt : int, optional
+        Truncated BPTT in chunks of `tbptt` steps (see Notes). Needs a `Sequential`
+        and sequence targets y (N, T, ...).
+    stateful_batches : bool, default False
+        With `tbptt`: also carry the states from one batch to the next (sample i of a
+        batch continues sample i of the previous one). Needs ``shuffle=False`` and every
+        batch of the same size (N a multiple of batch_size).
+
+    Returns
+    -------
+    History
+        Per-epoch lists: epoch, loss, val_loss, metrics, lr, seconds.
+
+    Notes
+    -----
+    Truncated BPTT: ``fit(..., tbptt=k)`` switches the Sequential to ``stateful=True`` for
+    the run (restoring its setting afterwards). Each batch (N_b, T, F) is cut along time
+    into chunks of k steps (the last may be shorter); chunk j starts from the (h, c) that
+    chunk j - 1 ended in, is back-propagated on its own (no gradient flows into the
+    previous chunk) and takes one optimizer step. The states are reset at the start of
+    every batch (unless `stateful_batches`) and of every epoch; a callback can reset them
+    at any time with ``run.reset_states()`` (``model.reset_states()``). `lengths` is not
+    supported with tbptt. Validation runs whole sequences, which gives the same outputs.
+    """
+    loss = _check_loss(loss)
+    epochs = _check_int(epochs, "epochs", 0)
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    initial_epoch = _check_int(initial_epoch, "initial_epoch", 0)
+    if initial_epoch > epochs:
+        raise ValueError(f"initial_epoch ({initial_epoch}) must be <= epochs ({epochs})")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    x, y, lengths = _check_xy(x, y, lengths)
+    if lengths is not None and not _takes_lengths(model):
+        raise TypeError(f"lengths was given, but {type(model).__name__} does not take lengths")
+    metric_fns = _check_metrics(metrics)
+    val = _check_validation(validation_data, model)
+    if clip_norm is not None and (isinstance(clip_norm, bool)
+                                  or not isinstance(clip_norm, numbers.Real) or clip_norm < 0):
+        raise ValueError(f"clip_norm must be None or a float >= 0, got {clip_norm!r}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+    else:
+        seed = _check_int(seed, "seed", 0)
+
+    n = x.shape[0]
+    if tbptt is not None:
+        tbptt = _check_tbptt(model, x, y, lengths, tbptt, batch_size, shuffle,
+                             stateful_batches)
+        was_stateful = model.stateful
+        model.stateful = True
+
+    run = TrainingRun(model, optimizer, scheduler, epochs, initial_epoch)
+    log_every = _check_int(log_every, "log_every", 1)
+    progress = _Progress(verbose, epochs, n, log_every)
+    model.train()
+    try:
+        for cb in callbacks:
+            cb.on_train_begin(run)
+        for epoch in range(initial_epoch, epochs):
+            run.epoch = epoch
+            start = time.perf_counter()
+            lr = float(optimizer.lr)
+            if tbptt is not None:
+                run.reset_states()
+            for cb in callbacks:
+                cb.on_epoch_begin(run)
+            progress.epoch_begin(epoch)
+            order = _epoch_order(n, seed, epoch, shuffle)
+            totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
+            weight = 0
+            batch = 0
+            for lo in range(0, n, batch_size):
+                idx = order[lo:lo + batch_size]
+                xb, yb = x[idx], y[idx]
+                lb = None if lengths is None else lengths[idx]
+                if tbptt is None:
+                    steps = [(xb, yb, lb, len(idx))]
+                else:
+                    if not stateful_batches:
+                        run.reset_states()
+                    steps = [(xb[:, s:e], yb[:, s:e], None, len(idx) * (e - s))
+                             for s, e in _chunk_bounds(x.shape[1], tbptt)]
+                for xs, ys, ls, w in steps:
+                    value, pred = _train_step(model, optimizer, loss, xs, ys, ls, clip_norm)
+                    totals["loss"] += value * w
+                    for name, fn in metric_fns:
+                        totals[name] += _metric_value(fn, pred, ys) * w
+                    weight += w
+                    for cb in callbacks:
+                        cb.on_batch_end(run, {"batch": batch, "size": len(idx),
+                                              "loss": value})
+                    batch += 1
+                progress.batch_end(len(idx), value)
+            logs = {"epoch": epoch + 1}
+            logs.update({k: v / weight for k, v in totals.items()})
+            if val is not None:
+                if tbptt is not None:
+                    model.stateful = False  # whole sequences: the same outputs
+                scores = evaluate(model, val[0], val[1], loss=loss, lengths=val[2],
+                                  metrics=metric_fns, batch_size=max(batch_size, 256))
+                if tbptt is not None:
+                    model.stateful = True
+                logs.update({f"val_{k}": v for k, v in scores.items()})
+            logs["lr"] = lr
+            seconds = time.perf_counter() - start
+            logs["seconds"] = seconds
+            if scheduler is not None:  # before the callbacks: a checkpoint saves its state
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    scheduler.step(logs.get("val_loss", logs["loss"]))
+                else:
+                    scheduler.step()
+            for cb in callbacks:
+                cb.on_epoch_end(run, logs)
+            run.history.append(logs)
+            progress.epoch_end({**logs, "samples_per_second": n / seconds if seconds else 0.0},
+                               first=epoch == initial_epoch,
+                               last=run.stop_training or epoch == epochs - 1)
+            if run.stop_training:
+                run.history.stopped_epoch = epoch + 1
+                break
+        for cb in callbacks:
+            cb.on_train_end(run)
+    finally:
+        progress.close()
+        if tbptt is not None:
+            model.stateful = was_stateful
+        model.train()
+    return run.history
+
+
+def _train_step(model, optimizer, loss, x, y, lengths, clip_norm):
+    """One optimizer step on one batch: (loss value, prediction)."""
+    optimizer.zero_grad()
+    pred = _forward(model, x, lengths)
+    value, grad = loss(pred, y)
+    value = float(value)
+    if not math.isfinite(value):
+        raise FloatingPointError(f"the training loss is {value}: lower the learning rate, "
+                                 "clip the gradients (clip_norm) or scale the data")
+    _backward(model, grad)
+    if clip_norm is not None:
+        clip_grad_norm(model, clip_norm)
+    optimizer.step()
+    return value, pred
+
+
+def _check_validation(validation_data, model):
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise TypeError("validation_data must be (x_val, y_val) or (x_val, y_val, lengths_val)")
+    xv, yv = validation_data[0], validation_data[1]
+    lv = validation_data[2] if len(validation_data) == 3 else None
+    xv, yv, lv = _check_xy(xv, yv, lv, "validation_data: ")
+    if lv is not None and not _takes_lengths(model):
+        raise TypeError(f"validation lengths were given, but {type(model).__name__} does "
+                        "not take lengths")
+    return xv, yv, lv
+
+
+def _check_tbptt(model, x, y, lengths, tbptt, batch_size, shuffle, stateful_batches) -> int:
+    tbptt = _check_int(tbptt, "tbptt", 1)
+    if not hasattr(model, "stateful") or not callable(getattr(model, "reset_states", None)):
+        raise TypeError(f"tbptt needs a model with a stateful mode (a Sequential), "
+                        f"got {type(model).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"tbptt needs sequences x of shape (N, T, F), got {x.shape}")
+    if y.ndim < 2 or y.shape[1] != x.shape[1]:
+        raise ValueError(f"tbptt trains sequence-to-sequence models: y must have x's "
+                         f"T = {x.shape[1]} steps on axis 1, got shape {y.shape}")
+    if lengths is not None:
+        raise ValueError("lengths is not supported with tbptt: pad the sequences instead")
+    if stateful_batches:
+        if shuffle:
+            raise ValueError("stateful_batches carries states from one batch to the next: "
+                             "it needs shuffle=False")
+        if x.shape[0] % batch_size:
+            raise ValueError(f"stateful_batches needs batches of one size: N = {x.shape[0]} "
+                             f"must be a multiple of batch_size = {batch_size}")
+    return tbptt
+
+
+# -- predict and evaluate ----------------------------------------------------------------
+
+def predict(model, x, *, batch_size: int = 256, lengths=None) -> np.ndarray:
+    """The model's outputs for x, in batches, in eval mode (its mode is restored after).
+
+    Parameters
+    ----------
+    model : Module
+    x : array_like, (N, T, F)
+        Batch-first inputs.
+    batch_size : int, default 256
+        Samples per forward call (memory only: the result does not depend on it, up to
+        rounding).
+    lengths : array_like of int, (N,), optional
+        Valid steps of each sequence.
+
+    Returns
+    -------
+    numpy.ndarray, (N, ...)
+        The outputs of all batches, concatenated along axis 0 (a recurrent layer's
+        `out`). A stateful model carries its states from batch to batch, as it would
+        from call to call.
+    """
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    x, _, lengths = _check_xy(x, None, lengths)
+    if lengths is not None and not _takes_lengths(model):
+        raise TypeError(f"lengths was given, but {type(model).__name__} does not take lengths")
+    outs = []
+    with _ModeGuard(model, training=False):
+        for lo in range(0, x.shape[0], batch_size):
+            lb = None if lengths is None else lengths[lo:lo + batch_size]
+            outs.append(np.asarray(_forward(model, x[lo:lo + batch_size], lb)))
+    return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+
+
+def evaluate(model, x, y, *, loss, metrics=(), batch_size: int = 256, lengths=None) -> dict:
+    """The loss (and metrics) of the model on (x, y), predicted in batches in eval mode.
+
+    Parameters
+    ----------
+    model : Module
+    x : array_like, (N, T, F)
+    y : array_like, (N, ...)
+    loss : callable or str
+        As in `fit`.
+    metrics : sequence of str or callable
+        As in `fit`.
+    batch_size : int, default 256
+    lengths : array_like of int, (N,), optional
+
+    Returns
+    -------
+    dict
+        ``{"loss": float, <metric>: float, ...}``, computed once on all the
+        predictions (so they equal one big call's, up to rounding).
+    """
+    loss = _check_loss(loss)
+    metric_fns = _check_metrics(metrics)
+    x, y, lengths = _check_xy(x, y, lengths)
+    pred = predict(model, x, batch_size=batch_size, lengths=lengths)
+    value, _ = loss(pred, y)
+    scores = {"loss": float(value)}
+    for name, fn in metric_fns:
+        scores[name] = _metric_value(fn, pred, y)
+    return scores
