@@ -1,0 +1,575 @@
+"""`python -m lstm_native`: the command line. Nothing in the package imports it.
+
+Subcommands:
+
+- ``forecast`` (the default): train an LSTM forecaster on a real series (the built-in
+  airline passengers, or a CSV column), print its test RMSE next to the naive
+  persistence forecast's, save the model and, with matplotlib, plots.
+- ``predict``: run a saved forecaster on a series: its error there, and the next values
+  past the end.
+
+Adding a subcommand is one function taking the parsed arguments and returning the exit
+code, registered with ``@subcommand(name, help=..., arguments=...)``.
+
+The forecaster models the series as a stationary one: the log (when every value is
+positive) is differenced, the changes are standardised with statistics of the training
+part only, and an LSTM reads the last `lookback` changes to predict the next `horizon`
+ones; a forecast is the last observed value plus the predicted changes. The series is
+split in time (70% train, 15% validation, 15% test); a window belongs to the part its
+targets fall in, its inputs being observed values before them.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import (LSTM, EarlyStopping, LastStep, Linear, Sequential, __version__, evaluate,
+               fit, load_checkpoint, losses, openmp_enabled, optim, predict,
+               save_checkpoint)
+from .data import (StandardScaler, chronological_split, forecast_recursive, list_datasets,
+                   load_csv, load_dataset, make_windows, persistence_forecast,
+                   scaler_from_state)
+
+PROG = "python -m lstm_native"
+DEFAULT_OUT = "lstm_native_out"
+MODEL_FILE = "model.npz"
+TRAIN_FRACTION, VAL_FRACTION = 0.7, 0.15
+SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one series
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+# -- subcommand registry ---------------------------------------------------------------
+
+@dataclass
+class _Subcommand:
+    name: str
+    run: object
+    help: str
+    arguments: object
+
+
+_SUBCOMMANDS: dict[str, _Subcommand] = {}
+
+
+def subcommand(name: str, *, help: str, arguments=None):
+    """Register `run(args) -> int` as the subcommand `name`; `arguments(parser)` adds its
+    options."""
+    def register(run):
+        _SUBCOMMANDS[name] = _Subcommand(name, run, help, arguments)
+        return run
+    return register
+
+
+# -- argument types ----------------------------------------------------------------------
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _add_data_arguments(p, default_data: str | None) -> None:
+    what = "default: the one the model was trained on" if default_data is None else \
+        f"default: {default_data}"
+    p.add_argument("--data", default=default_data, metavar="NAME|CSV",
+                   help=f"a built-in series ({', '.join(SERIES_DATASETS)}) or a CSV file "
+                        f"with a header row ({what})")
+    p.add_argument("--column", default=None,
+                   help="the CSV column to forecast, by name or 0-based index (default: "
+                        "the last column)")
+
+
+def _add_output_arguments(p) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="end with one line holding the results as a JSON object")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--verbose", dest="verbose", action="store_true", default=True,
+                       help="show the settings and the progress per epoch (default)")
+    group.add_argument("--quiet", dest="verbose", action="store_false",
+                       help="print the results only")
+
+
+# -- series ------------------------------------------------------------------------------
+
+@dataclass
+class _Series:
+    values: np.ndarray              # (T,) float64
+    dates: np.ndarray | None        # (T,) datetime64, or None
+    data: str                       # the --data to give again (a name or an absolute path)
+    column: str | None
+    label: str                      # for the messages and plots
+
+
+def _csv_columns(path: str) -> list[str]:
+    """The header of a CSV file (after `#` comment lines), [] if unreadable."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for line in fh:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return [h.strip() for h in next(csv.reader([line]))]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return []
+
+
+def _load_series(data: str, column: str | None) -> _Series:
+    """The series named by --data/--column, or a CLIError saying what is wrong."""
+    name = data.strip().lower()
+    if name in list_datasets():
+        if name not in SERIES_DATASETS:
+            raise CLIError(f"--data {data!r} is a built-in task (x, y pairs), not a series; "
+                           f"use one of {', '.join(SERIES_DATASETS)} or a CSV file")
+        if column is not None:
+            raise CLIError(f"--column applies to CSV files; --data {data!r} is a built-in "
+                           "series")
+        if name == "airline":
+            values, dates = load_dataset("airline", return_dates=True)
+            return _Series(values, dates, "airline", None,
+                           "airline passengers 1949-1960 (thousands, monthly)")
+        return _Series(load_dataset(name), None, name, None, f"the built-in {name!r} series")
+    if not os.path.isfile(data):
+        what = "a directory" if os.path.isdir(data) else "no such file"
+        raise CLIError(f"--data {data!r}: not a built-in series ({', '.join(SERIES_DATASETS)}) "
+                       f"and not a CSV file ({what})")
+    path = os.path.abspath(data)
+    if column is None:
+        header = _csv_columns(path)
+        if not header:
+            raise CLIError(f"--data {data!r}: no header row of column names found")
+        column = header[-1]
+    key = int(column) if column.strip().lstrip("-").isdigit() else column
+    try:
+        values = load_csv(path, key)
+    except (ValueError, TypeError, OSError) as e:
+        raise CLIError(f"--data {data!r}: {e}") from None
+    return _Series(values, None, path, str(column), f"{os.path.basename(path)}, column {column!r}")
+
+
+# -- the forecaster's transform ------------------------------------------------------------
+
+class _Transform:
+    """Level <-> model space: optional log, optional differencing (the scaler comes after).
+
+    ``encode(y)`` gives u[t] for t = first .. T-1 (the change z[t] - z[t-1] when
+    differencing, else z[t], with z = log y or y); ``decode(u_pred, y_last)`` turns
+    predicted u of the steps after a level y_last back into levels.
+    """
+
+    NAMES = ("log-diff", "diff", "none")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.log = name == "log-diff"
+        self.diff = name in ("log-diff", "diff")
+        self.first = 1 if self.diff else 0
+
+    @classmethod
+    def choose(cls, name: str, values: np.ndarray) -> _Transform:
+        if name == "auto":
+            name = "log-diff" if np.all(values > 0) else "diff"
+        if name == "log-diff" and not np.all(values > 0):
+            raise CLIError("--transform log-diff needs a series of positive values; use "
+                           "--transform diff")
+        return cls(name)
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        z = np.log(y) if self.log else np.asarray(y, np.float64)
+        return np.diff(z) if self.diff else z.copy()
+
+    def decode(self, u: np.ndarray, y_last: np.ndarray) -> np.ndarray:
+        """u (N, H) predicted steps after the levels y_last (N,) -> levels (N, H)."""
+        if not self.diff:
+            z = u
+        else:
+            z_last = np.log(y_last) if self.log else y_last
+            z = z_last[:, None] + np.cumsum(u, axis=1)
+        return np.exp(z) if self.log else z
+
+
+def _unscale(scaler, pred: np.ndarray) -> np.ndarray:
+    """Model outputs (N, H) back to unscaled model space, float64."""
+    return scaler.inverse_transform(pred.astype(np.float64)[..., None])[..., 0]
+
+
+def _rmse(pred, actual) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(pred, np.float64) - actual))))
+
+
+@dataclass
+class _Windows:
+    x: np.ndarray        # (N, lookback, 1) scaled model inputs
+    y: np.ndarray        # (N, horizon) scaled model targets
+    target_time: np.ndarray   # (N,) time index of each window's first target
+    levels_x: np.ndarray      # (N, lookback, 1) the inputs' levels
+    levels_y: np.ndarray      # (N, horizon) the targets' levels
+
+
+def _windows(series: np.ndarray, transform: _Transform, scaler, lookback: int,
+             horizon: int, dtype) -> _Windows:
+    """Every window of the series, in model space and in levels, aligned."""
+    u = scaler.transform(transform.encode(series)[:, None])  # (T - first, 1)
+    x, y = make_windows(u, lookback, horizon)
+    lx, ly = make_windows(series[transform.first:], lookback, horizon)
+    target_time = np.arange(len(x)) + transform.first + lookback
+    return _Windows(x.astype(dtype), y[:, :, 0].astype(dtype), target_time, lx, ly[:, :, 0])
+
+
+def _check_length(series: _Series, lookback: int, horizon: int, first: int):
+    needed = first + lookback + horizon
+    if len(series.values) < needed:
+        raise CLIError(f"the series is too short: {series.label} has {len(series.values)} "
+                       f"values, and one window needs {needed} (--lookback {lookback}, "
+                       f"--horizon {horizon})")
+
+
+# -- forecast ------------------------------------------------------------------------------
+
+def _forecast_arguments(p) -> None:
+    _add_data_arguments(p, "airline")
+    p.add_argument("--lookback", type=_positive_int, default=12,
+                   help="past steps the model reads (default: 12)")
+    p.add_argument("--horizon", type=_positive_int, default=1,
+                   help="future steps it predicts at once (default: 1)")
+    p.add_argument("--hidden", type=_positive_int, default=32,
+                   help="hidden units of each LSTM layer (default: 32)")
+    p.add_argument("--layers", type=_positive_int, default=1,
+                   help="stacked LSTM layers (default: 1)")
+    p.add_argument("--epochs", type=_positive_int, default=300,
+                   help="most passes over the training windows (default: 300)")
+    p.add_argument("--patience", type=_nonnegative_int, default=30,
+                   help="stop after this many epochs without a better validation loss and "
+                        "keep the best weights; 0 turns early stopping off (default: 30)")
+    p.add_argument("--batch-size", type=_positive_int, default=16,
+                   help="windows per gradient step (default: 16)")
+    p.add_argument("--lr", type=_positive_float, default=0.003,
+                   help="Adam's learning rate (default: 0.003)")
+    p.add_argument("--transform", choices=("auto",) + _Transform.NAMES, default="auto",
+                   help="model the series as log-differences, differences or levels "
+                        "(default: auto, log-diff for a positive series, else diff)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0,
+                   help="seed of the weights and the shuffling (default: 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="the model's precision (default: float32)")
+    p.add_argument("--threads", type=_nonnegative_int, default=1,
+                   help="OpenMP threads of the LSTM kernels; 0 = all cores (default: 1, the "
+                        "fastest for batches this small)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"where the model and plots go (default: ./{DEFAULT_OUT})")
+    _add_output_arguments(p)
+
+
+def _split_windows(w: _Windows, n_train: int, n_val: int, horizon: int):
+    """Masks of the train, validation and test windows: by where their targets fall."""
+    first, last = w.target_time, w.target_time + horizon - 1
+    train = last < n_train
+    val = (first >= n_train) & (last < n_train + n_val)
+    test = first >= n_train + n_val
+    return train, val, test
+
+
+@subcommand("forecast", arguments=_forecast_arguments,
+            help="train an LSTM forecaster on a series and compare it with the naive "
+                 "forecast (the default)")
+def forecast(args) -> int:
+    started = time.perf_counter()
+    say = print if args.verbose else (lambda *a, **k: None)
+    series = _load_series(args.data, args.column)
+    values = series.values
+    transform = _Transform.choose(args.transform, values)
+    _check_length(series, args.lookback, args.horizon, transform.first)
+    try:
+        train_part, val_part, _ = chronological_split(values, TRAIN_FRACTION, VAL_FRACTION)
+    except ValueError as e:
+        raise CLIError(f"the series is too short to split: {e}") from None
+    n_train, n_val = len(train_part), len(val_part)
+
+    # Statistics of the training part only: the changes up to the last training step.
+    scaler = StandardScaler().fit(transform.encode(train_part)[:, None])
+    dtype = np.dtype(args.dtype)
+    w = _windows(values, transform, scaler, args.lookback, args.horizon, dtype)
+    is_train, is_val, is_test = _split_windows(w, n_train, n_val, args.horizon)
+    counts = (int(is_train.sum()), int(is_val.sum()), int(is_test.sum()))
+    if min(counts) < 1:
+        raise CLIError(f"the series is too short: {series.label} has {len(values)} values, "
+                       f"which give {counts[0]}/{counts[1]}/{counts[2]} train/validation/test "
+                       f"windows with --lookback {args.lookback} and --horizon "
+                       f"{args.horizon}; each part needs one")
+
+    model = Sequential(
+        LSTM(1, args.hidden, args.layers, batch_first=True, dtype=dtype, seed=args.seed,
+             n_threads=args.threads or None),
+        LastStep(batch_first=True),
+        Linear(args.hidden, args.horizon, dtype=dtype, seed=args.seed + 1))
+    optimizer = optim.Adam(model, lr=args.lr)
+    say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
+        f"forecasting {series.label}, {len(values)} values")
+    say(f"model: LSTM({args.hidden} hidden, {args.layers} layer{'s' * (args.layers > 1)}) "
+        f"-> last step -> Linear({args.horizon}); reads {args.lookback} "
+        f"{'changes' if transform.diff else 'values'} ({transform.name}, standardised on "
+        f"the training part), predicts the next {args.horizon}")
+    say(f"windows: {counts[0]} train, {counts[1]} validation, {counts[2]} test "
+        f"(chronological split {TRAIN_FRACTION:.0%}/{VAL_FRACTION:.0%}/"
+        f"{1 - TRAIN_FRACTION - VAL_FRACTION:.0%}); Adam lr {args.lr}, batch "
+        f"{args.batch_size}, up to {args.epochs} epochs")
+
+    callbacks = []
+    stopper = None
+    if args.patience:
+        stopper = EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True)
+        callbacks.append(stopper)
+    fit_start = time.perf_counter()
+    history = fit(model, w.x[is_train], w.y[is_train], loss=losses.MSELoss(),
+                  optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
+                  validation_data=(w.x[is_val], w.y[is_val]), seed=args.seed,
+                  callbacks=callbacks, verbose=1 if args.verbose else 0,
+                  log_every=max(1, args.epochs // 15))
+    seconds = time.perf_counter() - fit_start
+    epochs_run = len(history["epoch"])
+    best_epoch = stopper.best_epoch if stopper is not None else epochs_run
+    if stopper is not None:
+        how = (f"stopped after epoch {epochs_run}" if history.stopped_epoch
+               else f"ran {epochs_run} epochs")
+        say(f"{how}; kept the weights of epoch {best_epoch} (best validation loss "
+            f"{stopper.best:.4g})")
+
+    def levels(mask):
+        u = _unscale(scaler, predict(model, w.x[mask]))
+        return transform.decode(u, w.levels_x[mask, -1, 0])
+
+    test_pred = levels(is_test)
+    actual = w.levels_y[is_test]
+    naive = persistence_forecast(w.levels_x[is_test], args.horizon)[:, :, 0]
+    rmse, naive_rmse = _rmse(test_pred, actual), _rmse(naive, actual)
+    val_rmse = _rmse(levels(is_val), w.levels_y[is_val])
+    scores = evaluate(model, w.x[is_test], w.y[is_test], loss=losses.MSELoss())
+
+    os.makedirs(args.out, exist_ok=True)
+    model_path = os.path.join(args.out, MODEL_FILE)
+    settings = {"data": series.data, "column": series.column, "lookback": args.lookback,
+                "horizon": args.horizon, "hidden": args.hidden, "layers": args.layers,
+                "transform": transform.name, "epochs": args.epochs, "patience": args.patience,
+                "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                "dtype": args.dtype, "threads": args.threads,
+                "train_fraction": TRAIN_FRACTION, "val_fraction": VAL_FRACTION}
+    results = {"rmse": rmse, "naive_rmse": naive_rmse, "val_rmse": val_rmse,
+               "test_loss": scores["loss"], "test_windows": counts[2],
+               "epochs": epochs_run, "best_epoch": best_epoch, "seconds": seconds}
+    save_checkpoint(model_path, model, optimizer, epoch=epochs_run,
+                    extra={"settings": settings, "scaler": scaler.get_state(),
+                           "results": results, "history": dict(history)})
+
+    plots, skipped = _plot_forecast(args.out, series, w, levels(np.ones(len(w.x), bool)),
+                                    n_train, n_val, history, best_epoch, rmse, naive_rmse)
+    unit = " (in the series' units)" if series.data != "airline" else " (thousands of passengers)"
+    print(f"test RMSE {rmse:.2f}{unit} over {counts[2]} windows; naive persistence forecast "
+          f"RMSE {naive_rmse:.2f}; ratio {rmse / naive_rmse:.2f}"
+          f" ({'better' if rmse < naive_rmse else 'NOT better'} than naive)")
+    print(f"trained {epochs_run} epochs in {seconds:.1f} s; model saved to {model_path}")
+    if plots:
+        print("plots: " + ", ".join(plots))
+    if skipped:
+        print(skipped)
+    if args.json:
+        print(json.dumps({**results, "model_path": model_path, "plots": plots,
+                          "data": series.data, "column": series.column,
+                          "total_seconds": time.perf_counter() - started}))
+    return 0
+
+
+def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarray,
+                   n_train: int, n_val: int, history, best_epoch: int, rmse: float,
+                   naive_rmse: float):
+    """Write forecast.png and loss.png when matplotlib is installed: (paths, message)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return [], ("matplotlib is not installed: skipped the plots forecast.png and "
+                    "loss.png (pip install matplotlib)")
+    t = series.dates if series.dates is not None else np.arange(len(series.values))
+    paths = []
+
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(t, series.values, color="black", lw=1.2, label="actual")
+    ax.plot(t[w.target_time], pred_levels[:, 0], color="tab:red", lw=1.2,
+            label="LSTM, one step ahead")
+    test_start = n_train + n_val
+    ax.axvspan(t[n_train], t[test_start], color="tab:orange", alpha=0.08, label="validation")
+    ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
+               label=f"test: RMSE {rmse:.2f}, naive {naive_rmse:.2f}")
+    ax.set_title(f"lstm_native forecast: {series.label}")
+    ax.legend(loc="upper left")
+    path = os.path.join(out, "forecast.png")
+    fig.savefig(path, dpi=100)
+    paths.append(path)
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(history["epoch"], history["loss"], label="training loss")
+    if "val_loss" in history:
+        ax.plot(history["epoch"], history["val_loss"], label="validation loss")
+    ax.axvline(best_epoch, color="gray", ls=":", label=f"weights kept (epoch {best_epoch})")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (standardised model targets)")
+    ax.legend()
+    path = os.path.join(out, "loss.png")
+    fig.savefig(path, dpi=100)
+    paths.append(path)
+    return paths, None
+
+
+# -- predict -------------------------------------------------------------------------------
+
+def _predict_arguments(p) -> None:
+    p.add_argument("--model", default=os.path.join(DEFAULT_OUT, MODEL_FILE), metavar="FILE",
+                   help=f"a model saved by forecast (default: ./{DEFAULT_OUT}/{MODEL_FILE})")
+    _add_data_arguments(p, None)
+    p.add_argument("--steps", type=_positive_int, default=12,
+                   help="values to forecast past the end of the series (default: 12)")
+    _add_output_arguments(p)
+
+
+def _load_forecaster(path: str):
+    try:
+        loaded = load_checkpoint(path)
+    except ValueError as e:
+        raise CLIError(f"--model: {e}") from None
+    extra = loaded["extra"] or {}
+    if not {"settings", "scaler"} <= set(extra):
+        raise CLIError(f"--model {path!r}: not a model saved by '{PROG} forecast' (its "
+                       "checkpoint has no settings and scaler)")
+    try:
+        scaler = scaler_from_state(extra["scaler"])
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"--model {path!r}: its scaler does not load: {e}") from None
+    return loaded["model"], scaler, extra["settings"]
+
+
+@subcommand("predict", arguments=_predict_arguments,
+            help="run a saved forecaster on a series: its error there and the next values")
+def predict_command(args) -> int:
+    model, scaler, settings = _load_forecaster(args.model)
+    if args.data is None:
+        data, column = settings["data"], settings.get("column")
+        if args.column is not None:
+            column = args.column
+    else:
+        data, column = args.data, args.column
+    series = _load_series(data, column)
+    values = series.values
+    lookback, horizon = int(settings["lookback"]), int(settings["horizon"])
+    transform = _Transform(settings["transform"])
+    if transform.log and not np.all(values > 0):
+        raise CLIError(f"the model works on log-differences, but {series.label} has values "
+                       "<= 0")
+    _check_length(series, lookback, horizon, transform.first)
+    dtype = model.dtype
+
+    # The error on every window of the series (in-sample where the model trained on it).
+    w = _windows(values, transform, scaler, lookback, horizon, dtype)
+    u = _unscale(scaler, predict(model, w.x))
+    pred = transform.decode(u, w.levels_x[:, -1, 0])
+    rmse = _rmse(pred, w.levels_y)
+    naive_rmse = _rmse(persistence_forecast(w.levels_x, horizon)[:, :, 0], w.levels_y)
+
+    # The next values past the end: one step at a time, each prediction fed back.
+    encoded = scaler.transform(transform.encode(values)[:, None])
+
+    def predict_one(window):
+        return predict(model, window.astype(dtype))[:, :1]
+
+    future_u = forecast_recursive(predict_one, encoded, args.steps, lookback=lookback)
+    future_u = scaler.inverse_transform(future_u)[:, 0]
+    future = transform.decode(future_u[None, :], values[-1:])[0]
+    if series.dates is not None:
+        step = series.dates[-1] - series.dates[-2]
+        labels = [str(series.dates[-1] + step * (k + 1)) for k in range(args.steps)]
+    else:
+        labels = [f"t+{k + 1}" for k in range(args.steps)]
+
+    if args.verbose:
+        print(f"model {args.model}: reads {lookback} values ({transform.name}), predicts "
+              f"{horizon}; {series.label}, {len(values)} values")
+    print(f"on the series: RMSE {rmse:.2f} over {len(w.x)} windows (naive persistence "
+          f"{naive_rmse:.2f}; the windows the model trained on are included)")
+    print(f"forecast of the next {args.steps} values (recursive, one step at a time):")
+    for label, value in zip(labels, future):
+        print(f"  {label:>10}  {value:.2f}")
+    if args.json:
+        print(json.dumps({"forecast": [float(v) for v in future], "labels": labels,
+                          "rmse": rmse, "naive_rmse": naive_rmse, "windows": len(w.x),
+                          "model_path": args.model, "data": series.data}))
+    return 0
+
+
+# -- main ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train and run LSTM forecasters built on lstm_native. Without a "
+                    "subcommand, runs 'forecast' (options after it go to forecast).")
+    parser.add_argument("--version", action="version", version=f"lstm_native {__version__}")
+    subparsers = parser.add_subparsers(dest="command", title="subcommands", metavar="COMMAND")
+    for cmd in _SUBCOMMANDS.values():
+        sub = subparsers.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        if cmd.arguments is not None:
+            cmd.arguments(sub)
+        sub.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "forecast")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CLIError as e:
+        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+        return 1

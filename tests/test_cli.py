@@ -1,0 +1,198 @@
+"""The command line, end to end on tiny settings: forecast, predict, CSV data, errors."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lstm_native as ln
+from lstm_native import cli
+
+TINY = ["--epochs", "2", "--hidden", "4", "--batch-size", "32"]
+
+
+def _run(capsys, argv):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def trained(tmp_path_factory):
+    """A tiny forecaster trained on the airline series: (out dir, its JSON summary)."""
+    out = tmp_path_factory.mktemp("airline")
+    code = cli.main(["forecast", *TINY, "--out", str(out), "--json", "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_forecast_json_model_and_plots(tmp_path, capsys):
+    code, out, err = _run(capsys, ["forecast", *TINY, "--out", str(tmp_path), "--json"])
+    assert code == 0, err
+    result = _last_json(out)
+    for key in ("rmse", "naive_rmse", "epochs", "seconds", "model_path"):
+        assert key in result
+    assert math.isfinite(result["rmse"]) and result["rmse"] > 0
+    # The persistence forecast on the airline test split (1959-03 .. 1960-12).
+    assert result["naive_rmse"] == pytest.approx(52.678, abs=1e-3)
+    assert result["epochs"] == 2 and result["test_windows"] == 23
+    assert os.path.isfile(result["model_path"])
+    # Verbose (the default): the settings and a line per epoch before the results.
+    assert "epoch 1/2" in out and "epoch 2/2" in out and "naive" in out
+
+    loaded = ln.load_checkpoint(result["model_path"])
+    settings = loaded["extra"]["settings"]
+    assert settings["data"] == "airline" and settings["lookback"] == 12
+    assert settings["transform"] == "log-diff"
+    assert loaded["extra"]["scaler"]["class"] == "StandardScaler"
+    assert loaded["extra"]["history"]["epoch"] == [1, 2]
+    assert loaded["epoch"] == 2
+
+    plots = [tmp_path / "forecast.png", tmp_path / "loss.png"]
+    if _has_matplotlib():
+        assert result["plots"] == [str(p) for p in plots]
+        for p in plots:
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert result["plots"] == [] and "matplotlib is not installed" in out
+
+
+def test_without_matplotlib_the_plots_are_skipped_with_a_message(tmp_path, capsys,
+                                                                 monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    code, out, _ = _run(capsys, ["forecast", *TINY, "--out", str(tmp_path), "--quiet",
+                                 "--json"])
+    assert code == 0
+    assert "matplotlib is not installed: skipped the plots" in out
+    assert _last_json(out)["plots"] == []
+    assert not (tmp_path / "forecast.png").exists()
+
+
+def test_no_subcommand_means_forecast(tmp_path, capsys):
+    code, out, _ = _run(capsys, ["--epochs", "1", "--hidden", "4", "--out", str(tmp_path),
+                                 "--quiet", "--json", "--horizon", "2", "--layers", "2"])
+    assert code == 0
+    result = _last_json(out)
+    assert result["epochs"] == 1 and math.isfinite(result["rmse"])
+    # --quiet: the results only, no progress.
+    assert "epoch 1/1" not in out
+
+
+def test_predict_runs_the_saved_model(trained, capsys):
+    model = str(trained / "model.npz")
+    code, out, err = _run(capsys, ["predict", "--model", model, "--steps", "3", "--json"])
+    assert code == 0, err
+    result = _last_json(out)
+    assert result["labels"] == ["1961-01", "1961-02", "1961-03"]
+    assert len(result["forecast"]) == 3 and all(math.isfinite(v) for v in result["forecast"])
+    assert result["windows"] == 144 - 1 - 12
+    assert math.isfinite(result["rmse"]) and result["naive_rmse"] > 0
+    assert "1961-01" in out
+
+
+def _write_csv(path, n=90):
+    t = np.arange(n)
+    value = 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 12)
+    with open(path, "w") as f:
+        f.write("# a test series\nday,value,other\n")
+        for i in range(n):
+            f.write(f"2020-01-{1 + i % 28:02d},{value[i]:.3f},{-value[i]:.3f}\n")
+    return value
+
+
+def test_a_user_csv_by_column_then_predict_on_it(tmp_path, capsys):
+    path = tmp_path / "series.csv"
+    _write_csv(path)
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, ["forecast", "--data", str(path), "--column", "value",
+                                   *TINY, "--lookback", "6", "--out", str(out_dir), "--json",
+                                   "--quiet"])
+    assert code == 0, err
+    result = _last_json(out)
+    assert result["data"] == str(path) and result["column"] == "value"
+    assert math.isfinite(result["rmse"])
+    # predict reads the series and column the model was trained on by default.
+    code, out, err = _run(capsys, ["predict", "--model", result["model_path"], "--steps", "2",
+                                   "--json", "--quiet"])
+    assert code == 0, err
+    assert _last_json(out)["labels"] == ["t+1", "t+2"]
+    # A column with negative values: the differences, not their log (auto).
+    code, out, err = _run(capsys, ["forecast", "--data", str(path), "--column", "2", *TINY,
+                                   "--lookback", "6", "--out", str(out_dir), "--quiet"])
+    assert code == 0, err
+    assert ln.load_checkpoint(out_dir / "model.npz")["extra"]["settings"]["transform"] == "diff"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "{csv}", "--column", "nope"], "column 'nope' is not in the file"),
+    (["--data", "no-such-data"], "not a built-in series"),
+    (["--data", "adding"], "a built-in task"),
+    (["--data", "{csv}", "--column", "value", "--lookback", "200"], "too short"),
+    (["--data", "airline", "--column", "x"], "--column applies to CSV files"),
+    (["--data", "{csv}", "--column", "other", "--transform", "log-diff"],
+     "needs a series of positive values"),
+])
+def test_data_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    path = tmp_path / "series.csv"
+    _write_csv(path)
+    argv = [a.replace("{csv}", str(path)) for a in argv]
+    code, out, err = _run(capsys, ["forecast", *argv, *TINY, "--out", str(tmp_path)])
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and message in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_predict_errors_exit_2(tmp_path, capsys):
+    code, _, err = _run(capsys, ["predict", "--model", str(tmp_path / "none.npz")])
+    assert code == 2 and "not a file" in err
+    # A checkpoint that the forecast command did not write.
+    other = tmp_path / "other.npz"
+    ln.save_checkpoint(other, ln.Linear(2, 1))
+    code, _, err = _run(capsys, ["predict", "--model", str(other)])
+    assert code == 2 and "not a model saved by" in err
+
+
+def test_bad_option_values_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["forecast", "--epochs", "0"])
+    assert e.value.code == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "forecast" in out and "predict" in out
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    """`python -m lstm_native` as a user types it (one epoch): the default subcommand, the
+    JSON last line. One subprocess only: each one imports (and may rebuild) the package."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "lstm_native", "--epochs", "1", "--hidden",
+                           "4", "--out", str(tmp_path), "--json", "--quiet"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = _last_json(done.stdout)
+    assert result["epochs"] == 1 and os.path.isfile(result["model_path"])
