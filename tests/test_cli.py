@@ -50,7 +50,7 @@ def test_forecast_json_model_and_plots(tmp_path, capsys):
     for key in ("rmse", "naive_rmse", "epochs", "seconds", "model_path"):
         assert key in result
     assert math.isfinite(result["rmse"]) and result["rmse"] > 0
-    # The persistence forecast on the airline test split (1959-03 .. 1960-12).
+    # The persistence forecast on the airline test split (1959-02 .. 1960-12).
     assert result["naive_rmse"] == pytest.approx(52.678, abs=1e-3)
     assert result["epochs"] == 2 and result["test_windows"] == 23
     assert os.path.isfile(result["model_path"])
