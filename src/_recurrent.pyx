@@ -6,14 +6,17 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
   (4 for the LSTM, 1 for the RNN) and maybe a cell state (the LSTM's c; the RNN has
   none, its c buffers are None). The data flow around the cell is the same for all;
   only the fused per-row pass differs, picked by `cell` once per row.
-- Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, with the
-  threads splitting the G gate columns. Then the recurrence: batch rows are independent
+- Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, cut into
+  row blocks that the threads share. Then the recurrence: batch rows are independent
   through time, so each thread takes its own block of rows through all T steps with no
   barrier: gates[t] += h_{t-1}·W_hhᵀ (GEMM, beta = 1), then one fused elementwise pass
   (bias, the gates, the cell, the hidden output written straight into `out`).
 - Backward (BPTT). Per step, in reverse, the fused pass turns step t's activated gates into
   their pre-activation gradients dG_t in place and dh_{t-1} += dG_t·W_hh. After the loop the
-  parameter and input gradients are each one GEMM over all T·B rows.
+  parameter and input gradients are each one GEMM over all T·B rows (in blocks).
+- Same bits for any thread count. The per-step GEMM and passes give each row the same
+  operations whoever runs it, and the big BLAS calls are cut into blocks by the shape
+  alone (see _n_blocks), so 1 and 2 threads give bitwise equal results.
 - States live in slots. Training keeps h (and c) of every step in (T+1) slots laid out in
   time order: the forward direction reads slot t and writes slot t+1, the reverse one reads
   slot t+1 and writes slot t, so h_{prev} of all steps is one contiguous (T·B, H) block for
@@ -76,6 +79,25 @@ cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
     if n_threads > n:
         return <int> n
     return n_threads if n_threads > 0 else 1
+
+
+# The big BLAS calls are cut into blocks by the shape alone, never by the thread count:
+# BLAS may sum in another order for another shape (OpenBLAS switches to its small-matrix
+# kernels below a size), so the threads share out blocks whose calls are the same for any
+# thread count, and the results are bitwise equal for 1 and 2 threads.
+cdef enum:
+    MIN_BLOCK_ROWS = 64      # rows of X and dX per block, at least
+    MIN_BLOCK_GATES = 16     # gate rows of dW per block, at least
+    MAX_BLOCKS = 256
+
+
+cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t min_block) noexcept nogil:
+    """How many blocks n items are cut into: blocks of at least min_block items (one
+    block for fewer), at most MAX_BLOCKS of them."""
+    cdef Py_ssize_t k = n // min_block
+    if k < 1:
+        return 1
+    return MAX_BLOCKS if k > MAX_BLOCKS else k
 
 
 cdef inline floating* _row(floating* a, Py_ssize_t row, Py_ssize_t H) noexcept nogil:
@@ -172,8 +194,9 @@ def forward_layer(
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
-    cdef Py_ssize_t k, c0, c1, r0, r1
-    cdef int n_col = _n_chunks(n_threads, G)
+    cdef Py_ssize_t k, r0, r1
+    cdef Py_ssize_t n_blk = _n_blocks(TB, MIN_BLOCK_ROWS)
+    cdef int n_proj = _n_chunks(n_threads, n_blk)
     cdef int n_row = _n_chunks(n_threads, B)
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
     # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k].
@@ -181,13 +204,13 @@ def forward_layer(
     try:
         with nogil:
             pack(<int> H, <int> G, &w_hh[0, 0], 1, H, w_hh_packed)
-            # Input projection of all steps: gates = X·W_ihᵀ, threads split the gate columns.
-            for k in prange(n_col, num_threads=n_col, schedule='static'):
-                c0 = _chunk_start(k, n_col, G)
-                c1 = _chunk_start(k + 1, n_col, G)
-                gemm(False, True, <int> TB, <int> (c1 - c0), <int> I,
-                     <floating> 1, &x[0, 0], <int> I, &w_ih[c0, 0], <int> I,
-                     <floating> 0, &gates[0, c0], <int> G)
+            # Input projection of all steps: gates = X·W_ihᵀ, threads share the row blocks.
+            for k in prange(n_blk, num_threads=n_proj, schedule='static'):
+                r0 = _chunk_start(k, n_blk, TB)
+                r1 = _chunk_start(k + 1, n_blk, TB)
+                gemm(False, True, <int> (r1 - r0), <int> G, <int> I,
+                     <floating> 1, &x[r0, 0], <int> I, &w_ih[0, 0], <int> I,
+                     <floating> 0, &gates[r0, 0], <int> G)
             # Recurrence: threads split the batch rows, each runs its rows through time.
             for k in prange(n_row, num_threads=n_row, schedule='static'):
                 r0 = _chunk_start(k, n_row, B)
@@ -285,8 +308,10 @@ def backward_layer(
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1
     cdef int n_row = _n_chunks(n_threads, B)
-    cdef int n_col = _n_chunks(n_threads, G)
-    cdef int n_dx = _n_chunks(n_threads, TB)
+    cdef Py_ssize_t n_gate_blk = _n_blocks(G, MIN_BLOCK_GATES)
+    cdef int n_dw = _n_chunks(n_threads, n_gate_blk)
+    cdef Py_ssize_t n_row_blk = _n_blocks(TB, MIN_BLOCK_ROWS)
+    cdef int n_dx = _n_chunks(n_threads, n_row_blk)
     cdef bint with_bias = db is not None
     cdef bint with_dx = dx is not None
     # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).
@@ -310,10 +335,10 @@ def backward_layer(
     finally:
         free(w_hh_packed)
     with nogil:
-        # Parameter gradients over all T·B rows at once, threads split the gate rows.
-        for k in prange(n_col, num_threads=n_col, schedule='static'):
-            c0 = _chunk_start(k, n_col, G)
-            c1 = _chunk_start(k + 1, n_col, G)
+        # Parameter gradients over all T·B rows at once, threads share the gate-row blocks.
+        for k in prange(n_gate_blk, num_threads=n_dw, schedule='static'):
+            c0 = _chunk_start(k, n_gate_blk, G)
+            c1 = _chunk_start(k + 1, n_gate_blk, G)
             # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev
             gemm(True, False, <int> (c1 - c0), <int> I, <int> TB,
                  <floating> 1, &gates[0, c0], <int> G, &x[0, 0], <int> I,
@@ -325,11 +350,11 @@ def backward_layer(
                 for r in range(TB):
                     for j in range(c0, c1):
                         db_ptr[j] += gates[r, j]
-        # dX += dG · W_ih, threads split the rows.
+        # dX += dG · W_ih, threads share the row blocks.
         if with_dx:
-            for k in prange(n_dx, num_threads=n_dx, schedule='static'):
-                r0 = _chunk_start(k, n_dx, TB)
-                r1 = _chunk_start(k + 1, n_dx, TB)
+            for k in prange(n_row_blk, num_threads=n_dx, schedule='static'):
+                r0 = _chunk_start(k, n_row_blk, TB)
+                r1 = _chunk_start(k + 1, n_row_blk, TB)
                 gemm(False, False, <int> (r1 - r0), <int> I, <int> G,
                      <floating> 1, &gates[r0, 0], <int> G, &w_ih[0, 0], <int> I,
                      <floating> 1, &dx[r0, 0], <int> I)
