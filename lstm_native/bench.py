@@ -746,22 +746,35 @@ class Result:
                 "timings": {m: {t.library: t.times for t in ts}
                             for m, ts in self.timings.items()}}
 
+    @classmethod
+    def from_json(cls, d: dict) -> Result:
+        return cls(CONFIGS[d["config"]], d["dtype"], d["n_threads"], d["gemm_gflops"],
+                   {m: [Timing(lib, times) for lib, times in ts.items()]
+                    for m, ts in d["timings"].items()})
 
-def summary_table(results: Sequence[Result]) -> Table:
-    """One row per configuration and mode: the medians side by side and the ratios."""
+
+def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
+    """One row per configuration and mode: lstm_native's median, GF/s and share of the
+    GEMM rate, the peers' medians and the ratios lstm_native / peer."""
     peers = [p for p in LIBRARIES[1:]
              if any(t.library == p for r in results for ts in r.timings.values() for t in ts)]
-    table = Table("Summary: median ms, and lstm_native / peer (< 1: lstm_native is faster)",
-                  ["cfg", "dtype", "threads", "mode", "lstm_native"] + list(peers)
-                  + [f"ln / {SHORT_NAMES[p]}" for p in peers], left=4)
+    table = Table(f"{title}: median ms; lstm_native / peer < 1: lstm_native is faster",
+                  ["cfg", "dtype", "threads", "mode", "lstm_native ms", "GF/s", "% GEMM"]
+                  + [f"{p} ms" for p in peers] + [f"ln / {SHORT_NAMES[p]}" for p in peers],
+                  left=4)
     for r in results:
         for mode, timings in r.timings.items():
             by_lib = {t.library: t.median for t in timings}
-            row = [r.cfg.name, r.dtype, str(r.n_threads), mode,
-                   _ms(by_lib["lstm_native"]) if "lstm_native" in by_lib else "–"]
+            ours = by_lib.get("lstm_native")
+            row = [r.cfg.name, r.dtype, str(r.n_threads), mode]
+            if ours is None:
+                row += ["–"] * 3
+            else:
+                gflops = mode_flops(r.cfg, mode) / ours / 1e9
+                row += [_ms(ours), f"{gflops:.1f}", f"{100 * gflops / r.gemm_gflops:.0f}%"]
             row += [_ms(by_lib[p]) if p in by_lib else "–" for p in peers]
-            row += [_ratio(by_lib["lstm_native"], by_lib[p])
-                    if p in by_lib and "lstm_native" in by_lib else "–" for p in peers]
+            row += [_ratio(ours, by_lib[p]) if p in by_lib and ours is not None else "–"
+                    for p in peers]
             table.rows.append(row)
     return table
 
@@ -965,12 +978,121 @@ def build_parser() -> argparse.ArgumentParser:
                              "step (a fresh process per measurement)")
     parser.add_argument("--markdown", metavar="FILE",
                         help="also write the tables as markdown to FILE")
-    parser.add_argument("--json", metavar="FILE", help="also write the raw times as JSON")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the raw times (and the other tables) as JSON")
+    parser.add_argument("--report", metavar="FILE",
+                        help="measure nothing: show the summaries of a run saved with --json "
+                             "(and write them with --markdown)")
+    parser.add_argument("--summary", action="store_true",
+                        help="in the --markdown file, only the summaries, not a table per "
+                             "configuration")
     return parser
 
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
+
+
+NOTES = ("Times in ms (median); spread is the interquartile range relative to the median. "
+         "GF/s count the GEMM FLOPs (forward 8·B·H·(I+H)·T per layer and direction; "
+         "backward twice that, less the first layer's input gradient when it is not asked "
+         "for); % GEMM is the share of numpy's SGEMM (float32) or DGEMM (float64) rate on "
+         "the same threads in the same run. ln / peer < 1: lstm_native is faster.")
+
+
+@dataclasses.dataclass
+class Report:
+    """Everything one run measured; saved with ``--json``, shown again with ``--report``."""
+
+    command: str
+    machine: dict
+    gemm: dict                   # (dtype, n_threads) -> GF/s
+    results: list[Result] = dataclasses.field(default_factory=list)
+    tables: list[Table] = dataclasses.field(default_factory=list)   # scaling, memory
+
+    def summaries(self) -> list[Table]:
+        """One summary table per dtype."""
+        return [summary_table([r for r in self.results if r.dtype == d], f"Summary, {d}")
+                for d in dict.fromkeys(r.dtype for r in self.results)]
+
+    def to_json(self) -> dict:
+        return {"command": self.command, "machine": self.machine,
+                "gemm": [[d, n, g] for (d, n), g in self.gemm.items()],
+                "results": [r.to_json() for r in self.results],
+                "tables": [dataclasses.asdict(t) for t in self.tables]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Report:
+        return cls(d["command"], d["machine"], {(g[0], g[1]): g[2] for g in d["gemm"]},
+                   [Result.from_json(r) for r in d["results"]],
+                   [Table(**t) for t in d["tables"]])
+
+
+def measure_report(args: argparse.Namespace, command: str) -> Report:
+    """Run what the command line asks, printing each table as it is done."""
+    schedule = Schedule.quick() if args.quick else Schedule()
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise SystemExit("--repeats must be at least 1")
+        schedule.repeats = args.repeats
+    if args.pause is not None:
+        schedule.pause = args.pause
+    libraries, missing = available_libraries(args.libs)
+    if "lstm_native" not in libraries:
+        libraries.insert(0, "lstm_native")  # the reference of every ratio
+
+    info = machine_info()
+    info.update({f"{lib}": f"skipped: {why}" for lib, why in missing.items()})
+    gemm_size, gemm_runs = (1024, 3) if args.quick else (2048, 5)
+    gemm = {(d, n): gemm_rate(np.dtype(d), n, gemm_size, gemm_runs)
+            for d in args.dtype for n in args.threads}
+    report = Report(command, info, gemm)
+    _say(machine_table(info, gemm).text())
+    _say()
+
+    def show(table: Table) -> None:
+        _say(table.text())
+        _say()
+
+    if args.scaling:
+        cfgs = [CONFIGS[c] for c in args.configs if c in SCALING_CONFIGS]
+        modes = [m for m in args.modes if m in ("infer", "train")] or ["infer", "train"]
+        for dtype in args.dtype:
+            for cfg in cfgs:
+                report.tables.append(scaling_table(cfg, np.dtype(dtype), modes, libraries,
+                                                   max(args.threads), schedule))
+                show(report.tables[-1])
+    else:
+        for dtype in args.dtype:
+            for n in args.threads:
+                for name in args.configs:
+                    problem = Problem.make(CONFIGS[name], np.dtype(dtype))
+                    timings = {mode: measure(problem, mode, n, libraries, schedule)
+                               for mode in args.modes}
+                    report.results.append(Result(CONFIGS[name], dtype, n, gemm[(dtype, n)],
+                                                 timings))
+                    show(report.results[-1].table())
+        if len(report.results) > 1:
+            for table in report.summaries():
+                show(table)
+    if args.memory:
+        for dtype in args.dtype:
+            report.tables.append(memory_table([CONFIGS[c] for c in args.configs],
+                                              np.dtype(dtype), libraries, max(args.threads)))
+            show(report.tables[-1])
+    _say(NOTES)
+    return report
+
+
+def render_markdown(report: Report, per_config: bool = True) -> str:
+    """The report as markdown: the command, the machine, the tables."""
+    tables = [machine_table(report.machine, report.gemm)]
+    if per_config:
+        tables += [r.table() for r in report.results]
+    if report.results:
+        tables += report.summaries()
+    tables += report.tables
+    return "\n\n".join([f"`{report.command}`", NOTES] + [t.markdown() for t in tables]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -986,79 +1108,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status, 0.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    schedule = Schedule.quick() if args.quick else Schedule()
-    if args.repeats is not None:
-        if args.repeats < 1:
-            raise SystemExit("--repeats must be at least 1")
-        schedule.repeats = args.repeats
-    if args.pause is not None:
-        schedule.pause = args.pause
-    libraries, missing = available_libraries(args.libs)
-    if "lstm_native" not in libraries:
-        libraries.insert(0, "lstm_native")  # the reference of every ratio
-
-    info = machine_info()
-    gemm_size, gemm_runs = (1024, 3) if args.quick else (2048, 5)
-    gemm = {(d, n): gemm_rate(np.dtype(d), n, gemm_size, gemm_runs)
-            for d in args.dtype for n in args.threads}
-    tables = [machine_table(info, gemm)]
-    if missing:
-        tables[0].notes += [f"{lib}: skipped, {why}" for lib, why in missing.items()]
-    _say(tables[0].text())
-    _say()
-
-    results: list[Result] = []
-    if args.scaling:
-        cfgs = [CONFIGS[c] for c in args.configs if c in SCALING_CONFIGS]
-        modes = [m for m in args.modes if m in ("infer", "train")] or ["infer", "train"]
-        for dtype in args.dtype:
-            for cfg in cfgs:
-                table = scaling_table(cfg, np.dtype(dtype), modes, libraries,
-                                      max(args.threads), schedule)
-                tables.append(table)
-                _say(table.text())
-                _say()
-    else:
-        for dtype in args.dtype:
-            for n in args.threads:
-                for name in args.configs:
-                    cfg = CONFIGS[name]
-                    problem = Problem.make(cfg, np.dtype(dtype))
-                    timings = {mode: measure(problem, mode, n, libraries, schedule)
-                               for mode in args.modes}
-                    result = Result(cfg, dtype, n, gemm[(dtype, n)], timings)
-                    results.append(result)
-                    tables.append(result.table())
-                    _say(tables[-1].text())
-                    _say()
-        if len(results) > 1:
-            tables.append(summary_table(results))
-            _say(tables[-1].text())
+    if args.report:
+        with open(args.report, encoding="utf-8") as f:
+            report = Report.from_json(json.load(f))
+        _say(machine_table(report.machine, report.gemm).text())
+        for table in report.summaries() + report.tables:
             _say()
-    if args.memory:
-        for dtype in args.dtype:
-            table = memory_table([CONFIGS[c] for c in args.configs], np.dtype(dtype),
-                                 libraries, max(args.threads))
-            tables.append(table)
             _say(table.text())
-            _say()
-
-    notes = ("Times in ms (median); spread is the interquartile range relative to the "
-             "median. GF/s count the GEMM FLOPs (forward 8·B·H·(I+H)·T per layer and "
-             "direction; backward twice that, less the first layer's input gradient when it "
-             "is not asked for). ln / peer < 1: lstm_native is faster.")
+    else:
+        report = measure_report(args, "python -m lstm_native.bench " + " ".join(argv))
     if args.markdown:
-        command = "python -m lstm_native.bench " + " ".join(
-            sys.argv[1:] if argv is None else argv)
-        text = "\n\n".join([f"`{command}`", notes] + [t.markdown() for t in tables]) + "\n"
         with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(render_markdown(report, per_config=not args.summary))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"machine": info, "gemm": {f"{d} {n}": g for (d, n), g in gemm.items()},
-                       "results": [r.to_json() for r in results]}, f, indent=1)
-    _say(notes)
+            json.dump(report.to_json(), f, indent=1)
     return 0
 
 

@@ -126,9 +126,9 @@ def test_time_tasks_alternates_blocks_and_counts_runs():
 
 
 def test_command_line_quick_run_prints_a_table_and_writes_markdown(tmp_path, capsys):
-    md = tmp_path / "bench.md"
+    md, saved = tmp_path / "bench.md", tmp_path / "bench.json"
     assert bench.main(["--quick", "--configs", "F", "--modes", "infer",
-                       "--markdown", str(md)]) == 0
+                       "--markdown", str(md), "--json", str(saved)]) == 0
     out = capsys.readouterr().out
     assert "F: B=32 T=100 I=16 H=64 L=2" in out
     assert "OPENBLAS_CORETYPE" in out and "SGEMM rate, 2 threads" in out
@@ -140,6 +140,15 @@ def test_command_line_quick_run_prints_a_table_and_writes_markdown(tmp_path, cap
     peers, _ = bench.available_libraries()
     if len(peers) > 1:  # a ratio column per peer that is installed
         assert "ln / " in out and "ln / " in text
+
+    # The saved run shown again: its summary, without measuring anything.
+    summary = tmp_path / "summary.md"
+    assert bench.main(["--report", str(saved), "--markdown", str(summary), "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "Summary, float32" in out and "lstm_native ms" in out
+    text = summary.read_text()
+    assert "--quick --configs F" in text and "| F | float32 | 2 | infer |" in text
+    assert "| mode | library |" not in text   # --summary: no table per configuration
 
 
 def test_command_line_rejects_unknown_choices(capsys):
