@@ -12,13 +12,14 @@ from .checkpoint import load_checkpoint, load_model, register_module, save_check
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
+from .rnn import RNN
 from .training import (Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit,
                        predict, resume_from_checkpoint)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LSTM", "LSTMCell", "Linear", "Dropout", "LastStep", "Sequential", "Module",
+    "LSTM", "LSTMCell", "RNN", "Linear", "Dropout", "LastStep", "Sequential", "Module",
     "losses", "optim", "schedules", "data",
     "save_checkpoint", "load_checkpoint", "load_model", "register_module",
     "openmp_enabled", "__version__",

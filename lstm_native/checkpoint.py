@@ -29,6 +29,7 @@ import numpy as np
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
+from .rnn import RNN
 
 __all__ = ["FORMAT_VERSION", "build_module", "load_checkpoint", "load_model",
            "register_module", "save_checkpoint"]
@@ -73,7 +74,7 @@ def register_module(cls: type) -> type:
     return cls
 
 
-for _cls in (LSTM, LSTMCell, Linear, Dropout, LastStep, Sequential):
+for _cls in (LSTM, LSTMCell, RNN, Linear, Dropout, LastStep, Sequential):
     register_module(_cls)
 
 

@@ -41,7 +41,8 @@ def check_state(arr, name: str, shape: tuple, expected: str, dtype) -> np.ndarra
 def check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tuple:
     """(h, c) given as a pair of arrays of one shape; a copy of each, contiguous."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise TypeError(f"{name} must be a tuple of two arrays ({expected}), got {type(pair).__name__}")
+        raise TypeError(f"{name} must be a tuple of two arrays ({expected}), "
+                        f"got {type(pair).__name__}")
     return tuple(check_state(arr, f"{name}[{i}]", shape, expected, dtype)
                  for i, arr in enumerate(pair))
 
