@@ -462,6 +462,32 @@ def test_load_state_dict_checks_names_and_shapes(rnn):
         rnn.load_state_dict({})
 
 
+def test_driver_refuses_a_cell_that_does_not_fit_its_buffers():
+    """The kernels' own guard against a caller's mistake (the API never makes one)."""
+    from lstm_native import _recurrent
+    Cell = _recurrent.Cell
+    T_, B, I_, H_ = 2, 3, 2, 4
+    x = np.zeros((T_ * B, I_))
+    lengths = np.full(B, T_, np.int64)
+    h = np.zeros(((T_ + 1) * B, H_))
+    out = np.zeros((T_ * B, H_))
+
+    def run(cell, G, c):
+        _recurrent.forward_layer(cell, x, np.zeros((G, I_)), np.zeros((G, H_)), np.zeros(G),
+                                 lengths, np.zeros((T_ * B, G)), h, c, out, 0, False, True, 1)
+
+    run(Cell.RNN_RELU, H_, None)
+    run(Cell.LSTM, 4 * H_, np.zeros_like(h))
+    with pytest.raises(ValueError, match="rows"):
+        run(Cell.RNN_TANH, 4 * H_, None)
+    with pytest.raises(ValueError, match="None"):
+        run(Cell.RNN_TANH, H_, np.zeros_like(h))
+    with pytest.raises(ValueError, match="given"):
+        run(Cell.LSTM, 4 * H_, None)
+    with pytest.raises(ValueError, match="unknown cell"):
+        run(7, H_, None)
+
+
 # -------------------------------------------------------------------------------------
 # In a Sequential, and in a checkpoint
 # -------------------------------------------------------------------------------------
