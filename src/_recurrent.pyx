@@ -85,19 +85,24 @@ cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
 # BLAS may sum in another order for another shape (OpenBLAS switches to its small-matrix
 # kernels below a size), so the threads share out blocks whose calls are the same for any
 # thread count, and the results are bitwise equal for 1 and 2 threads.
+# Each block's call packs the whole other operand again (W_ih for a row block of X or dX;
+# X or H_prev, T·B rows, for a block of dW's gate rows), so blocks must stay large enough
+# for that to be cheap: dW is cut into at most 8 blocks.
 cdef enum:
     MIN_BLOCK_ROWS = 64      # rows of X and dX per block, at least
-    MIN_BLOCK_GATES = 16     # gate rows of dW per block, at least
-    MAX_BLOCKS = 256
+    MAX_ROW_BLOCKS = 256
+    MIN_BLOCK_GATES = 32     # gate rows of dW per block, at least
+    MAX_GATE_BLOCKS = 8
 
 
-cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t min_block) noexcept nogil:
+cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t min_block,
+                                 Py_ssize_t max_blocks) noexcept nogil:
     """How many blocks n items are cut into: blocks of at least min_block items (one
-    block for fewer), at most MAX_BLOCKS of them."""
+    block for fewer), at most max_blocks of them."""
     cdef Py_ssize_t k = n // min_block
     if k < 1:
         return 1
-    return MAX_BLOCKS if k > MAX_BLOCKS else k
+    return max_blocks if k > max_blocks else k
 
 
 cdef inline floating* _row(floating* a, Py_ssize_t row, Py_ssize_t H) noexcept nogil:
@@ -195,7 +200,7 @@ def forward_layer(
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r0, r1
-    cdef Py_ssize_t n_blk = _n_blocks(TB, MIN_BLOCK_ROWS)
+    cdef Py_ssize_t n_blk = _n_blocks(TB, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
     cdef int n_proj = _n_chunks(n_threads, n_blk)
     cdef int n_row = _n_chunks(n_threads, B)
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
@@ -308,9 +313,9 @@ def backward_layer(
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1
     cdef int n_row = _n_chunks(n_threads, B)
-    cdef Py_ssize_t n_gate_blk = _n_blocks(G, MIN_BLOCK_GATES)
+    cdef Py_ssize_t n_gate_blk = _n_blocks(G, MIN_BLOCK_GATES, MAX_GATE_BLOCKS)
     cdef int n_dw = _n_chunks(n_threads, n_gate_blk)
-    cdef Py_ssize_t n_row_blk = _n_blocks(TB, MIN_BLOCK_ROWS)
+    cdef Py_ssize_t n_row_blk = _n_blocks(TB, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
     cdef int n_dx = _n_chunks(n_threads, n_row_blk)
     cdef bint with_bias = db is not None
     cdef bint with_dx = dx is not None
