@@ -223,7 +223,9 @@ class _Recurrent(Module):
                         bias = self._params[f"bias_ih{sfx}"] + self._params[f"bias_hh{sfx}"]
                     else:
                         bias = np.zeros(G, self.dtype)
-                    gates = np.empty((T * N, G), self.dtype)
+                    # Inference needs the gates of one chunk of steps at a time only.
+                    steps = T if training else _recurrent.inference_chunk_steps(T, N)
+                    gates = np.empty((steps * N, G), self.dtype)
                     if training:
                         # Every step's state in T + 1 slots; the first one holds the initial.
                         first, last = (T, 0) if direction else (0, T)

@@ -7,7 +7,8 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
   none, its c buffers are None). The data flow around the cell is the same for all;
   only the fused per-row pass differs, picked by `cell` once per row.
 - Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, cut into
-  row blocks that the threads share. Then the recurrence: batch rows are independent
+  row blocks that the threads share (in inference, chunk by chunk of steps, so that the
+  scratch does not grow with T). Then the recurrence: batch rows are independent
   through time, so each thread takes its own block of rows through all T steps with no
   barrier: gates[t] += h_{t-1}·W_hhᵀ (GEMM, beta = 1), then one fused elementwise pass
   (bias, the gates, the cell, the hidden output written straight into `out`).
@@ -25,6 +26,8 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
   unchanged, outputs zeros, and gets zero gate gradients. The reverse direction runs t = T-1
   down to 0, so it starts from h0 at each row's own last valid step.
 - BLAS is called from inside OpenMP threads: the caller caps it at one thread (threadpoolctl).
+- Small work runs on fewer threads (_n_workers): waking a thread costs microseconds on an
+  idle machine and milliseconds on a busy one.
 """
 from cython.parallel cimport prange
 from cython cimport floating
@@ -89,10 +92,16 @@ cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
 # X or H_prev, T·B rows, for a block of dW's gate rows), so blocks must stay large enough
 # for that to be cheap: dW is cut into at most 8 blocks.
 cdef enum:
-    MIN_BLOCK_ROWS = 64      # rows of X and dX per block, at least
+    MIN_BLOCK_ROWS = 256     # rows of X and dX per block, at least
     MAX_ROW_BLOCKS = 256
-    MIN_BLOCK_GATES = 32     # gate rows of dW per block, at least
+    MIN_BLOCK_GATES = 64     # gate rows of dW per block, at least
     MAX_GATE_BLOCKS = 8
+    # Inference projects the input in chunks of about this many rows (steps × batch),
+    # so its scratch does not grow with T.
+    INFERENCE_CHUNK_ROWS = 1024
+    # A thread is only worth waking for this much work (multiply-adds, about 20-50 µs):
+    # below it, waking a second thread on a busy machine costs more than it saves.
+    MIN_WORK_PER_THREAD = 200000
 
 
 cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t min_block,
@@ -103,6 +112,22 @@ cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t min_block,
     if k < 1:
         return 1
     return max_blocks if k > max_blocks else k
+
+
+cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexcept nogil:
+    """Threads for n_items independent items of `work` multiply-adds in all: at most one
+    per item, and none idling on too little work."""
+    cdef Py_ssize_t by_work = <Py_ssize_t> (work / MIN_WORK_PER_THREAD)
+    if by_work < n_items:
+        n_items = by_work if by_work > 1 else 1
+    return _n_chunks(n_threads, n_items)
+
+
+def inference_chunk_steps(Py_ssize_t T, Py_ssize_t B):
+    """Steps per chunk of the input projection in inference: the gates scratch holds
+    this many steps (all T in training)."""
+    cdef Py_ssize_t steps = INFERENCE_CHUNK_ROWS // B
+    return min(T, steps if steps > 1 else 1)
 
 
 cdef inline floating* _row(floating* a, Py_ssize_t row, Py_ssize_t H) noexcept nogil:
@@ -145,15 +170,17 @@ cdef inline void _cell_forward(
 
 cdef void _forward_rows(
     Cell cell,
-    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
+    Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
     const floating* w_hh_packed, const floating* bias, const int64_t* lengths,
     floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
 ) noexcept nogil:
-    """Rows r0..r1 of the batch through all T steps (c is NULL without a cell state)."""
+    """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
+    cell state); `gates` holds the steps from time t_base on."""
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef floating* g_t
-    for s in range(T):
+    for s in range(s0, s1):
         t = T - 1 - s if reverse else s
         if training:
             prev = t + 1 if reverse else t
@@ -161,7 +188,7 @@ cdef void _forward_rows(
         else:
             prev = 0
             nxt = 0
-        g_t = gates + t * B * G
+        g_t = gates + (t - t_base) * B * G
         # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows
         gemm_packed(<int> (r1 - r0), <int> G, <int> H, h + (prev * B + r0) * H, <int> H,
                     w_hh_packed, g_t + r0 * G, <int> G)
@@ -180,7 +207,8 @@ def forward_layer(
     const floating[:, ::1] w_hh,     # IN    (G, H)
     const floating[::1] bias,        # IN    (G,) b_ih + b_hh (zeros without bias)
     const int64_t[::1] lengths,      # IN    (B,) valid steps of each sequence, 1..T
-    floating[:, ::1] gates,          # OUT   (T·B, G) activated gates (kept for backward)
+    floating[:, ::1] gates,          # OUT   (T·B, G) activated gates (kept for backward);
+                                     #       inference: (k·B, G) scratch for k steps
     floating[:, ::1] h,              # INOUT ((T+1)·B, H) training, (B, H) inference
     floating[:, ::1] c,              # INOUT same shape as h (LSTM); None (RNN)
     floating[:, ::1] out,            # OUT   (T·B, D·H), columns out_col .. out_col+H
@@ -199,30 +227,43 @@ def forward_layer(
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
-    cdef Py_ssize_t k, r0, r1
-    cdef Py_ssize_t n_blk = _n_blocks(TB, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
-    cdef int n_proj = _n_chunks(n_threads, n_blk)
-    cdef int n_row = _n_chunks(n_threads, B)
+    # Steps whose gates fit in `gates`: all of them in training, a chunk in inference.
+    cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
+    cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows, n_blk
+    cdef int n_proj
+    cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
+    if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
+        raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
+                         f"(training={training}), got {gates.shape[0]}")
     # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k].
     cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> G)
     try:
         with nogil:
             pack(<int> H, <int> G, &w_hh[0, 0], 1, H, w_hh_packed)
-            # Input projection of all steps: gates = X·W_ihᵀ, threads share the row blocks.
-            for k in prange(n_blk, num_threads=n_proj, schedule='static'):
-                r0 = _chunk_start(k, n_blk, TB)
-                r1 = _chunk_start(k + 1, n_blk, TB)
-                gemm(False, True, <int> (r1 - r0), <int> G, <int> I,
-                     <floating> 1, &x[r0, 0], <int> I, &w_ih[0, 0], <int> I,
-                     <floating> 0, &gates[r0, 0], <int> G)
-            # Recurrence: threads split the batch rows, each runs its rows through time.
-            for k in prange(n_row, num_threads=n_row, schedule='static'):
-                r0 = _chunk_start(k, n_row, B)
-                r1 = _chunk_start(k + 1, n_row, B)
-                _forward_rows(cell, r0, r1, T, B, H, G, w_hh_packed, &bias[0], &lengths[0],
-                              &gates[0, 0], &h[0, 0], c_ptr, &out[0, out_col],
-                              out.shape[1], reverse, training)
+            s0 = 0
+            while s0 < T:
+                s1 = s0 + chunk if s0 + chunk < T else T
+                # The chunk's steps s0..s1 are times t0..t0+(s1-s0) of the input.
+                t0 = T - s1 if reverse else s0
+                rows = (s1 - s0) * B
+                # Input projection: gates = X·W_ihᵀ, threads share the row blocks.
+                n_blk = _n_blocks(rows, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
+                n_proj = _n_workers(n_threads, n_blk, <double> rows * G * I)
+                for k in prange(n_blk, num_threads=n_proj, schedule='static'):
+                    r0 = _chunk_start(k, n_blk, rows)
+                    r1 = _chunk_start(k + 1, n_blk, rows)
+                    gemm(False, True, <int> (r1 - r0), <int> G, <int> I,
+                         <floating> 1, &x[t0 * B + r0, 0], <int> I, &w_ih[0, 0], <int> I,
+                         <floating> 0, &gates[r0, 0], <int> G)
+                # Recurrence: threads split the batch rows, each runs its rows through time.
+                for k in prange(n_row, num_threads=n_row, schedule='static'):
+                    r0 = _chunk_start(k, n_row, B)
+                    r1 = _chunk_start(k + 1, n_row, B)
+                    _forward_rows(cell, r0, r1, s0, s1, t0, T, B, H, G, w_hh_packed,
+                                  &bias[0], &lengths[0], &gates[0, 0], &h[0, 0], c_ptr,
+                                  &out[0, out_col], out.shape[1], reverse, training)
+                s0 = s1
     finally:
         free(w_hh_packed)
 
@@ -312,11 +353,11 @@ def backward_layer(
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1
-    cdef int n_row = _n_chunks(n_threads, B)
+    cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
     cdef Py_ssize_t n_gate_blk = _n_blocks(G, MIN_BLOCK_GATES, MAX_GATE_BLOCKS)
-    cdef int n_dw = _n_chunks(n_threads, n_gate_blk)
+    cdef int n_dw = _n_workers(n_threads, n_gate_blk, <double> TB * G * (I + H))
     cdef Py_ssize_t n_row_blk = _n_blocks(TB, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
-    cdef int n_dx = _n_chunks(n_threads, n_row_blk)
+    cdef int n_dx = _n_workers(n_threads, n_row_blk, <double> TB * G * I)
     cdef bint with_bias = db is not None
     cdef bint with_dx = dx is not None
     # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).

@@ -587,3 +587,28 @@ def test_get_config_rebuilds_the_architecture(cls, kwargs):
     assert {k: v.shape for k, v in m2.state_dict().items()} == \
         {k: v.shape for k, v in m.state_dict().items()}
     assert m2.dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_inference_in_chunks_equals_training(bidirectional, dtype):
+    # Inference projects the input a chunk of steps at a time (_recurrent's
+    # INFERENCE_CHUNK_ROWS = 1024 rows): 700 steps of 3 sequences make 3 chunks, the last
+    # one short. Training projects all steps at once; the numbers must not change (they
+    # are bitwise equal here, but BLAS promises no more than rounding across shapes).
+    from lstm_native import _recurrent
+    T, N = 700, 3
+    assert 1 < _recurrent.inference_chunk_steps(T, N) < T
+    m = ln.LSTM(2, 5, 2, bidirectional=bidirectional, dtype=dtype, seed=3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, N, 2)).astype(dtype)
+    lengths = np.array([T, 341, 690])
+    hx = tuple(rng.standard_normal((2 * (2 if bidirectional else 1), N, 5)).astype(dtype)
+               for _ in range(2))
+    out_train, (h_train, c_train) = m(x, hx, lengths=lengths)
+    m.eval()
+    out_eval, (h_eval, c_eval) = m(x, hx, lengths=lengths)
+    assert_close(out_eval, out_train, dtype, "out")
+    assert_close(h_eval, h_train, dtype, "h_n")
+    assert_close(c_eval, c_train, dtype, "c_n")
+    assert np.all(out_eval[341:, 1] == 0)
