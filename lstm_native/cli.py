@@ -7,6 +7,9 @@ Subcommands:
   persistence forecast's, save the model and, with matplotlib, plots.
 - ``predict``: run a saved forecaster on a series: its error there, and the next values
   past the end.
+- ``longlag``: why LSTMs exist: an RNN and an LSTM with the same budget on the adding
+  problem at growing lags, with plots of the gradient reaching back and of the gates
+  (the experiment itself is `lstm_native.longlag`).
 
 Adding a subcommand is one function taking the parsed arguments and returning the exit
 code, registered with ``@subcommand(name, help=..., arguments=...)``.
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import (LSTM, EarlyStopping, LastStep, Linear, Sequential, __version__, evaluate,
-               fit, load_checkpoint, losses, openmp_enabled, optim, predict,
+               fit, load_checkpoint, longlag, losses, openmp_enabled, optim, predict,
                save_checkpoint)
 from .data import (StandardScaler, chronological_split, forecast_recursive, list_datasets,
                    load_csv, load_dataset, make_windows, persistence_forecast,
@@ -538,6 +541,119 @@ def predict_command(args) -> int:
         print(json.dumps({"forecast": [float(v) for v in future], "labels": labels,
                           "rmse": rmse, "naive_rmse": naive_rmse, "windows": len(w.x),
                           "model_path": args.model, "data": series.data}))
+    return 0
+
+
+# -- longlag -------------------------------------------------------------------------------
+
+def _lags(text: str) -> list[int]:
+    try:
+        lags = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 2, got "
+                                         f"{text!r}") from None
+    if not lags or min(lags) < 2:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 2, got "
+                                         f"{text!r}")
+    return sorted(set(lags))
+
+
+def _longlag_arguments(p) -> None:
+    p.add_argument("--lags", type=_lags, default=[20, 50, 100], metavar="T,T,...",
+                   help="sequence lengths of the adding problem; the first marked value is "
+                        "held T/2 to T steps (default: 20,50,100)")
+    p.add_argument("--hidden", type=_positive_int, default=32,
+                   help="hidden units of both models (default: 32)")
+    p.add_argument("--epochs", type=_positive_int, default=20,
+                   help="passes over the training sequences (default: 20)")
+    p.add_argument("--samples", type=_positive_int, default=10000,
+                   help="training sequences per lag (default: 10000; 1000 more test)")
+    p.add_argument("--batch-size", type=_positive_int, default=32,
+                   help="sequences per gradient step (default: 32)")
+    p.add_argument("--lr", type=_positive_float, default=0.005,
+                   help="Adam's initial learning rate, cosine-annealed to 0 (default: 0.005)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0,
+                   help="seed of the data, the weights and the shuffling (default: 0)")
+    p.add_argument("--threads", type=_nonnegative_int, default=1,
+                   help="OpenMP threads of the recurrent kernels; 0 = all cores (default: "
+                        "1, the fastest for batches this small)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"where the plots go (default: ./{DEFAULT_OUT})")
+    p.add_argument("--json", action="store_true",
+                   help="end with one line holding the table and settings as a JSON object")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--verbose", dest="verbose", action="store_true", default=True,
+                       help="show the settings and a line per trained model (default)")
+    group.add_argument("--quiet", dest="verbose", action="store_false",
+                       help="print the results only")
+
+
+def _yes(solved: bool) -> str:
+    return "yes" if solved else "no"
+
+
+@subcommand("longlag", arguments=_longlag_arguments,
+            help="why LSTMs exist: an RNN and an LSTM with the same budget on the adding "
+                 "problem at growing lags")
+def longlag_command(args) -> int:
+    started = time.perf_counter()
+    say = print if args.verbose else (lambda *a, **k: None)
+    say(f"lstm_native {__version__}: the adding problem at T = "
+        f"{', '.join(map(str, args.lags))}; RNN(tanh) and LSTM, {args.hidden} hidden each, "
+        f"-> last step -> Linear(1)")
+    say(f"same budget for both: {args.samples} training sequences, {args.epochs} "
+        f"epoch{'s' * (args.epochs > 1)}, batch {args.batch_size}, Adam lr {args.lr} "
+        f"(cosine-annealed to 0), gradients clipped to norm "
+        f"{longlag.CLIP_NORM:g}, seed {args.seed}; tested on {longlag.N_TEST} new sequences")
+    say(f"always answering 1.0 scores MSE {longlag.TRIVIAL_MSE:.3f}; solved = MSE < "
+        f"{longlag.SOLVED_MSE:.4f} (ten times better)")
+    runs = {}
+    for seq_len in args.lags:
+        for kind in longlag.KINDS:
+            run = longlag.train_model(kind, seq_len, hidden=args.hidden, samples=args.samples,
+                                      epochs=args.epochs, batch_size=args.batch_size,
+                                      lr=args.lr, seed=args.seed,
+                                      n_threads=args.threads or None)
+            runs[seq_len, kind] = run
+            say(f"  T = {seq_len:>3}  {kind:<4}  test MSE {run.test_mse:.4f}  (training loss "
+                f"{run.loss[0]:.3f} -> {run.loss[-1]:.4f}, {run.seconds:.1f} s)")
+
+    longest = args.lags[-1]
+    profiles = longlag.gradient_profiles({k: runs[longest, k] for k in longlag.KINDS},
+                                         args.seed)
+    reach = {f"{kind}_{when}": float(np.nanmedian(profile[:, -1]))
+             for (kind, when), profile in profiles.items()}
+    plots, skipped = longlag.make_plots(args.out, {k: runs[longest, k] for k in longlag.KINDS},
+                                        profiles, args.seed)
+
+    print(f"{'T':>4}  {'trivial':>8}  {'RNN MSE':>8}  {'solved':>6}  {'LSTM MSE':>8}  "
+          f"{'solved':>6}")
+    table = []
+    for seq_len in args.lags:
+        rnn, lstm = runs[seq_len, "RNN"], runs[seq_len, "LSTM"]
+        print(f"{seq_len:>4}  {rnn.trivial_mse:>8.4f}  {rnn.test_mse:>8.4f}  "
+              f"{_yes(rnn.solved):>6}  {lstm.test_mse:>8.4f}  {_yes(lstm.solved):>6}")
+        table.append({"lag": seq_len, "trivial_mse": rnn.trivial_mse,
+                      **{kind: {"test_mse": run.test_mse, "solved": run.solved,
+                                "seconds": run.seconds}
+                         for kind, run in (("RNN", rnn), ("LSTM", lstm))}})
+    print(f"gradient reaching back {longest - 1} steps (T = {longest}), as a fraction of "
+          f"the one at the loss (median): RNN {reach['RNN_trained']:.2g} trained, "
+          f"{reach['RNN_initial']:.2g} initial; LSTM {reach['LSTM_trained']:.2g} trained, "
+          f"{reach['LSTM_initial']:.2g} initial")
+    seconds = time.perf_counter() - started
+    print(f"total {seconds:.1f} s")
+    if plots:
+        print("plots: " + ", ".join(plots))
+    if skipped:
+        print(skipped)
+    if args.json:
+        settings = {name: getattr(args, name) for name in
+                    ("lags", "hidden", "epochs", "samples", "batch_size", "lr", "seed",
+                     "threads")}
+        print(json.dumps({"table": table, "trivial_mse": longlag.TRIVIAL_MSE,
+                          "solved_below": longlag.SOLVED_MSE, "gradient_reach": reach,
+                          "plots": plots, "settings": settings, "total_seconds": seconds}))
     return 0
 
 

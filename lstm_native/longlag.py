@@ -1,0 +1,355 @@
+"""The long-lag experiment behind `python -m lstm_native longlag`: why LSTMs exist.
+
+An Elman RNN (tanh) and an LSTM of the same size get the same training budget on the
+adding problem (`lstm_native.data.adding_problem`) at several sequence lengths T: each
+sequence carries two marked values, one in each half, and the target is their sum, so the
+first one must be held for between T/2 and T steps. Always answering 1.0 (the expected
+sum) scores a mean squared error of 1/6; a model that beats it tenfold (MSE < 1/60) has
+learned to remember.
+
+Two diagnostics explain the table:
+
+- `hidden_state_grads`: ∂L/∂h_t at every step t of a one-layer recurrent layer, exactly,
+  through the layer's public forward/backward only (see its notes). In the RNN this
+  gradient is multiplied by W_hhᵀ·diag(tanh') at every step back, and shrinks
+  geometrically; in the LSTM the cell path c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t is additive,
+  scaled only by the forget gate, which training can hold near 1.
+- `lstm_gates`: the forget, input and output gates of a trained one-layer LSTM along one
+  sequence, recomputed from its `state_dict` and hidden states with the reference's gate
+  functions (`lstm_native.reference.forget`, `input`, `output`).
+
+Nothing imports this module but the command line; the plots need matplotlib.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import losses, optim, reference
+from .checkpoint import build_module
+from .data import adding_problem
+from .layers import LastStep, Linear, Sequential
+from .lstm import LSTM
+from .rnn import RNN
+from .schedules import CosineAnnealingLR
+from .training import evaluate, fit
+
+__all__ = ["KINDS", "SOLVED_MSE", "TRIVIAL_MSE", "LongLagRun", "adding_data", "build_model",
+           "gradient_profile", "gradient_profiles", "hidden_state_grads", "lstm_gates",
+           "make_plots", "plot_gates", "plot_gradients", "train_model"]
+
+#: The models compared, by the name of their recurrent layer.
+KINDS = ("RNN", "LSTM")
+#: Var(U1 + U2): the test MSE of always predicting the expected sum 1.0.
+TRIVIAL_MSE = 1.0 / 6.0
+#: A model counts as having solved a lag when it beats the trivial predictor tenfold.
+SOLVED_MSE = TRIVIAL_MSE / 10.0
+#: Gradient clipping of every run (the RNN's gradients can explode as well as vanish).
+CLIP_NORM = 1.0
+N_TEST = 1000
+
+
+def adding_data(n_samples: int, seq_len: int, seed: int, part: int):
+    """Adding-problem pairs (x (N, T, 2), y (N, 1)) as float32, drawn from a stream of
+    its own per (seed, T, part): part 0 trains, part 1 tests."""
+    rng = np.random.default_rng([seed, seq_len, part])
+    x, y = adding_problem(n_samples, seq_len, seed=rng)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def build_model(kind: str, hidden: int, *, seed: int, n_threads: int | None = None,
+                dtype=np.float32) -> Sequential:
+    """``Sequential(RNN or LSTM(2, hidden, batch_first=True), LastStep(batch_first=True),
+    Linear(hidden, 1))``: the model of every run."""
+    layer = {"RNN": RNN, "LSTM": LSTM}[kind]
+    return Sequential(layer(2, hidden, batch_first=True, dtype=dtype, seed=seed,
+                            n_threads=n_threads),
+                      LastStep(batch_first=True),
+                      Linear(hidden, 1, dtype=dtype, seed=seed + 1))
+
+
+@dataclass
+class LongLagRun:
+    """One trained model: its kind, lag, test MSE and what the plots need."""
+    kind: str
+    seq_len: int
+    test_mse: float
+    trivial_mse: float              # the trivial predictor's MSE on the same test set
+    seconds: float
+    loss: list = field(repr=False)  # training loss per epoch
+    model: Sequential = field(repr=False)
+    initial_state: dict = field(repr=False)  # the weights before training
+
+    @property
+    def solved(self) -> bool:
+        return self.test_mse < SOLVED_MSE
+
+
+def train_model(kind: str, seq_len: int, *, hidden: int, samples: int, epochs: int,
+                batch_size: int, lr: float, seed: int, n_threads: int | None) -> LongLagRun:
+    """Train one model on the adding problem with length `seq_len` and test it on
+    `N_TEST` fresh sequences. Every model gets the same data, seed and budget: Adam with
+    its learning rate annealed from `lr` to 0 over the epochs (cosine: the last epochs
+    settle instead of bouncing), MSE, gradients clipped to norm `CLIP_NORM`."""
+    x, y = adding_data(samples, seq_len, seed, 0)
+    x_test, y_test = adding_data(N_TEST, seq_len, seed, 1)
+    model = build_model(kind, hidden, seed=seed, n_threads=n_threads)
+    initial_state = model.state_dict()
+    optimizer = optim.Adam(model, lr=lr)
+    start = time.perf_counter()
+    history = fit(model, x, y, loss=losses.MSELoss(), optimizer=optimizer, epochs=epochs,
+                  batch_size=batch_size, seed=seed, clip_norm=CLIP_NORM, verbose=0,
+                  scheduler=CosineAnnealingLR(optimizer, T_max=epochs))
+    seconds = time.perf_counter() - start
+    test_mse = evaluate(model, x_test, y_test, loss=losses.MSELoss())["loss"]
+    trivial = float(np.mean(np.square(y_test.astype(np.float64) - 1.0)))
+    return LongLagRun(kind, seq_len, test_mse, trivial, seconds, list(history["loss"]),
+                      model, initial_state)
+
+
+# -- ∂L/∂h_t -------------------------------------------------------------------------------
+
+def _as_float64(model: Sequential, state: dict | None = None) -> Sequential:
+    """A float64 copy of a Sequential (with `state`, or the model's own weights): long
+    products of small factors underflow float32 long before they reach zero."""
+    config = model.get_config()
+    for spec in config["layers"]:
+        if "dtype" in spec["config"]:
+            spec["config"]["dtype"] = "float64"
+    copy = build_module({"type": "Sequential", "config": config})
+    copy.load_state_dict(model.state_dict() if state is None else state)
+    return copy
+
+
+def hidden_state_grads(layer, x, d_last) -> np.ndarray:
+    """∂L/∂h_t for every step t, for a loss L that reads the last step's output only.
+
+    Parameters
+    ----------
+    layer : RNN or LSTM
+        One layer, one direction, ``batch_first=True``. Left in training mode, with the
+        gradients of L in its `grads`.
+    x : array_like, (N, T, I)
+        The input sequences.
+    d_last : array_like, (N, H)
+        ∂L/∂h_{T-1}, the gradient at the last step's output.
+
+    Returns
+    -------
+    numpy.ndarray, (N, T, H)
+        ``[:, t]`` is ∂L/∂h_t, in the layer's dtype.
+
+    Notes
+    -----
+    The public backward returns only dx and the gradient of the initial state, so the
+    sequence is run as T chunks of one step, each starting from the state the previous
+    one ended in (``hx`` chaining gives the very same h_t as one forward over the whole
+    sequence). Then, from the last step back: step t is run again from its stored
+    starting state (a layer back-propagates its latest forward only) and
+    back-propagated with ``dout`` = ∂L/∂h_{T-1} at the last step (zero elsewhere) and
+    ``dhx`` = the state gradient the chunk after it returned. That chunk's initial-state
+    gradient is the total derivative ∂L/∂h_{t-1} (and ∂L/∂c_{t-1} for the LSTM, chained
+    on): truncated BPTT with nothing truncated, no kernel changes. It costs 2T one-step
+    calls, which is fine for a diagnostic.
+    """
+    if layer.num_layers != 1 or layer.bidirectional or not layer.batch_first:
+        raise ValueError("hidden_state_grads needs a one-layer, one-direction layer with "
+                         "batch_first=True")
+    x = np.asarray(x, layer.dtype)
+    N, T, _ = x.shape
+    H = layer.hidden_size
+    d_last = np.asarray(d_last, layer.dtype).reshape(N, H)
+
+    layer.eval()
+    starts = [None]                     # starts[t]: the state entering step t (None: zeros)
+    for t in range(T - 1):
+        _, state = layer(x[:, t:t + 1], hx=starts[t])
+        starts.append(state)
+
+    layer.train()
+    grads = np.empty((N, T, H), layer.dtype)
+    grads[:, T - 1] = d_last
+    dout = np.zeros((N, 1, H), layer.dtype)
+    dout[:, 0] = d_last                 # the loss sees the last step's output only
+    dstate = None
+    for t in range(T - 1, 0, -1):
+        layer(x[:, t:t + 1], hx=starts[t])
+        _, dstate = layer.backward(dout, dstate, input_grad=False)
+        dout[:] = 0
+        dh = dstate[0] if isinstance(dstate, tuple) else dstate   # (1, N, H)
+        grads[:, t - 1] = dh[0]
+    return grads
+
+
+def gradient_profile(model: Sequential, x, y, state: dict | None = None) -> np.ndarray:
+    """How much of the loss gradient reaches each step back, per sequence.
+
+    Parameters
+    ----------
+    model : Sequential
+        ``Sequential(RNN or LSTM, LastStep, Linear)`` as `build_model` makes.
+    x, y : array_like
+        Sequences (N, T, I) and targets (N, 1).
+    state : dict, optional
+        Weights to use instead of the model's own (e.g. those before training).
+
+    Returns
+    -------
+    numpy.ndarray, (N, T)
+        ``[n, k]`` = ‖∂L_n/∂h_{T-1-k}‖ / ‖∂L_n/∂h_{T-1}‖, k steps back from the loss,
+        with L_n = (pred_n - y_n)² the loss of sequence n (NaN where ∂L_n/∂pred_n = 0).
+        The ratio does not depend on how well the model fits: per sequence, ∂L_n/∂h_t is
+        ∂L_n/∂pred_n times ∂pred_n/∂h_t. Computed in float64 on a copy of the model.
+    """
+    copy = _as_float64(model, state)
+    layer, last, head = copy.layers
+    copy.train()
+    out, _ = layer(np.asarray(x, np.float64))
+    pred = head(last(out))
+    _, dpred = losses.mse_loss(pred, np.asarray(y, np.float64), reduction="sum")
+    d_last = head.backward(dpred)       # ∂L/∂h_{T-1}, (N, H)
+    norms = np.linalg.norm(hidden_state_grads(layer, x, d_last), axis=2)   # (N, T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = norms / norms[:, -1:]
+    return np.where(norms[:, -1:] > 0, ratio, np.nan)[:, ::-1]
+
+
+# -- the gates of a trained LSTM -----------------------------------------------------------
+
+def lstm_gates(lstm: LSTM, x) -> dict:
+    """The forget, input and output gates of a one-layer LSTM along one sequence.
+
+    Parameters
+    ----------
+    lstm : LSTM
+        One layer, one direction.
+    x : array_like, (T, I)
+        One sequence.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{"forget", "input", "output"}``, each (T, H) float64 in [0, 1]: the gate at
+        step t, computed by the reference's gate functions from the `state_dict` and the
+        hidden state h_{t-1} the LSTM itself produced (zeros before step 0).
+    """
+    if lstm.num_layers != 1 or lstm.bidirectional:
+        raise ValueError("lstm_gates needs a one-layer, one-direction LSTM")
+    x = np.asarray(x, np.float64)
+    H = lstm.hidden_size
+    was_training = lstm.training
+    lstm.eval()
+    out, _ = lstm(x)                     # unbatched: (T, H)
+    lstm.train(was_training)
+    h_prev = np.vstack([np.zeros((1, H)), np.asarray(out, np.float64)[:-1]])
+    params = {k: v.astype(np.float64) for k, v in lstm.state_dict().items()}
+    w_ih, w_hh = params["weight_ih_l0"], params["weight_hh_l0"]
+    b = params["bias_ih_l0"] + params["bias_hh_l0"] if lstm.bias else np.zeros(4 * H)
+    # PyTorch's row order of the stacked weights: input, forget, candidate, output.
+    block = {name: slice(k * H, (k + 1) * H) for k, name in enumerate("ifgo")}
+
+    def gate(fn, name):
+        s = block[name]
+        return fn(x, h_prev, w_ih[s], w_hh[s], b[s])   # all T steps at once: (T, H)
+
+    return {"forget": gate(reference.forget, "f"), "input": gate(reference.input, "i"),
+            "output": gate(reference.output, "o")}
+
+
+# -- plots ---------------------------------------------------------------------------------
+
+def _figure(size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange"}
+
+
+def plot_gradients(path: str, profiles: dict, seq_len: int) -> str:
+    """The median of `gradient_profile` over the sequences against the distance from
+    the loss, log y; `profiles` maps a label such as ("LSTM", "trained") to (N, T)."""
+    fig = _figure((7, 4.5))
+    ax = fig.add_subplot()
+    k = np.arange(seq_len)
+    # The first marker is at a step t < T//2: at distance T - T//2 .. T - 1.
+    ax.axvspan(seq_len - seq_len // 2, seq_len - 1, color="gray", alpha=0.1,
+               label="where the first marked value is")
+    for (kind, when), prof in profiles.items():
+        med = np.nanmedian(prof, axis=0)
+        med = np.where(med > 0, med, np.nan)    # log axis
+        trained = when == "trained"
+        ax.plot(k, med, color=COLORS[kind], lw=2 if trained else 1.2,
+                ls="-" if trained else "--", alpha=1 if trained else 0.7,
+                label=f"{kind}, {when}")
+    ax.set_yscale("log")
+    ax.set_xlabel("distance from the loss, T - 1 - t (steps)")
+    ax.set_ylabel(r"$\|\partial L/\partial h_t\| \,/\, \|\partial L/\partial h_{T-1}\|$"
+                  " (median over sequences)")
+    ax.set_title(f"Gradient reaching step t of the adding problem, T = {seq_len}")
+    ax.legend(loc="lower left")
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def plot_gates(path: str, gates: dict, x, seq_len: int) -> str:
+    """One sequence's input and the forget, input and output gates as heatmaps."""
+    x = np.asarray(x)
+    marks = np.flatnonzero(x[:, 1] > 0.5)
+    fig = _figure((9, 7.5))
+    axes = fig.subplots(4, 1, sharex=True, height_ratios=[1, 2, 2, 2])
+    axes[0].bar(np.arange(seq_len), x[:, 0], width=1.0, color="lightgray")
+    axes[0].bar(marks, x[marks, 0], width=1.0, color="black")
+    axes[0].set_ylabel("input\n(marked: black)")
+    axes[0].set_title(f"Trained LSTM on one sequence (T = {seq_len}); target "
+                      f"{x[marks, 0].sum():.2f} = the sum of the two marked values")
+    image = None
+    for ax, name in zip(axes[1:], ("forget", "input", "output")):
+        image = ax.imshow(gates[name].T, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
+                          interpolation="nearest", origin="lower",
+                          extent=(-0.5, seq_len - 0.5, -0.5, gates[name].shape[1] - 0.5))
+        ax.set_ylabel(f"{name} gate\nunit")
+    axes[-1].set_xlabel("step t")
+    fig.colorbar(image, ax=axes[1:], label="gate activation", shrink=0.8)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def gradient_profiles(runs: dict, seed: int, n_sequences: int = 256) -> dict:
+    """`gradient_profile` of each model, trained and at its initial weights, on the first
+    `n_sequences` test sequences of its lag: {(kind, "trained" or "initial"): (N, T)}.
+
+    `runs` maps each kind to its `LongLagRun` (of one lag)."""
+    profiles = {}
+    for when in ("trained", "initial"):
+        for kind, run in runs.items():
+            x, y = adding_data(N_TEST, run.seq_len, seed, 1)
+            state = None if when == "trained" else run.initial_state
+            profiles[(kind, when)] = gradient_profile(run.model, x[:n_sequences],
+                                                      y[:n_sequences], state)
+    return profiles
+
+
+def make_plots(out: str, runs: dict, profiles: dict, seed: int):
+    """gradients.png (from `profiles`) and gates.png (the trained LSTM of `runs` on its
+    first test sequence) in `out`: (paths, None), or ([], what was skipped) without
+    matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError:
+        return [], ("matplotlib is not installed: skipped the plots gradients.png and "
+                    "gates.png (pip install matplotlib)")
+    lstm = runs["LSTM"]
+    os.makedirs(out, exist_ok=True)
+    paths = [plot_gradients(os.path.join(out, "gradients.png"), profiles, lstm.seq_len)]
+    x = adding_data(N_TEST, lstm.seq_len, seed, 1)[0][0]    # the first test sequence
+    gates = lstm_gates(lstm.model.layers[0], x)
+    paths.append(plot_gates(os.path.join(out, "gates.png"), gates, x, lstm.seq_len))
+    return paths, None

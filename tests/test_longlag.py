@@ -1,0 +1,186 @@
+"""`python -m lstm_native longlag` end to end on a tiny setting, and the exactness of its
+two diagnostics: ∂L/∂h_t (against the reference and finite differences) and the gates."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from lstm_native import cli, longlag
+from lstm_native import reference as ref
+
+TINY = ["longlag", "--lags", "5", "--epochs", "1", "--samples", "64", "--hidden", "4"]
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run(capsys, argv):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- the subcommand ------------------------------------------------------------------------
+
+def test_longlag_json_table_and_plots(tmp_path, capsys):
+    code, out, err = _run(capsys, [*TINY, "--out", str(tmp_path), "--json"])
+    assert code == 0, err
+    result = _last_json(out)
+    assert [row["lag"] for row in result["table"]] == [5]
+    row = result["table"][0]
+    for kind in ("RNN", "LSTM"):
+        assert math.isfinite(row[kind]["test_mse"]) and row[kind]["test_mse"] >= 0
+        assert row[kind]["solved"] == (row[kind]["test_mse"] < 1 / 60)
+    assert row["trivial_mse"] == pytest.approx(1 / 6, abs=0.03)
+    assert result["settings"]["hidden"] == 4 and result["settings"]["samples"] == 64
+    assert set(result["gradient_reach"]) == {"RNN_trained", "RNN_initial", "LSTM_trained",
+                                             "LSTM_initial"}
+    # The printed table: a header and one row per lag, both models.
+    assert "RNN MSE" in out and "LSTM MSE" in out
+    plots = [tmp_path / "gradients.png", tmp_path / "gates.png"]
+    if _has_matplotlib():
+        assert result["plots"] == [str(p) for p in plots]
+        for p in plots:
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert result["plots"] == [] and "matplotlib is not installed" in out
+
+
+def test_longlag_without_matplotlib_says_what_it_skipped(tmp_path, capsys, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    code, out, _ = _run(capsys, [*TINY, "--out", str(tmp_path), "--quiet", "--json"])
+    assert code == 0
+    assert "skipped the plots gradients.png and gates.png" in out
+    assert _last_json(out)["plots"] == []
+    assert not (tmp_path / "gradients.png").exists()
+
+
+@pytest.mark.parametrize("text, lags", [("20,50,100", [20, 50, 100]), ("100, 20", [20, 100]),
+                                        ("5", [5])])
+def test_lags_argument(text, lags):
+    assert cli._lags(text) == lags
+
+
+@pytest.mark.parametrize("text", ["", "1", "a,b", "10,-5"])
+def test_bad_lags_are_rejected(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli._lags(text)
+
+
+# -- ∂L/∂h_t -------------------------------------------------------------------------------
+
+def _reference_hidden_grads(kind, params, x, d_last):
+    """∂L/∂h_t for L = <d_last, h_{T-1}>, from the reference: for each t, run the
+    reference from the state after step t over the rest of the sequence and take the
+    gradient of its initial hidden state."""
+    xt = np.asarray(x, np.float64).transpose(1, 0, 2)    # (T, N, I)
+    T = xt.shape[0]
+    grads = np.empty((x.shape[0], T, d_last.shape[1]))
+    grads[:, T - 1] = d_last
+    for t in range(T - 1):
+        if kind == "LSTM":
+            _, state, _ = ref.lstm_forward(xt[:t + 1], params)
+            out, _, cache = ref.lstm_forward(xt[t + 1:], params, hx=state)
+            dout = np.zeros_like(out)
+            dout[-1] = d_last
+            _, (dh0, _), _ = ref.lstm_backward(dout, cache)
+        else:
+            _, state, _ = ref.rnn_forward(xt[:t + 1], params)
+            out, _, cache = ref.rnn_forward(xt[t + 1:], params, h0=state)
+            dout = np.zeros_like(out)
+            dout[-1] = d_last
+            _, dh0, _ = ref.rnn_backward(dout, cache)
+        grads[:, t] = dh0[0]
+    return grads
+
+
+@pytest.mark.parametrize("kind", longlag.KINDS)
+def test_hidden_state_grads_match_the_reference(kind):
+    rng = np.random.default_rng(1)
+    N, T, H = 3, 7, 4
+    layer = longlag.build_model(kind, H, seed=2, dtype=np.float64).layers[0]
+    x = rng.standard_normal((N, T, 2))
+    d_last = rng.standard_normal((N, H))
+    grads = longlag.hidden_state_grads(layer, x, d_last)
+    expected = _reference_hidden_grads(kind, layer.state_dict(), x, d_last)
+    assert grads.shape == (N, T, H)
+    np.testing.assert_allclose(grads, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", longlag.KINDS)
+def test_hidden_state_grads_match_finite_differences(kind):
+    """<∂L/∂h_t, v> against (L(h_t + εv) - L(h_t - εv)) / 2ε, the rest of the sequence
+    run from the perturbed state by the layer itself."""
+    rng = np.random.default_rng(3)
+    N, T, H, eps = 2, 6, 3, 1e-6
+    layer = longlag.build_model(kind, H, seed=4, dtype=np.float64).layers[0]
+    x = rng.standard_normal((N, T, 2))
+    d_last = rng.standard_normal((N, H))
+    grads = longlag.hidden_state_grads(layer, x, d_last)
+    layer.eval()
+
+    def loss_from(t, state):
+        out, _ = layer(x[:, t + 1:], hx=state)
+        return float(np.sum(d_last * out[:, -1]))
+
+    for t in range(T - 1):
+        _, state = layer(x[:, :t + 1])
+        v = rng.standard_normal((1, N, H))
+        if kind == "LSTM":
+            plus, minus = (state[0] + eps * v, state[1]), (state[0] - eps * v, state[1])
+        else:
+            plus, minus = state + eps * v, state - eps * v
+        numeric = (loss_from(t, plus) - loss_from(t, minus)) / (2 * eps)
+        assert np.sum(grads[:, t] * v[0]) == pytest.approx(numeric, rel=1e-6, abs=1e-9)
+
+
+def test_gradient_profile_is_a_ratio_to_the_last_step():
+    model = longlag.build_model("LSTM", 4, seed=0)
+    x, y = longlag.adding_data(8, 6, seed=0, part=1)
+    profile = longlag.gradient_profile(model, x, y)
+    assert profile.shape == (8, 6)
+    np.testing.assert_allclose(profile[:, 0], 1.0)
+    assert np.all(np.isfinite(profile)) and np.all(profile > 0)
+    # Another set of weights (those before training, say) gives another profile.
+    other = longlag.build_model("LSTM", 4, seed=1).state_dict()
+    assert not np.allclose(longlag.gradient_profile(model, x, y, other), profile)
+
+
+# -- the gates -----------------------------------------------------------------------------
+
+def test_lstm_gates_are_in_unit_interval_and_rebuild_the_hidden_states():
+    lstm = longlag.build_model("LSTM", 5, seed=0, dtype=np.float64).layers[0]
+    x, _ = longlag.adding_data(1, 9, seed=0, part=0)
+    gates = longlag.lstm_gates(lstm, x[0])
+    assert set(gates) == {"forget", "input", "output"}
+    for g in gates.values():
+        assert g.shape == (9, 5)
+        assert np.all((g >= 0) & (g <= 1))
+    # With the candidate, these gates give back the LSTM's own hidden states.
+    p = lstm.state_dict()
+    H = 5
+    b = p["bias_ih_l0"] + p["bias_hh_l0"]
+    lstm.eval()
+    out, _ = lstm(x[0])
+    h, c = np.zeros(H), np.zeros(H)
+    for t in range(9):
+        s = slice(2 * H, 3 * H)
+        g = ref.candidate(x[0, t], h, p["weight_ih_l0"][s], p["weight_hh_l0"][s], b[s])
+        c = ref.cell(gates["forget"][t], gates["input"][t], g, c)
+        h = ref.hidden(gates["output"][t], c)
+        np.testing.assert_allclose(h, out[t], rtol=1e-10, atol=1e-12)
