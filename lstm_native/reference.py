@@ -298,6 +298,27 @@ def _check_lengths(lengths, T, N):
     return lengths.astype(np.int64)
 
 
+def _check_sequence(x, params, lengths, num_layers, bidirectional):
+    """x as a (T, N, I) float array and lengths as N ints in 1..T; params must hold no
+    names but a stack of num_layers (bidirectional) layers' weights and biases."""
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (T, N, I), got {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    T, N, _ = x.shape
+    known = {
+        _param_name(kind, layer, d)
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        for layer in range(num_layers)
+        for d in range(2 if bidirectional else 1)
+    }
+    unknown = set(params) - known
+    if unknown:
+        raise KeyError(f"params has unexpected entries {sorted(unknown)}")
+    return x, _check_lengths(lengths, T, N)
+
+
 def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectional=False):
     """Forward pass of a multi-layer LSTM over a time-major batch, as ``torch.nn.LSTM``.
 
@@ -331,27 +352,12 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
     cache : dict
         Everything `lstm_backward` needs.
     """
-    x = np.asarray(x)
-    if x.ndim != 3:
-        raise ValueError(f"x must have shape (T, N, I), got {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
     dtype = x.dtype
     T, N, _ = x.shape
     L = num_layers
     D = 2 if bidirectional else 1
     H = np.asarray(params["weight_hh_l0"]).shape[1]
-    lengths = _check_lengths(lengths, T, N)
-
-    known = {
-        _param_name(kind, layer, d)
-        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        for layer in range(L)
-        for d in range(D)
-    }
-    unknown = set(params) - known
-    if unknown:
-        raise KeyError(f"params has unexpected entries {sorted(unknown)}")
 
     if hx is None:
         h0 = np.zeros((D * L, N, H), dtype=dtype)
@@ -619,27 +625,12 @@ def rnn_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
         Everything `rnn_backward` needs.
     """
     nonlinearity = _check_nonlinearity(nonlinearity)
-    x = np.asarray(x)
-    if x.ndim != 3:
-        raise ValueError(f"x must have shape (T, N, I), got {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
     dtype = x.dtype
     T, N, _ = x.shape
     L = num_layers
     D = 2 if bidirectional else 1
     H = np.asarray(params["weight_hh_l0"]).shape[1]
-    lengths = _check_lengths(lengths, T, N)
-
-    known = {
-        _param_name(kind, layer, d)
-        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        for layer in range(L)
-        for d in range(D)
-    }
-    unknown = set(params) - known
-    if unknown:
-        raise KeyError(f"params has unexpected entries {sorted(unknown)}")
     if h0 is None:
         h0 = np.zeros((D * L, N, H), dtype=dtype)
     else:
