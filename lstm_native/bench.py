@@ -10,8 +10,8 @@ Run ``python -m lstm_native.bench --help``. Design notes:
   threads keep spinning for a while after a call and would steal the next library's cores.
 - A figure is the median of all of a library's runs; the spread is their interquartile
   range relative to it. GF/s count the GEMM FLOPs an LSTM needs (`mode_flops`), and the
-  GEMM rate of the same run (numpy's matmul of two 2048² matrices on the same threads)
-  says how close to the machine's BLAS that is.
+  GEMM rate measured right after each configuration (numpy's matmul of two 2048²
+  matrices on the same threads) says how close to the machine's BLAS that is.
 - Nothing here sets ``OPENBLAS_CORETYPE``: OpenBLAS reads it when numpy and scipy load,
   before this module runs, so the tool reports it and what OpenBLAS picked.
 
@@ -997,7 +997,8 @@ NOTES = ("Times in ms (median); spread is the interquartile range relative to th
          "GF/s count the GEMM FLOPs (forward 8·B·H·(I+H)·T per layer and direction; "
          "backward twice that, less the first layer's input gradient when it is not asked "
          "for); % GEMM is the share of numpy's SGEMM (float32) or DGEMM (float64) rate on "
-         "the same threads in the same run. ln / peer < 1: lstm_native is faster.")
+         "the same threads, measured right after each configuration. ln / peer < 1: "
+         "lstm_native is faster.")
 
 
 @dataclasses.dataclass
@@ -1069,8 +1070,9 @@ def measure_report(args: argparse.Namespace, command: str) -> Report:
                     problem = Problem.make(CONFIGS[name], np.dtype(dtype))
                     timings = {mode: measure(problem, mode, n, libraries, schedule)
                                for mode in args.modes}
-                    report.results.append(Result(CONFIGS[name], dtype, n, gemm[(dtype, n)],
-                                                 timings))
+                    # The GEMM rate again right after, under the load of the moment.
+                    rate = gemm_rate(np.dtype(dtype), n, gemm_size, gemm_runs)
+                    report.results.append(Result(CONFIGS[name], dtype, n, rate, timings))
                     show(report.results[-1].table())
         if len(report.results) > 1:
             for table in report.summaries():
