@@ -206,6 +206,33 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: OpenMP settings that lstm_native may set for its threads when it is imported.
+OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def initial_environment() -> dict | None:
+    """The environment the process started with (``/proc/self/environ``), untouched by
+    changes to ``os.environ`` since; None where the system does not say."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def openmp_runtimes() -> list[str]:
+    """The OpenMP runtimes loaded in this process (from ``/proc/self/maps``)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return []
+    names = ("libgomp", "libiomp", "libomp")
+    return sorted(p for p in paths if os.path.basename(p).startswith(names))
+
+
 def _optional(name: str):
     """The module, or None when it is not installed or fails to import."""
     try:
@@ -227,6 +254,26 @@ def _blas_libraries() -> list[str]:
         found.append(f"{owner}: {lib.get('internal_api')} {lib.get('version')}"
                      + (f" ({arch} kernels)" if arch else ""))
     return found
+
+
+def _openmp_settings(info: dict) -> None:
+    """OMP_WAIT_POLICY as lstm_native and the peers see it, and the OpenMP runtimes."""
+    ours = {k: os.environ.get(k) for k in OPENMP_VARIABLES}
+    initial = initial_environment() or {}
+    info["OMP_WAIT_POLICY"] = ours["OMP_WAIT_POLICY"] or "(unset)"
+    if ours["GOMP_SPINCOUNT"] is not None:
+        info["GOMP_SPINCOUNT"] = ours["GOMP_SPINCOUNT"]
+    runtimes = openmp_runtimes()
+    info["OpenMP runtimes"] = ", ".join(runtimes) or "none loaded"
+    set_by_us = initial_environment() is not None and \
+        ours["OMP_WAIT_POLICY"] is not None and "OMP_WAIT_POLICY" not in initial
+    if set_by_us:
+        info["OMP_WAIT_POLICY"] += " (set by lstm_native at import)"
+        if len(runtimes) == 1 and "torch" in sys.modules:
+            info["warning"] = (
+                "torch shares lstm_native's OpenMP runtime, so it waits passively too, "
+                "which is not its default (far slower at small sizes); run with "
+                "GOMP_SPINCOUNT=300000, libgomp's own default, to time both at it")
 
 
 def machine_info() -> dict:
@@ -268,6 +315,7 @@ def machine_info() -> dict:
     if ort is not None:
         onnx = _optional("onnx")
         info["onnxruntime"] = ort.__version__ + (f" (onnx {onnx.__version__})" if onnx else "")
+    _openmp_settings(info)
     return info
 
 

@@ -155,3 +155,12 @@ def test_command_line_rejects_unknown_choices(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--configs", "Z"])
     assert "unknown configuration Z" in capsys.readouterr().err
+
+
+def test_openmp_settings_are_reported(monkeypatch):
+    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")
+    info = bench.machine_info()
+    assert info["GOMP_SPINCOUNT"] == "300000"
+    assert "OMP_WAIT_POLICY" in info
+    if ln.openmp_enabled() and bench.initial_environment() is not None:
+        assert "gomp" in info["OpenMP runtimes"] or "omp" in info["OpenMP runtimes"]
