@@ -6,18 +6,8 @@ NumPy. Around the core: layers (`Linear`, `Dropout`, `LastStep`, `Sequential`), 
 optimizers and schedules, checkpoints, the training loop (`fit`, `predict`, `evaluate`,
 callbacks), and time-series data helpers (`lstm_native.data`).
 """
-import os as _os
-
-# OpenMP threads that finish a parallel region spin for a while before they sleep. Our
-# kernels open only a few regions per call, so sleeping costs microseconds, while a
-# spinning thread steals a core from the caller's own work (and on a busy machine makes
-# two threads far slower than one). libgomp reads this once, when the kernels load
-# below; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-
-from . import data, losses, optim, schedules  # noqa: E402
-from ._parallel import openmp_enabled  # noqa: E402
+from . import data, losses, optim, schedules
+from ._parallel import openmp_enabled
 from .checkpoint import load_checkpoint, load_model, register_module, save_checkpoint
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
