@@ -115,12 +115,14 @@ def _add_data_arguments(p, default_data: str | None) -> None:
                         "the last column)")
 
 
-def _add_output_arguments(p) -> None:
+def _add_output_arguments(p, json_holds: str = "the results",
+                          verbose_shows: str = "the progress per epoch") -> None:
+    """--json, and --verbose / --quiet, worded for the subcommand."""
     p.add_argument("--json", action="store_true",
-                   help="end with one line holding the results as a JSON object")
+                   help=f"end with one line holding {json_holds} as a JSON object")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--verbose", dest="verbose", action="store_true", default=True,
-                       help="show the settings and the progress per epoch (default)")
+                       help=f"show the settings and {verbose_shows} (default)")
     group.add_argument("--quiet", dest="verbose", action="store_false",
                        help="print the results only")
 
@@ -577,13 +579,8 @@ def _longlag_arguments(p) -> None:
                         "1, the fastest for batches this small)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the plots go (default: ./{DEFAULT_OUT})")
-    p.add_argument("--json", action="store_true",
-                   help="end with one line holding the table and settings as a JSON object")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--verbose", dest="verbose", action="store_true", default=True,
-                       help="show the settings and a line per trained model (default)")
-    group.add_argument("--quiet", dest="verbose", action="store_false",
-                       help="print the results only")
+    _add_output_arguments(p, json_holds="the table and settings",
+                          verbose_shows="a line per trained model")
 
 
 def _yes(solved: bool) -> str:
