@@ -17,7 +17,7 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
   parameter and input gradients are each one GEMM over all T·B rows (in blocks).
 - Same bits for any thread count. The per-step GEMM and passes give each row the same
   operations whoever runs it, and the big BLAS calls are cut into blocks by the shape
-  alone (see _n_blocks), so 1 and 2 threads give bitwise equal results.
+  alone (see _gemm_parts), so 1 and 2 threads give bitwise equal results.
 - States live in slots. Training keeps h (and c) of every step in (T+1) slots laid out in
   time order: the forward direction reads slot t and writes slot t+1, the reverse one reads
   slot t+1 and writes slot t, so h_{prev} of all steps is one contiguous (T·B, H) block for
@@ -77,25 +77,18 @@ cdef inline Py_ssize_t _chunk_start(Py_ssize_t k, Py_ssize_t n_chunks, Py_ssize_
     return k * n // n_chunks
 
 
-cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
-    """Threads are capped at the number of items to share out."""
-    if n_threads > n:
-        return <int> n
-    return n_threads if n_threads > 0 else 1
-
-
-# The big BLAS calls are cut into blocks by the shape alone, never by the thread count:
+# The big BLAS calls are cut into parts by the shape alone, never by the thread count:
 # BLAS may sum in another order for another shape (OpenBLAS switches to its small-matrix
-# kernels below a size), so the threads share out blocks whose calls are the same for any
+# kernels below a size), so the threads share out parts whose calls are the same for any
 # thread count, and the results are bitwise equal for 1 and 2 threads.
-# Each block's call packs the whole other operand again (W_ih for a row block of X or dX;
-# X or H_prev, T·B rows, for a block of dW's gate rows), so blocks must stay large enough
-# for that to be cheap: dW is cut into at most 8 blocks.
+# Each part's call packs the whole of the operand the parts share again, so a GEMM is cut
+# into two parts only (one per core of the machines we target; a 1-thread run pays one
+# extra packing, 0-5%), along the longer side of C: the shared operand is then the
+# smaller one. Measured on the standard shapes (1 thread): 6-8 parts cost 5-25% more
+# than one call, 2 parts 0-5%.
 cdef enum:
-    MIN_BLOCK_ROWS = 256     # rows of X and dX per block, at least
-    MAX_ROW_BLOCKS = 256
-    MIN_BLOCK_GATES = 64     # gate rows of dW per block, at least
-    MAX_GATE_BLOCKS = 8
+    GEMM_PARTS = 2
+    MIN_PART = 16            # rows or columns of C per part, at least
     # Inference projects the input in chunks of about this many rows (steps × batch),
     # so its scratch does not grow with T.
     INFERENCE_CHUNK_ROWS = 1024
@@ -104,14 +97,11 @@ cdef enum:
     MIN_WORK_PER_THREAD = 200000
 
 
-cdef inline Py_ssize_t _n_blocks(Py_ssize_t n, Py_ssize_t min_block,
-                                 Py_ssize_t max_blocks) noexcept nogil:
-    """How many blocks n items are cut into: blocks of at least min_block items (one
-    block for fewer), at most max_blocks of them."""
-    cdef Py_ssize_t k = n // min_block
-    if k < 1:
-        return 1
-    return max_blocks if k > max_blocks else k
+cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
+    """Threads are capped at the number of items to share out."""
+    if n_threads > n:
+        return <int> n
+    return n_threads if n_threads > 0 else 1
 
 
 cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexcept nogil:
@@ -121,6 +111,34 @@ cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexc
     if by_work < n_items:
         n_items = by_work if by_work > 1 else 1
     return _n_chunks(n_threads, n_items)
+
+
+cdef inline int _gemm_parts(Py_ssize_t side, double work) noexcept nogil:
+    """Parts a GEMM of `work` multiply-adds is cut into when the cut is along a side of
+    `side` rows or columns of C: a function of the shape alone."""
+    if work < 2.0 * MIN_WORK_PER_THREAD or side < GEMM_PARTS * MIN_PART:
+        return 1
+    return GEMM_PARTS
+
+
+cdef inline void _gemm_part(
+    int part, int n_parts, bint trans_a, bint trans_b, int m, int n, int k,
+    floating alpha, const floating* a, int lda, const floating* b, int ldb,
+    floating beta, floating* c, int ldc,
+) noexcept nogil:
+    """Part `part` of n_parts of the row-major GEMM of _blas.gemm, cut along the longer
+    side of C: rows of C (op(A) rows) when m >= n, else columns of C (op(B) columns)."""
+    cdef Py_ssize_t p0, p1
+    if m >= n:
+        p0 = _chunk_start(part, n_parts, m)
+        p1 = _chunk_start(part + 1, n_parts, m)
+        gemm(trans_a, trans_b, <int> (p1 - p0), n, k, alpha,
+             a + (p0 if trans_a else p0 * lda), lda, b, ldb, beta, c + p0 * ldc, ldc)
+    else:
+        p0 = _chunk_start(part, n_parts, n)
+        p1 = _chunk_start(part + 1, n_parts, n)
+        gemm(trans_a, trans_b, m, <int> (p1 - p0), k, alpha,
+             a, lda, b + (p0 * ldb if trans_b else p0), ldb, beta, c + p0, ldc)
 
 
 def inference_chunk_steps(Py_ssize_t T, Py_ssize_t B):
@@ -229,8 +247,8 @@ def forward_layer(
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     # Steps whose gates fit in `gates`: all of them in training, a chunk in inference.
     cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
-    cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows, n_blk
-    cdef int n_proj
+    cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows
+    cdef int n_proj, n_proj_parts
     cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
@@ -247,15 +265,13 @@ def forward_layer(
                 # The chunk's steps s0..s1 are times t0..t0+(s1-s0) of the input.
                 t0 = T - s1 if reverse else s0
                 rows = (s1 - s0) * B
-                # Input projection: gates = X·W_ihᵀ, threads share the row blocks.
-                n_blk = _n_blocks(rows, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
-                n_proj = _n_workers(n_threads, n_blk, <double> rows * G * I)
-                for k in prange(n_blk, num_threads=n_proj, schedule='static'):
-                    r0 = _chunk_start(k, n_blk, rows)
-                    r1 = _chunk_start(k + 1, n_blk, rows)
-                    gemm(False, True, <int> (r1 - r0), <int> G, <int> I,
-                         <floating> 1, &x[t0 * B + r0, 0], <int> I, &w_ih[0, 0], <int> I,
-                         <floating> 0, &gates[r0, 0], <int> G)
+                # Input projection: gates = X·W_ihᵀ, threads share its parts.
+                n_proj_parts = _gemm_parts(max(rows, G), <double> rows * G * I)
+                n_proj = _n_workers(n_threads, n_proj_parts, <double> rows * G * I)
+                for k in prange(n_proj_parts, num_threads=n_proj, schedule='static'):
+                    _gemm_part(<int> k, n_proj_parts, False, True, <int> rows, <int> G, <int> I,
+                               <floating> 1, &x[t0 * B, 0], <int> I, &w_ih[0, 0], <int> I,
+                               <floating> 0, &gates[0, 0], <int> G)
                 # Recurrence: threads split the batch rows, each runs its rows through time.
                 for k in prange(n_row, num_threads=n_row, schedule='static'):
                     r0 = _chunk_start(k, n_row, B)
@@ -354,10 +370,11 @@ def backward_layer(
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1
     cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
-    cdef Py_ssize_t n_gate_blk = _n_blocks(G, MIN_BLOCK_GATES, MAX_GATE_BLOCKS)
-    cdef int n_dw = _n_workers(n_threads, n_gate_blk, <double> TB * G * (I + H))
-    cdef Py_ssize_t n_row_blk = _n_blocks(TB, MIN_BLOCK_ROWS, MAX_ROW_BLOCKS)
-    cdef int n_dx = _n_workers(n_threads, n_row_blk, <double> TB * G * I)
+    # dW_ih and dW_hh have the same G rows: cut both the same way, by their gate rows.
+    cdef int n_dw_parts = _gemm_parts(G, <double> TB * G * (I + H))
+    cdef int n_dw = _n_workers(n_threads, n_dw_parts, <double> TB * G * (I + H))
+    cdef int n_dx_parts = _gemm_parts(max(TB, I), <double> TB * G * I)
+    cdef int n_dx = _n_workers(n_threads, n_dx_parts, <double> TB * G * I)
     cdef bint with_bias = db is not None
     cdef bint with_dx = dx is not None
     # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).
@@ -381,10 +398,10 @@ def backward_layer(
     finally:
         free(w_hh_packed)
     with nogil:
-        # Parameter gradients over all T·B rows at once, threads share the gate-row blocks.
-        for k in prange(n_gate_blk, num_threads=n_dw, schedule='static'):
-            c0 = _chunk_start(k, n_gate_blk, G)
-            c1 = _chunk_start(k + 1, n_gate_blk, G)
+        # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
+        for k in prange(n_dw_parts, num_threads=n_dw, schedule='static'):
+            c0 = _chunk_start(k, n_dw_parts, G)
+            c1 = _chunk_start(k + 1, n_dw_parts, G)
             # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev
             gemm(True, False, <int> (c1 - c0), <int> I, <int> TB,
                  <floating> 1, &gates[0, c0], <int> G, &x[0, 0], <int> I,
@@ -396,14 +413,12 @@ def backward_layer(
                 for r in range(TB):
                     for j in range(c0, c1):
                         db_ptr[j] += gates[r, j]
-        # dX += dG · W_ih, threads share the row blocks.
+        # dX += dG · W_ih, threads share its parts.
         if with_dx:
-            for k in prange(n_row_blk, num_threads=n_dx, schedule='static'):
-                r0 = _chunk_start(k, n_row_blk, TB)
-                r1 = _chunk_start(k + 1, n_row_blk, TB)
-                gemm(False, False, <int> (r1 - r0), <int> I, <int> G,
-                     <floating> 1, &gates[r0, 0], <int> G, &w_ih[0, 0], <int> I,
-                     <floating> 1, &dx[r0, 0], <int> I)
+            for k in prange(n_dx_parts, num_threads=n_dx, schedule='static'):
+                _gemm_part(<int> k, n_dx_parts, False, False, <int> TB, <int> I, <int> G,
+                           <floating> 1, &gates[0, 0], <int> G, &w_ih[0, 0], <int> I,
+                           <floating> 1, &dx[0, 0], <int> I)
 
 
 # ---------------------------------------------------------------------------------------
