@@ -3,23 +3,24 @@
 from cython cimport floating
 
 cdef extern from "lstm_cell.h" nogil:
-    void ln_lstm_forward_row_f32(int H, float* gates, const float* bias, const float* c_prev,
-                                 float* h_next, float* c_next, float* out)
-    void ln_lstm_forward_row_f64(int H, double* gates, const double* bias, const double* c_prev,
-                                 double* h_next, double* c_next, double* out)
+    void ln_lstm_forward_row_f32(int n, int ld, float* gates, const float* bias,
+                                 const float* c_prev, float* h_next, float* c_next, float* out)
+    void ln_lstm_forward_row_f64(int n, int ld, double* gates, const double* bias,
+                                 const double* c_prev, double* h_next, double* c_next,
+                                 double* out)
     void ln_lstm_backward_row_f32(int H, float* gates, const float* c_prev, const float* c_t,
                                   const float* dout, float* dh, float* dc)
     void ln_lstm_backward_row_f64(int H, double* gates, const double* c_prev, const double* c_t,
                                   const double* dout, double* dh, double* dc)
 
 
-cdef inline void lstm_forward_row(int H, floating* gates, const floating* bias,
+cdef inline void lstm_forward_row(int n, int ld, floating* gates, const floating* bias,
                                   const floating* c_prev, floating* h_next, floating* c_next,
                                   floating* out) noexcept nogil:
     if floating is float:
-        ln_lstm_forward_row_f32(H, gates, bias, c_prev, h_next, c_next, out)
+        ln_lstm_forward_row_f32(n, ld, gates, bias, c_prev, h_next, c_next, out)
     else:
-        ln_lstm_forward_row_f64(H, gates, bias, c_prev, h_next, c_next, out)
+        ln_lstm_forward_row_f64(n, ld, gates, bias, c_prev, h_next, c_next, out)
 
 
 cdef inline void lstm_backward_row(int H, floating* gates, const floating* c_prev,

@@ -29,14 +29,15 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
 - Small work runs on fewer threads (_n_workers): waking a thread costs microseconds on an
   idle machine and milliseconds on a busy one.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, parallel
 from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from _blas cimport gemm
-from _gemm_packed cimport packed_size, pack, gemm_packed
+from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
+from _gemm_packed cimport packed_size, pack, gemm_packed, panel_width
 from _lstm_cell cimport lstm_forward_row, lstm_backward_row
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
 from _simd_math cimport vexp, vsigmoid, vtanh
@@ -95,6 +96,12 @@ cdef enum:
     # A thread is only worth waking for this much work (multiply-adds, about 20-50 µs):
     # below it, waking a second thread on a busy machine costs more than it saves.
     MIN_WORK_PER_THREAD = 200000
+    # The recurrence splits hidden units between threads instead of batch rows when each
+    # thread would have at most this many rows (one register tile of the step GEMM) ...
+    UNIT_SPLIT_MAX_ROWS = 8
+    # ... and W_hh is larger than a core's L2 (1 MiB here): split by rows, every thread
+    # would stream all of it from L3 or memory at every step; split by units, half.
+    UNIT_SPLIT_MIN_BYTES = 1 << 20
 
 
 cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
@@ -111,6 +118,22 @@ cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexc
     if by_work < n_items:
         n_items = by_work if by_work > 1 else 1
     return _n_chunks(n_threads, n_items)
+
+
+cdef inline int _unit_split_threads(int n_threads, Py_ssize_t B, Py_ssize_t H,
+                                    Py_ssize_t G, Py_ssize_t itemsize,
+                                    Py_ssize_t unit_align) noexcept nogil:
+    """Threads that split the hidden units of the recurrence (see _forward_units), or 0
+    to split the batch rows: few rows per thread and a W_hh too large for a core's L2.
+    Each thread owns whole blocks of unit_align units."""
+    cdef Py_ssize_t n_blocks = H // unit_align
+    if n_threads < 2 or H % unit_align != 0 or n_blocks < 2:
+        return 0
+    if (B + n_threads - 1) // n_threads > UNIT_SPLIT_MAX_ROWS:
+        return 0
+    if G * H * itemsize < UNIT_SPLIT_MIN_BYTES:
+        return 0
+    return <int> (n_threads if n_threads < n_blocks else n_blocks)
 
 
 cdef inline int _gemm_parts(Py_ssize_t side, double work) noexcept nogil:
@@ -166,23 +189,24 @@ cdef inline void _cell_forward(
     floating* h_next,            # OUT   (H,) may alias h_prev (inference)
     floating* c_next,            # OUT   (H,) may alias c_prev; NULL without a cell state
     floating* out,               # OUT   (H,)
-    Py_ssize_t H, bint active,
+    Py_ssize_t n, Py_ssize_t H, bint active,
 ) noexcept nogil:
-    """One row of one step: the gates, the cell and the hidden output."""
+    """One row of one step: the gates, the cell and the hidden output, for hidden units
+    0..n of the row (n = H for all of it; the pointers may start at a later unit)."""
     cdef Py_ssize_t j
     if active:
         # The vectorised passes of lstm_cell.c / rnn_cell.c: the equations of reference.py.
         if cell == LSTM:
-            lstm_forward_row(<int> H, gates, bias, c_prev, h_next, c_next, out)
+            lstm_forward_row(<int> n, <int> H, gates, bias, c_prev, h_next, c_next, out)
         else:
-            rnn_forward_row(cell == RNN_RELU, <int> H, gates, bias, h_next, out)
+            rnn_forward_row(cell == RNN_RELU, <int> n, gates, bias, h_next, out)
         return
     # Past this sequence's end: keep the state, output zeros.
-    for j in range(H):
+    for j in range(n):
         h_next[j] = h_prev[j]
         out[j] = 0
     if c_next != NULL:
-        for j in range(H):
+        for j in range(n):
             c_next[j] = c_prev[j]
 
 
@@ -215,7 +239,53 @@ cdef void _forward_rows(
                           _row(h, prev * B + r, H), _row(c, prev * B + r, H),
                           _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
                           out + (t * B + r) * ldo,
-                          H, t < lengths[r])
+                          H, H, t < lengths[r])
+
+
+cdef void _forward_units(
+    Cell cell, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
+    Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t unit_align,
+    const floating* w_hh_packed, const floating* bias, const int64_t* lengths,
+    floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
+    bint reverse, bint training,
+) noexcept nogil:
+    """The other split of the recurrence, run by every thread of a parallel region: each
+    thread owns a block of hidden units (a multiple of unit_align, so that its columns
+    start on a panel of the packed W_hh) in all four gates and takes every batch row
+    through steps s0..s1 for those units. Every step needs all of h_{t-1}: a barrier
+    after the step's GEMM (inference updates h in place, so it also waits before the
+    GEMM reads it again), one after its elementwise pass."""
+    cdef int n_team = omp_get_num_threads(), tid = omp_get_thread_num()
+    cdef Py_ssize_t n_blocks = H // unit_align
+    cdef Py_ssize_t u0 = _chunk_start(tid, n_team, n_blocks) * unit_align
+    cdef Py_ssize_t u1 = _chunk_start(tid + 1, n_team, n_blocks) * unit_align
+    cdef Py_ssize_t s, t, r, q, prev, nxt, n_gates = G // H
+    cdef floating* g_t
+    for s in range(s0, s1):
+        t = T - 1 - s if reverse else s
+        if training:
+            prev = t + 1 if reverse else t
+            nxt = t if reverse else t + 1
+        else:
+            prev = 0
+            nxt = 0
+        g_t = gates + (t - t_base) * B * G
+        if u1 > u0:
+            # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
+            for q in range(n_gates):
+                gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
+                            w_hh_packed + (q * H + u0) * H, g_t + q * H + u0, <int> G)
+        ln_omp_barrier()
+        if u1 > u0:
+            for r in range(B):
+                _cell_forward(cell, g_t + r * G + u0, bias + u0,
+                              _row(h, prev * B + r, H) + u0,
+                              _row(c, prev * B + r, H) + u0 if c != NULL else NULL,
+                              _row(h, nxt * B + r, H) + u0,
+                              _row(c, nxt * B + r, H) + u0 if c != NULL else NULL,
+                              out + (t * B + r) * ldo + u0,
+                              u1 - u0, H, t < lengths[r])
+        ln_omp_barrier()
 
 
 def forward_layer(
@@ -251,6 +321,8 @@ def forward_layer(
     cdef int n_proj, n_proj_parts
     cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
+    cdef Py_ssize_t unit_align = 2 * panel_width(&w_hh[0, 0])
+    cdef int n_unit = _unit_split_threads(n_threads, B, H, G, sizeof(floating), unit_align)
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
                          f"(training={training}), got {gates.shape[0]}")
@@ -272,6 +344,14 @@ def forward_layer(
                     _gemm_part(<int> k, n_proj_parts, False, True, <int> rows, <int> G, <int> I,
                                <floating> 1, &x[t0 * B, 0], <int> I, &w_ih[0, 0], <int> I,
                                <floating> 0, &gates[0, 0], <int> G)
+                if n_unit:
+                    # Recurrence, threads split the hidden units (a barrier per step).
+                    with parallel(num_threads=n_unit):
+                        _forward_units(cell, s0, s1, t0, T, B, H, G, unit_align, w_hh_packed,
+                                       &bias[0], &lengths[0], &gates[0, 0], &h[0, 0], c_ptr,
+                                       &out[0, out_col], out.shape[1], reverse, training)
+                    s0 = s1
+                    continue
                 # Recurrence: threads split the batch rows, each runs its rows through time.
                 for k in prange(n_row, num_threads=n_row, schedule='static'):
                     r0 = _chunk_start(k, n_row, B)

@@ -7,13 +7,13 @@
 /* The passes, written once for both precisions and each SIMD level: the names are the
  * gates'. */
 #define DEFINE_PASSES(SFX, T, ISA, ATTR)                                                             \
-    ATTR static void forward_row_##SFX##_##ISA(int H, T *gates, const T *bias,              \
+    ATTR static void forward_row_##SFX##_##ISA(int n, int ld, T *gates, const T *bias,   \
                                             const T *c_prev, T *h_next, T *c_next,        \
                                             T *out) {                                     \
-        T *gi = gates, *gf = gates + H, *gg = gates + 2 * H, *go = gates + 3 * H;         \
-        const T *bi = bias, *bf = bias + H, *bg = bias + 2 * H, *bo = bias + 3 * H;       \
+        T *gi = gates, *gf = gates + ld, *gg = gates + 2 * ld, *go = gates + 3 * ld;      \
+        const T *bi = bias, *bf = bias + ld, *bg = bias + 2 * ld, *bo = bias + 3 * ld;    \
         LN_IVDEP                                                                          \
-        for (int j = 0; j < H; j++) {                                                     \
+        for (int j = 0; j < n; j++) {                                                     \
             T input = sigmoid_##SFX(gi[j] + bi[j]);                                       \
             T forget = sigmoid_##SFX(gf[j] + bf[j]);                                      \
             T candidate = tanh_##SFX(gg[j] + bg[j]);                                      \
@@ -58,9 +58,9 @@ LN_FOR_EACH_ISA(DEFINE_PASSES)
 
 /* The public entry points: one dispatch per row (a well-predicted branch). */
 #define DEFINE_ENTRIES(SFX, T)                                                            \
-    void ln_lstm_forward_row_##SFX(int H, T *gates, const T *bias, const T *c_prev,       \
-                                   T *h_next, T *c_next, T *out) {                        \
-        LN_DISPATCH(forward_row_##SFX, H, gates, bias, c_prev, h_next, c_next, out);      \
+    void ln_lstm_forward_row_##SFX(int n, int ld, T *gates, const T *bias,                \
+                                   const T *c_prev, T *h_next, T *c_next, T *out) {       \
+        LN_DISPATCH(forward_row_##SFX, n, ld, gates, bias, c_prev, h_next, c_next, out);  \
     }                                                                                     \
     void ln_lstm_backward_row_##SFX(int H, T *gates, const T *c_prev, const T *c_t,       \
                                     const T *dout, T *dh, T *dc) {                        \

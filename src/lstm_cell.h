@@ -12,13 +12,16 @@
 #ifndef LSTM_NATIVE_LSTM_CELL_H
 #define LSTM_NATIVE_LSTM_CELL_H
 
-/* gates: pre-activations in (input projection + recurrent term, bias not yet added),
+/* Hidden units 0..n of a row whose gate blocks are ld apart (ld = H for a whole row; a
+ * thread that owns a block of units passes pointers to its first unit and n < H).
+ * gates: pre-activations in (input projection + recurrent term, bias not yet added),
  * the activated gates out (what backward needs; always written, so the loop has no
  * branch). c_next may alias c_prev. out receives h_t too. */
-void ln_lstm_forward_row_f32(int H, float *gates, const float *bias, const float *c_prev,
-                             float *h_next, float *c_next, float *out);
-void ln_lstm_forward_row_f64(int H, double *gates, const double *bias, const double *c_prev,
-                             double *h_next, double *c_next, double *out);
+void ln_lstm_forward_row_f32(int n, int ld, float *gates, const float *bias,
+                             const float *c_prev, float *h_next, float *c_next, float *out);
+void ln_lstm_forward_row_f64(int n, int ld, double *gates, const double *bias,
+                             const double *c_prev, double *h_next, double *c_next,
+                             double *out);
 
 /* gates: the activated gates in, their pre-activation gradients out. dh: gradient on
  * h_t from step t+1 in, zeroed out (the recurrent GEMM adds dh_{t-1} into it). dc: dc_t

@@ -380,6 +380,50 @@ def test_one_and_two_threads_bitwise_equal(dtype):
                      list(results[0]["grads"]))
 
 
+# Few rows per thread and a W_hh larger than a core's L2 (4 MiB in float32 at H = 512):
+# the recurrence splits hidden units between threads, with a barrier per step, instead
+# of batch rows (src/_recurrent.pyx, _forward_units).
+UNIT_SPLIT = dict(T=6, N=3, I=7, H=512)
+
+
+@pytest.mark.skipif(not ln.openmp_enabled(), reason="built without OpenMP")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_hidden_unit_split_matches_reference(dtype, n_threads):
+    rng = np.random.default_rng(12)
+    T, N, I, H = (UNIT_SPLIT[k] for k in "TNIH")
+    model, params = make_lstm(I, H, bidirectional=True, dtype=dtype, seed=2,
+                              n_threads=n_threads)
+    x = randn(rng, (T, N, I), dtype)
+    hx = (randn(rng, (2, N, H), dtype), randn(rng, (2, N, H), dtype))
+    lengths = random_lengths(rng, N, T)
+    dout = randn(rng, (T, N, 2 * H), dtype)
+    assert_results_close(model_run(model, x, hx, lengths, dout),
+                         reference_run(model, params, x, hx, lengths, dout), dtype)
+    model.eval()
+    assert_results_close(model_run(model, x, hx, lengths),
+                         reference_run(model, params, x, hx, lengths), dtype)
+
+
+@pytest.mark.skipif(not ln.openmp_enabled(), reason="built without OpenMP")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_hidden_unit_split_bitwise_equal_to_one_thread(dtype):
+    rng = np.random.default_rng(13)
+    T, N, I, H = (UNIT_SPLIT[k] for k in "TNIH")
+    x = randn(rng, (T, N, I), dtype)
+    lengths = random_lengths(rng, N, T)
+    dout = randn(rng, (T, N, H), dtype)
+    results = []
+    for n_threads in (1, 2):
+        model, _ = make_lstm(I, H, dtype=dtype, seed=3, n_threads=n_threads)
+        r = model_run(model, x, lengths=lengths, dout=dout)
+        model.eval()
+        r["out_eval"] = model(x, lengths=lengths)[0]
+        results.append(r)
+    names = ["out", "h_n", "c_n", "dx", "dh0", "dc0", "out_eval"]
+    assert_all_equal([results[0][k] for k in names], [results[1][k] for k in names], names)
+
+
 def test_more_threads_than_rows():
     rng = np.random.default_rng(0)
     model, params = make_lstm(3, 2, n_threads=4, bidirectional=True)

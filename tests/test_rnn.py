@@ -347,6 +347,25 @@ def test_one_and_two_threads_bitwise_equal(nonlinearity, dtype):
 
 
 @pytest.mark.skipif(not ln.openmp_enabled(), reason="built without OpenMP")
+@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
+def test_hidden_unit_split(nonlinearity):
+    """Few rows and a W_hh larger than a core's L2 (1 MiB at H = 512): the threads split
+    hidden units, not rows. Against the reference, and bitwise against one thread."""
+    cfg = dict(T=5, N=2, I=3, H=512, L=1, bi=True, lengths=True, hx=True, dhn=True)
+    results = []
+    for n_threads in (1, 2):
+        model, params, case = make_case(cfg, np.float32, nonlinearity, seed=4,
+                                        n_threads=n_threads)
+        r = model_run(model, **case)
+        assert_results_close(r, reference_run(model, params, **case), np.float32)
+        model.eval()
+        r["out_eval"] = model(case["x"], case["hx"], case["lengths"])[0]
+        results.append(r)
+    names = list(KEYS) + ["out_eval"]
+    assert_all_equal([results[0][k] for k in names], [results[1][k] for k in names], names)
+
+
+@pytest.mark.skipif(not ln.openmp_enabled(), reason="built without OpenMP")
 @pytest.mark.parametrize("cls", [ln.RNN, ln.LSTM])
 def test_threads_bitwise_equal_at_small_blas_shapes(cls):
     """The shared driver cuts its BLAS calls by shape, not by threads: small shapes, where
