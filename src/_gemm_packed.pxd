@@ -3,8 +3,8 @@
 from cython cimport floating
 
 cdef extern from "gemm_packed.h" nogil:
-    int LN_NB_F32
-    int LN_NB_F64
+    int LN_TILE_COLS_F32
+    int LN_TILE_COLS_F64
     size_t ln_packed_size_f32(int k, int n)
     size_t ln_packed_size_f64(int k, int n)
     void ln_pack_f32(int k, int n, const float* b, Py_ssize_t s_k, Py_ssize_t s_n, float* bp)
@@ -23,13 +23,14 @@ cdef inline size_t packed_size(floating* tag, int k, int n) noexcept nogil:
         return ln_packed_size_f64(k, n)
 
 
-cdef inline int panel_width(const floating* tag) noexcept nogil:
-    """Columns per panel of the packed layout (`tag` only selects the type): a block of
-    columns starting at a multiple of it starts a panel."""
+cdef inline int tile_columns(const floating* tag) noexcept nogil:
+    """The widest tile of the kernels, in columns (`tag` only selects the type): a block
+    of columns that starts at a multiple of it and is a multiple of it long can be
+    computed on its own, its tiles reading no column outside it."""
     if floating is float:
-        return LN_NB_F32
+        return LN_TILE_COLS_F32
     else:
-        return LN_NB_F64
+        return LN_TILE_COLS_F64
 
 
 cdef inline void pack(int k, int n, const floating* b, Py_ssize_t s_k, Py_ssize_t s_n,

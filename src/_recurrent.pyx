@@ -37,7 +37,7 @@ from libc.string cimport memset
 
 from _blas cimport gemm
 from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
-from _gemm_packed cimport packed_size, pack, gemm_packed, panel_width
+from _gemm_packed cimport packed_size, pack, gemm_packed, tile_columns
 from _lstm_cell cimport lstm_forward_row, lstm_backward_row
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
 from _simd_math cimport vexp, vsigmoid, vtanh
@@ -321,7 +321,7 @@ def forward_layer(
     cdef int n_proj, n_proj_parts
     cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
-    cdef Py_ssize_t unit_align = 2 * panel_width(&w_hh[0, 0])
+    cdef Py_ssize_t unit_align = tile_columns(&w_hh[0, 0])
     cdef int n_unit = _unit_split_threads(n_threads, B, H, G, sizeof(floating), unit_align)
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "

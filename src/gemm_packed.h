@@ -4,7 +4,7 @@
  * batch, often 1..32) against a large weight matrix. A BLAS call repacks the whole
  * weight matrix on every call, which costs as much as the arithmetic at these shapes
  * and is repeated T times. Here the weights are packed once per sequence into panels
- * of NB columns, [n / NB][k][NB], zero-padded to a multiple of 2·NB columns, and a
+ * of NB columns, [n / NB][k][NB], zero-padded to a multiple of 4·NB columns, and a
  * register-blocked SIMD kernel streams them.
  *
  * The kernels are compiled for AVX-512 and AVX2+FMA and chosen at run time by the CPU
@@ -20,6 +20,10 @@
 /* Panel widths (columns): one 512-bit vector. */
 #define LN_NB_F32 16
 #define LN_NB_F64 8
+/* Columns the packed buffer is zero-padded to a multiple of: the widest tile of any
+ * kernel (four vectors of 512 bits), which may read past the last column. */
+#define LN_TILE_COLS_F32 (4 * LN_NB_F32)
+#define LN_TILE_COLS_F64 (4 * LN_NB_F64)
 
 /* Elements of the packed buffer for a k × n matrix. */
 size_t ln_packed_size_f32(int k, int n);
