@@ -57,6 +57,18 @@ def test_activations_and_parameters():
     assert bench.parameter_count(cfg) == sum(p.size for p in model.parameters().values())
 
 
+def test_memory_table_measures_a_step_and_relates_it_to_what_it_must_hold():
+    table = bench.memory_table([bench.CONFIGS["F"]], np.float64, ["lstm_native"], 1)
+    (row,) = table.rows
+    col = dict(zip(table.columns, row))
+    growth, acts, params = (float(col[k]) for k in
+                            ["peak RSS growth MiB", "activations MiB", "weights + grads MiB"])
+    # A training step holds at least its activations (F: 1.6 MiB in float64) at its peak.
+    assert growth >= 0.9 * acts
+    assert float(col["peak / (act. + w + g)"]) == pytest.approx(
+        (growth + params) / (acts + params), abs=0.01)
+
+
 def test_asv_suite_has_the_same_configurations():
     spec = importlib.util.spec_from_file_location("asv_benchmarks",
                                                   ROOT / "benchmarks" / "benchmarks.py")
