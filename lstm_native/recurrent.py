@@ -78,6 +78,7 @@ class _Recurrent(Module):
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
         self._cache = None
+        self._spare = {}
 
         rng = np.random.default_rng(seed)
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
@@ -120,6 +121,27 @@ class _Recurrent(Module):
 
     def _drop_cache(self) -> None:
         self._cache = None
+        self._spare = {}
+
+    # -- training buffers kept between steps ------------------------------------------------
+    # A training step needs tens to hundreds of MiB of activations (gates, state slots,
+    # the outputs of inner layers). Fresh arrays that large come straight from the kernel
+    # (mmap), which zeroes every page on its first touch: 3-7% of a step in the profiles
+    # of E (T=50) and B at T=1000. So backward hands its buffers back, and the next
+    # training forward of the same shapes takes them again instead of allocating. They
+    # are internal only (the user's outputs and states are always fresh arrays) and are
+    # let go in eval mode. The memory is what the step needs anyway.
+
+    def _take(self, key, shape: tuple) -> np.ndarray:
+        """An uninitialised buffer: the spare one under `key` when its shape fits."""
+        buf = self._spare.pop(key, None)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape, self.dtype)
+        return buf
+
+    def _give_back(self, key, buf) -> None:
+        if buf is not None:
+            self._spare[key] = buf
 
     # -- argument checks ------------------------------------------------------------------
 
@@ -214,7 +236,10 @@ class _Recurrent(Module):
         layers = []
         with single_threaded_blas():
             for layer in range(self.num_layers):
-                out = np.empty((T * N, D * H), self.dtype)
+                if training and layer < self.num_layers - 1:
+                    out = self._take(("out", layer), (T * N, D * H))  # the next layer's input
+                else:
+                    out = np.empty((T * N, D * H), self.dtype)    # the user's output
                 kept = []
                 for direction in range(D):
                     idx = layer * D + direction
@@ -224,14 +249,17 @@ class _Recurrent(Module):
                     else:
                         bias = np.zeros(G, self.dtype)
                     # Inference needs the gates of one chunk of steps at a time only.
-                    steps = T if training else _recurrent.inference_chunk_steps(T, N)
-                    gates = np.empty((steps * N, G), self.dtype)
+                    if training:
+                        gates = self._take(("gates", idx), (T * N, G))
+                    else:
+                        steps = _recurrent.inference_chunk_steps(T, N, G, layer_input.shape[1])
+                        gates = np.empty((steps * N, G), self.dtype)
                     if training:
                         # Every step's state in T + 1 slots; the first one holds the initial.
                         first, last = (T, 0) if direction else (0, T)
                         slots = []
-                        for s0 in states0:
-                            slot = np.empty(((T + 1) * N, H), self.dtype)
+                        for name, s0 in zip(self._state_names, states0):
+                            slot = self._take((name, idx), ((T + 1) * N, H))
                             slot[first * N:(first + 1) * N] = s0[idx]
                             slots.append(slot)
                     else:
@@ -289,7 +317,11 @@ class _Recurrent(Module):
             for layer in reversed(range(self.num_layers)):
                 layer_input, kept = cache["layers"][layer]
                 dx = None
-                if layer > 0 or input_grad:
+                if layer > 0:
+                    # The gradient on an inner layer's output, internal like the output.
+                    dx = self._take(("dx", layer), layer_input.shape)
+                    dx.fill(0)
+                elif input_grad:
                     dx = np.zeros_like(layer_input)
                 for direction in range(D):
                     idx = layer * D + direction
@@ -308,6 +340,14 @@ class _Recurrent(Module):
                         self.grads[f"bias_hh{sfx}"] += db
                     for d_initial, d in zip(d_initials, ds):
                         d_initial[idx] = d
+                    # This direction's buffers are spent: keep them for the next step.
+                    self._give_back(("gates", idx), gates)
+                    for name, slot in zip(self._state_names, (h, c)):
+                        self._give_back((name, idx), slot)
+                if layer < self.num_layers - 1:
+                    self._give_back(("dx", layer + 1), d_layer_out)
+                if layer > 0:
+                    self._give_back(("out", layer - 1), layer_input)
                 d_layer_out = dx
         if input_grad:
             dx = self._to_user_layout(d_layer_out.reshape(T, N, self.input_size), batched)

@@ -11,7 +11,9 @@ Design notes (the algorithm of shared/PERFORMANCE.md):
   scratch does not grow with T). Then the recurrence: batch rows are independent
   through time, so each thread takes its own block of rows through all T steps with no
   barrier: gates[t] += h_{t-1}·W_hhᵀ (GEMM, beta = 1), then one fused elementwise pass
-  (bias, the gates, the cell, the hidden output written straight into `out`).
+  (bias, the gates, the cell, the hidden output written straight into `out`). With few
+  rows per thread and a W_hh larger than a core's L2, the threads split hidden units
+  instead (_forward_units), one barrier after each step's GEMM and pass.
 - Backward (BPTT). Per step, in reverse, the fused pass turns step t's activated gates into
   their pre-activation gradients dG_t in place and dh_{t-1} += dG_t·W_hh. After the loop the
   parameter and input gradients are each one GEMM over all T·B rows (in blocks).
@@ -90,9 +92,15 @@ cdef inline Py_ssize_t _chunk_start(Py_ssize_t k, Py_ssize_t n_chunks, Py_ssize_
 cdef enum:
     GEMM_PARTS = 2
     MIN_PART = 16            # rows or columns of C per part, at least
-    # Inference projects the input in chunks of about this many rows (steps × batch),
-    # so its scratch does not grow with T.
+    # Inference projects the input in chunks of steps, so that its scratch does not grow
+    # with T: chunks of about this many rows (steps × batch) ...
     INFERENCE_CHUNK_ROWS = 1024
+    # ... or of this many when W_ih has fewer than SMALL_W_IH elements. BLAS packs W_ih
+    # again for each chunk, which large chunks amortise; a small W_ih costs little to pack,
+    # and a small chunk's gates stay in L2 until the recurrence reads them (F: 256 KiB).
+    # Measured, 1 thread: F 7.0 -> 5.8 ms; at 256 rows B lost 2% (W_ih 1024 x 256), C 3-8%.
+    INFERENCE_CHUNK_ROWS_SMALL = 256
+    SMALL_W_IH = 1 << 16
     # A thread is only worth waking for this much work (multiply-adds, about 20-50 µs):
     # below it, waking a second thread on a busy machine costs more than it saves.
     MIN_WORK_PER_THREAD = 200000
@@ -164,10 +172,11 @@ cdef inline void _gemm_part(
              a, lda, b + (p0 * ldb if trans_b else p0), ldb, beta, c + p0, ldc)
 
 
-def inference_chunk_steps(Py_ssize_t T, Py_ssize_t B):
-    """Steps per chunk of the input projection in inference: the gates scratch holds
-    this many steps (all T in training)."""
-    cdef Py_ssize_t steps = INFERENCE_CHUNK_ROWS // B
+def inference_chunk_steps(Py_ssize_t T, Py_ssize_t B, Py_ssize_t G, Py_ssize_t I):
+    """Steps per chunk of the input projection in inference, for a batch of B rows and
+    W_ih of G × I: the gates scratch holds this many steps (all T in training)."""
+    cdef Py_ssize_t rows = INFERENCE_CHUNK_ROWS_SMALL if G * I < SMALL_W_IH else INFERENCE_CHUNK_ROWS
+    cdef Py_ssize_t steps = rows // B
     return min(T, steps if steps > 1 else 1)
 
 

@@ -633,21 +633,65 @@ def test_get_config_rebuilds_the_architecture(cls, kwargs):
     assert m2.dtype == np.float64
 
 
+@pytest.mark.parametrize("cls", [ln.LSTM, ln.RNN])
+def test_training_buffers_kept_between_steps_change_nothing(cls):
+    # Backward hands the activation buffers back and the next training forward of the
+    # same shapes reuses them (recurrent.py, _take / _give_back): the results of a step
+    # must be those of a fresh model, and what the user got from the previous step
+    # (outputs, states, gradients) must not change.
+    rng = np.random.default_rng(14)
+    T, N, I, H, L = 9, 4, 3, 8, 3
+    steps = [(randn(rng, (T, N, I)), randn(rng, (T, N, 2 * H))) for _ in range(2)]
+    steps.append((randn(rng, (T + 2, N, I)), randn(rng, (T + 2, N, 2 * H))))  # new shape
+    model = cls(I, H, L, bidirectional=True, dtype=np.float64, seed=6)
+    as_tuple = (lambda st: st if isinstance(st, tuple) else (st,))
+    kept = []
+    for x, dout in steps:
+        model.zero_grad()
+        out, state = model(x)
+        dx, dstate = model.backward(dout)
+        fresh_again = cls(I, H, L, bidirectional=True, dtype=np.float64, seed=6)
+        f_out, f_state = fresh_again(x)
+        f_dx, f_dstate = fresh_again.backward(dout)
+        assert np.array_equal(out, f_out) and np.array_equal(dx, f_dx)
+        for k in model.grads:
+            assert np.array_equal(model.grads[k], fresh_again.grads[k]), k
+        kept.append([(a, a.copy()) for a in (out, dx, *as_tuple(state), *as_tuple(dstate))])
+    assert model._spare  # the buffers were kept ...
+    for arrays in kept:  # ... and none of them was handed to the user
+        for a, copy in arrays:
+            assert np.array_equal(a, copy)
+    model.eval()
+    assert not model._spare  # inference lets them go
+
+
+def test_inference_chunk_sizes():
+    from lstm_native import _recurrent
+    # A (B=64, W_ih 2048 x 512): chunks of 1024 rows, 16 steps.
+    assert _recurrent.inference_chunk_steps(1000, 64, 2048, 512) == 16
+    # F (B=32, W_ih 256 x 16, a small one): 256 rows, 8 steps.
+    assert _recurrent.inference_chunk_steps(1000, 32, 256, 16) == 8
+    # Never more than T steps, never fewer than one.
+    assert _recurrent.inference_chunk_steps(5, 32, 256, 16) == 5
+    assert _recurrent.inference_chunk_steps(10, 5000, 2048, 512) == 1
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 def test_inference_in_chunks_equals_training(bidirectional, dtype):
     # Inference projects the input a chunk of steps at a time (_recurrent's
-    # INFERENCE_CHUNK_ROWS = 1024 rows): 700 steps of 3 sequences make 3 chunks, the last
-    # one short. Training projects all steps at once; the numbers must not change (they
-    # are bitwise equal here, but BLAS promises no more than rounding across shapes).
+    # INFERENCE_CHUNK_ROWS_SMALL = 256 rows for this small W_ih): 700 steps of 3 sequences
+    # make 9 chunks, the last one short. Training projects all steps at once; the numbers
+    # must not change (they are bitwise equal here, but BLAS promises no more than
+    # rounding across shapes).
     from lstm_native import _recurrent
-    T, N = 700, 3
-    assert 1 < _recurrent.inference_chunk_steps(T, N) < T
-    m = ln.LSTM(2, 5, 2, bidirectional=bidirectional, dtype=dtype, seed=3)
+    T, N, H = 700, 3, 5
+    assert 1 < _recurrent.inference_chunk_steps(T, N, 4 * H, 2) < T
+    m = ln.LSTM(2, H, 2, bidirectional=bidirectional, dtype=dtype, seed=3)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((T, N, 2)).astype(dtype)
     lengths = np.array([T, 341, 690])
-    hx = tuple(rng.standard_normal((2 * (2 if bidirectional else 1), N, 5)).astype(dtype)
+    hx = tuple(rng.standard_normal((2 * (2 if bidirectional else 1), N, H)).astype(dtype)
                for _ in range(2))
     out_train, (h_train, c_train) = m(x, hx, lengths=lengths)
     m.eval()
