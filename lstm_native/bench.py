@@ -553,6 +553,11 @@ def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) 
                 return lstm(x)
         return Task("torch", infer)
     lstm.train()
+    # Gradients allocated up front, as lstm_native's are: backward accumulates into them
+    # from the first step on, as in every later one, and a memory measurement finds
+    # both libraries with their weights and gradients in place.
+    for p in lstm.parameters():
+        p.grad = torch.zeros_like(p)
     if mode == "bwd":
         kept = {}
 
@@ -893,8 +898,9 @@ def _reset_peak_rss() -> bool:
 def _memory_child(spec: str) -> None:
     """Run in a fresh process: one training step's peak RSS growth, as JSON on stdout.
 
-    The step is the second one (after a warm-up step allocated the gradients and any
-    caches), from the RSS at its start to the peak during it.
+    The growth is from the RSS before a first (warm-up) step, with weights and gradients
+    allocated, to the peak during the second step: what a library keeps from one step to
+    the next (lstm_native its activation buffers, torch its caches) counts too.
     """
     import resource
     import tracemalloc
@@ -903,11 +909,13 @@ def _memory_child(spec: str) -> None:
     cfg, dtype, lib = CONFIGS[spec["config"]], np.dtype(spec["dtype"]), spec["library"]
     problem = Problem.make(cfg.with_steps(spec["steps"]), dtype)
     task = TASK_FACTORIES[lib](problem, "train", spec["n_threads"], check=False)
-    task.run()
     gc.collect()
     exact = _reset_peak_rss()
     before = _proc_status_kib("VmRSS") if exact else \
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    task.run()
+    gc.collect()
+    exact = exact and _reset_peak_rss()
     task.run()
     peak = _proc_status_kib("VmHWM") if exact else \
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
