@@ -958,8 +958,11 @@ def memory_table(cfgs: Sequence[Config], dtype, libraries: Sequence[str],
                   left=2,
                   notes=["activations: gates 4H + cell + hidden per step, layer and "
                          "direction, the least a training forward keeps for backward; "
-                         "weights and gradients are allocated before the step. numpy peak: "
-                         "tracemalloc's peak of numpy's buffers (lstm_native only). "
+                         "growth: from before a first step (weights and gradients "
+                         "allocated) to the peak of the second, so what a library keeps "
+                         "between steps counts. numpy peak: tracemalloc's peak of the "
+                         "numpy buffers a third step allocates (lstm_native only; without "
+                         "the activation buffers it reuses). "
                          "peak / (act. + w + g): (growth + weights + grads) / (activations "
                          "+ weights + grads), the step's peak against what it must hold "
                          "(the issue's bound: 1.5)."])
