@@ -832,6 +832,44 @@ def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
     return table
 
 
+def targets_table(results: Sequence[Result]) -> Table:
+    """The ratios the performance targets are stated in, per dtype and thread count:
+    training against torch (the worst configuration and the geometric mean over all),
+    inference against the faster of the peers (the worst of the configurations but S,
+    and S, batch 1, which has a target of its own)."""
+    table = Table("Targets: lstm_native / peer, medians of this run (< 1: lstm_native is "
+                  "faster)",
+                  ["dtype", "threads", "train / torch, worst", "train / torch, geo. mean",
+                   "infer / faster peer, worst but S", "infer / faster peer, S"], left=2)
+
+    def ratios(group, mode, peers):
+        out = {}
+        for r in group:
+            by_lib = {t.library: t.median for t in r.timings.get(mode, [])}
+            theirs = [by_lib[p] for p in peers if p in by_lib]
+            if "lstm_native" in by_lib and theirs:
+                out[r.cfg.name] = by_lib["lstm_native"] / min(theirs)
+        return out
+
+    def worst(rs):
+        if not rs:
+            return "–"
+        name = max(rs, key=rs.get)
+        return f"{rs[name]:.2f} ({name})"
+
+    keys = dict.fromkeys((r.dtype, r.n_threads) for r in results)
+    for dtype, n in keys:
+        group = [r for r in results if (r.dtype, r.n_threads) == (dtype, n)]
+        train = ratios(group, "train", ["torch"])
+        infer = ratios(group, "infer", LIBRARIES[1:])
+        geo = (f"{float(np.exp(np.mean(np.log(list(train.values()))))):.2f}"
+               if train else "–")
+        but_s = {name: v for name, v in infer.items() if name != "S"}
+        table.rows.append([dtype, str(n), worst(train), geo, worst(but_s),
+                           f"{infer['S']:.2f}" if "S" in infer else "–"])
+    return table
+
+
 def machine_table(info: dict, gemm: dict) -> Table:
     table = Table("Machine and settings", ["what", "value"], left=2)
     table.rows = [[k, str(v)] for k, v in info.items()]
@@ -1076,9 +1114,10 @@ class Report:
     tables: list[Table] = dataclasses.field(default_factory=list)   # scaling, memory
 
     def summaries(self) -> list[Table]:
-        """One summary table per dtype."""
+        """One summary table per dtype, then the ratios of the targets."""
         return [summary_table([r for r in self.results if r.dtype == d], f"Summary, {d}")
-                for d in dict.fromkeys(r.dtype for r in self.results)]
+                for d in dict.fromkeys(r.dtype for r in self.results)] + \
+            [targets_table(self.results)]
 
     def to_json(self) -> dict:
         return {"command": self.command, "machine": self.machine,

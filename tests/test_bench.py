@@ -57,6 +57,28 @@ def test_activations_and_parameters():
     assert bench.parameter_count(cfg) == sum(p.size for p in model.parameters().values())
 
 
+def test_targets_table_takes_worst_geometric_mean_and_the_faster_peer():
+    def result(name, n, **modes):
+        timings = {mode: [bench.Timing(lib, [t]) for lib, t in libs.items()]
+                   for mode, libs in modes.items()}
+        return bench.Result(bench.CONFIGS[name], "float32", n, 100.0, timings)
+
+    results = [
+        result("A", 2, train={"lstm_native": 2.0, "torch": 4.0},
+               infer={"lstm_native": 3.0, "torch": 2.0, "onnxruntime": 4.0}),
+        result("B", 2, train={"lstm_native": 2.0, "torch": 1.0},
+               infer={"lstm_native": 1.0, "torch": 4.0, "onnxruntime": 2.0}),
+        result("S", 2, train={"lstm_native": 1.0, "torch": 2.0},
+               infer={"lstm_native": 4.0, "torch": 8.0, "onnxruntime": 2.0}),
+        result("A", 1, infer={"lstm_native": 1.0}),
+    ]
+    rows = bench.targets_table(results).rows
+    # training: 0.5, 2.0, 0.5 -> worst 2.00 (B), geometric mean (0.5 * 2 * 0.5)^(1/3) = 0.79
+    # inference against the faster peer: 1.5 (A), 0.5 (B); S (2.0) only on its own
+    assert rows[0] == ["float32", "2", "2.00 (B)", "0.79", "1.50 (A)", "2.00"]
+    assert rows[1] == ["float32", "1", "–", "–", "–", "–"]  # no peer timed
+
+
 def test_memory_table_measures_a_step_and_relates_it_to_what_it_must_hold():
     table = bench.memory_table([bench.CONFIGS["F"]], np.float64, ["lstm_native"], 1)
     (row,) = table.rows
