@@ -12,11 +12,12 @@ static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 size_t ln_packed_size_f32(int k, int n) { return (size_t)k * round_up((size_t)n, LN_TILE_COLS_F32); }
 size_t ln_packed_size_f64(int k, int n) { return (size_t)k * round_up((size_t)n, LN_TILE_COLS_F64); }
 
-/* Panels of NB columns, [n / NB][k][NB], zero past column n: the kernels then read whole
- * vectors everywhere and only mask their stores. */
-#define DEFINE_PACK(SFX, T, NB)                                                           \
+/* Panels of NB columns, [n / NB][k][NB], zero past column n up to a multiple of the widest
+ * tile (as ln_packed_size_*): the kernels then read whole vectors everywhere and only mask
+ * their stores. */
+#define DEFINE_PACK(SFX, T, NB, TILE_COLS)                                                \
     void ln_pack_##SFX(int k, int n, const T *b, ptrdiff_t s_k, ptrdiff_t s_n, T *bp) {  \
-        int n_panels = (int)(round_up((size_t)n, 4 * NB) / NB); /* to LN_TILE_COLS */    \
+        int n_panels = (int)(round_up((size_t)n, TILE_COLS) / NB);                        \
         for (int p = 0; p < n_panels; p++) {                                              \
             T *panel = bp + (size_t)p * k * NB;                                           \
             for (int kk = 0; kk < k; kk++)                                                \
@@ -26,8 +27,8 @@ size_t ln_packed_size_f64(int k, int n) { return (size_t)k * round_up((size_t)n,
                 }                                                                         \
         }                                                                                 \
     }
-DEFINE_PACK(f32, float, LN_NB_F32)
-DEFINE_PACK(f64, double, LN_NB_F64)
+DEFINE_PACK(f32, float, LN_NB_F32, LN_TILE_COLS_F32)
+DEFINE_PACK(f64, double, LN_NB_F64, LN_TILE_COLS_F64)
 
 /* ------------------------------------------------------------------------------------
  * Portable kernel: one row and one panel at a time, simple enough for any compiler to
