@@ -219,6 +219,20 @@ cdef inline void _cell_forward(
             c_next[j] = c_prev[j]
 
 
+cdef inline Py_ssize_t _forward_step(Py_ssize_t s, Py_ssize_t T, bint reverse, bint training,
+                                     Py_ssize_t* prev, Py_ssize_t* nxt) noexcept nogil:
+    """Time t of step s of a forward pass, and the state slots that step reads (prev) and
+    writes (nxt): see "States live in slots" above; inference has the one slot 0."""
+    cdef Py_ssize_t t = T - 1 - s if reverse else s
+    if training:
+        prev[0] = t + 1 if reverse else t
+        nxt[0] = t if reverse else t + 1
+    else:
+        prev[0] = 0
+        nxt[0] = 0
+    return t
+
+
 cdef void _forward_rows(
     Cell cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
@@ -232,13 +246,7 @@ cdef void _forward_rows(
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef floating* g_t
     for s in range(s0, s1):
-        t = T - 1 - s if reverse else s
-        if training:
-            prev = t + 1 if reverse else t
-            nxt = t if reverse else t + 1
-        else:
-            prev = 0
-            nxt = 0
+        t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
         # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows
         gemm_packed(<int> (r1 - r0), <int> G, <int> H, h + (prev * B + r0) * H, <int> H,
@@ -270,14 +278,11 @@ cdef void _forward_units(
     cdef Py_ssize_t u1 = _chunk_start(tid + 1, n_team, n_blocks) * unit_align
     cdef Py_ssize_t s, t, r, q, prev, nxt, n_gates = G // H
     cdef floating* g_t
+    # The thread's first unit in every per-unit buffer (NULL stays NULL for the RNN's c).
+    cdef floating* h_u = h + u0
+    cdef floating* c_u = c + u0 if c != NULL else NULL
     for s in range(s0, s1):
-        t = T - 1 - s if reverse else s
-        if training:
-            prev = t + 1 if reverse else t
-            nxt = t if reverse else t + 1
-        else:
-            prev = 0
-            nxt = 0
+        t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
         if u1 > u0:
             # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
@@ -288,10 +293,8 @@ cdef void _forward_units(
         if u1 > u0:
             for r in range(B):
                 _cell_forward(cell, g_t + r * G + u0, bias + u0,
-                              _row(h, prev * B + r, H) + u0,
-                              _row(c, prev * B + r, H) + u0 if c != NULL else NULL,
-                              _row(h, nxt * B + r, H) + u0,
-                              _row(c, nxt * B + r, H) + u0 if c != NULL else NULL,
+                              _row(h_u, prev * B + r, H), _row(c_u, prev * B + r, H),
+                              _row(h_u, nxt * B + r, H), _row(c_u, nxt * B + r, H),
                               out + (t * B + r) * ldo + u0,
                               u1 - u0, H, t < lengths[r])
         ln_omp_barrier()
