@@ -6,6 +6,8 @@ taken from `RTOL`, relative to the scale of the expected values:
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -41,6 +43,21 @@ def assert_close(actual, expected, dtype, name: str = "", rtol: float | None = N
     tol = rtol_for(dtype) if rtol is None else rtol
     err = max_rel_err(actual, expected)
     assert err <= tol, f"{name}: relative error {err:.3e} > {tol:.1e}"
+
+
+def numerical_grad(f, a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar f() with respect to every element of `a`,
+    perturbed in place (so `a` may be a live parameter array) and restored; float64."""
+    g = np.zeros(a.shape, np.float64)
+    for idx in np.ndindex(a.shape):
+        old = a[idx]
+        a[idx] = old + eps
+        up = f()
+        a[idx] = old - eps
+        down = f()
+        a[idx] = old
+        g[idx] = (up - down) / (2 * eps)
+    return g
 
 
 def assert_grads_close(actual: dict, expected: dict, dtype, rtol: float | None = None) -> None:
@@ -178,3 +195,27 @@ def assert_results_close(actual: dict, expected: dict, dtype, rtol=None) -> None
             assert_close(actual[key], expected[key], dtype, name=key, rtol=rtol)
     if "grads" in expected:
         assert_grads_close(actual["grads"], expected["grads"], dtype, rtol=rtol)
+
+
+# -- the command line ---------------------------------------------------------------------
+
+def run_cli(capsys, argv):
+    """`python -m lstm_native ARGV` in this process: (exit code, stdout, stderr)."""
+    from lstm_native import cli
+
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out: str) -> dict:
+    """The JSON summary a `--json` run prints as its last line."""
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True

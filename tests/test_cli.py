@@ -1,7 +1,6 @@
 """The command line, end to end on tiny settings: forecast, predict, CSV data, errors."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -12,26 +11,9 @@ import pytest
 
 import lstm_native as ln
 from lstm_native import cli
+from conftest import has_matplotlib, last_json, run_cli
 
 TINY = ["--epochs", "2", "--hidden", "4", "--batch-size", "32"]
-
-
-def _run(capsys, argv):
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -44,9 +26,9 @@ def trained(tmp_path_factory):
 
 
 def test_forecast_json_model_and_plots(tmp_path, capsys):
-    code, out, err = _run(capsys, ["forecast", *TINY, "--out", str(tmp_path), "--json"])
+    code, out, err = run_cli(capsys, ["forecast", *TINY, "--out", str(tmp_path), "--json"])
     assert code == 0, err
-    result = _last_json(out)
+    result = last_json(out)
     for key in ("rmse", "naive_rmse", "epochs", "seconds", "model_path"):
         assert key in result
     assert math.isfinite(result["rmse"]) and result["rmse"] > 0
@@ -66,7 +48,7 @@ def test_forecast_json_model_and_plots(tmp_path, capsys):
     assert loaded["epoch"] == 2
 
     plots = [tmp_path / "forecast.png", tmp_path / "loss.png"]
-    if _has_matplotlib():
+    if has_matplotlib():
         assert result["plots"] == [str(p) for p in plots]
         for p in plots:
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -78,19 +60,19 @@ def test_without_matplotlib_the_plots_are_skipped_with_a_message(tmp_path, capsy
                                                                  monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    code, out, _ = _run(capsys, ["forecast", *TINY, "--out", str(tmp_path), "--quiet",
+    code, out, _ = run_cli(capsys, ["forecast", *TINY, "--out", str(tmp_path), "--quiet",
                                  "--json"])
     assert code == 0
     assert "matplotlib is not installed: skipped the plots" in out
-    assert _last_json(out)["plots"] == []
+    assert last_json(out)["plots"] == []
     assert not (tmp_path / "forecast.png").exists()
 
 
 def test_no_subcommand_means_forecast(tmp_path, capsys):
-    code, out, _ = _run(capsys, ["--epochs", "1", "--hidden", "4", "--out", str(tmp_path),
+    code, out, _ = run_cli(capsys, ["--epochs", "1", "--hidden", "4", "--out", str(tmp_path),
                                  "--quiet", "--json", "--horizon", "2", "--layers", "2"])
     assert code == 0
-    result = _last_json(out)
+    result = last_json(out)
     assert result["epochs"] == 1 and math.isfinite(result["rmse"])
     # --quiet: the results only, no progress.
     assert "epoch 1/1" not in out
@@ -98,9 +80,9 @@ def test_no_subcommand_means_forecast(tmp_path, capsys):
 
 def test_predict_runs_the_saved_model(trained, capsys):
     model = str(trained / "model.npz")
-    code, out, err = _run(capsys, ["predict", "--model", model, "--steps", "3", "--json"])
+    code, out, err = run_cli(capsys, ["predict", "--model", model, "--steps", "3", "--json"])
     assert code == 0, err
-    result = _last_json(out)
+    result = last_json(out)
     assert result["labels"] == ["1961-01", "1961-02", "1961-03"]
     assert len(result["forecast"]) == 3 and all(math.isfinite(v) for v in result["forecast"])
     assert result["windows"] == 144 - 1 - 12
@@ -122,20 +104,20 @@ def test_a_user_csv_by_column_then_predict_on_it(tmp_path, capsys):
     path = tmp_path / "series.csv"
     _write_csv(path)
     out_dir = tmp_path / "out"
-    code, out, err = _run(capsys, ["forecast", "--data", str(path), "--column", "value",
+    code, out, err = run_cli(capsys, ["forecast", "--data", str(path), "--column", "value",
                                    *TINY, "--lookback", "6", "--out", str(out_dir), "--json",
                                    "--quiet"])
     assert code == 0, err
-    result = _last_json(out)
+    result = last_json(out)
     assert result["data"] == str(path) and result["column"] == "value"
     assert math.isfinite(result["rmse"])
     # predict reads the series and column the model was trained on by default.
-    code, out, err = _run(capsys, ["predict", "--model", result["model_path"], "--steps", "2",
+    code, out, err = run_cli(capsys, ["predict", "--model", result["model_path"], "--steps", "2",
                                    "--json", "--quiet"])
     assert code == 0, err
-    assert _last_json(out)["labels"] == ["t+1", "t+2"]
+    assert last_json(out)["labels"] == ["t+1", "t+2"]
     # A column with negative values: the differences, not their log (auto).
-    code, out, err = _run(capsys, ["forecast", "--data", str(path), "--column", "2", *TINY,
+    code, out, err = run_cli(capsys, ["forecast", "--data", str(path), "--column", "2", *TINY,
                                    "--lookback", "6", "--out", str(out_dir), "--quiet"])
     assert code == 0, err
     assert ln.load_checkpoint(out_dir / "model.npz")["extra"]["settings"]["transform"] == "diff"
@@ -154,7 +136,7 @@ def test_data_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
     path = tmp_path / "series.csv"
     _write_csv(path)
     argv = [a.replace("{csv}", str(path)) for a in argv]
-    code, out, err = _run(capsys, ["forecast", *argv, *TINY, "--out", str(tmp_path)])
+    code, out, err = run_cli(capsys, ["forecast", *argv, *TINY, "--out", str(tmp_path)])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0] and message in lines[0], err
@@ -162,12 +144,12 @@ def test_data_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
 
 
 def test_predict_errors_exit_2(tmp_path, capsys):
-    code, _, err = _run(capsys, ["predict", "--model", str(tmp_path / "none.npz")])
+    code, _, err = run_cli(capsys, ["predict", "--model", str(tmp_path / "none.npz")])
     assert code == 2 and "not a file" in err
     # A checkpoint that the forecast command did not write.
     other = tmp_path / "other.npz"
     ln.save_checkpoint(other, ln.Linear(2, 1))
-    code, _, err = _run(capsys, ["predict", "--model", str(other)])
+    code, _, err = run_cli(capsys, ["predict", "--model", str(other)])
     assert code == 2 and "not a model saved by" in err
 
 
@@ -194,5 +176,5 @@ def test_python_dash_m_entry_point(tmp_path):
                            "4", "--out", str(tmp_path), "--json", "--quiet"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    result = _last_json(done.stdout)
+    result = last_json(done.stdout)
     assert result["epochs"] == 1 and os.path.isfile(result["model_path"])

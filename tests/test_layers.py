@@ -7,27 +7,11 @@ import numpy as np
 import pytest
 
 import lstm_native as ln
-from conftest import DTYPES, assert_close, import_torch, randn, random_lengths, to_numpy, \
-    torch_dtype
+from conftest import DTYPES, assert_close, import_torch, numerical_grad, randn, \
+    random_lengths, to_numpy, torch_dtype
 from lstm_native.layers import Dropout, LastStep, Linear, Sequential
 
 FD_RTOL = 1e-6  # central differences in float64 with EPS = 1e-6
-
-
-def numerical_grad(f, a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar f() with respect to every element of `a`,
-    perturbed in place (so `a` may be a live parameter array)."""
-    g = np.zeros_like(a, dtype=np.float64)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
-    return g
 
 
 def check_block_gradients(model, x, dout, forward, backward):

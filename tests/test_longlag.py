@@ -3,7 +3,6 @@ two diagnostics: ∂L/∂h_t (against the reference and finite differences) and 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -12,34 +11,17 @@ import pytest
 
 from lstm_native import cli, longlag
 from lstm_native import reference as ref
+from conftest import has_matplotlib, last_json, run_cli
 
 TINY = ["longlag", "--lags", "5", "--epochs", "1", "--samples", "64", "--hidden", "4"]
-
-
-def _has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _run(capsys, argv):
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
 
 
 # -- the subcommand ------------------------------------------------------------------------
 
 def test_longlag_json_table_and_plots(tmp_path, capsys):
-    code, out, err = _run(capsys, [*TINY, "--out", str(tmp_path), "--json"])
+    code, out, err = run_cli(capsys, [*TINY, "--out", str(tmp_path), "--json"])
     assert code == 0, err
-    result = _last_json(out)
+    result = last_json(out)
     assert [row["lag"] for row in result["table"]] == [5]
     row = result["table"][0]
     for kind in ("RNN", "LSTM"):
@@ -52,7 +34,7 @@ def test_longlag_json_table_and_plots(tmp_path, capsys):
     # The printed table: a header and one row per lag, both models.
     assert "RNN MSE" in out and "LSTM MSE" in out
     plots = [tmp_path / "gradients.png", tmp_path / "gates.png"]
-    if _has_matplotlib():
+    if has_matplotlib():
         assert result["plots"] == [str(p) for p in plots]
         for p in plots:
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -63,10 +45,10 @@ def test_longlag_json_table_and_plots(tmp_path, capsys):
 def test_longlag_without_matplotlib_says_what_it_skipped(tmp_path, capsys, monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    code, out, _ = _run(capsys, [*TINY, "--out", str(tmp_path), "--quiet", "--json"])
+    code, out, _ = run_cli(capsys, [*TINY, "--out", str(tmp_path), "--quiet", "--json"])
     assert code == 0
     assert "skipped the plots gradients.png and gates.png" in out
-    assert _last_json(out)["plots"] == []
+    assert last_json(out)["plots"] == []
     assert not (tmp_path / "gradients.png").exists()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lstm_native import losses as L
-from conftest import DTYPES, assert_close
+from conftest import DTYPES, assert_close, numerical_grad
 
 # Loss values and gradients against torch, by dtype (one place).
 LOSS_RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
@@ -39,14 +39,8 @@ def check_fd(fn, pred, reduction):
     """The analytic gradient of fn(pred) against central differences, in float64."""
     loss, grad = fn(pred)
     assert grad.shape == pred.shape and grad.dtype == pred.dtype
-    numeric = np.empty_like(pred)
-    for idx in np.ndindex(pred.shape):
-        p = pred.copy()
-        p[idx] += FD_EPS
-        plus = _scalar(fn(p)[0], reduction)
-        p[idx] -= 2 * FD_EPS
-        minus = _scalar(fn(p)[0], reduction)
-        numeric[idx] = (plus - minus) / (2 * FD_EPS)
+    p = pred.copy()
+    numeric = numerical_grad(lambda: _scalar(fn(p)[0], reduction), p, FD_EPS)
     err = np.max(np.abs(numeric - grad)) / max(1.0, np.max(np.abs(numeric)))
     assert err <= FD_RTOL, f"finite differences: relative error {err:.2e}"
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lstm_native import reference as ref
+from conftest import numerical_grad
 
 
 # ----------------------------------------------------------------------------------
@@ -48,20 +49,6 @@ def loss_of(x, params, h0, c0, R, lengths, num_layers, bidirectional):
     )
     R1, R2, R3 = R
     return np.sum(out * R1) + np.sum(h_n * R2) + np.sum(c_n * R3)
-
-
-def numerical_grad(f, arr, eps=1e-6):
-    """Central differences of the scalar f() w.r.t. every entry of arr (perturbed in place)."""
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        fp = f()
-        arr[idx] = old - eps
-        fm = f()
-        arr[idx] = old
-        g[idx] = (fp - fm) / (2 * eps)
-    return g
 
 
 def assert_grad_close(analytic, numeric, name):
