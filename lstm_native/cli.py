@@ -559,6 +559,12 @@ def _lags(text: str) -> list[int]:
 
 
 def _longlag_arguments(p) -> None:
+    def seeds(text: str) -> list[int]:
+        try:
+            return longlag.parse_seeds(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
     p.add_argument("--lags", type=_lags, default=[20, 50, 100], metavar="T,T,...",
                    help="sequence lengths of the adding problem; the first marked value is "
                         "held T/2 to T steps (default: 20,50,100)")
@@ -572,14 +578,17 @@ def _longlag_arguments(p) -> None:
                    help="sequences per gradient step (default: 32)")
     p.add_argument("--lr", type=_positive_float, default=0.005,
                    help="Adam's initial learning rate, cosine-annealed to 0 (default: 0.005)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0,
-                   help="seed of the data, the weights and the shuffling (default: 0)")
+    p.add_argument("--seeds", "--seed", dest="seeds", type=seeds, default=[0], metavar="S",
+                   help="seed of the data, the weights and the shuffling, or several: a "
+                        "range (0-4) or a list (0,2,5), each trained in turn; the table and "
+                        "the gradient plot then give the median and range over them "
+                        "(default: 0)")
     p.add_argument("--threads", type=_nonnegative_int, default=1,
                    help="OpenMP threads of the recurrent kernels; 0 = all cores (default: "
                         "1, the fastest for batches this small)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the plots go (default: ./{DEFAULT_OUT})")
-    _add_output_arguments(p, json_holds="the table and settings",
+    _add_output_arguments(p, json_holds="the table, settings and gradient figures, per seed",
                           verbose_shows="a line per trained model")
 
 
@@ -593,49 +602,77 @@ def _yes(solved: bool) -> str:
 def longlag_command(args) -> int:
     started = time.perf_counter()
     say = print if args.verbose else (lambda *a, **k: None)
-    say(f"lstm_native {__version__}: the adding problem at T = "
+    seeds, longest = args.seeds, args.lags[-1]
+    several = len(seeds) > 1
+    setting = longlag.setting(args.threads or None)
+    say(f"lstm_native {__version__} ({setting}): the adding problem at T = "
         f"{', '.join(map(str, args.lags))}; RNN(tanh) and LSTM, {args.hidden} hidden each, "
         f"-> last step -> Linear(1)")
     say(f"same budget for both: {args.samples} training sequences, {args.epochs} "
         f"epoch{'s' * (args.epochs > 1)}, batch {args.batch_size}, Adam lr {args.lr} "
-        f"(cosine-annealed to 0), gradients clipped to norm "
-        f"{longlag.CLIP_NORM:g}, seed {args.seed}; tested on {longlag.N_TEST} new sequences")
+        f"(cosine-annealed to 0), gradients clipped to norm {longlag.CLIP_NORM:g}, "
+        f"seed{'s' * several} {', '.join(map(str, seeds))}; tested on {longlag.N_TEST} new "
+        f"sequences")
     say(f"always answering 1.0 scores MSE {longlag.TRIVIAL_MSE:.3f}; solved = MSE < "
         f"{longlag.SOLVED_MSE:.4f} (ten times better)")
-    runs = {}
-    for seq_len in args.lags:
-        for kind in longlag.KINDS:
-            run = longlag.train_model(kind, seq_len, hidden=args.hidden, samples=args.samples,
-                                      epochs=args.epochs, batch_size=args.batch_size,
-                                      lr=args.lr, seed=args.seed,
-                                      n_threads=args.threads or None)
-            runs[seq_len, kind] = run
-            say(f"  T = {seq_len:>3}  {kind:<4}  test MSE {run.test_mse:.4f}  (training loss "
-                f"{run.loss[0]:.3f} -> {run.loss[-1]:.4f}, {run.seconds:.1f} s)")
+    runs = {}       # (seed, T, kind) -> LongLagRun
+    curves = {}     # (kind, when) -> one gradient curve per seed
+    for seed in seeds:
+        for seq_len in args.lags:
+            for kind in longlag.KINDS:
+                run = longlag.train_model(kind, seq_len, hidden=args.hidden,
+                                          samples=args.samples, epochs=args.epochs,
+                                          batch_size=args.batch_size, lr=args.lr, seed=seed,
+                                          n_threads=args.threads or None)
+                runs[seed, seq_len, kind] = run
+                say(f"  {f'seed {seed}  ' * several}T = {seq_len:>3}  {kind:<4}  test MSE "
+                    f"{run.test_mse:.4f}  (training loss {run.loss[0]:.3f} -> "
+                    f"{run.loss[-1]:.4f}, {run.seconds:.1f} s)")
+        for key, curve in longlag.gradient_curves(
+                {k: runs[seed, longest, k] for k in longlag.KINDS}, seed).items():
+            curves.setdefault(key, []).append(curve)
+    curves = {key: np.array(rows) for key, rows in curves.items()}
+    reach = {f"{kind}_{when}": rows[:, -1] for (kind, when), rows in curves.items()}
+    plots, skipped, unit = longlag.make_plots(
+        args.out, {k: runs[seeds[0], longest, k] for k in longlag.KINDS}, curves, seeds,
+        setting)
 
-    longest = args.lags[-1]
-    profiles = longlag.gradient_profiles({k: runs[longest, k] for k in longlag.KINDS},
-                                         args.seed)
-    reach = {f"{kind}_{when}": float(np.nanmedian(profile[:, -1]))
-             for (kind, when), profile in profiles.items()}
-    plots, skipped = longlag.make_plots(args.out, {k: runs[longest, k] for k in longlag.KINDS},
-                                        profiles, args.seed)
+    def cell(values, fmt):
+        if not several:
+            return format(values[0], fmt)
+        median, low, high = longlag.spread(values)
+        return f"{median:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
 
-    print(f"{'T':>4}  {'trivial':>8}  {'RNN MSE':>8}  {'solved':>6}  {'LSTM MSE':>8}  "
-          f"{'solved':>6}")
+    def solved(flags):
+        return _yes(flags[0]) if not several else f"{sum(flags)}/{len(flags)}"
+
+    width = 22 if several else 8
+    if several:
+        print(f"median [range] over seeds {', '.join(map(str, seeds))}:")
+    print(f"{'T':>4}  {'trivial':>8}  {'RNN MSE':>{width}}  {'solved':>6}  "
+          f"{'LSTM MSE':>{width}}  {'solved':>6}")
     table = []
     for seq_len in args.lags:
-        rnn, lstm = runs[seq_len, "RNN"], runs[seq_len, "LSTM"]
-        print(f"{seq_len:>4}  {rnn.trivial_mse:>8.4f}  {rnn.test_mse:>8.4f}  "
-              f"{_yes(rnn.solved):>6}  {lstm.test_mse:>8.4f}  {_yes(lstm.solved):>6}")
-        table.append({"lag": seq_len, "trivial_mse": rnn.trivial_mse,
-                      **{kind: {"test_mse": run.test_mse, "solved": run.solved,
-                                "seconds": run.seconds}
-                         for kind, run in (("RNN", rnn), ("LSTM", lstm))}})
+        row = {"lag": seq_len,
+               "trivial_mse": [runs[s, seq_len, "RNN"].trivial_mse for s in seeds]}
+        for kind in longlag.KINDS:
+            done = [runs[s, seq_len, kind] for s in seeds]
+            row[kind] = {"test_mse": [r.test_mse for r in done],
+                         "solved": [r.solved for r in done],
+                         "seconds": [r.seconds for r in done]}
+        table.append(row)
+        print(f"{seq_len:>4}  {longlag.spread(row['trivial_mse'])[0]:>8.4f}  "
+              f"{cell(row['RNN']['test_mse'], '.4f'):>{width}}  "
+              f"{solved(row['RNN']['solved']):>6}  "
+              f"{cell(row['LSTM']['test_mse'], '.4f'):>{width}}  "
+              f"{solved(row['LSTM']['solved']):>6}")
     print(f"gradient reaching back {longest - 1} steps (T = {longest}), as a fraction of "
-          f"the one at the loss (median): RNN {reach['RNN_trained']:.2g} trained, "
-          f"{reach['RNN_initial']:.2g} initial; LSTM {reach['LSTM_trained']:.2g} trained, "
-          f"{reach['LSTM_initial']:.2g} initial")
+          f"the one at the loss (median over sequences"
+          f"{'; median [range] over the seeds' * several}): "
+          f"RNN {cell(reach['RNN_trained'], '.2g')} trained, "
+          f"{cell(reach['RNN_initial'], '.2g')} initial; "
+          f"LSTM {cell(reach['LSTM_trained'], '.2g')} trained, "
+          f"{cell(reach['LSTM_initial'], '.2g')} initial")
     seconds = time.perf_counter() - started
     print(f"total {seconds:.1f} s")
     if plots:
@@ -644,11 +681,16 @@ def longlag_command(args) -> int:
         print(skipped)
     if args.json:
         settings = {name: getattr(args, name) for name in
-                    ("lags", "hidden", "epochs", "samples", "batch_size", "lr", "seed",
+                    ("lags", "hidden", "epochs", "samples", "batch_size", "lr", "seeds",
                      "threads")}
-        print(json.dumps({"table": table, "trivial_mse": longlag.TRIVIAL_MSE,
-                          "solved_below": longlag.SOLVED_MSE, "gradient_reach": reach,
-                          "plots": plots, "settings": settings, "total_seconds": seconds}))
+        print(json.dumps({
+            "table": table, "trivial_mse": longlag.TRIVIAL_MSE,
+            "solved_below": longlag.SOLVED_MSE,
+            "gradient_reach": {k: v.tolist() for k, v in reach.items()},
+            "gradient_curves": {f"{kind}_{when}": rows.tolist()
+                                for (kind, when), rows in curves.items()},
+            "gates": {"seed": seeds[0], "lag": longest, **unit}, "plots": plots,
+            "settings": {**settings, "setting": setting}, "total_seconds": seconds}))
     return 0
 
 

@@ -18,6 +18,10 @@ Two diagnostics explain the table:
   sequence, recomputed from its `state_dict` and hidden states with the reference's gate
   functions (`lstm_native.reference.forget`, `input`, `output`).
 
+Trained models differ from seed to seed, and from one SIMD level of the kernels to another
+(their float sums round differently), so the command runs several seeds on request
+(`parse_seeds`) and the gradient plot then shows the median over the seeds with their range.
+
 Nothing imports this module but the command line; the plots need matplotlib.
 """
 from __future__ import annotations
@@ -28,7 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from threadpoolctl import threadpool_info
+
 from . import losses, optim, reference
+from ._recurrent import simd_level
 from .checkpoint import build_module
 from .data import adding_problem
 from .layers import LastStep, Linear, Sequential
@@ -38,8 +45,9 @@ from .schedules import CosineAnnealingLR
 from .training import evaluate, fit
 
 __all__ = ["KINDS", "SOLVED_MSE", "TRIVIAL_MSE", "LongLagRun", "adding_data", "build_model",
-           "gradient_profile", "gradient_profiles", "hidden_state_grads", "lstm_gates",
-           "make_plots", "plot_gates", "plot_gradients", "train_model"]
+           "gradient_curves", "gradient_profile", "gradient_profiles", "hidden_state_grads",
+           "lstm_gates", "make_plots", "memory_unit", "parse_seeds", "plot_gates",
+           "plot_gradients", "setting", "spread", "train_model"]
 
 #: The models compared, by the name of their recurrent layer.
 KINDS = ("RNN", "LSTM")
@@ -108,6 +116,53 @@ def train_model(kind: str, seq_len: int, *, hidden: int, samples: int, epochs: i
     trivial = float(np.mean(np.square(y_test.astype(np.float64) - 1.0)))
     return LongLagRun(kind, seq_len, test_mse, trivial, seconds, list(history["loss"]),
                       model, initial_state)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from "0-4", "0,1,2" or a mix ("0-2,7"): sorted, each once.
+
+    Raises
+    ------
+    ValueError
+        If a part is not an integer >= 0 or a range "a-b" with 0 <= a <= b.
+    """
+    seeds = set()
+    for part in (p.strip() for p in text.split(",")):
+        first, dash, last = part.partition("-")
+        try:
+            lo = int(first)
+            hi = int(last) if dash else lo
+        except ValueError:
+            raise ValueError(f"seeds must be integers >= 0 or ranges a-b, got {text!r}") from None
+        if lo < 0 or hi < lo:
+            raise ValueError(f"seeds must be integers >= 0 or ranges a-b with a <= b, "
+                             f"got {text!r}")
+        seeds.update(range(lo, hi + 1))
+    return sorted(seeds)
+
+
+def spread(values) -> tuple[float, float, float]:
+    """(median, min, max) of `values`: how a figure over several seeds is reported."""
+    values = np.asarray(values, np.float64)
+    return float(np.median(values)), float(values.min()), float(values.max())
+
+
+def setting(n_threads: int | None) -> str:
+    """What a trained model depends on besides its seed and sizes, in a few words: the
+    kernels' SIMD level, their threads (None: the OpenMP default), and the BLAS they call
+    (scipy's, with the kernels OpenBLAS picked for this CPU or OPENBLAS_CORETYPE)."""
+    threads = "default threads" if n_threads is None else \
+        f"{n_threads} thread{'s' * (n_threads > 1)}"
+    parts = [f"SIMD {simd_level()}", threads]
+    for lib in threadpool_info():
+        folder = os.path.basename(os.path.dirname(lib.get("filepath", "")))
+        if lib.get("user_api") == "blas" and "scipy" in folder:
+            arch = lib.get("architecture")
+            parts.append(f"{lib.get('internal_api')} {lib.get('version')}"
+                         + (f" {arch}" if arch else ""))
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        parts.append(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}")
+    return ", ".join(parts)
 
 
 # -- ∂L/∂h_t -------------------------------------------------------------------------------
@@ -272,34 +327,52 @@ def _figure(size):
 COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange"}
 
 
-def plot_gradients(path: str, profiles: dict, seq_len: int) -> str:
-    """The median of `gradient_profile` over the sequences against the distance from
-    the loss, log y; `profiles` maps a label such as ("LSTM", "trained") to (N, T)."""
-    fig = _figure((7, 4.5))
+def plot_gradients(path: str, curves: dict, seq_len: int, note: str) -> str:
+    """How much gradient reaches each step back, log y.
+
+    Parameters
+    ----------
+    path : str
+        The PNG to write.
+    curves : dict
+        (kind, "trained" or "initial") -> (S, T): per seed, the median over sequences of
+        `gradient_profile` (as `gradient_curves` gives). The line is the median over the
+        S seeds, the shaded band their range (when S > 1).
+    seq_len : int
+        T.
+    note : str
+        What the figure depends on (seeds, SIMD level, threads), under the title.
+    """
+    fig = _figure((7, 5))
     ax = fig.add_subplot()
     k = np.arange(seq_len)
     # The first marker is at a step t < T//2: at distance T - T//2 .. T - 1.
     ax.axvspan(seq_len - seq_len // 2, seq_len - 1, color="gray", alpha=0.1,
                label="where the first marked value is")
-    for (kind, when), prof in profiles.items():
-        med = np.nanmedian(prof, axis=0)
-        med = np.where(med > 0, med, np.nan)    # log axis
+    for (kind, when), per_seed in curves.items():
+        per_seed = np.asarray(per_seed, np.float64).reshape(-1, seq_len)
+        per_seed = np.where(per_seed > 0, per_seed, np.nan)    # log axis
         trained = when == "trained"
-        ax.plot(k, med, color=COLORS[kind], lw=2 if trained else 1.2,
-                ls="-" if trained else "--", alpha=1 if trained else 0.7,
-                label=f"{kind}, {when}")
+        ax.plot(k, np.nanmedian(per_seed, axis=0), color=COLORS[kind],
+                lw=2 if trained else 1.2, ls="-" if trained else "--",
+                alpha=1 if trained else 0.7, label=f"{kind}, {when}")
+        if len(per_seed) > 1:
+            ax.fill_between(k, np.nanmin(per_seed, axis=0), np.nanmax(per_seed, axis=0),
+                            color=COLORS[kind], alpha=0.2 if trained else 0.1, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("distance from the loss, T - 1 - t (steps)")
     ax.set_ylabel(r"$\|\partial L/\partial h_t\| \,/\, \|\partial L/\partial h_{T-1}\|$"
                   " (median over sequences)")
-    ax.set_title(f"Gradient reaching step t of the adding problem, T = {seq_len}")
+    ax.set_title(f"Gradient reaching step t of the adding problem, T = {seq_len}\n{note}",
+                 fontsize="medium")
     ax.legend(loc="lower left")
     fig.savefig(path, dpi=100)
     return path
 
 
-def plot_gates(path: str, gates: dict, x, seq_len: int) -> str:
-    """One sequence's input and the forget, input and output gates as heatmaps."""
+def plot_gates(path: str, gates: dict, x, seq_len: int, note: str) -> str:
+    """One sequence's input and the forget, input and output gates as heatmaps; `note`
+    (the seed, SIMD level, threads) goes under the title."""
     x = np.asarray(x)
     marks = np.flatnonzero(x[:, 1] > 0.5)
     fig = _figure((9, 7.5))
@@ -308,7 +381,8 @@ def plot_gates(path: str, gates: dict, x, seq_len: int) -> str:
     axes[0].bar(marks, x[marks, 0], width=1.0, color="black")
     axes[0].set_ylabel("input\n(marked: black)")
     axes[0].set_title(f"Trained LSTM on one sequence (T = {seq_len}); target "
-                      f"{x[marks, 0].sum():.2f} = the sum of the two marked values")
+                      f"{x[marks, 0].sum():.2f} = the sum of the two marked values\n{note}",
+                      fontsize="medium")
     image = None
     for ax, name in zip(axes[1:], ("forget", "input", "output")):
         image = ax.imshow(gates[name].T, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
@@ -336,20 +410,95 @@ def gradient_profiles(runs: dict, seed: int, n_sequences: int = 256) -> dict:
     return profiles
 
 
-def make_plots(out: str, runs: dict, profiles: dict, seed: int):
-    """gradients.png (from `profiles`) and gates.png (the trained LSTM of `runs` on its
-    first test sequence) in `out`: (paths, None), or ([], what was skipped) without
-    matplotlib."""
+def gradient_curves(runs: dict, seed: int, n_sequences: int = 256) -> dict:
+    """The median over sequences of each of `gradient_profiles`: {(kind, when): (T,)},
+    ``[k]`` the typical fraction of the gradient that reaches k steps back."""
+    return {key: np.nanmedian(profile, axis=0)
+            for key, profile in gradient_profiles(runs, seed, n_sequences).items()}
+
+
+def memory_unit(gates: dict, x) -> dict:
+    """The LSTM unit that best writes and keeps the first marked value.
+
+    Parameters
+    ----------
+    gates : dict
+        `lstm_gates` of one sequence.
+    x : array_like, (T, 2)
+        The sequence (channel 1 marks two steps).
+
+    Returns
+    -------
+    dict
+        The unit with the largest product of its input gate at the first marked step and
+        its smallest forget gate after it (a unit that opens to write, then holds), with
+        ``first_mark``, ``second_mark``, ``input_at_mark`` (that input gate),
+        ``input_elsewhere`` (its mean at the unmarked steps), ``forget_after_min`` and
+        ``forget_after_median`` (over the steps after the first mark).
+    """
+    x = np.asarray(x)
+    first, second = (int(t) for t in np.flatnonzero(x[:, 1] > 0.5)[:2])
+    forget_after = gates["forget"][first + 1:]
+    score = gates["input"][first] * forget_after.min(axis=0)
+    unit = int(np.argmax(score))
+    unmarked = np.ones(len(x), bool)
+    unmarked[[first, second]] = False
+    return {"unit": unit, "first_mark": first, "second_mark": second,
+            "input_at_mark": float(gates["input"][first, unit]),
+            "input_elsewhere": float(gates["input"][unmarked, unit].mean()),
+            "forget_after_min": float(forget_after[:, unit].min()),
+            "forget_after_median": float(np.median(forget_after[:, unit]))}
+
+
+def _seed_list(seeds) -> str:
+    """"seed 0", "seeds 0-4" (consecutive) or "seeds 0, 2, 5"."""
+    seeds = list(seeds)
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
+
+def make_plots(out: str, runs: dict, curves: dict, seeds, setting: str):
+    """gradients.png and gates.png in `out`.
+
+    Parameters
+    ----------
+    out : str
+        The folder (made if missing).
+    runs : dict
+        Kind -> `LongLagRun` of the longest lag, trained with ``seeds[0]``: gates.png
+        shows its LSTM on its first test sequence.
+    curves : dict
+        (kind, when) -> (S, T), one row per seed of `seeds`, as `plot_gradients` takes.
+    seeds : sequence of int
+    setting : str
+        What else the figures depend on (e.g. "SIMD avx512, 1 thread"), in their titles.
+
+    Returns
+    -------
+    paths : list of str
+        The plots written; [] without matplotlib.
+    skipped : str or None
+        What was skipped and why, or None.
+    unit : dict
+        `memory_unit` of the gates plotted (computed with or without matplotlib).
+    """
+    lstm = runs["LSTM"]
+    x = adding_data(N_TEST, lstm.seq_len, seeds[0], 1)[0][0]    # the first test sequence
+    gates = lstm_gates(lstm.model.layers[0], x)
+    unit = memory_unit(gates, x)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
     except ImportError:
         return [], ("matplotlib is not installed: skipped the plots gradients.png and "
-                    "gates.png (pip install matplotlib)")
-    lstm = runs["LSTM"]
+                    "gates.png (pip install matplotlib)"), unit
     os.makedirs(out, exist_ok=True)
-    paths = [plot_gradients(os.path.join(out, "gradients.png"), profiles, lstm.seq_len)]
-    x = adding_data(N_TEST, lstm.seq_len, seed, 1)[0][0]    # the first test sequence
-    gates = lstm_gates(lstm.model.layers[0], x)
-    paths.append(plot_gates(os.path.join(out, "gates.png"), gates, x, lstm.seq_len))
-    return paths, None
+    how = "median (line) and range (band) over" if len(seeds) > 1 else "one run,"
+    note = f"{how} {_seed_list(seeds)}\n{setting}"
+    paths = [plot_gradients(os.path.join(out, "gradients.png"), curves, lstm.seq_len, note),
+             plot_gates(os.path.join(out, "gates.png"), gates, x, lstm.seq_len,
+                        f"{_seed_list(seeds[:1])}; {setting}")]
+    return paths, None, unit

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from lstm_native import cli, longlag
+from lstm_native import _recurrent, cli, longlag
 from lstm_native import reference as ref
 from conftest import has_matplotlib, last_json, run_cli
 
@@ -25,12 +25,21 @@ def test_longlag_json_table_and_plots(tmp_path, capsys):
     assert [row["lag"] for row in result["table"]] == [5]
     row = result["table"][0]
     for kind in ("RNN", "LSTM"):
-        assert math.isfinite(row[kind]["test_mse"]) and row[kind]["test_mse"] >= 0
-        assert row[kind]["solved"] == (row[kind]["test_mse"] < 1 / 60)
-    assert row["trivial_mse"] == pytest.approx(1 / 6, abs=0.03)
+        (mse,), (solved,) = row[kind]["test_mse"], row[kind]["solved"]
+        assert math.isfinite(mse) and mse >= 0
+        assert solved == (mse < 1 / 60)
+    assert row["trivial_mse"][0] == pytest.approx(1 / 6, abs=0.03)
     assert result["settings"]["hidden"] == 4 and result["settings"]["samples"] == 64
-    assert set(result["gradient_reach"]) == {"RNN_trained", "RNN_initial", "LSTM_trained",
-                                             "LSTM_initial"}
+    assert result["settings"]["seeds"] == [0]
+    keys = {"RNN_trained", "RNN_initial", "LSTM_trained", "LSTM_initial"}
+    assert set(result["gradient_reach"]) == keys and set(result["gradient_curves"]) == keys
+    assert np.shape(result["gradient_curves"]["LSTM_trained"]) == (1, 5)
+    assert result["gradient_reach"]["RNN_trained"] == [
+        result["gradient_curves"]["RNN_trained"][0][-1]]
+    assert result["gates"]["seed"] == 0 and result["gates"]["lag"] == 5
+    # What the figures depend on is stated: the SIMD level and the threads.
+    simd = f"SIMD {_recurrent.simd_level()}, 1 thread"
+    assert simd in out.splitlines()[0] and result["settings"]["setting"].startswith(simd)
     # The printed table: a header and one row per lag, both models.
     assert "RNN MSE" in out and "LSTM MSE" in out
     plots = [tmp_path / "gradients.png", tmp_path / "gates.png"]
@@ -40,6 +49,46 @@ def test_longlag_json_table_and_plots(tmp_path, capsys):
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert result["plots"] == [] and "matplotlib is not installed" in out
+
+
+def test_several_seeds_give_each_seed_its_own_run(tmp_path, capsys):
+    """--seeds 0-1 trains each seed as --seed would, and reports median and range."""
+    code, out, err = run_cli(capsys, [*TINY, "--seeds", "0-1", "--out", str(tmp_path),
+                                      "--json"])
+    assert code == 0, err
+    both = last_json(out)
+    assert "median [range] over seeds 0, 1:" in out
+    assert "seed 1  T =   5  LSTM" in out
+    code, out_1, err = run_cli(capsys, [*TINY, "--seed", "1", "--out", str(tmp_path / "one"),
+                                        "--json"])
+    assert code == 0, err
+    one = last_json(out_1)
+    assert both["settings"]["seeds"] == [0, 1]
+    for kind in ("RNN", "LSTM"):
+        mses = both["table"][0][kind]["test_mse"]
+        assert len(mses) == 2 and mses[1] == one["table"][0][kind]["test_mse"][0]
+        solved = sum(both["table"][0][kind]["solved"])
+        assert f" {solved}/2" in out
+    curves = np.array(both["gradient_curves"]["RNN_trained"])
+    assert curves.shape == (2, 5)
+    np.testing.assert_array_equal(curves[1], one["gradient_curves"]["RNN_trained"][0])
+    # The gates plot and its unit stay with the first seed.
+    assert both["gates"]["seed"] == 0
+
+
+@pytest.mark.parametrize("text, seeds", [("0", [0]), ("0-4", [0, 1, 2, 3, 4]),
+                                         ("5, 1-2", [1, 2, 5]), ("3,3", [3])])
+def test_parse_seeds(text, seeds):
+    assert longlag.parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "-1", "4-2", "1-x", "0,,1"])
+def test_bad_seeds_are_rejected(text, capsys):
+    with pytest.raises(ValueError, match="seeds"):
+        longlag.parse_seeds(text)
+    with pytest.raises(SystemExit):
+        cli.main([*TINY, "--seeds", text])
+    assert "--seeds" in capsys.readouterr().err
 
 
 def test_longlag_without_matplotlib_says_what_it_skipped(tmp_path, capsys, monkeypatch):
@@ -166,3 +215,41 @@ def test_lstm_gates_are_in_unit_interval_and_rebuild_the_hidden_states():
         c = ref.cell(gates["forget"][t], gates["input"][t], g, c)
         h = ref.hidden(gates["output"][t], c)
         np.testing.assert_allclose(h, out[t], rtol=1e-10, atol=1e-12)
+
+
+def test_memory_unit_finds_the_unit_that_writes_and_holds():
+    T, H = 10, 3
+    x = np.zeros((T, 2))
+    x[[2, 7], 1] = 1.0
+    gates = {"input": np.full((T, H), 0.1), "forget": np.full((T, H), 0.5)}
+    gates["input"][2] = [0.9, 0.95, 0.2]      # unit 1 opens most, but does not hold
+    gates["forget"][3:, 0] = 0.97             # unit 0 opens and holds
+    gates["forget"][3:, 1] = 0.3
+    unit = longlag.memory_unit(gates, x)
+    assert unit["unit"] == 0 and (unit["first_mark"], unit["second_mark"]) == (2, 7)
+    assert unit["input_at_mark"] == pytest.approx(0.9)
+    assert unit["input_elsewhere"] == pytest.approx(0.1)
+    assert unit["forget_after_min"] == pytest.approx(0.97)
+
+
+@pytest.mark.parametrize("n_seeds", [1, 3])
+def test_gradient_plot_shades_the_range_over_seeds(tmp_path, monkeypatch, n_seeds):
+    """One line per model and weights, the median over seeds; a band for their range
+    when there are several."""
+    pytest.importorskip("matplotlib")
+    figures = []
+    make = longlag._figure
+    monkeypatch.setattr(longlag, "_figure", lambda size: figures.append(make(size))
+                        or figures[-1])
+    T = 6
+    rng = np.random.default_rng(0)
+    curves = {(kind, when): 10.0 ** -rng.uniform(0, 5, (n_seeds, T))
+              for kind in longlag.KINDS for when in ("trained", "initial")}
+    path = longlag.plot_gradients(str(tmp_path / "g.png"), curves, T, "seeds 0-2\nSIMD x")
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    (ax,) = figures[0].axes
+    assert path == str(tmp_path / "g.png") and len(ax.lines) == 4
+    np.testing.assert_allclose(ax.lines[0].get_ydata(),
+                               np.median(curves["RNN", "trained"], axis=0))
+    assert len(ax.collections) == (4 if n_seeds > 1 else 0)
+    assert "SIMD x" in ax.get_title()
