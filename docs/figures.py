@@ -1,0 +1,331 @@
+"""Regenerate the README's figures: docs/figures.md and the longlag plots in docs/.
+
+    python docs/figures.py                         # all of them (about 20 min per BLAS setting)
+    python docs/figures.py --coretypes default,Haswell
+
+Trained models depend on more than their seed: the kernels' float sums round differently
+at each SIMD level (``LSTM_NATIVE_ISA``), and so do the BLAS kernels OpenBLAS picks for the
+CPU (``OPENBLAS_CORETYPE`` forces a set). So every configuration runs in a process of its
+own, as a reader would start it (``python -m lstm_native ... --json``), with the SIMD level
+and the BLAS kernels set, one thread (``--threads 1``, ``OMP_NUM_THREADS=1``,
+``OPENBLAS_NUM_THREADS=1``), for each seed; figures.md gives, per configuration, the
+median and range over the seeds, next to the machine they were measured on. The sample
+outputs are the plain commands at this machine's defaults; the plots are those of the
+multi-seed longlag run at the default SIMD level and BLAS kernels.
+
+Levels this CPU cannot run are skipped (the kernels fall back to a lower one, which is
+measured anyway). The script is not part of the package; it needs matplotlib.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from lstm_native import longlag
+
+DOCS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(DOCS)
+LEVELS = ("generic", "avx2", "avx512")
+#: What every run is given: one thread for the kernels and for BLAS.
+THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+#: The machine facts figures.md states, from `lstm_native.bench.machine_info`.
+MACHINE_KEYS = ("cpu", "cores", "os", "python", "numpy", "scipy", "BLAS",
+                "OPENBLAS_CORETYPE", "lstm_native SIMD", "lstm_native OpenMP")
+PROBE = ("import json; from lstm_native.bench import machine_info; "
+         "print(json.dumps(machine_info()))")
+
+
+# -- running the command line --------------------------------------------------------------
+
+def environment(level: str | None, coretype: str) -> dict:
+    """The environment of one run: `level` (None: the kernels' own choice) and the
+    OpenBLAS `coretype` ("default": whatever OpenBLAS picks, or the caller's setting)."""
+    env = {**os.environ, **THREADS}
+    env.pop("LSTM_NATIVE_ISA", None)
+    if level is not None:
+        env["LSTM_NATIVE_ISA"] = level
+    if coretype != "default":
+        env["OPENBLAS_CORETYPE"] = coretype
+    return env
+
+
+def run(args: list, env: dict, cwd: str) -> str:
+    """The stdout of ``python ARGS`` in `cwd`; a failure stops the script with its stderr."""
+    proc = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python {shlex.join(args)} failed ({proc.returncode}):\n"
+                           f"{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def probe(level: str | None, coretype: str, cwd: str) -> dict:
+    """`machine_info` as a run with this level and BLAS setting sees it."""
+    return json.loads(run(["-c", PROBE], environment(level, coretype), cwd))
+
+
+def blas_kernels(info: dict) -> str:
+    """The OpenBLAS kernel set of scipy's BLAS (the one the kernels call), e.g. "SkylakeX"."""
+    for part in info["BLAS"].split("; "):
+        if part.startswith("scipy:") and "(" in part:
+            return part.rsplit("(", 1)[1].split(" kernels")[0]
+    return "unknown"
+
+
+# -- the measurements ----------------------------------------------------------------------
+
+def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=()) -> dict:
+    """Every run figures.md needs (see the module's notes): the results as `render` takes
+    them, and the folder of the default configuration's longlag plots."""
+    default_info = probe(None, "default", work)
+    default_level = default_info["lstm_native SIMD"]
+    seed_text = ",".join(map(str, seeds))
+    results = {"machine": {k: default_info.get(k, "?") for k in MACHINE_KEYS},
+               "default_level": default_level, "default_blas": blas_kernels(default_info), "seeds": list(seeds), "threads": THREADS,
+               "configs": [], "commit": _commit(),
+               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    plots_dir = None
+    for coretype in coretypes:
+        for level in levels:
+            info = probe(level, coretype, work)
+            if info["lstm_native SIMD"] != level:
+                print(f"skipped {level}: this CPU runs {info['lstm_native SIMD']} instead",
+                      flush=True)
+                continue
+            config = {"level": level, "coretype": coretype, "blas": blas_kernels(info),
+                      "forecast": [], "longlag": None}
+            env = environment(level, coretype)
+            for seed in seeds:
+                cwd = os.path.join(work, f"{coretype}-{level}-forecast-{seed}")
+                os.makedirs(cwd)
+                out = run(["-m", "lstm_native", "--seed", str(seed), "--quiet", "--json",
+                           *forecast_args], env, cwd)
+                config["forecast"].append(last_json(out))
+            print(f"{coretype} {level}: forecast done", flush=True)
+            cwd = os.path.join(work, f"{coretype}-{level}-longlag")
+            os.makedirs(cwd)
+            out = run(["-m", "lstm_native", "longlag", "--seeds", seed_text, "--quiet",
+                       "--json", *longlag_args], env, cwd)
+            config["longlag"] = last_json(out)
+            print(f"{coretype} {level}: longlag done", flush=True)
+            if level == default_level and coretype == "default":
+                plots_dir = os.path.join(cwd, "lstm_native_out")
+            results["configs"].append(config)
+    # What a reader who types the plain commands sees on this machine.
+    env = environment(None, "default")
+    for name, args in (("forecast", list(forecast_args)), ("longlag", ["longlag", *longlag_args])):
+        cwd = os.path.join(work, f"sample-{name}")
+        os.makedirs(cwd)
+        results[f"{name}_sample"] = {"command": shlex.join(["python", "-m", "lstm_native", *args]),
+                                     "output": run(["-m", "lstm_native", *args], env, cwd)}
+    return {"results": results, "plots_dir": plots_dir}
+
+
+def _commit() -> str:
+    """The commit measured, with a note when the package's files differ from it."""
+    def git(*args):
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--", "lstm_native", "src", "CMakeLists.txt"):
+        commit += " (with uncommitted changes to the package)"
+    return commit
+
+
+# -- figures.md ----------------------------------------------------------------------------
+
+def spread(values, fmt: str) -> str:
+    """"median [min, max]" of `values`, or the one value when they are all equal."""
+    median, low, high = longlag.spread(values)
+    if low == high:
+        return format(median, fmt)
+    return f"{median:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
+def _table(header, rows) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+
+
+def _config_name(config: dict) -> tuple[str, str]:
+    blas = config["blas"] + (f" (OPENBLAS_CORETYPE={config['coretype']})"
+                             if config["coretype"] != "default" else "")
+    return config["level"], blas
+
+
+def _code(text: str) -> list[str]:
+    return ["```", text.rstrip("\n"), "```"]
+
+
+def render(results: dict) -> str:
+    """figures.md from `measure`'s results: the machine and settings, then per
+    configuration (SIMD level, BLAS kernels) the median and range over the seeds."""
+    seeds = results["seeds"]
+    seed_text = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) \
+        else ", ".join(map(str, seeds))
+    threads = ", ".join(f"`{k}={v}`" for k, v in results["threads"].items())
+    m = results["machine"]
+    lines = [
+        "# The README's figures",
+        "",
+        "Made by `python docs/figures.py` (do not edit by hand) on "
+        f"{results['date']}, at commit {results['commit']}. Each configuration (SIMD level "
+        "of the kernels, BLAS kernels) ran in processes of its own: `python -m lstm_native "
+        f"... --json` with `LSTM_NATIVE_ISA` set, {threads} and `--threads 1`, once per "
+        f"seed {seed_text}. A figure is the median over the seeds, with the range "
+        "[min, max]. Trained models differ between SIMD levels and between BLAS kernels "
+        "(their float sums round differently), so results on another machine can differ "
+        "within (and sometimes beyond) these ranges.",
+        "",
+        "## Machine",
+        "",
+        *_table(["", ""], [
+            ("CPU", f"{m['cpu']} ({m['cores']} cores)"), ("OS", m["os"]),
+            ("Python, numpy, scipy", f"{m['python']}, {m['numpy']}, {m['scipy']}"),
+            ("BLAS (by default)", m["BLAS"]),
+            ("OPENBLAS_CORETYPE", m["OPENBLAS_CORETYPE"]),
+            ("SIMD level (by default)", m["lstm_native SIMD"]),
+            ("OpenMP", m["lstm_native OpenMP"])]),
+        "",
+    ]
+    lines += _forecast_section(results, seed_text)
+    lines += _longlag_section(results, seed_text)
+    return "\n".join(lines) + "\n"
+
+
+def _sample(results: dict, name: str, what: str) -> list[str]:
+    sample = results[f"{name}_sample"]
+    return [f"`{sample['command']}` as printed on this machine at its defaults ({what}, "
+            f"SIMD {results['default_level']}, BLAS kernels {results['default_blas']}, one "
+            "thread):", "",
+            *_code(f"$ {sample['command']}\n{sample['output']}"), ""]
+
+
+def _forecast_section(results: dict, seed_text: str) -> list[str]:
+    rows = []
+    for config in results["configs"]:
+        runs = config["forecast"]
+        rows.append((*_config_name(config),
+                     spread([r["rmse"] for r in runs], ".2f"),
+                     spread([r["naive_rmse"] for r in runs], ".2f"),
+                     spread([r["epochs"] for r in runs], ".0f"),
+                     spread([r["best_epoch"] for r in runs], ".0f"),
+                     spread([r["seconds"] for r in runs], ".1f"),
+                     ", ".join(f"{r['rmse']:.2f}" for r in runs)))
+    return [
+        "## The main job: `python -m lstm_native`", "",
+        *_sample(results, "forecast", "seed 0"),
+        f"Over seeds {seed_text} (`--seed S`, everything else at its default):", "",
+        *_table(["SIMD level", "BLAS kernels", "test RMSE", "naive RMSE", "epochs run",
+                 "best epoch", "training (s)", "test RMSE per seed"], rows), ""]
+
+
+def _longlag_section(results: dict, seed_text: str) -> list[str]:
+    lines = ["## `python -m lstm_native longlag`", "",
+             *_sample(results, "longlag", "seed 0"),
+             f"Test MSE over seeds {seed_text} (`--seeds {seed_text}`); solved = MSE < "
+             "0.0167, counted over the seeds:", ""]
+    rows = []
+    for config in results["configs"]:
+        for row in config["longlag"]["table"]:
+            rows.append((*_config_name(config), row["lag"],
+                         spread(row["trivial_mse"], ".4f"),
+                         spread(row["RNN"]["test_mse"], ".4f"),
+                         f"{sum(row['RNN']['solved'])}/{len(row['RNN']['solved'])}",
+                         spread(row["LSTM"]["test_mse"], ".4f"),
+                         f"{sum(row['LSTM']['solved'])}/{len(row['LSTM']['solved'])}"))
+    lines += [*_table(["SIMD level", "BLAS kernels", "T", "trivial MSE", "RNN MSE",
+                       "RNN solved", "LSTM MSE", "LSTM solved"], rows), ""]
+
+    # The first marked value lies T - T//2 to T - 1 steps back from the loss.
+    T = results["configs"][0]["longlag"]["table"][-1]["lag"]
+    near, far = T - T // 2, T - 1
+    rows = []
+    for config in results["configs"]:
+        curves = config["longlag"]["gradient_curves"]
+        for kind in ("RNN", "LSTM"):
+            row = [*_config_name(config), kind]
+            for when in ("trained", "initial"):
+                per_seed = np.asarray(curves[f"{kind}_{when}"])     # (seeds, T)
+                row += [spread(per_seed[:, near], ".2g"), spread(per_seed[:, far], ".2g")]
+            rows.append(row)
+    lines += [f"‖∂L/∂h_t‖ / ‖∂L/∂h_{{T−1}}‖ at T = {T}, {near} and {far} steps back from the "
+              "loss (the nearest and farthest places of the first marked value): per seed "
+              f"the median over 256 test sequences, then median [range] over seeds "
+              f"{seed_text}:", "",
+              *_table(["SIMD level", "BLAS kernels", "model", f"trained, {near} back",
+                       f"trained, {far} back", f"initial, {near} back",
+                       f"initial, {far} back"], rows), ""]
+
+    rows = []
+    for config in results["configs"]:
+        g = config["longlag"]["gates"]
+        rows.append((*_config_name(config), g["seed"], g["unit"],
+                     f"{g['first_mark']}, {g['second_mark']}", f"{g['input_at_mark']:.2f}",
+                     f"{g['input_elsewhere']:.2f}", f"{g['forget_after_min']:.2f}",
+                     f"{g['forget_after_median']:.2f}"))
+    lines += [f"The trained LSTM (T = {T}) on its first test sequence: the unit that best "
+              "writes and keeps the first marked value (largest input gate at the first mark "
+              "times smallest forget gate after it):", "",
+              *_table(["SIMD level", "BLAS kernels", "seed", "unit", "marked steps",
+                       "input gate at the first mark", "input gate elsewhere (mean)",
+                       "forget gate after it (min)", "(median)"], rows), "",
+              f"`docs/longlag_gradients.png` (seeds {seed_text}) and `docs/longlag_gates.png` "
+              f"(seed {results['seeds'][0]}) are the plots of the run at SIMD "
+              f"{results['default_level']} with the default BLAS kernels."]
+    return lines
+
+
+# -- main ----------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--levels", default=",".join(LEVELS),
+                   help=f"SIMD levels to measure (default: {','.join(LEVELS)})")
+    p.add_argument("--coretypes", default="default",
+                   help="OpenBLAS kernel sets to measure, 'default' for the one OpenBLAS "
+                        "picks (e.g. default,Haswell; default: default)")
+    p.add_argument("--seeds", default="0-4", help="seeds of every run (default: 0-4)")
+    p.add_argument("--out", default=DOCS,
+                   help="where figures.md and the longlag PNGs go (default: docs/)")
+    p.add_argument("--forecast-args", default="", help="more options for every forecast run")
+    p.add_argument("--longlag-args", default="", help="more options for every longlag run")
+    args = p.parse_args(argv)
+    seeds = longlag.parse_seeds(args.seeds)
+    levels = [level.strip() for level in args.levels.split(",")]
+    unknown = set(levels) - set(LEVELS)
+    if unknown:
+        p.error(f"--levels: expected some of {', '.join(LEVELS)}, got {', '.join(unknown)}")
+    coretypes = [c.strip() for c in args.coretypes.split(",")]
+    with tempfile.TemporaryDirectory() as work:
+        measured = measure(levels, coretypes, seeds, work,
+                           shlex.split(args.forecast_args), shlex.split(args.longlag_args))
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "figures.md")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render(measured["results"]))
+        written = [path]
+        if measured["plots_dir"] is not None:
+            for name in ("gradients", "gates"):
+                target = os.path.join(args.out, f"longlag_{name}.png")
+                shutil.copyfile(os.path.join(measured["plots_dir"], f"{name}.png"), target)
+                written.append(target)
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""docs/figures.py, the script that regenerates the README's figures: its cheap pieces
+(the environment of a run, the tables of figures.md) on made-up results. The script
+itself takes half an hour and is not run here."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "figures.py"
+
+
+@pytest.fixture(scope="module")
+def figures():
+    spec = importlib.util.spec_from_file_location("figures", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_environment_sets_the_level_blas_and_one_thread(figures, monkeypatch):
+    monkeypatch.setenv("LSTM_NATIVE_ISA", "avx2")
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    env = figures.environment("generic", "Haswell")
+    assert env["LSTM_NATIVE_ISA"] == "generic" and env["OPENBLAS_CORETYPE"] == "Haswell"
+    assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1"
+    # The defaults: the kernels' own level (not the caller's), OpenBLAS's own kernels.
+    env = figures.environment(None, "default")
+    assert "LSTM_NATIVE_ISA" not in env and "OPENBLAS_CORETYPE" not in env
+
+
+def test_blas_kernels_are_scipys(figures):
+    info = {"BLAS": "numpy: openblas 0.3.31 (Zen kernels); scipy: openblas 0.3.30 "
+                    "(SkylakeX kernels)"}
+    assert figures.blas_kernels(info) == "SkylakeX"
+    assert figures.blas_kernels({"BLAS": "none found"}) == "unknown"
+
+
+@pytest.mark.parametrize("values, text", [([19.99, 18.4, 20.2], "19.99 [18.40, 20.20]"),
+                                          ([52.68, 52.68], "52.68"), ([3.0], "3.00")])
+def test_spread(figures, values, text):
+    assert figures.spread(values, ".2f") == text
+
+
+def _fake_results(seeds=(0, 1, 2)):
+    """What `measure` returns, for two configurations, T = 4 and 3 seeds."""
+    n = len(seeds)
+
+    def longlag_json(shift):
+        return {
+            "table": [{"lag": 4, "trivial_mse": [0.17] * n,
+                       "RNN": {"test_mse": [0.1 + shift, 0.01, 0.2][:n],
+                               "solved": [False, True, False][:n]},
+                       "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}],
+            # (seeds, T): 1 at the loss, then falling; the figures at 2 and 3 steps back.
+            "gradient_curves": {f"{kind}_{when}": [[1.0, 0.5, 0.1 * (s + 1), 1e-3 * (s + 1)]
+                                                   for s in range(n)]
+                                for kind in ("RNN", "LSTM") for when in ("trained", "initial")},
+            "gates": {"seed": 0, "lag": 4, "unit": 15, "first_mark": 1, "second_mark": 3,
+                      "input_at_mark": 0.92, "input_elsewhere": 0.02,
+                      "forget_after_min": 0.95, "forget_after_median": 0.99}}
+
+    def forecast(rmse):
+        return [{"rmse": rmse + s, "naive_rmse": 52.68, "epochs": 228, "best_epoch": 197,
+                 "seconds": 1.0} for s in range(n)]
+
+    return {
+        "machine": {"cpu": "Test CPU", "cores": 2, "os": "Linux", "python": "3.11",
+                    "numpy": "2.0", "scipy": "1.14",
+                    "BLAS": "scipy: openblas 0.3.30 (SkylakeX kernels)",
+                    "OPENBLAS_CORETYPE": "(unset)", "lstm_native SIMD": "avx512",
+                    "lstm_native OpenMP": "on"},
+        "default_level": "avx512", "default_blas": "SkylakeX", "seeds": list(seeds),
+        "threads": {"OMP_NUM_THREADS": "1"}, "commit": "abc1234", "date": "today",
+        "configs": [
+            {"level": "generic", "coretype": "default", "blas": "SkylakeX",
+             "forecast": forecast(19.0), "longlag": longlag_json(0.0)},
+            {"level": "avx512", "coretype": "Haswell", "blas": "Haswell",
+             "forecast": forecast(20.0), "longlag": longlag_json(0.5)}],
+        "forecast_sample": {"command": "python -m lstm_native", "output": "test RMSE 19.99\n"},
+        "longlag_sample": {"command": "python -m lstm_native longlag",
+                           "output": "LSTM  test MSE 0.0001\n"},
+    }
+
+
+def test_render_gives_each_configuration_its_median_and_range(figures):
+    text = figures.render(_fake_results())
+    lines = text.splitlines()
+    assert lines[0] == "# The README's figures"
+    assert "at commit abc1234" in text and "seed 0-2" in text
+    assert "| CPU | Test CPU (2 cores) |" in lines
+    # The sample outputs, as a reader would type and see them.
+    assert "$ python -m lstm_native\ntest RMSE 19.99\n```" in text
+    assert "SIMD avx512, BLAS kernels SkylakeX, one thread" in text
+    # The forecast: per configuration the median [range] over seeds and the seeds' values.
+    assert ("| generic | SkylakeX | 20.00 [19.00, 21.00] | 52.68 | 228 | 197 | 1.0 | "
+            "19.00, 20.00, 21.00 |") in lines
+    assert any(line.startswith("| avx512 | Haswell (OPENBLAS_CORETYPE=Haswell) | 21.00 ")
+               for line in lines)
+    # longlag: MSE with the solved count, the gradient T/2 and T - 1 steps back, the gates.
+    assert ("| generic | SkylakeX | 4 | 0.1700 | 0.1000 [0.0100, 0.2000] | 1/3 | "
+            "0.0020 [0.0010, 0.0030] | 3/3 |") in lines
+    assert "2 and 3 steps back" in text
+    assert "| generic | SkylakeX | LSTM | 0.2 [0.1, 0.3] | 0.002 [0.001, 0.003] | " \
+           "0.2 [0.1, 0.3] | 0.002 [0.001, 0.003] |" in lines
+    assert "| generic | SkylakeX | 0 | 15 | 1, 3 | 0.92 | 0.02 | 0.95 | 0.99 |" in lines
+    # Every table is well formed: as many cells in each row as in its header.
+    widths, previous = [], False
+    for line in lines:
+        if line.startswith("|"):
+            if not previous:
+                widths.append(set())
+            widths[-1].add(line.count("|"))
+        previous = line.startswith("|")
+    assert len(widths) == 5 and all(len(w) == 1 for w in widths)
+
+
+def test_render_with_one_seed_gives_plain_values(figures):
+    lines = figures.render(_fake_results(seeds=(0,))).splitlines()
+    assert "| generic | SkylakeX | 19.00 | 52.68 | 228 | 197 | 1.0 | 19.00 |" in lines
+    assert "| generic | SkylakeX | 4 | 0.1700 | 0.1000 | 0/1 | 0.0010 | 1/1 |" in lines
