@@ -210,6 +210,36 @@ def test_scaler_constant_column():
     np.testing.assert_allclose(std.transform([[0.0, 8.0]]), [[-2.0 / np.sqrt(2.0), 1.0]])
 
 
+def test_standard_scaler_statistics_of_huge_values_are_finite():
+    # numpy's mean and std overflow past |x| ~ 1e308 and ~ 1e154: the scaler still gets
+    # the exact statistics, and maps such values to the usual range and back.
+    big = np.array([1.7e308, -1.7e308, 1.7e308, -1.7e308])
+    sc = StandardScaler().fit(big)
+    assert sc.mean_[0] == 0.0 and sc.scale_[0] == 1.7e308
+    np.testing.assert_array_equal(sc.transform(big), [1.0, -1.0, 1.0, -1.0])
+    np.testing.assert_array_equal(sc.inverse_transform([1.0, -1.0]), big[:2])
+    wide = np.array([0.0, 2e200])
+    sc = StandardScaler().fit(wide)
+    assert sc.mean_[0] == 1e200 and sc.scale_[0] == 1e200
+
+
+@pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler])
+def test_scaler_overflow_is_an_error_not_inf(cls):
+    # Divided by a spread of 0.5 (or 0.25), multiplied by one of 4 (or 2).
+    with pytest.raises(ValueError, match=r"x .*overflows float64 at index 1"):
+        cls().fit(np.array([0.0, 0.5])).transform(np.array([0.5, 1e308]))
+    with pytest.raises(ValueError, match=r"z .*overflows float64 at index 0"):
+        cls().fit(np.array([0.0, 4.0])).inverse_transform(np.array([1e308]))
+    # float32 data stay float32: a value past float32's range is an error too.
+    with pytest.raises(ValueError, match="overflows float32"):
+        cls().fit(np.array([0.0, 1e-40])).transform(np.array([1.0], np.float32))
+
+
+def test_minmax_scaler_range_past_float64_is_an_error():
+    with pytest.raises(ValueError, match="range .*overflows"):
+        MinMaxScaler().fit(np.array([-1.7e308, 1.7e308]))
+
+
 def test_scaler_on_windows_and_target_columns(series2):
     sc = StandardScaler().fit(series2)
     x, y = make_windows(series2, lookback=5, horizon=2, target_columns=[1])

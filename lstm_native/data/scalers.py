@@ -12,7 +12,8 @@ variable. ``columns=`` selects fitted variables when the array holds only some o
 
 A constant training column has no spread to divide by: it is mapped to 0
 (`StandardScaler`) or to the low end of the range (`MinMaxScaler`) with a divisor of 1,
-never a division by zero. ``get_state()``/``from_state()`` turn a fitted scaler into a
+never a division by zero. Values up to float64's limit (~1.8e308) get finite statistics,
+and a result past the output dtype's range is a ValueError, never inf. ``get_state()``/``from_state()`` turn a fitted scaler into a
 JSON-ready dict and back, for checkpoints.
 """
 from __future__ import annotations
@@ -65,7 +66,8 @@ class _Scaler:
         TypeError
             If `train` is not numeric.
         ValueError
-            If `train` is 0-D, empty, or holds NaN/inf.
+            If `train` is 0-D, empty, or holds NaN/inf; for `MinMaxScaler`, if a
+            variable's range (max - min) overflows float64.
         """
         arr = as_float_values(train, "train", "(T,) or (..., F)")
         if arr.ndim == 0:
@@ -101,11 +103,14 @@ class _Scaler:
         TypeError
             If `x` is not numeric or `columns` not ints.
         ValueError
-            If the last axis of `x` does not match the variables, or `x` holds NaN/inf.
+            If the last axis of `x` does not match the variables, `x` holds NaN/inf, or a
+            scaled value overflows the output dtype.
         """
         arr, center, scale, shift = self._prepare(x, columns)
-        out = (arr.astype(np.float64) - center) / scale + shift
-        return out.astype(arr.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):   # checked below
+            out = ((arr.astype(np.float64) - center) / scale + shift).astype(arr.dtype,
+                                                                              copy=False)
+        return _check_finite_result(out, arr, "x", "scaling")
 
     def inverse_transform(self, z, *, columns=None) -> np.ndarray:
         """Map scaled values back to the original units (e.g. a model's predictions).
@@ -129,8 +134,10 @@ class _Scaler:
             As `transform`.
         """
         arr, center, scale, shift = self._prepare(z, columns, name="z")
-        out = (arr.astype(np.float64) - shift) * scale + center
-        return out.astype(arr.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):   # checked below
+            out = ((arr.astype(np.float64) - shift) * scale + center).astype(arr.dtype,
+                                                                              copy=False)
+        return _check_finite_result(out, arr, "z", "unscaling")
 
     def fit_transform(self, train) -> np.ndarray:
         """``fit(train)`` then ``transform(train)``: use on the training part only.
@@ -249,6 +256,40 @@ class _Scaler:
         return f"{type(self).__name__}({fitted})"
 
 
+def _check_finite_result(out: np.ndarray, arr: np.ndarray, name: str, what: str) -> np.ndarray:
+    """`out`, or a ValueError naming the first value of `arr` whose result overflowed."""
+    bad = ~np.isfinite(out)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        where_txt = where[0] if len(where) == 1 else where
+        raise ValueError(f"{name} is too large for the fitted statistics: {what} "
+                         f"{name}[{where_txt}] = {arr[where]:g} overflows {out.dtype} at index "
+                         f"{where_txt}; rescale the data" + (", or use float64"
+                                                             if out.dtype == np.float32 else ""))
+    return out
+
+
+def _mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and population std of finite (n_rows, F) values, finite as well.
+
+    numpy's sum overflows past ~1.8e308 and its sum of squares past |x - mean| ~ 1e154; a
+    column where that happens is recomputed on its values divided by a power of two near
+    its largest magnitude: exact (bar values 1e308 times smaller than that magnitude), so
+    the numbers are those numpy would give with a wider exponent.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):   # recomputed below
+        mean = values.mean(axis=0)
+        std = values.std(axis=0)
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if bad.any():
+        # 2 ** (e - 1) for a peak in [2 ** (e - 1), 2 ** e): the scaled values lie in (-2, 2).
+        step = np.ldexp(1.0, np.frexp(np.abs(values[:, bad]).max(axis=0))[1] - 1)
+        scaled = values[:, bad] / step
+        mean[bad] = scaled.mean(axis=0) * step
+        std[bad] = scaled.std(axis=0) * step
+    return mean, std
+
+
 class StandardScaler(_Scaler):
     """Per-variable standardization: ``z = (x - mean) / std``.
 
@@ -275,8 +316,7 @@ class StandardScaler(_Scaler):
     """
 
     def _fit_stats(self, values):
-        mean = values.mean(axis=0)
-        std = values.std(axis=0)
+        mean, std = _mean_std(values)
         constant = values.max(axis=0) == values.min(axis=0)
         mean = np.where(constant, values[0], mean)   # exact: a constant maps to exactly 0
         self._set(mean, np.where(constant, 1.0, std))
@@ -348,7 +388,14 @@ class MinMaxScaler(_Scaler):
         return lo, hi
 
     def _fit_stats(self, values):
-        self._set(values.min(axis=0), values.max(axis=0))
+        data_min, data_max = values.min(axis=0), values.max(axis=0)
+        with np.errstate(over="ignore"):   # checked next
+            too_wide = ~np.isfinite(data_max - data_min)
+        if too_wide.any():
+            i = int(np.argmax(too_wide))
+            raise ValueError(f"train's range (max - min) overflows float64 for variable {i}: "
+                             f"{data_min[i]:g} .. {data_max[i]:g}; rescale the data")
+        self._set(data_min, data_max)
 
     def _set(self, data_min, data_max):
         lo, hi = self.feature_range
