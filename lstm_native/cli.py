@@ -46,10 +46,24 @@ DEFAULT_OUT = "lstm_native_out"
 MODEL_FILE = "model.npz"
 TRAIN_FRACTION, VAL_FRACTION = 0.7, 0.15
 SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one series
+# The options' maxima, shown in --help: far inside what the library accepts, and past any
+# size a forecaster of one series has a use for. Parameters: 1 GB of float32 weights, four
+# with the gradients and Adam's two moments.
+MAX_HIDDEN, MAX_LAYERS, MAX_THREADS, MAX_STEPS = 4096, 64, 256, 10_000
+MAX_PARAMETERS = 250_000_000
+RESCALE = "rescale the series (divide it by a power of ten)"
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit code 2."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the message and where the help is, no usage
+    block), exit code 2 as argparse's own."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # -- subcommand registry ---------------------------------------------------------------
@@ -76,22 +90,24 @@ def subcommand(name: str, *, help: str, arguments=None):
 
 # -- argument types ----------------------------------------------------------------------
 
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= minimum."""
+def _int_in(minimum: int, maximum: int | None = None):
+    """An argparse type: an integer >= minimum, and <= maximum when given."""
+    expected = (f"an integer >= {minimum}" if maximum is None
+                else f"an integer in {minimum} .. {maximum}")
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
         return value
     return parse
 
 
-_positive_int = _int_at_least(1)
-_nonnegative_int = _int_at_least(0)
+_positive_int = _int_in(1)
+_nonnegative_int = _int_in(0)
 
 
 def _positive_float(text: str) -> float:
@@ -136,6 +152,8 @@ class _Series:
     data: str                       # the --data to give again (a name or an absolute path)
     column: str | None
     label: str                      # for the messages and plots
+    x_label: str = "time step"      # the plots' axes
+    y_label: str = "value"
 
 
 def _csv_columns(path: str) -> list[str]:
@@ -163,15 +181,16 @@ def _load_series(data: str, column: str | None) -> _Series:
         if name == "airline":
             values, dates = load_dataset("airline", return_dates=True)
             return _Series(values, dates, "airline", None,
-                           "airline passengers 1949-1960 (thousands, monthly)")
+                           "airline passengers 1949-1960 (thousands, monthly)",
+                           "month", "passengers (thousands)")
         return _Series(load_dataset(name), None, name, None, f"the built-in {name!r} series")
     if not os.path.isfile(data):
         what = "a directory" if os.path.isdir(data) else "no such file"
         raise CLIError(f"--data {data!r}: not a built-in series ({', '.join(SERIES_DATASETS)}) "
                        f"and not a CSV file ({what})")
     path = os.path.abspath(data)
+    header = _csv_columns(path)
     if column is None:
-        header = _csv_columns(path)
         if not header:
             raise CLIError(f"--data {data!r}: no header row of column names found")
         column = header[-1]
@@ -180,7 +199,9 @@ def _load_series(data: str, column: str | None) -> _Series:
         values = load_csv(path, key)
     except (ValueError, TypeError, OSError) as e:
         raise CLIError(f"--data {data!r}: {e}") from None
-    return _Series(values, None, path, str(column), f"{os.path.basename(path)}, column {column!r}")
+    name = header[key] if isinstance(key, int) else key   # load_csv checked the index
+    return _Series(values, None, path, str(column), f"{os.path.basename(path)}, column {column!r}",
+                   y_label=name)
 
 
 # -- the forecaster's transform ------------------------------------------------------------
@@ -211,26 +232,60 @@ class _Transform:
         return cls(name)
 
     def encode(self, y: np.ndarray) -> np.ndarray:
+        """u of the levels y (T,), or a CLIError where a difference overflows float64."""
         z = np.log(y) if self.log else np.asarray(y, np.float64)
-        return np.diff(z) if self.diff else z.copy()
+        if not self.diff:
+            return z.copy()
+        with np.errstate(over="ignore", invalid="ignore"):   # checked next
+            u = np.diff(z)
+        bad = ~np.isfinite(u)
+        if bad.any():
+            t = int(np.argmax(bad))
+            raise CLIError(f"--transform {self.name}: the change from step {t} to {t + 1} "
+                           f"({y[t]:g} to {y[t + 1]:g}) overflows float64; {RESCALE}")
+        return u
 
     def decode(self, u: np.ndarray, y_last: np.ndarray) -> np.ndarray:
-        """u (N, H) predicted steps after the levels y_last (N,) -> levels (N, H)."""
+        """u (N, H) predicted steps after the levels y_last (N,) -> levels (N, H); past
+        float64's range they are inf, for the caller to report."""
         if not self.diff:
-            z = u
-        else:
+            return u
+        with np.errstate(over="ignore", invalid="ignore"):
             z_last = np.log(y_last) if self.log else y_last
             z = z_last[:, None] + np.cumsum(u, axis=1)
-        return np.exp(z) if self.log else z
+            return np.exp(z) if self.log else z
+
+
+def _scale(scaler, u: np.ndarray) -> np.ndarray:
+    """The model-space series u (T,) standardised, (T, 1); a CLIError where it overflows
+    (the only ValueError of a fitted scaler on a finite (T, 1) array)."""
+    try:
+        return scaler.transform(u[:, None])
+    except ValueError as e:
+        raise CLIError(f"the series does not fit the training part's scale: {e}") from None
 
 
 def _unscale(scaler, pred: np.ndarray) -> np.ndarray:
-    """Model outputs (N, H) back to unscaled model space, float64."""
-    return scaler.inverse_transform(pred.astype(np.float64)[..., None])[..., 0]
+    """Model outputs (N, H) back to unscaled model space, float64; a CLIError when they
+    are not finite or overflow float64 there."""
+    try:
+        return scaler.inverse_transform(pred.astype(np.float64)[..., None])[..., 0]
+    except ValueError as e:
+        raise CLIError(f"the model's predictions do not map back to the series: {e}") from None
+
+
+def _check_levels(levels: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(levels)):
+        raise CLIError(f"{what} overflow float64; {RESCALE}")
 
 
 def _rmse(pred, actual) -> float:
-    return float(np.sqrt(np.mean(np.square(np.asarray(pred, np.float64) - actual))))
+    """The root mean squared error, or a CLIError when the squares overflow float64."""
+    with np.errstate(over="ignore", invalid="ignore"):   # checked next
+        rmse = float(np.sqrt(np.mean(np.square(np.asarray(pred, np.float64) - actual))))
+    if not math.isfinite(rmse):
+        raise CLIError(f"the errors of the forecasts overflow float64; {RESCALE}")
+    return rmse
 
 
 @dataclass
@@ -245,11 +300,23 @@ class _Windows:
 def _windows(series: np.ndarray, transform: _Transform, scaler, lookback: int,
              horizon: int, dtype) -> _Windows:
     """Every window of the series, in model space and in levels, aligned."""
-    u = scaler.transform(transform.encode(series)[:, None])  # (T - first, 1)
+    u = _scale(scaler, transform.encode(series))  # (T - first, 1)
     x, y = make_windows(u, lookback, horizon)
     lx, ly = make_windows(series[transform.first:], lookback, horizon)
     target_time = np.arange(len(x)) + transform.first + lookback
-    return _Windows(x.astype(dtype), y[:, :, 0].astype(dtype), target_time, lx, ly[:, :, 0])
+    return _Windows(_as_model_dtype(x, dtype), _as_model_dtype(y[:, :, 0], dtype),
+                    target_time, lx, ly[:, :, 0])
+
+
+def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
+    """`a` in the model's precision, or a CLIError where float32 overflows."""
+    with np.errstate(over="ignore"):   # checked next
+        out = a.astype(dtype)
+    if not np.all(np.isfinite(out)):
+        raise CLIError(f"the standardised series reaches {np.max(np.abs(a)):.3g}, past "
+                       f"{np.dtype(dtype).name}'s range (the model's precision); train with "
+                       f"--dtype float64 or {RESCALE}")
+    return out
 
 
 def _check_length(series: _Series, lookback: int, horizon: int, first: int):
@@ -268,10 +335,11 @@ def _forecast_arguments(p) -> None:
                    help="past steps the model reads (default: 12)")
     p.add_argument("--horizon", type=_positive_int, default=1,
                    help="future steps it predicts at once (default: 1)")
-    p.add_argument("--hidden", type=_positive_int, default=32,
-                   help="hidden units of each LSTM layer (default: 32)")
-    p.add_argument("--layers", type=_positive_int, default=1,
-                   help="stacked LSTM layers (default: 1)")
+    p.add_argument("--hidden", type=_int_in(1, MAX_HIDDEN), default=32,
+                   help=f"hidden units of each LSTM layer, at most {MAX_HIDDEN}; the model "
+                        f"may have at most {MAX_PARAMETERS:,} parameters (default: 32)")
+    p.add_argument("--layers", type=_int_in(1, MAX_LAYERS), default=1,
+                   help=f"stacked LSTM layers, at most {MAX_LAYERS} (default: 1)")
     p.add_argument("--epochs", type=_positive_int, default=300,
                    help="most passes over the training windows (default: 300)")
     p.add_argument("--patience", type=_nonnegative_int, default=30,
@@ -288,9 +356,9 @@ def _forecast_arguments(p) -> None:
                    help="seed of the weights and the shuffling (default: 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="the model's precision (default: float32)")
-    p.add_argument("--threads", type=_nonnegative_int, default=1,
-                   help="OpenMP threads of the LSTM kernels; 0 = all cores (default: 1, the "
-                        "fastest for batches this small)")
+    p.add_argument("--threads", type=_int_in(0, MAX_THREADS), default=1,
+                   help=f"OpenMP threads of the LSTM kernels, at most {MAX_THREADS}; 0 = all "
+                        "cores (default: 1, the fastest for batches this small)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the model and plots go (default: ./{DEFAULT_OUT})")
     _add_output_arguments(p)
@@ -305,6 +373,25 @@ def _split_windows(w: _Windows, n_train: int, n_val: int, horizon: int):
     return train, val, test
 
 
+def _parameter_count(hidden: int, layers: int, horizon: int) -> int:
+    """Parameters of LSTM(1, hidden, layers) -> Linear(hidden, horizon)."""
+    lstm = sum(4 * hidden * ((1 if layer == 0 else hidden) + hidden + 2)
+               for layer in range(layers))
+    return lstm + (hidden + 1) * horizon
+
+
+def _make_out_dir(out: str) -> None:
+    """Create --out before training, so that a path that cannot be written fails fast."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out {out!r}: a file, not a directory")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"--out {out!r}: cannot create the directory: {e}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CLIError(f"--out {out!r}: the directory is not writable")
+
+
 @subcommand("forecast", arguments=_forecast_arguments,
             help="train an LSTM forecaster on a series and compare it with the naive "
                  "forecast (the default)")
@@ -313,6 +400,9 @@ def forecast(args) -> int:
     say = print if args.verbose else (lambda *a, **k: None)
     series = _load_series(args.data, args.column)
     values = series.values
+    if np.all(values == values[0]):
+        raise CLIError(f"{series.label} is constant (all {len(values)} values are "
+                       f"{values[0]:g}): there is nothing to forecast")
     transform = _Transform.choose(args.transform, values)
     _check_length(series, args.lookback, args.horizon, transform.first)
     try:
@@ -332,12 +422,24 @@ def forecast(args) -> int:
                        f"which give {counts[0]}/{counts[1]}/{counts[2]} train/validation/test "
                        f"windows with --lookback {args.lookback} and --horizon "
                        f"{args.horizon}; each part needs one")
+    n_parameters = _parameter_count(args.hidden, args.layers, args.horizon)
+    if n_parameters > MAX_PARAMETERS:
+        raise CLIError(f"--hidden {args.hidden} with --layers {args.layers} gives "
+                       f"{n_parameters:,} parameters, more than the {MAX_PARAMETERS:,} this "
+                       "command trains; use a smaller --hidden or fewer --layers")
+    _make_out_dir(args.out)
+    out_of_memory = CLIError(f"out of memory with --hidden {args.hidden}, --layers "
+                             f"{args.layers} and --batch-size {args.batch_size}: use smaller "
+                             "ones")
 
-    model = Sequential(
-        LSTM(1, args.hidden, args.layers, batch_first=True, dtype=dtype, seed=args.seed,
-             n_threads=args.threads or None),
-        LastStep(batch_first=True),
-        Linear(args.hidden, args.horizon, dtype=dtype, seed=args.seed + 1))
+    try:
+        model = Sequential(
+            LSTM(1, args.hidden, args.layers, batch_first=True, dtype=dtype, seed=args.seed,
+                 n_threads=args.threads or None),
+            LastStep(batch_first=True),
+            Linear(args.hidden, args.horizon, dtype=dtype, seed=args.seed + 1))
+    except MemoryError:
+        raise out_of_memory from None
     optimizer = optim.Adam(model, lr=args.lr)
     say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
         f"forecasting {series.label}, {len(values)} values")
@@ -356,11 +458,20 @@ def forecast(args) -> int:
         stopper = EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True)
         callbacks.append(stopper)
     fit_start = time.perf_counter()
-    history = fit(model, w.x[is_train], w.y[is_train], loss=losses.MSELoss(),
-                  optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_data=(w.x[is_val], w.y[is_val]), seed=args.seed,
-                  callbacks=callbacks, verbose=1 if args.verbose else 0,
-                  log_every=max(1, args.epochs // 15))
+    try:
+        # fit raises on a non-finite loss; numpy's overflow warnings on the way there
+        # would only add lines to the one-line message.
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = fit(model, w.x[is_train], w.y[is_train], loss=losses.MSELoss(),
+                          optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
+                          validation_data=(w.x[is_val], w.y[is_val]), seed=args.seed,
+                          callbacks=callbacks, verbose=1 if args.verbose else 0,
+                          log_every=max(1, args.epochs // 15))
+    except FloatingPointError:
+        raise CLIError(f"training diverged with --lr {args.lr:g}: the loss is no longer "
+                       "finite; use a smaller --lr (default: 0.003)") from None
+    except MemoryError:
+        raise out_of_memory from None
     seconds = time.perf_counter() - fit_start
     epochs_run = len(history["epoch"])
     best_epoch = stopper.best_epoch if stopper is not None else epochs_run
@@ -372,7 +483,9 @@ def forecast(args) -> int:
 
     def levels(mask):
         u = _unscale(scaler, predict(model, w.x[mask]))
-        return transform.decode(u, w.levels_x[mask, -1, 0])
+        pred = transform.decode(u, w.levels_x[mask, -1, 0])
+        _check_levels(pred, "the model's forecasts")
+        return pred
 
     test_pred = levels(is_test)
     actual = w.levels_y[is_test]
@@ -381,7 +494,6 @@ def forecast(args) -> int:
     val_rmse = _rmse(levels(is_val), w.levels_y[is_val])
     scores = evaluate(model, w.x[is_test], w.y[is_test], loss=losses.MSELoss())
 
-    os.makedirs(args.out, exist_ok=True)
     model_path = os.path.join(args.out, MODEL_FILE)
     settings = {"data": series.data, "column": series.column, "lookback": args.lookback,
                 "horizon": args.horizon, "hidden": args.hidden, "layers": args.layers,
@@ -392,16 +504,23 @@ def forecast(args) -> int:
     results = {"rmse": rmse, "naive_rmse": naive_rmse, "val_rmse": val_rmse,
                "test_loss": scores["loss"], "test_windows": counts[2],
                "epochs": epochs_run, "best_epoch": best_epoch, "seconds": seconds}
-    save_checkpoint(model_path, model, optimizer, epoch=epochs_run,
-                    extra={"settings": settings, "scaler": scaler.get_state(),
-                           "results": results, "history": dict(history)})
-
-    plots, skipped = _plot_forecast(args.out, series, w, levels(np.ones(len(w.x), bool)),
-                                    n_train, n_val, history, best_epoch, rmse, naive_rmse)
+    all_levels = levels(np.ones(len(w.x), bool))
+    try:
+        save_checkpoint(model_path, model, optimizer, epoch=epochs_run,
+                        extra={"settings": settings, "scaler": scaler.get_state(),
+                               "results": results, "history": dict(history)})
+        plots, skipped = _plot_forecast(args.out, series, w, all_levels, n_train, n_val,
+                                        history, best_epoch, rmse, naive_rmse)
+    except OSError as e:
+        raise CLIError(f"--out {args.out!r}: cannot write: {e}") from None
     unit = " (in the series' units)" if series.data != "airline" else " (thousands of passengers)"
+    if naive_rmse > 0:
+        ratio = (f"ratio {rmse / naive_rmse:.2f} "
+                 f"({'better' if rmse < naive_rmse else 'NOT better'} than naive)")
+    else:
+        ratio = "no ratio: the naive forecast is exact on the test part"
     print(f"test RMSE {rmse:.2f}{unit} over {counts[2]} windows; naive persistence forecast "
-          f"RMSE {naive_rmse:.2f}; ratio {rmse / naive_rmse:.2f}"
-          f" ({'better' if rmse < naive_rmse else 'NOT better'} than naive)")
+          f"RMSE {naive_rmse:.2f}; {ratio}")
     print(f"trained {epochs_run} epochs in {seconds:.1f} s; model saved to {model_path}")
     if plots:
         print("plots: " + ", ".join(plots))
@@ -438,6 +557,8 @@ def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarr
     ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
                label=f"test: RMSE {rmse:.2f}, naive {naive_rmse:.2f}")
     ax.set_title(f"lstm_native forecast: {series.label}")
+    ax.set_xlabel(series.x_label)
+    ax.set_ylabel(series.y_label)
     ax.legend(loc="upper left")
     path = os.path.join(out, "forecast.png")
     fig.savefig(path, dpi=100)
@@ -452,7 +573,7 @@ def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarr
     ax.axvline(best_epoch, color="gray", ls=":", label=f"weights kept (epoch {best_epoch})")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (standardised model targets)")
+    ax.set_ylabel("loss: MSE of the standardised model targets")
     ax.legend()
     path = os.path.join(out, "loss.png")
     fig.savefig(path, dpi=100)
@@ -466,15 +587,19 @@ def _predict_arguments(p) -> None:
     p.add_argument("--model", default=os.path.join(DEFAULT_OUT, MODEL_FILE), metavar="FILE",
                    help=f"a model saved by forecast (default: ./{DEFAULT_OUT}/{MODEL_FILE})")
     _add_data_arguments(p, None)
-    p.add_argument("--steps", type=_positive_int, default=12,
-                   help="values to forecast past the end of the series (default: 12)")
+    p.add_argument("--steps", type=_int_in(1, MAX_STEPS), default=12,
+                   help=f"values to forecast past the end of the series, at most {MAX_STEPS} "
+                        "(default: 12)")
     _add_output_arguments(p)
 
 
 def _load_forecaster(path: str):
+    """(model, scaler, settings) of a file forecast saved, or a CLIError. The settings
+    predict reads are checked: lookback and horizon ints >= 1, a known transform, a data
+    name and an optional column."""
     try:
         loaded = load_checkpoint(path)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # the checkpoint's errors name the file
         raise CLIError(f"--model: {e}") from None
     extra = loaded["extra"] or {}
     if not {"settings", "scaler"} <= set(extra):
@@ -484,7 +609,18 @@ def _load_forecaster(path: str):
         scaler = scaler_from_state(extra["scaler"])
     except (TypeError, ValueError) as e:
         raise CLIError(f"--model {path!r}: its scaler does not load: {e}") from None
-    return loaded["model"], scaler, extra["settings"]
+    settings = extra["settings"]
+    valid = (isinstance(settings, dict)
+             and all(isinstance(settings.get(k), int) and settings[k] >= 1
+                     for k in ("lookback", "horizon"))
+             and settings.get("transform") in _Transform.NAMES
+             and isinstance(settings.get("data"), str)
+             and isinstance(settings.get("column"), (str, type(None))))
+    if not valid:
+        raise CLIError(f"--model {path!r}: its settings are damaged (expected lookback and "
+                       f"horizon >= 1, a transform of {', '.join(_Transform.NAMES)}, the data "
+                       f"and column), got {settings!r}")
+    return loaded["model"], scaler, settings
 
 
 @subcommand("predict", arguments=_predict_arguments,
@@ -499,7 +635,7 @@ def predict_command(args) -> int:
         data, column = args.data, args.column
     series = _load_series(data, column)
     values = series.values
-    lookback, horizon = int(settings["lookback"]), int(settings["horizon"])
+    lookback, horizon = settings["lookback"], settings["horizon"]
     transform = _Transform(settings["transform"])
     if transform.log and not np.all(values > 0):
         raise CLIError(f"the model works on log-differences, but {series.label} has values "
@@ -511,23 +647,31 @@ def predict_command(args) -> int:
     w = _windows(values, transform, scaler, lookback, horizon, dtype)
     u = _unscale(scaler, predict(model, w.x))
     pred = transform.decode(u, w.levels_x[:, -1, 0])
+    _check_levels(pred, "the model's predictions on the series")
     rmse = _rmse(pred, w.levels_y)
     naive_rmse = _rmse(persistence_forecast(w.levels_x, horizon)[:, :, 0], w.levels_y)
 
     # The next values past the end: one step at a time, each prediction fed back.
-    encoded = scaler.transform(transform.encode(values)[:, None])
+    encoded = _scale(scaler, transform.encode(values))
 
     def predict_one(window):
         return predict(model, window.astype(dtype))[:, :1]
 
     future_u = forecast_recursive(predict_one, encoded, args.steps, lookback=lookback)
-    future_u = scaler.inverse_transform(future_u)[:, 0]
+    future_u = _unscale(scaler, future_u.T)[0]
     future = transform.decode(future_u[None, :], values[-1:])[0]
     if series.dates is not None:
         step = series.dates[-1] - series.dates[-2]
         labels = [str(series.dates[-1] + step * (k + 1)) for k in range(args.steps)]
     else:
         labels = [f"t+{k + 1}" for k in range(args.steps)]
+    bad = ~np.isfinite(future)
+    if bad.any():
+        # Each value builds on the ones before it: stop at the first that left float64.
+        k = int(np.argmax(bad))
+        fewer = f"; --steps {k} or fewer give finite values" if k else ""
+        raise CLIError(f"the forecast is not finite from step {k + 1} ({labels[k]}) on: it "
+                       f"grows past float64's range{fewer}")
 
     if args.verbose:
         print(f"model {args.model}: reads {lookback} values ({transform.name}), predicts "
@@ -697,7 +841,7 @@ def longlag_command(args) -> int:
 # -- main ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog=PROG,
         description="Train and run LSTM forecasters built on lstm_native. Without a "
                     "subcommand, runs 'forecast' (options after it go to forecast).")
@@ -718,11 +862,10 @@ def main(argv=None) -> int:
         argv.insert(0, "forecast")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Only the errors of bad input become a message; anything else is a bug and keeps
+    # its traceback.
     try:
         return args.run(args)
-    except CLIError as e:
+    except (CLIError, OSError) as e:
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
-        return 1
