@@ -12,7 +12,11 @@ Subcommands:
   (the experiment itself is `lstm_native.longlag`).
 
 Adding a subcommand is one function taking the parsed arguments and returning the exit
-code, registered with ``@subcommand(name, help=..., arguments=...)``.
+code, registered with ``@subcommand(name, help=..., arguments=...)``. It raises `CLIError`
+for bad input: an option out of range, a series the forecaster cannot use, a model file
+that is not one, an --out that cannot be written, a training that diverges. `main` prints
+those (and OSError) as one line on stderr with exit code 2; anything else is a bug and
+keeps its traceback.
 
 The forecaster models the series as a stationary one: the log (when every value is
 positive) is differenced, the changes are standardised with statistics of the training
@@ -611,7 +615,7 @@ def _load_forecaster(path: str):
         raise CLIError(f"--model {path!r}: its scaler does not load: {e}") from None
     settings = extra["settings"]
     valid = (isinstance(settings, dict)
-             and all(isinstance(settings.get(k), int) and settings[k] >= 1
+             and all(type(settings.get(k)) is int and settings[k] >= 1   # not bool
                      for k in ("lookback", "horizon"))
              and settings.get("transform") in _Transform.NAMES
              and isinstance(settings.get("data"), str)
@@ -645,7 +649,15 @@ def predict_command(args) -> int:
 
     # The error on every window of the series (in-sample where the model trained on it).
     w = _windows(values, transform, scaler, lookback, horizon, dtype)
-    u = _unscale(scaler, predict(model, w.x))
+    try:  # a model of another shape than the settings say: the only ValueError here
+        out = predict(model, w.x)
+    except ValueError as e:
+        raise CLIError(f"--model {args.model!r}: its model does not read its own windows "
+                       f"of {lookback} steps of one value: {e}") from None
+    if out.ndim != 2 or out.shape[1] != horizon:
+        raise CLIError(f"--model {args.model!r}: its model gives outputs of shape "
+                       f"{out.shape[1:]} per window, its settings say {horizon} values")
+    u = _unscale(scaler, out)
     pred = transform.decode(u, w.levels_x[:, -1, 0])
     _check_levels(pred, "the model's predictions on the series")
     rmse = _rmse(pred, w.levels_y)

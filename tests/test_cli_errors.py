@@ -200,7 +200,7 @@ def test_a_write_failing_after_training_is_an_error(tmp_path, capsys, monkeypatc
 # -- predict -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("what", ["missing", "directory", "corrupt", "empty", "no settings",
-                                  "damaged settings"])
+                                  "damaged settings", "another input", "another horizon"])
 def test_bad_model_files_are_an_error(tmp_path, capsys, model_path, what):
     path = tmp_path / "model.npz"
     if what == "directory":
@@ -215,6 +215,12 @@ def test_bad_model_files_are_an_error(tmp_path, capsys, model_path, what):
         extra = ln.load_checkpoint(model_path)["extra"]
         ln.save_checkpoint(path, ln.Linear(2, 1),
                            extra={**extra, "settings": {"data": "airline", "horizon": 1}})
+    elif what in ("another input", "another horizon"):
+        # The settings of the saved forecaster with a model of another shape.
+        model = (ln.Linear(2, 1) if what == "another input" else
+                 ln.Sequential(ln.LSTM(1, 4, batch_first=True), ln.LastStep(batch_first=True),
+                               ln.Linear(4, 3)))
+        ln.save_checkpoint(path, model, extra=ln.load_checkpoint(model_path)["extra"])
     code, _, err = run_cli(capsys, ["predict", "--model", str(path)])
     assert_one_line_error(code, err, "--model")
 
