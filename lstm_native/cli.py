@@ -55,6 +55,9 @@ SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one
 # with the gradients and Adam's two moments.
 MAX_HIDDEN, MAX_LAYERS, MAX_THREADS, MAX_STEPS = 4096, 64, 256, 10_000
 MAX_PARAMETERS = 250_000_000
+# Values in all the windows of a series: they are held several times (scaled, as levels,
+# in the model's precision), about 1 GB each in float64.
+MAX_WINDOW_VALUES = 2**27
 RESCALE = "rescale the series (divide it by a power of ten)"
 
 
@@ -324,11 +327,20 @@ def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
 
 
 def _check_length(series: _Series, lookback: int, horizon: int, first: int):
+    """A CLIError unless the series gives one window, and all its windows together hold
+    at most MAX_WINDOW_VALUES values."""
     needed = first + lookback + horizon
     if len(series.values) < needed:
         raise CLIError(f"the series is too short: {series.label} has {len(series.values)} "
                        f"values, and one window needs {needed} (--lookback {lookback}, "
                        f"--horizon {horizon})")
+    n_windows = len(series.values) - needed + 1
+    held = n_windows * (lookback + horizon)
+    if held > MAX_WINDOW_VALUES:
+        raise CLIError(f"the windows are too large: {n_windows:,} windows of --lookback "
+                       f"{lookback} + --horizon {horizon} values hold {held:,} values, more "
+                       f"than the {MAX_WINDOW_VALUES:,} this command cuts; use a smaller "
+                       "--lookback or a shorter series")
 
 
 # -- forecast ------------------------------------------------------------------------------
@@ -336,7 +348,8 @@ def _check_length(series: _Series, lookback: int, horizon: int, first: int):
 def _forecast_arguments(p) -> None:
     _add_data_arguments(p, "airline")
     p.add_argument("--lookback", type=_positive_int, default=12,
-                   help="past steps the model reads (default: 12)")
+                   help=f"past steps the model reads; all the windows together may hold at "
+                        f"most {MAX_WINDOW_VALUES:,} values (default: 12)")
     p.add_argument("--horizon", type=_positive_int, default=1,
                    help="future steps it predicts at once (default: 1)")
     p.add_argument("--hidden", type=_int_in(1, MAX_HIDDEN), default=32,

@@ -129,6 +129,15 @@ def test_a_lookback_longer_than_the_series(tmp_path, capsys, model_path, command
     assert_one_line_error(code, err, "too short")
 
 
+def test_windows_past_the_cap_are_an_error(tmp_path, capsys):
+    # 15,000 windows of 15,001 values: 225 million values, past the 134 million cap.
+    path = write_csv(tmp_path / "long.csv", wavy(30_000))
+    code, out, err = run_cli(capsys, ["forecast", "--data", path, *TINY, "--lookback",
+                                      "15000", "--out", str(tmp_path)])
+    assert_one_line_error(code, err, "windows are too large", "--lookback")
+    assert "epoch" not in out
+
+
 # -- the options -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -148,7 +157,9 @@ def test_bad_option_values_give_one_line(capsys, argv, fragment):
 
 
 def test_help_documents_the_maxima(capsys):
-    for command, maxima in (("forecast", ("at most 4096", "at most 64", "at most 256")),
+    for command, maxima in (("forecast", ("at most 4096", "at most 64", "at most 256",
+                                          "at most 250,000,000 parameters",
+                                          "at most 134,217,728 values")),
                             ("predict", ("at most 10000",))):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
