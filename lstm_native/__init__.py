@@ -8,7 +8,8 @@ callbacks), and time-series data helpers (`lstm_native.data`).
 """
 from . import data, losses, optim, schedules
 from ._parallel import openmp_enabled
-from .checkpoint import load_checkpoint, load_model, register_module, save_checkpoint
+from .checkpoint import (CheckpointError, load_checkpoint, load_model, register_module,
+                         save_checkpoint)
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LSTM", "LSTMCell", "RNN", "Linear", "Dropout", "LastStep", "Sequential", "Module",
     "losses", "optim", "schedules", "data",
-    "save_checkpoint", "load_checkpoint", "load_model", "register_module",
+    "save_checkpoint", "load_checkpoint", "load_model", "register_module", "CheckpointError",
     "openmp_enabled", "__version__",
     "fit", "predict", "evaluate", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
     "resume_from_checkpoint",

@@ -1,7 +1,7 @@
 """Checkpoints: a model's architecture and weights, and optionally an optimizer's state,
 the epoch and an `extra` dict, in one `.npz` file, written atomically, without pickle.
 
-The file is a zip of `.npy` members, read back with ``np.load(allow_pickle=False)``:
+The file is a zip of `.npy` members (``np.load(allow_pickle=False)`` reads it):
 
 - ``__metadata__``: UTF-8 JSON as a uint8 array (a 0-d unicode array is read too): the
   format name and version, the model's ``{"type": class name, "config": get_config()}``,
@@ -13,36 +13,95 @@ The file is a zip of `.npy` members, read back with ``np.load(allow_pickle=False
 Trees are flattened generically, so any nest of dicts, lists, tuples, JSON values,
 numpy arrays and numpy scalars round-trips; dicts whose keys are not all strings keep
 their keys (``{"__items__": [[key, value], ...]}``) and tuples stay tuples.
+
+Loading treats the file as untrusted. It never unpickles and never reads the whole
+archive: it reads the metadata, checks every declared config value against a table of
+types and bounds per class (`_RULES`), computes the parameter shapes that config needs
+by arithmetic alone, and checks the header of every member it will use (dtype, shape,
+declared size) against them and against a byte cap, all before it builds the model or
+allocates an array. Only then are the members read, each exactly to its declared size
+and CRC. Anything wrong is a `CheckpointError` naming the file.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import numbers
 import os
+import re
+import reprlib
+import struct
 import uuid
+import warnings
 import zipfile
 import zlib
+from typing import NamedTuple
 
 import numpy as np
+from numpy.lib import format as npy_format
 
+from ._validation import FLOAT_DTYPES
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
 from .rnn import RNN
 
-__all__ = ["FORMAT_VERSION", "build_module", "load_checkpoint", "load_model",
-           "register_module", "save_checkpoint"]
+__all__ = ["DEFAULT_MAX_BYTES", "FORMAT_VERSION", "CheckpointError", "build_module",
+           "load_checkpoint", "load_model", "register_module", "save_checkpoint"]
 
 FORMAT_NAME = "lstm_native.checkpoint"
 #: The version this code writes; files of a newer version are refused.
 FORMAT_VERSION = 1
 
+#: The default cap on the bytes a load reads (metadata and arrays), 1 GiB: a file that
+#: declares more is refused before anything is read. Pass ``max_bytes=`` for a bigger model.
+DEFAULT_MAX_BYTES = 1 << 30
+
+# The bounds a file's declarations must keep, whatever max_bytes allows. They are far
+# above any real model and bound the work a crafted file can cause before it is refused.
+MAX_SIZE = 1 << 20          # input_size, hidden_size, in_features, out_features
+MAX_LAYERS = 1024           # num_layers of a recurrent layer
+MAX_THREADS = 1024          # n_threads
+MAX_MODULES = 4096          # modules in one model, Sequentials included
+MAX_NESTING = 32            # Sequentials within Sequentials
+MAX_TREE_DEPTH = 64         # nesting of the optimizer and extra trees, and of other configs
+MAX_MEMBERS = 1 << 16       # members of the archive
+MAX_METADATA_BYTES = 64 << 20
+_MAX_DIRECTORY_BYTES = 64 << 20  # the zip's central directory, parsed whole by zipfile
+_MAX_NDIM = 32
+_MAX_MEMBER_NAME = 1024
+
 _METADATA = "__metadata__"
 _ARRAY, _TUPLE, _ITEMS = "__array__", "__tuple__", "__items__"
 _TAGS = (_ARRAY, _TUPLE, _ITEMS)
+# The arrays a checkpoint holds: plain numbers, any byte order, nothing pickle would need.
+_NUMERIC = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+    np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128))
 
 _REGISTRY: dict[str, type] = {}
+
+
+class CheckpointError(ValueError):
+    """A file that `load_model` or `load_checkpoint` cannot load: not a checkpoint,
+    truncated or corrupt, malformed, larger than `max_bytes`, or not matching the model
+    it is loaded into. The message starts with the file's name and says what is wrong."""
+
+
+class _Bad(Exception):
+    """What is wrong with a file, before `_read` prefixes its name (a CheckpointError)."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
+
+
+def _short(value) -> str:
+    """A value read from a file, for a message: cut short, and never nested too deep
+    for repr."""
+    return _REPR.repr(value)
 
 
 def register_module(cls: type) -> type:
@@ -53,6 +112,16 @@ def register_module(cls: type) -> type:
     cls : type
         A `Module` subclass with `get_config()`; it is rebuilt as ``cls(**config)``, or
         ``cls.from_config(config, build_module)`` when it defines `from_config`.
+
+        A file's config is untrusted, and loading checks the built-in classes' configs
+        and weight shapes before building anything. For `cls`, define a classmethod
+        ``parameter_shapes(config) -> {name: shape}`` that checks `config` (raising
+        TypeError or ValueError on anything it would not build) and returns the shape
+        of each parameter, computed without building the model: the weights' headers
+        are then checked against it first. Without it the byte cap, the config's nesting
+        and every header are still checked, but the model is built from the file's
+        config before its shapes are compared: register only classes whose constructor
+        bounds what it allocates, or load only files you trust.
 
     Returns
     -------
@@ -80,6 +149,9 @@ for _cls in (LSTM, LSTMCell, RNN, Linear, Dropout, LastStep, Sequential):
 
 def build_module(spec: dict) -> Module:
     """A new model (fresh weights) from its ``{"type": ..., "config": ...}`` description.
+
+    The description is trusted: the model is built as it says. Loading a file checks
+    the description first (see `load_model`).
 
     Parameters
     ----------
@@ -117,6 +189,209 @@ def _check_registered(model) -> None:
             _check_registered(layer)
 
 
+# -- the declared architecture, checked and measured without building it -----------------
+
+class _Key(NamedTuple):
+    """One config key: what it must be (said in messages), the check, and the value a
+    file without the key means (`_REQUIRED`: a file must have it)."""
+    expected: str
+    ok: object
+    default: object = None
+
+
+_REQUIRED = object()
+
+
+def _ints(low: int, high: int, default=_REQUIRED) -> _Key:
+    return _Key(f"an int in {low}..{high}",
+                lambda v: type(v) is int and low <= v <= high, default)
+
+
+def _optional_ints(low: int, high: int, default=_REQUIRED) -> _Key:
+    return _Key(f"None or an int in {low}..{high}",
+                lambda v: v is None or (type(v) is int and low <= v <= high), default)
+
+
+def _choice(*choices: str) -> _Key:
+    return _Key(" or ".join(map(repr, choices)), lambda v: type(v) is str and v in choices,
+                _REQUIRED)
+
+
+_BOOL = _Key("a bool", lambda v: type(v) is bool, _REQUIRED)
+_SIZE = _ints(1, MAX_SIZE)
+_DTYPE = _choice("float32", "float64")
+_THREADS = _optional_ints(1, MAX_THREADS)
+
+
+def _recurrent_shapes(cls):
+    """The parameters of `LSTM` or `RNN` (`_Recurrent.__init__`), by the class's own
+    gate count and name suffixes."""
+    def shapes(c, layer_parameters):
+        H, D = c["hidden_size"], 2 if c["bidirectional"] else 1
+        G = cls._n_gates * H
+        for layer in range(c["num_layers"]):
+            in_size = c["input_size"] if layer == 0 else D * H
+            for direction in range(D):
+                sfx = cls._suffix(layer, direction)
+                yield f"weight_ih{sfx}", (G, in_size), c["dtype"]
+                yield f"weight_hh{sfx}", (G, H), c["dtype"]
+                if c["bias"]:
+                    yield f"bias_ih{sfx}", (G,), c["dtype"]
+                    yield f"bias_hh{sfx}", (G,), c["dtype"]
+    return shapes
+
+
+def _cell_shapes(c, layer_parameters):
+    G, H = 4 * c["hidden_size"], c["hidden_size"]
+    yield "weight_ih", (G, c["input_size"]), c["dtype"]
+    yield "weight_hh", (G, H), c["dtype"]
+    if c["bias"]:
+        yield "bias_ih", (G,), c["dtype"]
+        yield "bias_hh", (G,), c["dtype"]
+
+
+def _linear_shapes(c, layer_parameters):
+    yield "weight", (c["out_features"], c["in_features"]), c["dtype"]
+    if c["bias"]:
+        yield "bias", (c["out_features"],), c["dtype"]
+
+
+def _no_parameters(c, layer_parameters):
+    return ()
+
+
+def _sequential_shapes(c, layer_parameters):
+    for i, spec in enumerate(c["layers"]):
+        for name, shape, dtype in layer_parameters(f"layers[{i}]", spec):
+            yield f"{i}.{name}", shape, dtype
+
+
+_RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
+                   "num_layers": _ints(1, MAX_LAYERS), "bias": _BOOL, "batch_first": _BOOL,
+                   "bidirectional": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS}
+
+#: Per built-in class: every key its get_config() writes, and its parameters as
+#: (name, shape, dtype name) from the checked config. `layer_parameters(where, spec)`
+#: gives a sub-module's (for Sequential). A key added later gets a default, so that
+#: older files still load.
+_RULES = {
+    LSTM: (_RECURRENT_KEYS, _recurrent_shapes(LSTM)),
+    RNN: ({**_RECURRENT_KEYS, "nonlinearity": _choice("tanh", "relu")},
+          _recurrent_shapes(RNN)),
+    LSTMCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL, "dtype": _DTYPE,
+                "n_threads": _THREADS}, _cell_shapes),
+    Linear: ({"in_features": _SIZE, "out_features": _SIZE, "bias": _BOOL, "dtype": _DTYPE},
+             _linear_shapes),
+    Dropout: ({"p": _Key("a float in [0, 1)",
+                         lambda v: type(v) in (int, float) and 0 <= v < 1, _REQUIRED),
+               "seed": _optional_ints(0, 2**128 - 1)}, _no_parameters),
+    LastStep: ({"batch_first": _BOOL, "bidirectional": _BOOL}, _no_parameters),
+    Sequential: ({"layers": _Key(f"a list of 1..{MAX_MODULES} layer descriptions",
+                                 lambda v: type(v) is list and 1 <= len(v) <= MAX_MODULES,
+                                 _REQUIRED),
+                  "stateful": _BOOL._replace(default=False)}, _sequential_shapes),
+}
+
+
+def _checked_config(config: dict, keys: dict, where: str) -> dict:
+    """`config` with every key checked against `keys`, missing optional ones filled in."""
+    unknown = sorted(set(config) - set(keys))
+    if unknown:
+        raise _Bad(f"{where} has unknown keys {_short(unknown)}")
+    checked = {}
+    for key, rule in keys.items():
+        if key not in config:
+            if rule.default is _REQUIRED:
+                raise _Bad(f"{where} lacks {key!r}")
+            checked[key] = rule.default
+        elif not rule.ok(config[key]):
+            raise _Bad(f"{where}[{key!r}] must be {rule.expected}, got {_short(config[key])}")
+        else:
+            checked[key] = config[key]
+    return checked
+
+
+def _check_depth(node, where: str, limit: int = MAX_TREE_DEPTH) -> None:
+    """_Bad if the JSON value `node` nests deeper than `limit` (without recursion)."""
+    level = [node]
+    for _ in range(limit + 1):
+        level = [v for n in level if isinstance(n, (dict, list))
+                 for v in (n.values() if isinstance(n, dict) else n)]
+        if not level:
+            return
+    raise _Bad(f"{where} nests deeper than {limit} levels")
+
+
+class _Architecture:
+    """The parameters a model description declares, {name: (shape, dtype)}, each shape
+    and the total size checked against the limits as they are computed, so that a
+    description of a huge model is refused after a bounded amount of work.
+
+    `shapes` is None when a class has no shape rule: those are known only once built.
+    """
+
+    def __init__(self, spec, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.modules = 0
+        self.known = True
+        self.nbytes = 0
+        shapes = {}
+        for name, shape, dtype in self._measured(self._parameters("model", spec, 0)):
+            if name in shapes:
+                raise _Bad(f"the model declares the parameter {name!r} twice")
+            if len(shapes) == MAX_MEMBERS:
+                raise _Bad(f"the model declares more than {MAX_MEMBERS} parameters")
+            shapes[name] = (shape, dtype)
+        self.shapes = shapes if self.known else None
+
+    def _parameters(self, where: str, spec, depth: int):
+        if depth > MAX_NESTING:
+            raise _Bad(f"{where}: Sequentials nest deeper than {MAX_NESTING} levels")
+        self.modules += 1
+        if self.modules > MAX_MODULES:
+            raise _Bad(f"the model has more than {MAX_MODULES} modules")
+        if not isinstance(spec, dict) or set(spec) != {"type", "config"} \
+                or not isinstance(spec["config"], dict):
+            raise _Bad(f"{where} must be {{'type': str, 'config': dict}}, got {_short(spec)}")
+        cls = _REGISTRY.get(spec["type"]) if isinstance(spec["type"], str) else None
+        if cls is None:
+            raise _Bad(f"unknown model type {_short(spec['type'])} at {where}; known types "
+                       f"are {sorted(_REGISTRY)} (register_module(cls) adds one)")
+        where = f"{where}.config"
+        if cls in _RULES:
+            keys, shapes = _RULES[cls]
+            config = _checked_config(spec["config"], keys, where)
+            yield from shapes(config, lambda key, child: self._parameters(
+                f"{where}.{key}", child, depth + 1))
+        elif hasattr(cls, "parameter_shapes"):
+            _check_depth(spec["config"], where)
+            try:
+                declared = dict(cls.parameter_shapes(spec["config"]))
+            except (TypeError, ValueError, KeyError) as e:
+                raise _Bad(f"{where}: {cls.__name__}.parameter_shapes refuses it: {e}") from e
+            for name, shape in declared.items():
+                yield name, shape, None
+        else:
+            _check_depth(spec["config"], where)
+            self.known = False
+
+    def _measured(self, parameters):
+        """The parameters, each shape checked and counted against max_bytes."""
+        for name, shape, dtype in parameters:
+            if type(name) is not str or type(shape) is not tuple \
+                    or not all(type(n) is int and n >= 0 for n in shape):
+                raise _Bad(f"a parameter must be a name and a shape (a tuple of ints >= 0), "
+                           f"got {_short(name)}: {_short(shape)}")
+            # float32 is the least any parameter takes (the dtype of a rule-less one is
+            # checked on its header).
+            self.nbytes += math.prod(shape) * np.dtype(dtype or np.float32).itemsize
+            if self.nbytes > self.max_bytes:
+                raise _Bad(f"the model's config declares more than {self.max_bytes} bytes "
+                           f"of weights (max_bytes={self.max_bytes}; pass a larger "
+                           "max_bytes to load a model this large)")
+            yield name, shape, None if dtype is None else np.dtype(dtype)
+
+
 # -- trees of JSON values and arrays ---------------------------------------------------
 
 class _Flattener:
@@ -126,11 +401,16 @@ class _Flattener:
         self.arrays = arrays
 
     def _store(self, value: np.ndarray, path: str) -> str:
-        if value.dtype.hasobject:
-            raise TypeError(f"{path}: object arrays cannot be saved without pickle")
-        name, n = path, 1
+        if value.dtype.newbyteorder("=") not in _NUMERIC:
+            raise TypeError(f"{path}: a {value.dtype} array cannot be saved: a checkpoint "
+                            "holds numeric arrays only (bool, int, uint, float, complex; "
+                            "object arrays would need pickle)")
+        # The member's name is only referred to, so any will do: not a NUL (zipfile cuts
+        # names there) or a backslash (a separator on Windows), not too long for a zip.
+        base = re.sub(r"[\x00\\]", "_", path)[:_MAX_MEMBER_NAME]
+        name, n = base, 1
         while name in self.arrays:
-            name, n = f"{path}~{n}", n + 1
+            name, n = f"{base}~{n}", n + 1
         self.arrays[name] = value
         return name
 
@@ -154,13 +434,47 @@ class _Flattener:
                         "JSON-ready (dict, list, tuple, str, int, float, bool, None)")
 
 
+def _tree_arrays(node, where: str, arrays: dict, depth: int = 0, key: bool = False) -> None:
+    """Check that `node` is a tree `_Flattener` writes (`key`: one that `_unflatten`
+    turns into a dict key) at most MAX_TREE_DEPTH deep; add the members it refers to
+    into `arrays` ({member: whether it must be 0-d})."""
+    if depth > MAX_TREE_DEPTH:
+        raise _Bad(f"{where} nests deeper than {MAX_TREE_DEPTH} levels")
+    if isinstance(node, list):
+        for v in node:
+            _tree_arrays(v, where, arrays, depth + 1, key)
+    elif isinstance(node, dict) and _ARRAY in node:
+        member, scalar = node[_ARRAY], node.get("scalar", False)
+        if set(node) - {_ARRAY, "scalar"} or type(member) is not str \
+                or type(scalar) is not bool or (key and not scalar):
+            raise _Bad(f"{where} holds a malformed array reference {_short(node)}")
+        arrays[member] = arrays.get(member, False) or scalar
+    elif isinstance(node, dict) and _TUPLE in node:
+        if set(node) != {_TUPLE} or not isinstance(node[_TUPLE], list):
+            raise _Bad(f"{where} holds a malformed tuple {_short(node)}")
+        _tree_arrays(node[_TUPLE], where, arrays, depth + 1, key)
+    elif isinstance(node, dict) and _ITEMS in node and not key:
+        items = node[_ITEMS]
+        if set(node) != {_ITEMS} or not isinstance(items, list) \
+                or not all(isinstance(kv, list) and len(kv) == 2 for kv in items):
+            raise _Bad(f"{where} holds a malformed dict {_short(node)}")
+        for k, v in items:
+            _tree_arrays(k, where, arrays, depth + 1, key=True)
+            _tree_arrays(v, where, arrays, depth + 1)
+    elif isinstance(node, dict) and not key:
+        for v in node.values():
+            _tree_arrays(v, where, arrays, depth + 1)
+    elif isinstance(node, dict):
+        raise _Bad(f"{where} holds a dict key that is a dict {_short(node)}")
+
+
 def _unflatten(node, arrays: dict):
     if isinstance(node, list):
         return [_unflatten(v, arrays) for v in node]
     if not isinstance(node, dict):
         return node
     if _ARRAY in node:
-        value = arrays[node[_ARRAY]]  # KeyError: a missing member, reported by the caller
+        value = arrays[node[_ARRAY]]
         return value[()] if node.get("scalar") else value
     if _TUPLE in node:
         return tuple(_unflatten(v, arrays) for v in node[_TUPLE])
@@ -176,11 +490,41 @@ def _hashable(key):
 
 # -- writing -------------------------------------------------------------------------
 
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, run by another user
+        return True
+    except OverflowError:  # not a pid this system can have
+        return False
+    return True
+
+
+def _remove_orphaned_temp_files(path: str) -> None:
+    """Remove the temporary files of saves to `path` whose writer is dead: a save killed
+    mid-write (SIGKILL, power loss) leaves its ``.{name}.{pid}.{uuid}.tmp``. Those of live
+    writers, or of other targets, are left alone. POSIX only: elsewhere os.kill does not
+    test for a process."""
+    if os.name != "posix":
+        return
+    directory, name = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(name)}\.([0-9]{{1,20}})\.[0-9a-f]{{32}}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(directory):
+            match = pattern.fullmatch(entry)
+            if match and not _writer_alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, entry))
+
+
 def _write_atomically(path: str, arrays: dict) -> None:
     """Write an npz to a temporary file beside `path`, sync it, then rename it onto
     `path`: a reader sees the old file or the whole new one, never a partial one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    directory, name = os.path.split(os.path.abspath(path))
+    # The writer's pid in the name lets a later save tell a dead writer's file.
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     # os.open with 0o666 lets the umask set the permissions, as for an ordinary file.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                  0o666)
@@ -211,25 +555,27 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
     ----------
     path : str or os.PathLike
         The file to write, exactly this name (``.npz`` is customary). An existing file
-        is replaced atomically: if saving fails, the old file is left intact and no
-        temporary file remains.
+        is replaced atomically: the new content goes to ``.{name}.{pid}.{uuid}.tmp``
+        beside it, then is renamed onto it. If saving fails, the old file is left intact
+        and the temporary file is removed; if the process is killed mid-save, the next
+        save to `path` removes it (see Notes).
     model : Module
         An instance of a registered class (see `register_module`).
     optimizer : object with ``state_dict()``, optional
         Its state (a nest of dicts, lists, JSON values and numpy arrays) is saved.
     epoch : int, optional
-        The number of epochs done.
+        The number of epochs done, in 0..2**63-1.
     extra : dict, optional
-        Anything else to keep (scaler state, training history): JSON values and numpy
-        arrays, nested in dicts, lists and tuples.
+        Anything else to keep (scaler state, training history): JSON values and numeric
+        numpy arrays and scalars, nested in dicts, lists and tuples.
 
     Raises
     ------
     TypeError
         `epoch` is not an int, `extra` not a dict, or a value is neither JSON-ready nor
-        a numpy array.
+        a numeric numpy array (bool, int, uint, float, complex).
     ValueError
-        The model's class is not registered, or `epoch` is negative.
+        The model's class is not registered, or `epoch` is out of range.
     OSError
         The file cannot be written.
 
@@ -237,6 +583,11 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
     -----
     Kept states of a stateful `Sequential` and the position of a `Dropout`'s random
     generator are not saved.
+
+    Each save first removes the temporary files of earlier saves to the same `path`
+    whose writer process no longer exists (their pid in the name; POSIX only). Writers
+    in another pid namespace (another host or container sharing the directory) cannot
+    be told apart from dead ones: have one machine write a given file.
     """
     from . import __version__
 
@@ -244,9 +595,9 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
     _check_registered(model)
     if epoch is not None:
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
-            raise TypeError(f"epoch must be None or an int >= 0, got {epoch!r}")
-        if epoch < 0:
-            raise ValueError(f"epoch must be None or an int >= 0, got {epoch}")
+            raise TypeError(f"epoch must be None or an int in 0..2**63-1, got {epoch!r}")
+        if not 0 <= epoch < 2**63:
+            raise ValueError(f"epoch must be None or an int in 0..2**63-1, got {epoch}")
         epoch = int(epoch)
     if extra is not None and not isinstance(extra, dict):
         raise TypeError(f"extra must be None or a dict, got {type(extra).__name__}")
@@ -269,108 +620,287 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
     except TypeError as e:
         raise TypeError(f"the model's config is not JSON-ready: {e}") from e
     arrays[_METADATA] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    _remove_orphaned_temp_files(path)
     _write_atomically(path, arrays)
 
 
 # -- reading -------------------------------------------------------------------------
 
-def _read(path) -> tuple[str, dict, dict, dict]:
-    """(path, metadata, weights, arrays) of a checkpoint; ValueError naming the file
-    otherwise."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: not a file")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a checkpoint: not a complete .npz (zip) archive "
-                         "(another format, or truncated)")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()  # reads every member and checks its CRC
-        if bad is None:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: corrupt checkpoint ({e})") from e
-    if bad is not None:
-        raise ValueError(f"{path}: corrupt checkpoint: member {bad!r} fails its CRC check")
+class _Header(NamedTuple):
+    member: str
+    info: zipfile.ZipInfo
+    shape: tuple
+    fortran_order: bool
+    dtype: np.dtype
+    offset: int  # where the data starts in the member
 
-    raw = arrays.pop(_METADATA, None)
-    if raw is None:
-        raise ValueError(f"{path}: no checkpoint metadata ({_METADATA!r}): not written by "
-                         "save_checkpoint")
+
+@contextlib.contextmanager
+def _corrupt(what: str):
+    """Whatever zipfile, zlib or numpy's header parser raise on malformed bytes, as _Bad."""
     try:
-        if raw.dtype == np.uint8 and raw.ndim == 1:
-            text = raw.tobytes().decode("utf-8")
-        elif raw.dtype.kind == "U" and raw.ndim == 0:
-            text = str(raw[()])
-        else:
-            raise ValueError(f"a {raw.dtype} array of shape {raw.shape}")
+        yield
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError,
+            TypeError, KeyError, IndexError, OverflowError, struct.error, SyntaxError,
+            RecursionError, NotImplementedError, Warning) as e:
+        raise _Bad(f"corrupt checkpoint: {what}: {type(e).__name__}: {e}") from e
+
+
+class _Archive:
+    """A checkpoint's zip: its directory checked, members read one by one, each only
+    after its header was checked."""
+
+    def __init__(self, file):
+        with _corrupt("the zip directory"):
+            # zipfile parses the whole central directory up front: bound it first.
+            end = zipfile._EndRecData(file)  # zipfile's reader of the end record
+            if end is None:
+                raise _Bad("not a checkpoint: not a complete .npz (zip) archive (another "
+                           "format, or truncated)")
+            entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+            if entries > MAX_MEMBERS or size > _MAX_DIRECTORY_BYTES:
+                raise _Bad(f"the archive declares {entries} members in {size} bytes, more "
+                           f"than a checkpoint has ({MAX_MEMBERS}, {_MAX_DIRECTORY_BYTES})")
+            self.zip = zipfile.ZipFile(file)
+        self.members = {}
+        for info in self.zip.infolist():
+            if info.filename in self.members:
+                raise _Bad(f"corrupt checkpoint: the archive holds {info.filename!r} twice")
+            self.members[info.filename] = info
+
+    def header(self, member: str) -> _Header:
+        """The member's .npy header, checked against its declared size."""
+        info = self.members.get(member + ".npy")
+        if info is None:
+            raise _Bad(f"corrupt checkpoint: the member {member!r} is missing")
+        if info.flag_bits & 0x1:
+            raise _Bad(f"the member {member!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Bad(f"the member {member!r} uses compression method "
+                       f"{info.compress_type}, not stored (0) or deflated (8)")
+        with _corrupt(f"the member {member!r}"), self.zip.open(info) as stream, \
+                warnings.catch_warnings():
+            # numpy warns, then guesses, on headers of Python 2's format: refuse them.
+            warnings.simplefilter("error")
+            version = npy_format.read_magic(stream)
+            if version == (1, 0):
+                shape, fortran_order, dtype = npy_format.read_array_header_1_0(stream)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = npy_format.read_array_header_2_0(stream)
+            else:
+                raise _Bad(f"the member {member!r} is a .npy of version {version}, "
+                           "not 1.0 or 2.0")
+            offset = stream.tell()
+        # numpy takes no shape whose dimensions multiply past 2**63, zeros or not.
+        if len(shape) > _MAX_NDIM or any(n < 0 for n in shape) \
+                or math.prod(max(n, 1) for n in shape) >= 2**62:
+            raise _Bad(f"the member {member!r} has a malformed shape {_short(shape)}")
+        needed = offset + math.prod(shape) * dtype.itemsize
+        if info.file_size != needed:
+            raise _Bad(f"corrupt checkpoint: the member {member!r} declares "
+                       f"{info.file_size} bytes, its header says {needed}")
+        return _Header(member, info, shape, fortran_order, dtype, offset)
+
+    def read(self, header: _Header) -> np.ndarray:
+        """The member's array, read in chunks into its own buffer, to exactly its
+        declared size (the CRC is checked on the way)."""
+        array = np.empty(math.prod(header.shape), header.dtype)
+        buffer = memoryview(array).cast("B")
+        with _corrupt(f"the member {header.member!r}"), self.zip.open(header.info) as stream:
+            stream.read(header.offset)
+            done = 0
+            while done < len(buffer):
+                chunk = stream.read(min(len(buffer) - done, 1 << 24))
+                if not chunk:
+                    raise _Bad(f"corrupt checkpoint: the member {header.member!r} is "
+                               "truncated")
+                buffer[done:done + len(chunk)] = chunk
+                done += len(chunk)
+            if stream.read(1):
+                raise _Bad(f"corrupt checkpoint: the member {header.member!r} is longer "
+                           "than its header says")
+        # In native byte order, as the model's parameters and the kernels need.
+        array = array.astype(array.dtype.newbyteorder("="), copy=False)
+        if header.fortran_order:
+            return array.reshape(header.shape[::-1]).T
+        return array.reshape(header.shape)
+
+
+def _read_metadata(archive: _Archive, max_bytes: int) -> dict:
+    if _METADATA + ".npy" not in archive.members:
+        raise _Bad(f"no checkpoint metadata ({_METADATA!r}): not written by save_checkpoint")
+    header = archive.header(_METADATA)
+    size = header.info.file_size
+    if size > min(max_bytes, MAX_METADATA_BYTES):
+        raise _Bad(f"the metadata declares {size} bytes, more than "
+                   f"{min(max_bytes, MAX_METADATA_BYTES)} (max_bytes={max_bytes})")
+    dtype = header.dtype
+    if dtype == np.uint8 and len(header.shape) == 1:
+        text = archive.read(header).tobytes()
+    elif dtype.kind == "U" and header.shape == ():
+        text = archive.read(header)[()]
+    else:
+        raise _Bad(f"unreadable checkpoint metadata ({_METADATA!r} is a {dtype} array of "
+                   f"shape {header.shape}, not JSON text)")
+    try:
         meta = json.loads(text)
-    except ValueError as e:  # also UnicodeDecodeError and json.JSONDecodeError
-        raise ValueError(f"{path}: unreadable checkpoint metadata ({e})") from e
+    except (ValueError, RecursionError) as e:  # also UnicodeDecodeError, JSONDecodeError
+        raise _Bad(f"unreadable checkpoint metadata ({type(e).__name__}: {e})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{path}: the metadata is not that of an lstm_native checkpoint")
+        raise _Bad("the metadata is not that of an lstm_native checkpoint")
+    return meta
+
+
+def _check_metadata(meta: dict) -> None:
+    """The metadata's own keys (the model and the trees are checked by their readers)."""
     version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ValueError(f"{path}: the metadata has no valid format_version: {version!r}")
+    if type(version) is not int or version < 1:
+        raise _Bad(f"the metadata has no valid format_version: {_short(version)}")
     if version > FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format version {version} is newer than this "
-                         f"lstm_native supports ({FORMAT_VERSION}): upgrade lstm_native")
-    for key in ("model", "model_keys", "epoch", "optimizer", "extra"):
-        if key not in meta:
-            raise ValueError(f"{path}: the metadata lacks {key!r}")
-    weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    if sorted(weights) != sorted(meta["model_keys"]):
-        raise ValueError(f"{path}: corrupt checkpoint: its weights "
-                         f"{sorted(weights)} are not those listed {sorted(meta['model_keys'])}")
-    return path, meta, weights, arrays
+        raise _Bad(f"checkpoint format version {version} is newer than this lstm_native "
+                   f"supports ({FORMAT_VERSION}): upgrade lstm_native")
+    keys = {"format", "format_version", "lstm_native_version", "model", "model_keys",
+            "epoch", "optimizer", "extra"}
+    missing = sorted(keys - set(meta))
+    if missing:
+        raise _Bad(f"the metadata lacks {missing[0]!r}")
+    unknown = sorted(set(meta) - keys)
+    if unknown:
+        raise _Bad(f"the metadata has unknown keys {_short(unknown)}")
+    if type(meta["lstm_native_version"]) is not str:
+        raise _Bad(f"the metadata's lstm_native_version must be a str, "
+                   f"got {_short(meta['lstm_native_version'])}")
+    epoch = meta["epoch"]
+    if epoch is not None and not (type(epoch) is int and 0 <= epoch < 2**63):
+        raise _Bad(f"the epoch must be None or an int in 0..2**63-1, got {_short(epoch)}")
+    names = meta["model_keys"]
+    if not (isinstance(names, list) and all(type(n) is str for n in names)
+            and len(set(names)) == len(names)):
+        raise _Bad(f"model_keys must be a list of distinct parameter names, got {_short(names)}")
+    if not (meta["extra"] is None or isinstance(meta["extra"], dict)) \
+            or (isinstance(meta["extra"], dict) and (_ARRAY in meta["extra"]
+                                                      or _TUPLE in meta["extra"])):
+        raise _Bad(f"extra must be None or a dict, got {_short(meta['extra'])}")
 
 
-def _tree(path: str, meta: dict, key: str, arrays: dict):
+class _Contents(NamedTuple):
+    model: Module      # the given model, or the rebuilt one (its fresh weights)
+    weights: dict      # the saved weights, by parameter name, not yet loaded
+    epoch: int | None
+    trees: dict        # "optimizer" and "extra", or {} when not asked for
+
+
+def _read(path, max_bytes, model: Module | None, trees: bool) -> tuple[str, _Contents]:
+    """Everything the loaders need, checked in that order: the archive's directory, the
+    metadata, the model's config (against `_RULES`) and the shapes it implies, the
+    header of every member used and the total they declare, the architecture of the
+    given model, then building the model, then reading the members. `trees`: read
+    the optimizer and extra trees too."""
+    path = os.fspath(path)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral):
+        raise TypeError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes}")
+    if os.path.isdir(path):  # open() would say so on POSIX only
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    with open(path, "rb") as file:
+        try:
+            return path, _read_archive(_Archive(file), int(max_bytes), model, trees)
+        except _Bad as e:
+            raise CheckpointError(f"{path}: {e}") from None
+
+
+def _read_archive(archive: _Archive, max_bytes: int, model, trees: bool) -> _Contents:
+    meta = _read_metadata(archive, max_bytes)
+    _check_metadata(meta)
     try:
-        return _unflatten(meta[key], arrays)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: corrupt checkpoint: the {key} state refers to a "
-                         f"missing or malformed array ({e})") from e
+        declared = _Architecture(meta["model"], max_bytes).shapes
+    except _Bad as e:
+        raise _Bad(f"cannot rebuild the model: {e}") from None
+    if declared is not None and set(meta["model_keys"]) != set(declared):
+        raise _Bad(f"corrupt checkpoint: model_keys {_short(sorted(meta['model_keys']))} are "
+                   f"not the parameters of its model {_short(sorted(declared))}")
+    absent = [n for n in meta["model_keys"] if f"model/{n}.npy" not in archive.members]
+    if absent:
+        raise _Bad(f"corrupt checkpoint: its weights lack {_short(absent)}, listed in "
+                   "model_keys")
+    tree_arrays = {}
+    for key in ("optimizer", "extra") if trees else ():
+        _tree_arrays(meta[key], key, tree_arrays)
+        absent = [m for m in tree_arrays if f"{m}.npy" not in archive.members]
+        if absent:
+            raise _Bad(f"corrupt checkpoint: the {key} state refers to missing members "
+                       f"{_short(absent)}")
+
+    headers = {name: archive.header(f"model/{name}") for name in meta["model_keys"]}
+    for name, h in headers.items():
+        shape, dtype = declared[name] if declared is not None else (None, None)
+        if h.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+            raise _Bad(f"the weight member 'model/{name}' holds {h.dtype}, not float32 or "
+                       "float64")
+        if dtype is not None and h.dtype.newbyteorder("=") != dtype:
+            raise _Bad(f"the weight member 'model/{name}' holds {h.dtype}, its model's "
+                       f"config says {dtype}")
+        if shape is not None and h.shape != shape:
+            raise _Bad(f"the weight member 'model/{name}' has shape {h.shape}, its model's "
+                       f"config says {shape}")
+    tree_headers = {member: archive.header(member) for member in tree_arrays}
+    for member, h in tree_headers.items():
+        if h.dtype.newbyteorder("=") not in _NUMERIC:
+            raise _Bad(f"the member {member!r} holds {h.dtype}, not a numeric dtype")
+        if tree_arrays[member] and h.shape != ():
+            raise _Bad(f"the member {member!r} is referred to as a scalar and has shape "
+                       f"{h.shape}")
+    total = archive.members[_METADATA + ".npy"].file_size + sum(
+        h.info.file_size for h in (*headers.values(), *tree_headers.values()))
+    if total > max_bytes:
+        raise _Bad(f"its members declare {total} bytes, more than max_bytes={max_bytes} "
+                   "(pass a larger max_bytes to load a checkpoint this large)")
+
+    if model is None:
+        try:
+            model = build_module(meta["model"])
+        except (TypeError, ValueError, KeyError) as e:
+            raise _Bad(f"cannot rebuild the model: {e}") from e
+    _check_architecture(model, {name: h.shape for name, h in headers.items()})
+    weights = {name: archive.read(h) for name, h in headers.items()}
+    arrays = {member: archive.read(h) for member, h in tree_headers.items()}
+    return _Contents(model, weights, meta["epoch"],
+                     {key: _unflatten(meta[key], arrays) for key in ("optimizer", "extra")}
+                     if trees else {})
+
+
+def _check_architecture(model: Module, shapes: dict) -> None:
+    """_Bad unless the checkpoint's weights have the model's names and shapes."""
+    expected = {name: p.shape for name, p in model.parameters().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    differ = [f"{name}: {shapes[name]} vs {shape}" for name, shape in expected.items()
+              if name in shapes and shapes[name] != shape]
+    if missing or unexpected or differ:
+        raise _Bad(f"the checkpoint's model does not match the given "
+                   f"{type(model).__name__}: missing {missing}, unexpected "
+                   f"{unexpected}, shapes differ {differ}")
 
 
 def _load_weights(path: str, model: Module, weights: dict) -> None:
     try:
         model.load_state_dict(weights)
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: the weights do not load into {type(model).__name__}: "
-                         f"{e}") from e
+        raise CheckpointError(f"{path}: the weights do not load into "
+                              f"{type(model).__name__}: {e}") from e
 
 
-def _rebuild(path: str, meta: dict, weights: dict) -> Module:
-    try:
-        model = build_module(meta["model"])
-    except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"{path}: cannot rebuild the model: {e}") from e
-    _load_weights(path, model, weights)
-    return model
-
-
-def _check_architecture(path: str, model: Module, weights: dict) -> None:
-    """ValueError unless the checkpoint's weights have the model's names and shapes."""
-    expected = {name: p.shape for name, p in model.parameters().items()}
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    shapes = [f"{name}: {weights[name].shape} vs {shape}" for name, shape in expected.items()
-              if name in weights and weights[name].shape != shape]
-    if missing or unexpected or shapes:
-        raise ValueError(f"{path}: the checkpoint's model does not match the given "
-                         f"{type(model).__name__}: missing {missing}, unexpected "
-                         f"{unexpected}, shapes differ {shapes}")
-
-
-def load_model(path) -> Module:
+def load_model(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Module:
     """Rebuild a saved model with its weights.
 
     Parameters
     ----------
     path : str or os.PathLike
         A file written by `save_checkpoint`.
+    max_bytes : int, default DEFAULT_MAX_BYTES (1 GiB)
+        The most bytes to read (metadata and weights): a file declaring more is refused
+        before anything is read. Raise it for a larger model.
 
     Returns
     -------
@@ -380,15 +910,32 @@ def load_model(path) -> Module:
 
     Raises
     ------
-    ValueError
-        Naming the file: not a file, not an npz, truncated or corrupt, no metadata, a
-        newer format version, or a model type not registered.
+    CheckpointError
+        A ValueError naming the file: not an npz, truncated or corrupt, no or malformed
+        metadata, a newer format version, a config out of bounds or of a model type not
+        registered, weights that do not fit it, or more than `max_bytes`.
+    FileNotFoundError, PermissionError, IsADirectoryError
+        And any other OSError of opening or reading the file, as they are.
+    TypeError, ValueError
+        `max_bytes` is not an int >= 1.
+
+    Notes
+    -----
+    The file is treated as untrusted: nothing is unpickled, only the members used are
+    read, and the declared config (every key's type and bounds: sizes up to 2**20,
+    num_layers and n_threads up to 1024, at most 4096 modules and 32 nested
+    Sequentials, trees at most 64 deep), every array header (plain numeric dtypes, the
+    shapes the config implies) and every member's declared size are checked, and the
+    total against `max_bytes`, before the model is built or an array allocated. A
+    registered class of your own is checked as `register_module` says.
     """
-    path, meta, weights, _ = _read(path)
-    return _rebuild(path, meta, weights)
+    path, contents = _read(path, max_bytes, None, trees=False)
+    _load_weights(path, contents.model, contents.weights)
+    return contents.model
 
 
-def load_checkpoint(path, model: Module | None = None, optimizer=None) -> dict:
+def load_checkpoint(path, model: Module | None = None, optimizer=None, *,
+                    max_bytes: int = DEFAULT_MAX_BYTES) -> dict:
     """Load a checkpoint: the model's weights, and the optimizer's state if asked.
 
     Parameters
@@ -401,32 +948,41 @@ def load_checkpoint(path, model: Module | None = None, optimizer=None) -> dict:
     optimizer : object with ``load_state_dict(state)``, optional
         Restored from the saved state (the checkpoint must hold one). If this fails, the
         given model is restored too.
+    max_bytes : int, default DEFAULT_MAX_BYTES (1 GiB)
+        The most bytes to read (metadata, weights, optimizer and extra arrays): a file
+        declaring more is refused before anything is read. Raise it for a larger model.
 
     Returns
     -------
     dict
-        ``"model"``: the model; ``"epoch"``: int or None; ``"extra"``: dict or None;
-        ``"optimizer_state"``: the saved optimizer state or None (for an optimizer
+        ``"model"``: the model; ``"epoch"``: int >= 0 or None; ``"extra"``: dict or
+        None; ``"optimizer_state"``: the saved optimizer state or None (for an optimizer
         built after loading the model).
 
     Raises
     ------
-    ValueError
-        Naming the file: every error of `load_model`, an architecture that does not
-        match the given model, or an optimizer state that is missing or does not load.
+    CheckpointError
+        A ValueError naming the file: every error of `load_model`, an architecture that
+        does not match the given model, a malformed optimizer or extra tree, or an
+        optimizer state that is missing or does not load.
+    FileNotFoundError, PermissionError, IsADirectoryError
+        And any other OSError of opening or reading the file, as they are.
+    TypeError, ValueError
+        `max_bytes` is not an int >= 1.
+
+    Notes
+    -----
+    As `load_model`: the file is treated as untrusted, and everything it declares is
+    checked before the model is built or an array allocated.
     """
-    path, meta, weights, arrays = _read(path)
-    optimizer_state = _tree(path, meta, "optimizer", arrays)
-    extra = _tree(path, meta, "extra", arrays)
+    path, contents = _read(path, max_bytes, model, trees=True)
+    optimizer_state, extra = contents.trees["optimizer"], contents.trees["extra"]
     if optimizer is not None and optimizer_state is None:
-        raise ValueError(f"{path}: the checkpoint holds no optimizer state")
-    if model is None:
-        model = _rebuild(path, meta, weights)
-        previous = None
-    else:
-        _check_architecture(path, model, weights)
-        previous = model.state_dict() if optimizer is not None else None
-        _load_weights(path, model, weights)
+        raise CheckpointError(f"{path}: the checkpoint holds no optimizer state")
+    # A given model is put back as it was if the optimizer's state does not load.
+    previous = model.state_dict() if model is not None and optimizer is not None else None
+    model = contents.model
+    _load_weights(path, model, contents.weights)
     if optimizer is not None:
         try:
             optimizer.load_state_dict(optimizer_state)
@@ -434,7 +990,9 @@ def load_checkpoint(path, model: Module | None = None, optimizer=None) -> dict:
             if previous is not None:
                 model.load_state_dict(previous)
             if isinstance(e, (KeyError, TypeError, ValueError)):
-                raise ValueError(f"{path}: the optimizer state does not load: {e}") from e
+                raise CheckpointError(f"{path}: the optimizer state does not load: "
+                                      f"{e}") from e
             raise
-    return {"model": model, "epoch": meta["epoch"], "extra": extra,
+    return {"model": model, "epoch": contents.epoch, "extra": extra,
             "optimizer_state": optimizer_state}
+
