@@ -159,6 +159,11 @@ class Optimizer:
         self._hyper["lr"] = _check_float(value, "lr", 0.0)
 
     @property
+    def model(self):
+        """The model whose parameters `step` updates (read-only)."""
+        return self._model
+
+    @property
     def hyper(self) -> dict:
         """A copy of the hyperparameters, JSON-ready (tuples as lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._hyper.items()}

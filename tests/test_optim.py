@@ -471,6 +471,25 @@ def test_scheduler_repr_and_attributes():
     (optim.RMSprop, dict(momentum=-0.1), ValueError, "momentum"),
     (optim.RMSprop, dict(weight_decay=-0.1), ValueError, "weight_decay"),
     (optim.RMSprop, dict(centered=None), TypeError, "centered"),
+    # nan and inf are no hyperparameter's value
+    (optim.SGD, dict(lr=-np.inf), ValueError, "lr"),
+    (optim.SGD, dict(momentum=np.nan), ValueError, "momentum"),
+    (optim.SGD, dict(momentum=np.inf), ValueError, "momentum"),
+    (optim.SGD, dict(dampening=np.nan), ValueError, "dampening"),
+    (optim.SGD, dict(weight_decay=np.nan), ValueError, "weight_decay"),
+    (optim.SGD, dict(weight_decay=np.inf), ValueError, "weight_decay"),
+    (optim.SGD, dict(weight_decay="0"), TypeError, "weight_decay"),
+    (optim.Adam, dict(betas=(np.nan, 0.999)), ValueError, r"betas\[0\]"),
+    (optim.Adam, dict(betas=(0.9, np.inf)), ValueError, r"betas\[1\]"),
+    (optim.Adam, dict(betas=(-0.1, 0.999)), ValueError, r"betas\[0\]"),
+    (optim.Adam, dict(betas=None), TypeError, "betas"),
+    (optim.Adam, dict(eps=np.nan), ValueError, "eps"),
+    (optim.Adam, dict(eps=np.inf), ValueError, "eps"),
+    (optim.AdamW, dict(lr=np.nan), ValueError, "lr"),
+    (optim.AdamW, dict(weight_decay=np.inf), ValueError, "weight_decay"),
+    (optim.RMSprop, dict(alpha=np.nan), ValueError, "alpha"),
+    (optim.RMSprop, dict(momentum=np.nan), ValueError, "momentum"),
+    (optim.RMSprop, dict(lr=np.inf), ValueError, "lr"),
 ])
 def test_optimizer_constructor_errors(cls, kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -493,6 +512,9 @@ class _Custom:
 @pytest.mark.parametrize("model,exc,match", [
     (object(), TypeError, "model must have parameters"),
     (np.zeros(3), TypeError, "model must have parameters"),
+    (None, TypeError, "model must have parameters"),
+    ("lstm", TypeError, "model must have parameters"),
+    ({"w": np.zeros(2)}, TypeError, "model must have parameters"),  # a bare mapping
     (_NoGrads(), TypeError, "model must have parameters"),
     (_Custom([np.zeros(2)], {}), TypeError, "dicts of arrays"),
     (_Custom({}, {}), ValueError, "no parameters"),
@@ -518,6 +540,15 @@ def test_lr_setter_and_read_only_hyper():
         opt.betas = (0.5, 0.5)
     with pytest.raises(AttributeError, match="nonexistent"):
         opt.nonexistent
+
+
+def test_optimizer_model_is_the_one_given_and_read_only():
+    model = FakeModel()
+    opt = optim.SGD(model)
+    assert opt.model is model
+    with pytest.raises(AttributeError):
+        opt.model = FakeModel()
+    assert opt.model is model
 
 
 def test_step_after_model_changed():
@@ -638,6 +669,13 @@ def test_clip_grad_norm_model_errors(model, exc, match):
     (schedules.ReduceLROnPlateau, dict(cooldown=-1), ValueError, "cooldown"),
     (schedules.ReduceLROnPlateau, dict(min_lr=-1.0), ValueError, "min_lr"),
     (schedules.ReduceLROnPlateau, dict(eps=-1.0), ValueError, "eps"),
+    (schedules.StepLR, dict(step_size=True), TypeError, "step_size"),
+    (schedules.StepLR, dict(step_size=2, gamma=np.nan), ValueError, "gamma"),
+    (schedules.StepLR, dict(step_size=2, gamma=np.inf), ValueError, "gamma"),
+    (schedules.CosineAnnealingLR, dict(T_max=5, eta_min=np.nan), ValueError, "eta_min"),
+    (schedules.ReduceLROnPlateau, dict(factor=np.nan), ValueError, "factor"),
+    (schedules.ReduceLROnPlateau, dict(threshold=np.nan), ValueError, "threshold"),
+    (schedules.ReduceLROnPlateau, dict(min_lr=np.inf), ValueError, "min_lr"),
 ])
 def test_schedule_constructor_errors(cls, kwargs, exc, match):
     with pytest.raises(exc, match=match):
