@@ -6,10 +6,10 @@ Design notes:
   the first axis; `fit` cuts both into minibatches along that axis. Models in the CLI are
   built with ``LSTM(..., batch_first=True)`` and ``LastStep(batch_first=True)``.
 - Only the model's public interface is used: ``model(x[, lengths=])``, ``backward(dout,
-  input_grad=False)``, ``zero_grad``, ``train``/``eval``, ``state_dict``/
-  ``load_state_dict``, and for truncated BPTT ``stateful``/``reset_states``. A bare
-  recurrent layer (``recurrent = True``: its forward returns ``(out, state)``) works
-  too; its `out` is the prediction.
+  input_grad=False)``, ``zero_grad``, ``train``/``eval``, ``parameters`` (to check that
+  the optimizer updates them), ``state_dict``/``load_state_dict``, and for truncated
+  BPTT ``stateful``/``reset_states``. A bare recurrent layer (``recurrent = True``: its
+  forward returns ``(out, state)``) works too; its `out` is the prediction.
 - One step per batch: zero_grad, forward, loss (a `lstm_native.losses` callable giving
   ``(value, d value / d pred)``), backward, optional gradient clipping, optimizer step.
 - The order of the samples in epoch e depends on ``(seed, e)`` only, so a run resumed
@@ -17,6 +17,9 @@ Design notes:
   uninterrupted run would have taken: same weights, bitwise (see `ModelCheckpoint` and
   `resume_from_checkpoint`). Dropout's random stream is not saved in a checkpoint, so
   this holds for models without `Dropout`.
+- Every argument is checked before anything changes (weights, mode, stateful flag,
+  optimizer, callbacks): a refused call leaves everything as it was. Errors that only
+  the data can show (a target the loss refuses, a diverging loss) come from the steps.
 - Truncated BPTT (``fit(..., tbptt=k)``) trains sequence-to-sequence models on long
   sequences: each batch is cut into chunks of k steps along time, and a stateful
   `Sequential` carries (h, c) from one chunk to the next, back-propagating each chunk
@@ -24,19 +27,21 @@ Design notes:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from . import losses as _losses
+from ._validation import check_lengths
 from .checkpoint import load_checkpoint, save_checkpoint
-from .optim import clip_grad_norm
-from .schedules import ReduceLROnPlateau
+from .optim import Optimizer, _check_bool, _check_float, clip_grad_norm
+from .schedules import LRScheduler, ReduceLROnPlateau
 
 __all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "TrainingRun",
            "evaluate", "fit", "predict", "resume_from_checkpoint"]
@@ -82,7 +87,29 @@ class _ModeGuard:
         return False
 
 
+@contextlib.contextmanager
+def _stateful(model, stateful: bool):
+    """Set a model's `stateful` flag for the block and restore the previous setting
+    after it, also when it raises (setting the flag resets the kept states)."""
+    previous = model.stateful
+    model.stateful = stateful
+    try:
+        yield model
+    finally:
+        model.stateful = previous
+
+
 # -- argument checks -------------------------------------------------------------------
+# Each names the argument and what it expects; fit, predict and evaluate run all of them
+# before they change anything.
+
+def _describe(value) -> str:
+    """A wrong argument as a message shows it: its type, or the class passed for an
+    instance of it."""
+    if isinstance(value, type):
+        return f"the class {value.__name__} (an instance is needed)"
+    return type(value).__name__
+
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
@@ -92,25 +119,87 @@ def _check_int(value, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _check_model(model, *, trains: bool) -> None:
+    """TypeError unless `model` has the interface the loop calls (see the design notes):
+    a call and train() to predict; parameters() and backward() besides to train."""
+    needs = ("train", "parameters", "backward") if trains else ("train",)
+    if (isinstance(model, type) or not callable(model) or not hasattr(model, "training")
+            or not all(callable(getattr(model, name, None)) for name in needs)):
+        methods = ", ".join(f"{name}()" for name in needs)
+        raise TypeError(f"model must be an lstm_native model such as Sequential(...) "
+                        f"(callable, with {methods} and a training flag), got "
+                        f"{_describe(model)}")
+
+
+def _check_optimizer(optimizer, model) -> None:
+    """TypeError unless an lstm_native optimizer; ValueError unless it updates the model's
+    own parameter arrays (all of them, or some: one layer's)."""
+    if optimizer is None:
+        raise TypeError("optimizer is required: an lstm_native.optim optimizer built over "
+                        "the model, such as optim.Adam(model)")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an lstm_native.optim optimizer built over the "
+                        f"model, such as optim.Adam(model), got {_describe(optimizer)}")
+    own = {id(p) for p in model.parameters().values()}
+    if not all(id(p) in own for p in optimizer.model.parameters().values()):
+        raise ValueError(f"optimizer updates arrays that are not the parameters of the "
+                         f"{type(model).__name__} given: it was built over another model "
+                         "(build it over this one, e.g. optim.Adam(model))")
+
+
+def _check_scheduler(scheduler, optimizer) -> None:
+    if scheduler is None:
+        return
+    if not isinstance(scheduler, LRScheduler):
+        raise TypeError(f"scheduler must be None or an lstm_native.schedules schedule "
+                        f"(StepLR, CosineAnnealingLR, ReduceLROnPlateau) built over the "
+                        f"optimizer, got {_describe(scheduler)}")
+    if scheduler.optimizer is not optimizer:
+        raise ValueError("scheduler was built over another optimizer than the one given: it "
+                         "would set that one's lr (build it over this optimizer)")
+
+
+def _check_takes_lengths(model, lengths) -> None:
+    if lengths is not None and not _takes_lengths(model):
+        raise TypeError(f"lengths was given, but {type(model).__name__} does not take lengths")
+
+
+def _check_samples(a, name: str) -> np.ndarray:
+    """`a` as an array of numbers with the samples on axis 0."""
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # nested sequences of different lengths
+        raise ValueError(f"{name} must be an array with the samples on axis 0, "
+                         f"got ragged nested sequences ({e})") from None
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array of numbers with the samples on axis 0, "
+                        f"got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be an array with the samples on axis 0 (batch-first, "
+                         "(N, T, F) for a sequence model), got a scalar")
+    return arr
+
+
 def _check_xy(x, y, lengths, what: str = ""):
-    """x, y (and lengths) as arrays with the same number of samples on axis 0."""
-    x = np.asarray(x)
-    if x.ndim == 0:
-        raise ValueError(f"{what}x must be an array with the samples on axis 0 "
-                         "(batch-first, (N, T, F) for a sequence model), got a scalar")
+    """x, y (and lengths) as arrays with the same number of samples on axis 0; lengths
+    as check_lengths makes them, one per sequence of x (N, T, ...), each in 1..T."""
+    x = _check_samples(x, f"{what}x")
     n = x.shape[0]
     if n == 0:
         raise ValueError(f"{what}x holds no samples (shape {x.shape})")
     if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 0 or y.shape[0] != n:
+        y = _check_samples(y, f"{what}y")
+        if y.shape[0] != n:
             raise ValueError(f"{what}y must have the {n} samples of x on axis 0 "
                              f"(batch-first), got shape {y.shape}")
     if lengths is not None:
-        lengths = np.asarray(lengths)
-        if lengths.shape != (n,):
-            raise ValueError(f"{what}lengths must have shape (N,) = ({n},), one length per "
-                             f"sample of x, got {lengths.shape}")
+        if x.ndim < 2:
+            raise ValueError(f"{what}lengths needs sequences x of shape (N, T, ...), "
+                             f"got x of shape {x.shape}")
+        try:
+            lengths = check_lengths(lengths, n, x.shape[1])
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{what}{e}") from None
     return x, y, lengths
 
 
@@ -120,10 +209,53 @@ def _check_loss(loss) -> Callable:
                         "losses.MSELoss() or losses.mse_loss, returning (value, grad)")
     if isinstance(loss, str):
         return _named_loss(loss)
-    if not callable(loss):
+    if isinstance(loss, type) or not callable(loss):
         raise TypeError(f"loss must be a callable returning (value, grad), such as "
-                        f"losses.MSELoss(), got {type(loss).__name__}")
+                        f"losses.MSELoss(), got {_describe(loss)}")
     return loss
+
+
+def _check_seed(seed) -> int:
+    """The seed of the shuffling: the int given, or a fresh random one for None."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2 ** 63))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None or an int >= 0, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be None or an int >= 0, got {seed}")
+    return int(seed)
+
+
+def _check_verbose(verbose) -> int:
+    if not isinstance(verbose, numbers.Integral):
+        raise TypeError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
+def _check_clip_norm(clip_norm):
+    if clip_norm is None:
+        return None
+    if isinstance(clip_norm, (bool, np.bool_)) or not isinstance(clip_norm, numbers.Real):
+        raise TypeError(f"clip_norm must be None or a float >= 0, got {clip_norm!r}")
+    if not clip_norm >= 0:  # also nan
+        raise ValueError(f"clip_norm must be None or a float >= 0, got {clip_norm!r}")
+    return clip_norm
+
+
+def _check_callbacks(callbacks) -> list[Callback]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (Callback, str)) or not isinstance(callbacks, Iterable):
+        raise TypeError(f"callbacks must be a sequence of Callback instances, e.g. "
+                        f"[EarlyStopping()], got {_describe(callbacks)}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be Callback instances (of subclasses of "
+                            f"lstm_native.Callback), got {_describe(cb)}")
+    return callbacks
 
 
 _LOSSES = {"mse": _losses.mse_loss, "mae": _losses.l1_loss, "l1": _losses.l1_loss,
@@ -157,10 +289,16 @@ _METRICS = {"mse": _mse, "mae": _mae, "rmse": _rmse}
 
 def _check_metrics(metrics) -> list[tuple[str, Callable]]:
     """(name, fn) pairs from names ('mse', 'mae', 'rmse'), callables or (name, fn)."""
+    if metrics is None:
+        return []
     if isinstance(metrics, (str, tuple)) and len(metrics) == 2 and callable(metrics[1]):
         metrics = [metrics]
     elif isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
+    elif not isinstance(metrics, Iterable):
+        raise TypeError(f"metrics must be a sequence of metric names {sorted(_METRICS)}, "
+                        f"callables (pred, target) -> float or (name, callable) pairs, "
+                        f"got {metrics!r}")
     out = []
     for m in metrics:
         if isinstance(m, str):
@@ -287,6 +425,13 @@ class Callback:
         """After the last epoch (also when a callback stopped training)."""
 
 
+def _check_monitor(monitor) -> str:
+    if not isinstance(monitor, str):
+        raise TypeError(f"monitor must be a key of the epoch logs such as 'val_loss', "
+                        f"got {monitor!r}")
+    return monitor
+
+
 def _check_mode(mode: str, monitor: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -331,13 +476,11 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = True):
-        self.monitor = str(monitor)
+        self.monitor = _check_monitor(monitor)
         self.patience = _check_int(patience, "patience", 0)
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or min_delta < 0:
-            raise ValueError(f"min_delta must be a float >= 0, got {min_delta!r}")
-        self.min_delta = float(min_delta)
+        self.min_delta = _check_float(min_delta, "min_delta", 0.0)
         self.mode = _check_mode(mode, self.monitor)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = _check_bool(restore_best_weights, "restore_best_weights")
 
     def on_train_begin(self, run):
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -380,8 +523,10 @@ class ModelCheckpoint(Callback):
     Parameters
     ----------
     path : str or os.PathLike
-        The file; may hold ``{epoch}`` (1-based, format spec allowed, e.g.
-        ``"ckpt-{epoch:03d}.npz"``) to keep one file per epoch.
+        The file. A template for `str.format`: ``{epoch}``, the 1-based epoch (a format
+        spec allowed, e.g. ``"ckpt-{epoch:03d}.npz"``), keeps one file per epoch; it is
+        the only placeholder, and a literal brace is doubled (``{{``, ``}}``). A bad
+        template is refused here, not after the first epoch.
     monitor : str, default 'val_loss'
         The value deciding "best", with `save_best_only`.
     save_best_only : bool, default False
@@ -396,13 +541,19 @@ class ModelCheckpoint(Callback):
     ----------
     last_path : str or None
         The file last written.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument has the wrong type or value (`path` a template `str.format` cannot
+        fill with the epoch); the message names it.
     """
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", extra: dict | None = None):
-        self.path = os.fspath(path)
-        self.monitor = str(monitor)
-        self.save_best_only = bool(save_best_only)
+        self.path = _check_path_template(path)
+        self.monitor = _check_monitor(monitor)
+        self.save_best_only = _check_bool(save_best_only, "save_best_only")
         self.mode = _check_mode(mode, self.monitor)
         if extra is not None and not isinstance(extra, dict):
             raise TypeError(f"extra must be None or a dict, got {type(extra).__name__}")
@@ -431,6 +582,23 @@ class ModelCheckpoint(Callback):
         self.last_path = path
 
 
+def _check_path_template(path) -> str:
+    """`path` as a str that ``path.format(epoch=e)`` fills (ValueError otherwise)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or os.PathLike naming the file, got "
+                        f"{_describe(path)}")
+    try:
+        path.format(epoch=1)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(
+            f"path {path!r} is not a template str.format can fill: its one placeholder "
+            "is {epoch} (a format spec allowed, e.g. {epoch:03d}) and a literal brace is "
+            f"doubled ({{{{ or }}}}); filling it raised {type(e).__name__}: {e}") from None
+    return path
+
+
 def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
     """Load what `ModelCheckpoint` saved into a model, its optimizer and its schedule.
 
@@ -454,19 +622,34 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
 
     Raises
     ------
+    TypeError
+        `model`, `optimizer` or `scheduler` is not one (the optimizer is required).
     ValueError
-        The file is not a checkpoint, does not match the model or optimizer, holds no
-        epoch, or no scheduler state when a scheduler is given.
+        The optimizer is not over `model` or the scheduler not over the optimizer; or the
+        file is not a checkpoint, does not match the model or optimizer, holds no epoch,
+        or no scheduler state when a scheduler is given. Nothing is changed then: the
+        model, optimizer and scheduler keep the state they had.
     """
+    _check_model(model, trains=True)
+    _check_optimizer(optimizer, model)
+    _check_scheduler(scheduler, optimizer)
+    previous = model.state_dict(), optimizer.state_dict()
     loaded = load_checkpoint(path, model, optimizer)
     extra = loaded["extra"] or {}
-    if loaded["epoch"] is None:
-        raise ValueError(f"{os.fspath(path)}: the checkpoint records no epoch to resume from")
-    if scheduler is not None:
-        state = extra.get("scheduler")
-        if state is None:
-            raise ValueError(f"{os.fspath(path)}: the checkpoint holds no scheduler state")
-        scheduler.load_state_dict(state)
+    try:
+        if loaded["epoch"] is None:
+            raise ValueError(f"{os.fspath(path)}: the checkpoint records no epoch to resume "
+                             "from")
+        if scheduler is not None:
+            state = extra.get("scheduler")
+            if state is None:
+                raise ValueError(f"{os.fspath(path)}: the checkpoint holds no scheduler "
+                                 "state")
+            scheduler.load_state_dict(state)  # checks everything before it changes any
+    except BaseException:
+        model.load_state_dict(previous[0])
+        optimizer.load_state_dict(previous[1])
+        raise
     history = extra.get("history")
     return {"initial_epoch": int(loaded["epoch"]),
             "history": None if history is None else History(history),
@@ -559,7 +742,7 @@ def _chunk_bounds(T: int, k: int):
 
 def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         validation_data=None, shuffle: bool = True, seed: int | None = None,
-        callbacks: Sequence[Callback] = (), verbose: int = 1, lengths=None,
+        callbacks: Sequence[Callback] | None = (), verbose: int = 1, lengths=None,
         metrics=(), scheduler=None, clip_norm: float | None = None,
         initial_epoch: int = 0, tbptt: int | None = None,
         stateful_batches: bool = False, log_every: int = 1) -> History:
@@ -582,20 +765,21 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         function or instance (``losses.MSELoss()``), or 'mse', 'mae', 'huber',
         'cross_entropy'.
     optimizer : lstm_native.optim.Optimizer
-        Built over `model`.
+        Built over `model` (or over one of its layers, which then is all that trains).
     epochs : int, default 10
         The epoch to stop at: epochs ``initial_epoch .. epochs - 1`` are run.
     batch_size : int, default 32
         Samples per step; the last batch of an epoch may be smaller.
     validation_data : (x_val, y_val) or (x_val, y_val, lengths_val), optional
         Evaluated after each epoch in eval mode: ``val_loss`` and ``val_<metric>``.
+        Shaped as x and y but for the number of samples (and of steps).
     shuffle : bool, default True
         Shuffle the samples each epoch, in an order that depends on (seed, epoch) only.
-    seed : int or None
+    seed : int >= 0 or None
         Seed of the shuffling; None draws one at random (then a resumed run does not
         repeat the interrupted one).
-    callbacks : sequence of Callback
-        E.g. `EarlyStopping`, `ModelCheckpoint`; see `Callback` for the hooks.
+    callbacks : sequence of Callback, optional
+        E.g. ``[EarlyStopping()]``, `ModelCheckpoint`; see `Callback` for the hooks.
     verbose : {0, 1, 2}, default 1
         0 prints nothing; 1 a progress bar per epoch (loss, samples/s) on a terminal with
         tqdm installed, else a line per epoch; 2 a line per epoch. Lines go to stdout,
@@ -603,16 +787,16 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
     log_every : int, default 1
         Print the line of every `log_every`-th epoch only (and of the first and last).
     lengths : array_like of int, (N,), optional
-        Valid steps of each sequence, given to the model with each batch.
-    metrics : sequence of str or callable
+        Valid steps of each sequence, in 1..T, given to the model with each batch.
+    metrics : sequence of str or callable, optional
         'mse', 'mae', 'rmse', callables ``(pred, target) -> float`` or (name, callable)
         pairs; each epoch records their batch-size-weighted mean over the training
         batches, and on the validation data.
     scheduler : lstm_native.schedules.LRScheduler, optional
-        Stepped once after each epoch (`ReduceLROnPlateau` with val_loss, or loss
-        without validation data).
-    clip_norm : float, optional
-        Clip the gradients' global 2-norm to this before each step.
+        Built over `optimizer`; stepped once after each epoch (`ReduceLROnPlateau` with
+        val_loss, or loss without validation data).
+    clip_norm : float >= 0, optional
+        Clip the gradients' global 2-norm to this before each step (inf: no clipping).
     initial_epoch : int, default 0
         The epoch to start at, for resuming (see `resume_from_checkpoint`).
     tbptt : int, optional
@@ -628,125 +812,137 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
     History
         Per-epoch lists: epoch, loss, val_loss, metrics, lr, seconds.
 
+    Raises
+    ------
+    TypeError, ValueError
+        An argument has the wrong type or value; the message names it. Every argument
+        is checked before anything changes: the model's weights, mode and stateful flag,
+        the optimizer and the callbacks are then as they were.
+    FloatingPointError
+        The training loss of a batch is nan or inf: training diverged (or the data holds
+        nan or inf). The weights are those of the steps before it.
+
     Notes
     -----
     Truncated BPTT: ``fit(..., tbptt=k)`` switches the Sequential to ``stateful=True`` for
-    the run (restoring its setting afterwards). Each batch (N_b, T, F) is cut along time
-    into chunks of k steps (the last may be shorter); chunk j starts from the (h, c) that
-    chunk j - 1 ended in, is back-propagated on its own (no gradient flows into the
-    previous chunk) and takes one optimizer step. The states are reset at the start of
-    every batch (unless `stateful_batches`) and of every epoch; a callback can reset them
-    at any time with ``run.reset_states()`` (``model.reset_states()``). `lengths` is not
-    supported with tbptt. Validation runs whole sequences, which gives the same outputs.
+    the run (restoring its setting afterwards, also when training raises). Each batch
+    (N_b, T, F) is cut along time into chunks of k steps (the last may be shorter); chunk
+    j starts from the (h, c) that chunk j - 1 ended in, is back-propagated on its own (no
+    gradient flows into the previous chunk) and takes one optimizer step. The states are
+    reset at the start of every batch (unless `stateful_batches`) and of every epoch; a
+    callback can reset them at any time with ``run.reset_states()``
+    (``model.reset_states()``). `lengths` is not supported with tbptt. Validation runs
+    whole sequences, which gives the same outputs.
     """
+    # Every argument is checked before anything changes: a refused call leaves the
+    # model (weights, mode, stateful flag), the optimizer and the callbacks as they were.
+    _check_model(model, trains=True)
+    _check_takes_lengths(model, lengths)
+    x, y, lengths = _check_xy(x, y, lengths)
     loss = _check_loss(loss)
+    _check_optimizer(optimizer, model)
     epochs = _check_int(epochs, "epochs", 0)
     batch_size = _check_int(batch_size, "batch_size", 1)
     initial_epoch = _check_int(initial_epoch, "initial_epoch", 0)
     if initial_epoch > epochs:
         raise ValueError(f"initial_epoch ({initial_epoch}) must be <= epochs ({epochs})")
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    x, y, lengths = _check_xy(x, y, lengths)
-    if lengths is not None and not _takes_lengths(model):
-        raise TypeError(f"lengths was given, but {type(model).__name__} does not take lengths")
+    val = _check_validation(validation_data, model, x, y)
+    shuffle = _check_bool(shuffle, "shuffle")
+    seed = _check_seed(seed)
+    callbacks = _check_callbacks(callbacks)
+    verbose = _check_verbose(verbose)
+    log_every = _check_int(log_every, "log_every", 1)
     metric_fns = _check_metrics(metrics)
-    val = _check_validation(validation_data, model)
-    if clip_norm is not None and (isinstance(clip_norm, bool)
-                                  or not isinstance(clip_norm, numbers.Real) or clip_norm < 0):
-        raise ValueError(f"clip_norm must be None or a float >= 0, got {clip_norm!r}")
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2 ** 63))
-    else:
-        seed = _check_int(seed, "seed", 0)
-
-    n = x.shape[0]
+    _check_scheduler(scheduler, optimizer)
+    clip_norm = _check_clip_norm(clip_norm)
+    stateful_batches = _check_bool(stateful_batches, "stateful_batches")
     if tbptt is not None:
         tbptt = _check_tbptt(model, x, y, lengths, tbptt, batch_size, shuffle,
                              stateful_batches)
-        was_stateful = model.stateful
-        model.stateful = True
+    elif stateful_batches:
+        raise ValueError("stateful_batches needs tbptt: it carries the states of truncated "
+                         "BPTT from one batch to the next")
 
+    n = x.shape[0]
     run = TrainingRun(model, optimizer, scheduler, epochs, initial_epoch)
-    log_every = _check_int(log_every, "log_every", 1)
     progress = _Progress(verbose, epochs, n, log_every)
-    model.train()
-    try:
-        for cb in callbacks:
-            cb.on_train_begin(run)
-        for epoch in range(initial_epoch, epochs):
-            run.epoch = epoch
-            start = time.perf_counter()
-            lr = float(optimizer.lr)
-            if tbptt is not None:
-                run.reset_states()
-            for cb in callbacks:
-                cb.on_epoch_begin(run)
-            progress.epoch_begin(epoch)
-            order = _epoch_order(n, seed, epoch, shuffle)
-            totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
-            weight = 0
-            batch = 0
-            for lo in range(0, n, batch_size):
-                idx = order[lo:lo + batch_size]
-                xb, yb = x[idx], y[idx]
-                lb = None if lengths is None else lengths[idx]
-                if tbptt is None:
-                    steps = [(xb, yb, lb, len(idx))]
-                else:
-                    if not stateful_batches:
-                        run.reset_states()
-                    steps = [(xb[:, s:e], yb[:, s:e], None, len(idx) * (e - s))
-                             for s, e in _chunk_bounds(x.shape[1], tbptt)]
-                for xs, ys, ls, w in steps:
-                    value, pred = _train_step(model, optimizer, loss, xs, ys, ls, clip_norm)
-                    totals["loss"] += value * w
-                    for name, fn in metric_fns:
-                        totals[name] += _metric_value(fn, pred, ys) * w
-                    weight += w
-                    for cb in callbacks:
-                        cb.on_batch_end(run, {"batch": batch, "size": len(idx),
-                                              "loss": value})
-                    batch += 1
-                progress.batch_end(len(idx), value)
-            logs = {"epoch": epoch + 1}
-            logs.update({k: v / weight for k, v in totals.items()})
-            if val is not None:
-                if tbptt is not None:
-                    model.stateful = False  # whole sequences: the same outputs
-                scores = evaluate(model, val[0], val[1], loss=loss, lengths=val[2],
-                                  metrics=metric_fns, batch_size=max(batch_size, 256))
-                if tbptt is not None:
-                    model.stateful = True
-                logs.update({f"val_{k}": v for k, v in scores.items()})
-            logs["lr"] = lr
-            seconds = time.perf_counter() - start
-            logs["seconds"] = seconds
-            if scheduler is not None:  # before the callbacks: a checkpoint saves its state
-                if isinstance(scheduler, ReduceLROnPlateau):
-                    scheduler.step(logs.get("val_loss", logs["loss"]))
-                else:
-                    scheduler.step()
-            for cb in callbacks:
-                cb.on_epoch_end(run, logs)
-            run.history.append(logs)
-            progress.epoch_end({**logs, "samples_per_second": n / seconds if seconds else 0.0},
-                               first=epoch == initial_epoch,
-                               last=run.stop_training or epoch == epochs - 1)
-            if run.stop_training:
-                run.history.stopped_epoch = epoch + 1
-                break
-        for cb in callbacks:
-            cb.on_train_end(run)
-    finally:
-        progress.close()
-        if tbptt is not None:
-            model.stateful = was_stateful
+    # Under tbptt the model is stateful for the run; its own setting comes back after,
+    # also when training raises.
+    keep_states = _stateful(model, True) if tbptt is not None else contextlib.nullcontext()
+    with keep_states:
         model.train()
+        try:
+            for cb in callbacks:
+                cb.on_train_begin(run)
+            for epoch in range(initial_epoch, epochs):
+                run.epoch = epoch
+                start = time.perf_counter()
+                lr = float(optimizer.lr)
+                if tbptt is not None:
+                    run.reset_states()
+                for cb in callbacks:
+                    cb.on_epoch_begin(run)
+                progress.epoch_begin(epoch)
+                order = _epoch_order(n, seed, epoch, shuffle)
+                totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
+                weight = 0
+                batch = 0
+                for lo in range(0, n, batch_size):
+                    idx = order[lo:lo + batch_size]
+                    xb, yb = x[idx], y[idx]
+                    lb = None if lengths is None else lengths[idx]
+                    if tbptt is None:
+                        steps = [(xb, yb, lb, len(idx))]
+                    else:
+                        if not stateful_batches:
+                            run.reset_states()
+                        steps = [(xb[:, s:e], yb[:, s:e], None, len(idx) * (e - s))
+                                 for s, e in _chunk_bounds(x.shape[1], tbptt)]
+                    for xs, ys, ls, w in steps:
+                        value, pred = _train_step(model, optimizer, loss, xs, ys, ls,
+                                                  clip_norm)
+                        totals["loss"] += value * w
+                        for name, fn in metric_fns:
+                            totals[name] += _metric_value(fn, pred, ys) * w
+                        weight += w
+                        for cb in callbacks:
+                            cb.on_batch_end(run, {"batch": batch, "size": len(idx),
+                                                  "loss": value})
+                        batch += 1
+                    progress.batch_end(len(idx), value)
+                logs = {"epoch": epoch + 1}
+                logs.update({k: v / weight for k, v in totals.items()})
+                if val is not None:
+                    # Whole sequences, not stateful: the same outputs as the chunks.
+                    whole = (_stateful(model, False) if tbptt is not None
+                             else contextlib.nullcontext())
+                    with whole:
+                        scores = evaluate(model, val[0], val[1], loss=loss, lengths=val[2],
+                                          metrics=metric_fns, batch_size=max(batch_size, 256))
+                    logs.update({f"val_{k}": v for k, v in scores.items()})
+                logs["lr"] = lr
+                seconds = time.perf_counter() - start
+                logs["seconds"] = seconds
+                if scheduler is not None:  # before the callbacks: a checkpoint saves its state
+                    if isinstance(scheduler, ReduceLROnPlateau):
+                        scheduler.step(logs.get("val_loss", logs["loss"]))
+                    else:
+                        scheduler.step()
+                for cb in callbacks:
+                    cb.on_epoch_end(run, logs)
+                run.history.append(logs)
+                progress.epoch_end({**logs,
+                                    "samples_per_second": n / seconds if seconds else 0.0},
+                                   first=epoch == initial_epoch,
+                                   last=run.stop_training or epoch == epochs - 1)
+                if run.stop_training:
+                    run.history.stopped_epoch = epoch + 1
+                    break
+            for cb in callbacks:
+                cb.on_train_end(run)
+        finally:
+            progress.close()
+            model.train()
     return run.history
 
 
@@ -766,17 +962,25 @@ def _train_step(model, optimizer, loss, x, y, lengths, clip_norm):
     return value, pred
 
 
-def _check_validation(validation_data, model):
+def _check_validation(validation_data, model, x, y):
+    """(x_val, y_val, lengths_val) shaped as x and y but for the number of samples and,
+    for sequences x (N, T, ...), of steps."""
     if validation_data is None:
         return None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise TypeError("validation_data must be (x_val, y_val) or (x_val, y_val, lengths_val)")
     xv, yv = validation_data[0], validation_data[1]
     lv = validation_data[2] if len(validation_data) == 3 else None
-    xv, yv, lv = _check_xy(xv, yv, lv, "validation_data: ")
     if lv is not None and not _takes_lengths(model):
         raise TypeError(f"validation lengths were given, but {type(model).__name__} does "
                         "not take lengths")
+    xv, yv, lv = _check_xy(xv, yv, lv, "validation_data: ")
+    free = 2 if x.ndim >= 3 else 1  # the axes that may differ: samples (and steps)
+    for name, val, train in (("x", xv, x), ("y", yv, y)):
+        if val.ndim != train.ndim or val.shape[free:] != train.shape[free:]:
+            raise ValueError(f"validation_data: {name} must have the shape of {name} "
+                             f"{train.shape} but for the number of samples"
+                             f"{' and steps' if free == 2 else ''}, got {val.shape}")
     return xv, yv, lv
 
 
@@ -824,11 +1028,16 @@ def predict(model, x, *, batch_size: int = 256, lengths=None) -> np.ndarray:
         The outputs of all batches, concatenated along axis 0 (a recurrent layer's
         `out`). A stateful model carries its states from batch to batch, as it would
         from call to call.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument has the wrong type or value; the message names it.
     """
+    _check_model(model, trains=False)
     batch_size = _check_int(batch_size, "batch_size", 1)
+    _check_takes_lengths(model, lengths)
     x, _, lengths = _check_xy(x, None, lengths)
-    if lengths is not None and not _takes_lengths(model):
-        raise TypeError(f"lengths was given, but {type(model).__name__} does not take lengths")
     outs = []
     with _ModeGuard(model, training=False):
         for lo in range(0, x.shape[0], batch_size):
@@ -857,9 +1066,16 @@ def evaluate(model, x, y, *, loss, metrics=(), batch_size: int = 256, lengths=No
     dict
         ``{"loss": float, <metric>: float, ...}``, computed once on all the
         predictions (so they equal one big call's, up to rounding).
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument has the wrong type or value; the message names it.
     """
+    _check_model(model, trains=False)
     loss = _check_loss(loss)
     metric_fns = _check_metrics(metrics)
+    batch_size = _check_int(batch_size, "batch_size", 1)
     x, y, lengths = _check_xy(x, y, lengths)
     pred = predict(model, x, batch_size=batch_size, lengths=lengths)
     value, _ = loss(pred, y)
