@@ -590,7 +590,7 @@ def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarr
     ax.axvline(best_epoch, color="gray", ls=":", label=f"weights kept (epoch {best_epoch})")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss: MSE of the standardised model targets")
+    ax.set_ylabel("loss (MSE, standardised targets)")
     ax.legend()
     path = os.path.join(out, "loss.png")
     fig.savefig(path, dpi=100)
@@ -669,7 +669,7 @@ def predict_command(args) -> int:
                        f"of {lookback} steps of one value: {e}") from None
     if out.ndim != 2 or out.shape[1] != horizon:
         raise CLIError(f"--model {args.model!r}: its model gives outputs of shape "
-                       f"{out.shape[1:]} per window, its settings say {horizon} values")
+                       f"{out.shape[1:]} per window, its settings a horizon of {horizon}")
     u = _unscale(scaler, out)
     pred = transform.decode(u, w.levels_x[:, -1, 0])
     _check_levels(pred, "the model's predictions on the series")
