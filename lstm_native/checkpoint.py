@@ -328,10 +328,13 @@ class _Architecture:
     description of a huge model is refused after a bounded amount of work.
 
     `shapes` is None when a class has no shape rule: those are known only once built.
+    With `given` (a model to load into, built already), a type not registered here is
+    such a class too.
     """
 
-    def __init__(self, spec, max_bytes: int):
+    def __init__(self, spec, max_bytes: int, given: bool):
         self.max_bytes = max_bytes
+        self.given = given
         self.modules = 0
         self.known = True
         self.nbytes = 0
@@ -354,7 +357,7 @@ class _Architecture:
                 or not isinstance(spec["config"], dict):
             raise _Bad(f"{where} must be {{'type': str, 'config': dict}}, got {_short(spec)}")
         cls = _REGISTRY.get(spec["type"]) if isinstance(spec["type"], str) else None
-        if cls is None:
+        if cls is None and not (self.given and isinstance(spec["type"], str)):
             raise _Bad(f"unknown model type {_short(spec['type'])} at {where}; known types "
                        f"are {sorted(_REGISTRY)} (register_module(cls) adds one)")
         where = f"{where}.config"
@@ -363,7 +366,7 @@ class _Architecture:
             config = _checked_config(spec["config"], keys, where)
             yield from shapes(config, lambda key, child: self._parameters(
                 f"{where}.{key}", child, depth + 1))
-        elif hasattr(cls, "parameter_shapes"):
+        elif cls is not None and hasattr(cls, "parameter_shapes"):
             _check_depth(spec["config"], where)
             try:
                 declared = dict(cls.parameter_shapes(spec["config"]))
@@ -814,7 +817,7 @@ def _read_archive(archive: _Archive, max_bytes: int, model, trees: bool) -> _Con
     meta = _read_metadata(archive, max_bytes)
     _check_metadata(meta)
     try:
-        declared = _Architecture(meta["model"], max_bytes).shapes
+        declared = _Architecture(meta["model"], max_bytes, model is not None).shapes
     except _Bad as e:
         raise _Bad(f"cannot rebuild the model: {e}") from None
     if declared is not None and set(meta["model_keys"]) != set(declared):

@@ -216,6 +216,27 @@ def test_register_module_adds_a_class(tmp_path):
         register_module(dict)
 
 
+def test_a_given_model_of_a_class_not_registered_here_loads(tmp_path):
+    """Loading into a given model builds nothing: its class need not be registered in
+    this process (it was where the file was saved)."""
+    class Scaled(Linear):
+        pass
+
+    saved = Sequential(Scaled(2, 3, seed=0), Linear(3, 1, seed=0))
+    register_module(Scaled)
+    try:
+        save_checkpoint(tmp_path / "s.npz", saved)
+    finally:
+        checkpoint._REGISTRY.pop("Scaled")
+    model = Sequential(Scaled(2, 3, seed=5), Linear(3, 1, seed=5))
+    assert load_checkpoint(tmp_path / "s.npz", model=model)["model"] is model
+    _assert_weights_equal(model, saved)
+    with pytest.raises(ValueError, match="unknown model type 'Scaled'"):
+        load_model(tmp_path / "s.npz")
+    with pytest.raises(ValueError, match="does not match"):
+        load_checkpoint(tmp_path / "s.npz", model=Sequential(Scaled(2, 4), Linear(4, 1)))
+
+
 def test_build_module_from_description():
     model = build_module({"type": "Linear", "config": {"in_features": 2, "out_features": 5,
                                                        "bias": False, "dtype": "float64"}})
