@@ -1,7 +1,8 @@
 """Regenerate the README's figures: docs/figures.md and the longlag plots in docs/.
 
-    python docs/figures.py                         # all of them (about 20 min per BLAS setting)
-    python docs/figures.py --coretypes default,Haswell
+    python docs/figures.py                         # all of them (about 20 min, idle machine)
+    python docs/figures.py --coretypes Haswell --out /tmp/h --save /tmp/h.json  # other BLAS
+    python docs/figures.py --save a.json && python docs/figures.py --merge a.json /tmp/h.json
 
 Trained models depend on more than their seed: the kernels' float sums round differently
 at each SIMD level (``LSTM_NATIVE_ISA``), and so do the BLAS kernels OpenBLAS picks for the
@@ -303,7 +304,25 @@ def main(argv=None) -> int:
                    help="where figures.md and the longlag PNGs go (default: docs/)")
     p.add_argument("--forecast-args", default="", help="more options for every forecast run")
     p.add_argument("--longlag-args", default="", help="more options for every longlag run")
+    p.add_argument("--save", metavar="FILE.json",
+                   help="also write the measured results to FILE.json")
+    p.add_argument("--merge", metavar="FILE.json", nargs="+",
+                   help="measure nothing: write figures.md from results saved with --save "
+                        "(the machine, samples and plots of the first; the configurations "
+                        "of all), e.g. of runs with different --coretypes")
     args = p.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "figures.md")
+    if args.merge:
+        saved = []
+        for name in args.merge:
+            with open(name, encoding="utf-8") as f:
+                saved.append(json.load(f))
+        results = {**saved[0], "configs": [c for r in saved for c in r["configs"]]}
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render(results))
+        print(f"wrote {path}")
+        return 0
     seeds = longlag.parse_seeds(args.seeds)
     levels = [level.strip() for level in args.levels.split(",")]
     unknown = set(levels) - set(LEVELS)
@@ -313,11 +332,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as work:
         measured = measure(levels, coretypes, seeds, work,
                            shlex.split(args.forecast_args), shlex.split(args.longlag_args))
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, "figures.md")
+        written = [path]
         with open(path, "w", encoding="utf-8") as f:
             f.write(render(measured["results"]))
-        written = [path]
+        if args.save:
+            with open(args.save, "w", encoding="utf-8") as f:
+                json.dump(measured["results"], f)
+            written.append(args.save)
         if measured["plots_dir"] is not None:
             for name in ("gradients", "gates"):
                 target = os.path.join(args.out, f"longlag_{name}.png")

@@ -18,9 +18,10 @@ Two diagnostics explain the table:
   sequence, recomputed from its `state_dict` and hidden states with the reference's gate
   functions (`lstm_native.reference.forget`, `input`, `output`).
 
-Trained models differ from seed to seed, and from one SIMD level of the kernels to another
-(their float sums round differently), so the command runs several seeds on request
-(`parse_seeds`) and the gradient plot then shows the median over the seeds with their range.
+Trained models differ from seed to seed, and between SIMD levels of the kernels and BLAS
+kernel sets (their float sums round differently; `setting` names those of a run), so the
+command runs several seeds on request (`parse_seeds`), and the gradient plot then shows the
+median over the seeds with their range.
 
 Nothing imports this module but the command line; the plots need matplotlib.
 """
@@ -31,7 +32,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from threadpoolctl import threadpool_info
 
 from . import losses, optim, reference

@@ -4,6 +4,7 @@ itself takes half an hour and is not run here."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,20 @@ def test_render_with_one_seed_gives_plain_values(figures):
     lines = figures.render(_fake_results(seeds=(0,))).splitlines()
     assert "| generic | SkylakeX | 19.00 | 52.68 | 228 | 197 | 1.0 | 19.00 |" in lines
     assert "| generic | SkylakeX | 4 | 0.1700 | 0.1000 | 0/1 | 0.0010 | 1/1 |" in lines
+
+
+def test_merge_renders_the_configurations_of_several_saved_runs(figures, tmp_path):
+    first, second = _fake_results(), _fake_results()
+    second["configs"] = [{**second["configs"][1], "coretype": "Zen", "blas": "Zen"}]
+    second["machine"] = {**second["machine"], "cpu": "Other CPU"}
+    paths = []
+    for name, results in (("a.json", first), ("b.json", second)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(results))
+    assert figures.main(["--merge", *map(str, paths), "--out", str(tmp_path)]) == 0
+    lines = (tmp_path / "figures.md").read_text().splitlines()
+    assert "| CPU | Test CPU (2 cores) |" in lines             # the first run's machine
+    forecast_rows = [line for line in lines if line.startswith("| ") and "19.00, " in line
+                     or "21.00, " in line]
+    assert [row.split(" | ")[1] for row in forecast_rows] == [
+        "SkylakeX", "Haswell (OPENBLAS_CORETYPE=Haswell)", "Zen (OPENBLAS_CORETYPE=Zen)"]
