@@ -282,6 +282,7 @@ def _unscale(scaler, pred: np.ndarray) -> np.ndarray:
 
 
 def _check_levels(levels: np.ndarray, what: str) -> None:
+    """A CLIError when decoded levels left float64's range (`decode` gives them as inf)."""
     if not np.all(np.isfinite(levels)):
         raise CLIError(f"{what} overflow float64; {RESCALE}")
 
