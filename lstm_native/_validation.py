@@ -1,4 +1,11 @@
-"""Checks shared by the public API: every message names the argument and what it expected."""
+"""Checks shared by the public API: every message names the argument and what it expected.
+
+The bounds below are fixed, not taken from the machine, so that a configuration saved on
+one machine loads on any other. They keep every accepted size well inside the kernels'
+C ``int`` arguments (row counts, matrix sides and leading dimensions of the GEMMs, the
+loops of the packed GEMM and the cell passes), and turn absurd sizes into a ValueError
+naming the argument instead of a MemoryError, an endless loop or a killed process.
+"""
 from __future__ import annotations
 
 import numbers
@@ -6,6 +13,21 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: Largest feature count: input_size, hidden_size, in_features, out_features. A gate
+#: block of 4·2**20 columns stays far inside the kernels' int column indices.
+MAX_FEATURES = 2**20
+#: Largest num_layers of a recurrent layer.
+MAX_NUM_LAYERS = 1024
+#: Largest parameter count of one block (8 GiB of float32): every weight matrix then
+#: has fewer elements than a C int counts.
+MAX_PARAMETERS = 2**31 - 1
+#: Largest n_threads. Accepted up to here (it is saved in configurations) and clamped
+#: to the cores of the machine at call time.
+MAX_THREADS = 1024
+#: Largest rows of one call, T·N (steps × sequences; the batch of LSTMCell): the
+#: kernels' GEMMs take the rows as a C int, and half its range leaves no loop near it.
+MAX_ROWS = 2**30
 
 
 def check_model_dtype(dtype) -> np.dtype:
@@ -21,28 +43,73 @@ def check_model_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_size(value, name: str, minimum: int = 1) -> int:
-    """A size argument: an int >= minimum."""
+def check_size(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """A size argument: an int >= minimum (and <= maximum when given; bool is no int)."""
+    bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+        raise TypeError(f"{name} must be an int {bounds}, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an int {bounds}, got {value}")
     return int(value)
+
+
+def check_parameter_count(count: int, sizes: str) -> None:
+    """ValueError when a block would have more than MAX_PARAMETERS parameters, raised
+    before anything is allocated; `sizes` names the arguments that give `count`."""
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{sizes} give {count} parameters, more than the "
+                         f"{MAX_PARAMETERS} a block may have")
+
+
+def check_rows(rows: int, name: str, what: str) -> None:
+    """ValueError when one call would run more than MAX_ROWS rows through the kernels;
+    `what` says how the rows of `name` are counted."""
+    if rows > MAX_ROWS:
+        raise ValueError(f"{name} has {rows} rows ({what}), more than the {MAX_ROWS} "
+                         "one call may run: split it into smaller calls")
+
+
+def check_seed(seed):
+    """A seed of numpy's default_rng: None, an int >= 0, or numpy's own Generator,
+    BitGenerator or SeedSequence."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.BitGenerator,
+                                         np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, an int >= 0 or a numpy Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be None, an int >= 0 or a numpy Generator, got {seed}")
+    return int(seed)
 
 
 def as_float_array(a, name: str, dtype: np.dtype, expected: str) -> np.ndarray:
     """`a` as an array of the model's dtype.
 
-    The other float precision is converted; any other dtype is a TypeError naming
-    `expected`, the shape the caller wants (for the message).
+    An array already of that dtype is returned as it is, unscanned. The other float
+    precision is converted; float64 to float32 is checked: a finite value out of
+    float32's range is a ValueError (it would become inf), while nan and inf pass
+    through as they are (they propagate, as in torch). Any other dtype is a TypeError,
+    nested lists of unequal lengths a ValueError; `expected` spells the shape the caller
+    wants (for the message).
     """
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # nested sequences of unequal lengths
+        raise ValueError(f"{name} must be an array of shape {expected}: {e}") from None
     if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{name} must be a float32 or float64 array of shape {expected}, "
-            f"got dtype {arr.dtype}"
-        )
-    return arr.astype(dtype, copy=False)
+        got = f"dtype {arr.dtype}" if arr.dtype != object else type(a).__name__
+        raise TypeError(f"{name} must be a float32 or float64 array of shape {expected}, "
+                        f"got {got}")
+    if arr.dtype == dtype:
+        return arr
+    if arr.dtype.itemsize < dtype.itemsize:
+        return arr.astype(dtype)
+    with np.errstate(over="ignore"):
+        converted = arr.astype(dtype)
+    if not np.isfinite(converted).all() and np.any(np.isfinite(arr) & ~np.isfinite(converted)):
+        raise ValueError(f"{name} holds a value out of {dtype}'s range (finite in "
+                         f"{arr.dtype}, inf in the model's {dtype})")
+    return converted
 
 
 def check_shape(arr: np.ndarray, name: str, shape: tuple, expected: str) -> None:

@@ -16,6 +16,11 @@ Every block follows `LSTM`'s protocol, which is what `Sequential` relies on:
   ``dx, dstate = layer.backward(dout, input_grad=...)``.
 - A block with ``takes_lengths = True`` (`LastStep`, `Sequential`) is called as
   ``layer(x, lengths=lengths)``.
+
+Threads, as every block (`lstm_native.module`): inference in eval mode may run in many
+threads at once, training one thread at a time; a `Sequential` takes its own lock and
+checks that its layers still hold what its forward kept before any of them
+back-propagates, so a refused backward adds no gradient.
 """
 from __future__ import annotations
 
@@ -23,10 +28,10 @@ import numbers
 
 import numpy as np
 
-from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
-                          check_size)
+from ._validation import (MAX_FEATURES, as_float_array, check_lengths, check_model_dtype,
+                          check_parameter_count, check_seed, check_shape, check_size)
 from .lstm import LSTMCell
-from .module import Module
+from .module import Module, one_thread_in_training
 
 __all__ = ["Linear", "Dropout", "LastStep", "Sequential"]
 
@@ -41,15 +46,9 @@ def _takes_lengths(layer) -> bool:
 
 
 def _backward_cache(module: Module):
-    """The cache of the last training-mode forward, taken (each forward is
-    back-propagated once); RuntimeError in eval mode or when there is none."""
-    if not module.training:
-        raise RuntimeError("backward() is not available in eval mode: call train() and "
-                           "run forward() again")
-    cache = module._cache
-    if cache is None:
-        raise RuntimeError("backward() needs a training-mode forward() first; each "
-                           "forward() can be back-propagated once")
+    """The cache of this thread's last training-mode forward, taken (each forward is
+    back-propagated once); RuntimeError as `Module._cache_for_backward`."""
+    cache = module._cache_for_backward()
     module._cache = None
     return cache
 
@@ -67,16 +66,16 @@ class Linear(Module):
     Parameters
     ----------
     in_features : int
-        Features of each input, I.
+        Features of each input, I, in 1..2**20.
     out_features : int
-        Features of each output, O.
+        Features of each output, O, in 1..2**20; I·O + O at most 2**31 - 1.
     bias : bool, default True
         Whether the layer has the parameter `bias`.
     dtype : {np.float32, np.float64}, default np.float32
         The precision of parameters and computation.
-    seed : int or None
+    seed : int, numpy Generator or None
         Seed of the initialisation: weight and bias from U(-1/sqrt(I), 1/sqrt(I)),
-        PyTorch's default.
+        PyTorch's default; an int >= 0.
 
     Attributes
     ----------
@@ -86,17 +85,20 @@ class Linear(Module):
     Notes
     -----
     Parameter names and shapes are PyTorch's: `weight` (O, I) and `bias` (O,), so
-    `load_state_dict(torch_linear.state_dict())` works.
+    `load_state_dict(torch_linear.state_dict())` works. A float64 input to a float32
+    layer must fit float32's range; nan and inf propagate. Inference may run in many
+    threads at once, training in one at a time.
     """
 
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
                  dtype=np.float32, seed: int | None = None):
         super().__init__(check_model_dtype(dtype))
-        self.in_features = check_size(in_features, "in_features")
-        self.out_features = check_size(out_features, "out_features")
+        self.in_features = check_size(in_features, "in_features", maximum=MAX_FEATURES)
+        self.out_features = check_size(out_features, "out_features", maximum=MAX_FEATURES)
         self.bias = bool(bias)
-        self._cache = None
-        rng = np.random.default_rng(seed)
+        check_parameter_count(self.out_features * (self.in_features + self.bias),
+                              "in_features and out_features")
+        rng = np.random.default_rng(check_seed(seed))
         bound = 1.0 / np.sqrt(self.in_features)
         self._add_parameter("weight", rng.uniform(-bound, bound,
                                                   (self.out_features, self.in_features)))
@@ -118,9 +120,7 @@ class Linear(Module):
         return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias}, dtype={self.dtype.name})")
 
-    def _drop_cache(self) -> None:
-        self._cache = None
-
+    @one_thread_in_training
     def forward(self, x):
         """Apply the layer to the last axis of x.
 
@@ -148,11 +148,10 @@ class Linear(Module):
             # backward reads x again: our own copy, so the caller may reuse the buffer.
             if np.may_share_memory(x2, user_x):
                 x2 = x2.copy()
-            self._cache = (x2, lead)
-        else:
-            self._cache = None
+            self._keep_for_backward((x2, lead))
         return out.reshape(lead + (self.out_features,))
 
+    @one_thread_in_training
     def backward(self, dout, *, input_grad: bool = True):
         """Back-propagate through the last `forward`, adding into `grads`.
 
@@ -214,11 +213,12 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"p must be a float in [0, 1), got {p}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"seed must be None or an int, got {seed!r}")
+            raise TypeError(f"seed must be None or an int >= 0, got {seed!r}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be None or an int >= 0, got {seed}")
         self.p = float(p)
         self.seed = None if seed is None else int(seed)
         self._rng = np.random.default_rng(self.seed)
-        self._cache = None
 
     def get_config(self) -> dict:
         """The constructor's arguments as a JSON-ready dict.
@@ -233,9 +233,7 @@ class Dropout(Module):
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
 
-    def _drop_cache(self) -> None:
-        self._cache = None
-
+    @one_thread_in_training
     def forward(self, x):
         """Drop elements of x (training) or pass it through (eval).
 
@@ -254,9 +252,10 @@ class Dropout(Module):
         keep = self._rng.random(x.shape, dtype=x.dtype) >= self.p
         # The mask carries the 1/(1-p) scale, so backward is one multiplication.
         mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        self._cache = mask
+        self._keep_for_backward(mask)
         return x * mask
 
+    @one_thread_in_training
     def backward(self, dout, *, input_grad: bool = True):
         """The gradient through the last training-mode forward's mask.
 
@@ -308,7 +307,6 @@ class LastStep(Module):
         super().__init__(None)
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
-        self._cache = None
 
     def get_config(self) -> dict:
         """The constructor's arguments as a JSON-ready dict.
@@ -323,15 +321,13 @@ class LastStep(Module):
     def __repr__(self) -> str:
         return f"LastStep(batch_first={self.batch_first}, bidirectional={self.bidirectional})"
 
-    def _drop_cache(self) -> None:
-        self._cache = None
-
     def _time_major(self, a: np.ndarray) -> np.ndarray:
         """A (T, N, F) view of a sequence in the user's layout."""
         if a.ndim == 2:
             return a[:, None, :]
         return a.transpose(1, 0, 2) if self.batch_first else a
 
+    @one_thread_in_training
     def forward(self, x, lengths=None):
         """Pick each sequence's last valid output.
 
@@ -367,9 +363,11 @@ class LastStep(Module):
             out = np.concatenate([seq[last, rows, :H], seq[0, :, H:]], axis=1)
         else:
             out = seq[last, rows]
-        self._cache = (x.shape, x.dtype, last) if self.training else None
+        if self.training:
+            self._keep_for_backward((x.shape, x.dtype, last))
         return out[0] if x.ndim == 2 else out
 
+    @one_thread_in_training
     def backward(self, dout, *, input_grad: bool = True):
         """Scatter dout back to the steps forward picked; zeros elsewhere.
 
@@ -558,6 +556,7 @@ class Sequential(Module):
             layer.train(mode)
         return super().train(mode)
 
+    @one_thread_in_training
     def forward(self, x, lengths=None):
         """Run the layers in order.
 
@@ -590,8 +589,13 @@ class Sequential(Module):
                 x = layer(x, lengths=lengths)
             else:
                 x = layer(x)
+        if self.training:
+            # What each layer kept, by its mark: backward checks that it is still there.
+            self._keep_for_backward(tuple(getattr(layer, "_cache_mark", None)
+                                          for layer in self.layers))
         return x
 
+    @one_thread_in_training
     def backward(self, dout, *, input_grad: bool = False):
         """Back-propagate through the last forward, last layer first, adding into `grads`.
 
@@ -610,8 +614,16 @@ class Sequential(Module):
         Raises
         ------
         RuntimeError
-            In eval mode, or with no training-mode forward left to back-propagate.
+            In eval mode, with no training-mode forward left to back-propagate, or when
+            another thread trains the model or one of its layers (then no layer has
+            back-propagated).
         """
+        marks = self._cache_for_backward()
+        for i, (layer, mark) in enumerate(zip(self.layers, marks)):
+            if getattr(layer, "_cache_mark", None) != mark:
+                raise RuntimeError(f"Sequential.backward(): layer {i} ({type(layer).__name__}) "
+                                   "has run another forward() since this Sequential's: a model "
+                                   "is trained from one thread at a time")
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             wanted = input_grad if i == 0 else True
@@ -621,4 +633,5 @@ class Sequential(Module):
                 dout, _ = layer.backward(dout, input_grad=wanted)
             else:
                 dout = layer.backward(dout, input_grad=wanted)
+        self._cache = None
         return dout

@@ -12,8 +12,9 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import as_float_array, check_model_dtype, check_size
-from .module import Module
+from ._validation import (MAX_FEATURES, as_float_array, check_model_dtype,
+                          check_parameter_count, check_rows, check_seed, check_size)
+from .module import Module, one_thread_in_training
 from .recurrent import _Recurrent, check_state, check_state_pair, init_uniform
 
 __all__ = ["LSTM", "LSTMCell"]
@@ -35,11 +36,11 @@ class LSTM(_Recurrent):
     Parameters
     ----------
     input_size : int
-        Features of each input step, I.
+        Features of each input step, I, in 1..2**20.
     hidden_size : int
-        Features of the hidden and cell states, H.
+        Features of the hidden and cell states, H, in 1..2**20.
     num_layers : int, default 1
-        Stacked layers, L; layer k > 0 reads the output of layer k - 1.
+        Stacked layers, L, in 1..1024; layer k > 0 reads the output of layer k - 1.
     bias : bool, default True
         Whether the layers have the biases `bias_ih_l{k}` and `bias_hh_l{k}`.
     batch_first : bool, default False
@@ -49,11 +50,12 @@ class LSTM(_Recurrent):
         after the forward direction's.
     dtype : {np.float32, np.float64}, default np.float32
         The precision of parameters and computation.
-    seed : int or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default).
+    seed : int, numpy Generator or None
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
+        int >= 0.
     n_threads : int or None
-        OpenMP threads of the kernels; None uses OpenMP's default (OMP_NUM_THREADS, else
-        all cores).
+        OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
+        run on; None uses OpenMP's default (OMP_NUM_THREADS, else all cores).
 
     Attributes
     ----------
@@ -66,6 +68,12 @@ class LSTM(_Recurrent):
     Parameter names and shapes are PyTorch's: `weight_ih_l{k}` (4H, in), `weight_hh_l{k}`
     (4H, H), `bias_ih_l{k}` and `bias_hh_l{k}` (4H,), with the suffix `_reverse` for the
     backward direction; so `load_state_dict(torch_lstm.state_dict())` works.
+
+    Limits (`lstm_native._validation`): at most 2**31 - 1 parameters, and at most 2**30
+    rows T·N in one call. A float64 input to a float32 model must fit float32's range
+    (ValueError naming the argument otherwise); nan and inf in the input propagate, as
+    in torch. Threads: inference (eval mode) may run in many threads at once; training is
+    one thread at a time, and another thread's training call raises RuntimeError.
     """
 
     _n_gates = 4
@@ -126,7 +134,8 @@ class LSTM(_Recurrent):
         Raises
         ------
         RuntimeError
-            In eval mode, or with no training-mode forward left to back-propagate.
+            In eval mode, with no training-mode forward left to back-propagate, or when
+            another thread trains the model (see `lstm_native.module`).
         """
         return self._backward(dout, dhx, "dhx", input_grad)
 
@@ -137,33 +146,39 @@ class LSTMCell(Module):
     Parameters
     ----------
     input_size : int
-        Features of the input, I.
+        Features of the input, I, in 1..2**20.
     hidden_size : int
-        Features of the hidden and cell states, H.
+        Features of the hidden and cell states, H, in 1..2**20.
     bias : bool, default True
         Whether the cell has `bias_ih` and `bias_hh`.
     dtype : {np.float32, np.float64}, default np.float32
-    seed : int or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation.
+    seed : int, numpy Generator or None
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
     n_threads : int or None
-        OpenMP threads (they split the batch); None uses OpenMP's default.
+        OpenMP threads (they split the batch), in 1..1024, used up to the cores the
+        process may run on; None uses OpenMP's default.
 
     Notes
     -----
     Parameters are `weight_ih` (4H, I), `weight_hh` (4H, H), `bias_ih`, `bias_hh` (4H,),
     gates in the order input, forget, candidate, output, as PyTorch.
+
+    Limits and threads as `LSTM`: at most 2**31 - 1 parameters and 2**30 rows N per
+    step; float64 inputs must fit a float32 model's range, nan and inf propagate;
+    inference may run in many threads at once, training in one at a time.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True,
                  dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
         super().__init__(check_model_dtype(dtype))
-        self.input_size = check_size(input_size, "input_size")
-        self.hidden_size = check_size(hidden_size, "hidden_size")
+        self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
+        self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
         self.bias = bool(bias)
         self.n_threads = check_n_threads(n_threads)
-        self._cache = None
-        rng = np.random.default_rng(seed)
         H = self.hidden_size
+        check_parameter_count(4 * H * (self.input_size + H + 2 * self.bias),
+                              "input_size and hidden_size")
+        rng = np.random.default_rng(check_seed(seed))
         self._add_parameter("weight_ih", init_uniform(rng, (4 * H, self.input_size), H))
         self._add_parameter("weight_hh", init_uniform(rng, (4 * H, H), H))
         if self.bias:
@@ -179,9 +194,6 @@ class LSTMCell(Module):
         bias = "" if self.bias else ", bias=False"
         return f"LSTMCell({self.input_size}, {self.hidden_size}{bias}, dtype={self.dtype.name})"
 
-    def _drop_cache(self) -> None:
-        self._cache = None
-
     def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
         H = self.hidden_size
         return ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
@@ -194,12 +206,14 @@ class LSTMCell(Module):
         h, c = check_state_pair(pair, name, shape, expected, self.dtype)
         return h.reshape(N, H), c.reshape(N, H)
 
+    @one_thread_in_training
     def forward(self, x, hx=None):
         """One step.
 
         Parameters
         ----------
         x : array_like, (N, I) or unbatched (I,)
+            float32 or float64 (converted to the model's dtype), any memory layout.
         hx : tuple (h, c) or None
             The previous states, each (N, H) ((H,) unbatched); None means zeros.
 
@@ -209,12 +223,16 @@ class LSTMCell(Module):
             The new hidden and cell states.
         """
         expected = f"(N, I) or (I,) with I = input_size = {self.input_size}"
+        user_x = x
         x = as_float_array(x, "x", self.dtype, expected)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
             raise ValueError(f"x must have shape {expected}, got {x.shape}")
         batched = x.ndim == 2
-        # A copy in training: backward reads x again, and the caller may reuse its buffer.
-        x = np.array(x.reshape(-1, self.input_size), order="C", copy=self.training)
+        check_rows(x.size // self.input_size, "x", "the batch N")
+        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
+        if self.training and np.may_share_memory(x, user_x):
+            # backward reads x again: our own copy, so the caller may reuse its buffer.
+            x = x.copy()
         N, H = x.shape[0], self.hidden_size
         h_prev, c_prev = self._check_pair(hx, "hx", N, batched)
         bias = (self._params["bias_ih"] + self._params["bias_hh"] if self.bias
@@ -230,11 +248,13 @@ class LSTMCell(Module):
                                      self._params["weight_hh"], bias, lengths, gates, h, c,
                                      out, 0, False, True, effective_n_threads(self.n_threads))
         h_new, c_new = h[N:].copy(), c[N:].copy()
-        self._cache = (x, lengths, gates, h, c, batched) if self.training else None
+        if self.training:
+            self._keep_for_backward((x, lengths, gates, h, c, batched))
         if not batched:
             return h_new[0], c_new[0]
         return h_new, c_new
 
+    @one_thread_in_training
     def backward(self, dh, dc=None):
         """Back-propagate through the last step, adding into `grads`.
 
@@ -249,14 +269,14 @@ class LSTMCell(Module):
             Gradient with respect to x.
         (dh_prev, dc_prev) : tuple of numpy.ndarray
             Gradients with respect to the previous states.
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, with no training-mode forward left to back-propagate, or when
+            another thread trains the cell (see `lstm_native.module`).
         """
-        if not self.training:
-            raise RuntimeError("backward() is not available in eval mode: call train() and "
-                               "run forward() again")
-        if self._cache is None:
-            raise RuntimeError("backward() needs a training-mode forward() first; each "
-                               "forward() can be back-propagated once")
-        x, lengths, gates, h, c, batched = self._cache
+        x, lengths, gates, h, c, batched = self._cache_for_backward()
         N, H = x.shape[0], self.hidden_size
         shape, expected = self._state_shape(N, batched)
         dh_next = check_state(dh, "dh", shape, expected, self.dtype).reshape(N, H)

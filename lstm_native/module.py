@@ -1,10 +1,50 @@
 """What every model building block shares: named parameters, their gradients, state_dict
-and load_state_dict, and the train/eval switch."""
+and load_state_dict, the train/eval switch, and the rule for threads.
+
+Threads. Inference (eval mode) keeps nothing between calls and takes no lock: any
+number of threads may run one model's forward at once. Training is one thread at a
+time per model: a training-mode forward keeps the activations its backward reads, in
+the model itself. So a training-mode forward or backward holds the block's lock while
+it runs, and a call from another thread meanwhile raises RuntimeError at once instead
+of waiting (two threads training one model is a mistake, not a queue). What a forward
+keeps is marked as its thread's: a backward raises RuntimeError when it comes from
+another thread, or when another thread's forward has replaced or used up this thread's
+since, rather than back-propagate the wrong activations. Each message names the class
+and says that a model is trained from one thread at a time.
+"""
 from __future__ import annotations
+
+import collections.abc
+import functools
+import itertools
+import threading
 
 import numpy as np
 
 from ._validation import FLOAT_DTYPES
+
+# Marks of what training forwards keep: unique within the process.
+_cache_marks = itertools.count(1)
+
+
+def one_thread_in_training(method):
+    """Decorate a block's forward or backward: in training mode it runs under the block's
+    lock, and a call while another thread holds it raises RuntimeError; in eval mode it
+    runs as it is (see the module docstring)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        if not self.training:
+            return method(self, *args, **kwargs)
+        if not self._training_lock.acquire(False):  # never waits
+            raise RuntimeError(
+                f"{type(self).__name__} is being trained by another thread right now: a "
+                "model is trained from one thread at a time (inference in eval mode may "
+                "run in many threads)")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training_lock.release()
+    return call
 
 
 class Module:
@@ -12,6 +52,10 @@ class Module:
 
     Parameters live in `parameters()` (the arrays the model computes with) and their
     gradients in `grads` (same keys and shapes); `backward` adds into `grads`.
+
+    Inference in eval mode may run in many threads at once; training is one thread at a
+    time per model, and a second thread's training call raises RuntimeError (see the
+    module docstring).
     """
 
     def __init__(self, dtype: np.dtype):
@@ -19,6 +63,63 @@ class Module:
         self._params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
+        self._cache = None
+        self._init_threading()
+
+    def _init_threading(self) -> None:
+        self._training_lock = threading.Lock()
+        # The mark of what the last training forward kept, and per thread the mark of
+        # that thread's own last training forward.
+        self._cache_mark = None
+        self._thread_marks = threading.local()
+
+    def __getstate__(self) -> dict:
+        # A lock and a thread's record are not state: a copy gets its own.
+        state = dict(self.__dict__)
+        for name in ("_training_lock", "_thread_marks", "_cache_mark"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._init_threading()
+
+    def _keep_for_backward(self, cache) -> None:
+        """Keep what backward needs, marked as this thread's (a training forward calls
+        it under the training lock)."""
+        mark = next(_cache_marks)
+        self._cache = cache
+        self._cache_mark = mark
+        self._thread_marks.mark = mark
+
+    def _cache_for_backward(self):
+        """What this thread's last training forward kept, left in place (backward drops
+        it, by setting `_cache` to None, once its arguments pass their checks).
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode; with no forward left to back-propagate; when the cache is
+            another thread's, or this thread's was replaced or used up by another.
+        """
+        if not self.training:
+            raise RuntimeError("backward() is not available in eval mode: call train() and "
+                               "run forward() again")
+        name = type(self).__name__
+        mine = getattr(self._thread_marks, "mark", None)
+        if mine is not None and mine == self._cache_mark:
+            if self._cache is not None:
+                return self._cache
+        elif mine is not None:
+            raise RuntimeError(f"{name}.backward(): another thread's forward() has replaced "
+                               "this thread's since: a model is trained from one thread at a "
+                               "time")
+        elif self._cache is not None:
+            raise RuntimeError(f"{name}.backward() runs in another thread than the forward() "
+                               "it would back-propagate: a model is trained from one thread "
+                               "at a time")
+        raise RuntimeError("backward() needs a training-mode forward() first; each "
+                           "forward() can be back-propagated once")
 
     def _add_parameter(self, name: str, value: np.ndarray) -> None:
         self._params[name] = np.ascontiguousarray(value, dtype=self.dtype)
@@ -71,10 +172,14 @@ class Module:
         KeyError
             A parameter is missing or an unexpected name is present.
         ValueError
-            A shape differs or a value is not finite.
+            A shape differs, a value is not finite, or a value is nested lists of
+            unequal lengths.
         TypeError
-            A value is not a float array.
+            `state_dict` is not a mapping, or a value is not a float array.
         """
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"state_dict must be a mapping of parameter names to arrays, "
+                            f"got {type(state_dict).__name__}")
         names = set(self._params)
         given = set(state_dict)
         if names != given:
@@ -89,12 +194,15 @@ class Module:
             value = state_dict[name]
             if hasattr(value, "detach"):  # a torch tensor
                 value = value.detach().cpu().numpy()
-            value = np.asarray(value)
-            if value.dtype not in FLOAT_DTYPES:
-                raise TypeError(
-                    f"state_dict[{name!r}] must be float32 or float64 of shape {p.shape}, "
-                    f"got dtype {value.dtype}"
-                )
+            expected = f"float32 or float64 of shape {p.shape}"
+            try:
+                arr = np.asarray(value)
+            except ValueError as e:  # nested sequences of unequal lengths
+                raise ValueError(f"state_dict[{name!r}] must be {expected}: {e}") from None
+            if arr.dtype not in FLOAT_DTYPES:
+                got = f"dtype {arr.dtype}" if arr.dtype != object else type(value).__name__
+                raise TypeError(f"state_dict[{name!r}] must be {expected}, got {got}")
+            value = arr
             if value.shape != p.shape:
                 raise ValueError(
                     f"state_dict[{name!r}] must have shape {p.shape}, got {value.shape}"
@@ -129,3 +237,4 @@ class Module:
 
     def _drop_cache(self) -> None:
         """Forget what the last forward kept for backward."""
+        self._cache = None

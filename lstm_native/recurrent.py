@@ -20,9 +20,10 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (as_float_array, check_lengths, check_model_dtype, check_shape,
-                          check_size)
-from .module import Module
+from ._validation import (MAX_FEATURES, MAX_NUM_LAYERS, as_float_array, check_lengths,
+                          check_model_dtype, check_parameter_count, check_rows, check_seed,
+                          check_shape, check_size)
+from .module import Module, one_thread_in_training
 
 
 def init_uniform(rng: np.random.Generator, shape: tuple, hidden_size: int) -> np.ndarray:
@@ -69,19 +70,22 @@ class _Recurrent(Module):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
         super().__init__(check_model_dtype(dtype))
-        self.input_size = check_size(input_size, "input_size")
-        self.hidden_size = check_size(hidden_size, "hidden_size")
-        self.num_layers = check_size(num_layers, "num_layers")
+        self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
+        self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
+        self.num_layers = check_size(num_layers, "num_layers", maximum=MAX_NUM_LAYERS)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
-        self._cache = None
         self._spare = {}
 
-        rng = np.random.default_rng(seed)
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
+        per_direction = G * (D * H + H + 2 * self.bias)  # an inner layer's
+        first = D * G * (self.input_size + H + 2 * self.bias)
+        check_parameter_count(first + (self.num_layers - 1) * D * per_direction,
+                              "input_size, hidden_size and num_layers")
+        rng = np.random.default_rng(check_seed(seed))
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else D * H
             for direction in range(D):
@@ -165,6 +169,7 @@ class _Recurrent(Module):
             raise ValueError(f"x must have shape {expected}, got {x.shape[2]} features")
         if x.shape[0] < 1 or x.shape[1] < 1:
             raise ValueError(f"x must have at least one step and one sequence, got shape {x.shape}")
+        check_rows(x.shape[0] * x.shape[1], "x", "steps × sequences")
         return np.ascontiguousarray(x), batched
 
     def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
@@ -210,6 +215,7 @@ class _Recurrent(Module):
 
     # -- forward and backward -------------------------------------------------------------
 
+    @one_thread_in_training
     def _forward(self, x, hx, lengths):
         """`forward`: out in the user's layout and the final state as `_state_to_user`."""
         user_x = x
@@ -277,20 +283,15 @@ class _Recurrent(Module):
                     layers.append((layer_input, kept))
                 layer_input = out
         if training:
-            self._cache = {"T": T, "N": N, "batched": batched, "lengths": lengths,
-                           "layers": layers}
+            self._keep_for_backward({"T": T, "N": N, "batched": batched, "lengths": lengths,
+                                     "layers": layers})
         return self._to_user_layout(out.reshape(T, N, D * H), batched), \
             self._state_to_user(finals, batched)
 
+    @one_thread_in_training
     def _backward(self, dout, dstates, dstates_name: str, input_grad: bool):
         """`backward`: dx (or None) and the initial state's gradient as `_state_to_user`."""
-        if not self.training:
-            raise RuntimeError("backward() is not available in eval mode: call train() and "
-                               "run forward() again")
-        cache = self._cache
-        if cache is None:
-            raise RuntimeError("backward() needs a training-mode forward() first; each "
-                               "forward() can be back-propagated once")
+        cache = self._cache_for_backward()
         T, N, batched = cache["T"], cache["N"], cache["batched"]
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
         n_out = D * H

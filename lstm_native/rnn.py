@@ -30,11 +30,11 @@ class RNN(_Recurrent):
     Parameters
     ----------
     input_size : int
-        Features of each input step, I.
+        Features of each input step, I, in 1..2**20.
     hidden_size : int
-        Features of the hidden state, H.
+        Features of the hidden state, H, in 1..2**20.
     num_layers : int, default 1
-        Stacked layers, L; layer k > 0 reads the output of layer k - 1.
+        Stacked layers, L, in 1..1024; layer k > 0 reads the output of layer k - 1.
     nonlinearity : {'tanh', 'relu'}, default 'tanh'
         The activation act.
     bias : bool, default True
@@ -47,11 +47,12 @@ class RNN(_Recurrent):
         after the forward direction's.
     dtype : {np.float32, np.float64}, default np.float32
         The precision of parameters and computation.
-    seed : int or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default).
+    seed : int, numpy Generator or None
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
+        int >= 0.
     n_threads : int or None
-        OpenMP threads of the kernels; None uses OpenMP's default (OMP_NUM_THREADS, else
-        all cores).
+        OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
+        run on; None uses OpenMP's default (OMP_NUM_THREADS, else all cores).
 
     Attributes
     ----------
@@ -65,6 +66,10 @@ class RNN(_Recurrent):
     (H, H), `bias_ih_l{k}` and `bias_hh_l{k}` (H,), with the suffix `_reverse` for the
     backward direction; so `load_state_dict(torch_rnn.state_dict())` works. As in
     PyTorch, the state is one array h, not a tuple.
+
+    Limits and threads as `LSTM`: at most 2**31 - 1 parameters and 2**30 rows T·N per
+    call; float64 inputs must fit a float32 model's range, nan and inf propagate;
+    inference may run in many threads at once, training in one at a time.
     """
 
     _n_gates = 1
@@ -141,6 +146,7 @@ class RNN(_Recurrent):
         Raises
         ------
         RuntimeError
-            In eval mode, or with no training-mode forward left to back-propagate.
+            In eval mode, with no training-mode forward left to back-propagate, or when
+            another thread trains the model (see `lstm_native.module`).
         """
         return self._backward(dout, dh_n, "dh_n", input_grad)
