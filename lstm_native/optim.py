@@ -729,7 +729,10 @@ def clip_grad_norm(model, max_norm: float, norm_type: float = 2.0,
                 acc += float(np.abs(x).sum())
             else:
                 acc += float(np.sum(np.abs(x) ** norm_type))
-        total = acc ** (1.0 / norm_type)
+        try:
+            total = acc ** (1.0 / norm_type)
+        except OverflowError:  # a small p: the norm is past the float range
+            total = math.inf
 
     if not math.isfinite(total) and error_if_nonfinite:
         raise RuntimeError(

@@ -332,6 +332,18 @@ def test_clip_grad_norm_by_hand_and_edge_cases():
     assert optim.clip_grad_norm(Bad, 1.0) == np.inf
 
 
+def test_clip_grad_norm_past_the_float_range_is_inf():
+    """A small p: the sum of |g|^p is finite, its 1/p-th power is not; the norm is inf
+    and the gradients are scaled by 0, as PyTorch (or it raises, when asked to)."""
+    class M:
+        grads = {"w": np.ones(1000)}
+
+    with pytest.raises(RuntimeError, match="error_if_nonfinite"):
+        optim.clip_grad_norm(M, 1.0, norm_type=1 / 256, error_if_nonfinite=True)
+    assert optim.clip_grad_norm(M, 1.0, norm_type=1 / 256) == np.inf
+    assert np.array_equal(M.grads["w"], np.zeros(1000))
+
+
 # -------------------------------------------------------------------------------------
 # Schedules against torch.optim.lr_scheduler
 # -------------------------------------------------------------------------------------
