@@ -212,6 +212,9 @@ def _check_loss(loss) -> Callable:
     if isinstance(loss, type) or not callable(loss):
         raise TypeError(f"loss must be a callable returning (value, grad), such as "
                         f"losses.MSELoss(), got {_describe(loss)}")
+    if getattr(loss, "reduction", None) == "none":
+        raise ValueError(f"loss must reduce to one number: {loss!r} returns the loss of "
+                         "every element (use reduction='mean' or 'sum')")
     return loss
 
 

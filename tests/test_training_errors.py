@@ -118,6 +118,7 @@ FIT_ERRORS = [
     ("loss-name", {"loss": "mse2"}, ValueError, "unknown loss"),
     ("loss-class", {"loss": MSELoss}, TypeError, "loss must be.*class"),
     ("loss-int", {"loss": 3}, TypeError, "loss must be"),
+    ("loss-unreduced", {"loss": MSELoss(reduction="none")}, ValueError, "reduction"),
     ("epochs-negative", {"epochs": -1}, ValueError, "epochs"),
     ("epochs-float", {"epochs": 2.0}, TypeError, "epochs"),
     ("batch_size-0", {"batch_size": 0}, ValueError, "batch_size"),
@@ -292,6 +293,7 @@ PREDICT_ERRORS = [
 EVALUATE_ERRORS = PREDICT_ERRORS + [
     ("loss-none", {"loss": None}, TypeError, "loss is required"),
     ("loss-class", {"loss": MSELoss}, TypeError, "loss must be"),
+    ("loss-unreduced", {"loss": MSELoss(reduction="none")}, ValueError, "reduction"),
     ("metrics-int", {"metrics": 5}, TypeError, "metrics must be"),
     ("y-samples", {"y": _ys[:-1]}, ValueError, "y must have the"),
     ("y-str", {"y": _ys.astype(str)}, TypeError, "y must be"),
