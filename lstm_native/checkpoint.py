@@ -665,10 +665,16 @@ class _Archive:
                 raise _Bad(f"the archive declares {entries} members in {size} bytes, more "
                            f"than a checkpoint has ({MAX_MEMBERS}, {_MAX_DIRECTORY_BYTES})")
             self.zip = zipfile.ZipFile(file)
+        file_size = os.fstat(file.fileno()).st_size
         self.members = {}
         for info in self.zip.infolist():
             if info.filename in self.members:
                 raise _Bad(f"corrupt checkpoint: the archive holds {info.filename!r} twice")
+            # zipfile reads an offset past the directory's place as bytes prepended to
+            # the archive, and would seek before the file's start.
+            if not 0 <= info.header_offset < file_size:
+                raise _Bad(f"corrupt checkpoint: the member {info.filename!r} starts at "
+                           f"{info.header_offset}, outside the file")
             self.members[info.filename] = info
 
     def header(self, member: str) -> _Header:

@@ -369,6 +369,20 @@ def test_an_unsupported_compression_method(good, tmp_path, method):
     _refused(path, load_checkpoint, match="compress")
 
 
+@pytest.mark.parametrize("shift", [1, 1000, 2**31])
+def test_a_central_directory_offset_past_its_place(good, tmp_path, shift):
+    """zipfile takes the difference as bytes prepended to the archive, and the members'
+    local headers then lie before the file's start (a seek there is an OSError)."""
+    _, data, _ = good
+    data = bytearray(data)
+    end = data.rfind(b"PK\x05\x06")
+    offset = struct.unpack_from("<L", data, end + 16)[0]
+    struct.pack_into("<L", data, end + 16, (offset + shift) % 2**32)
+    path = tmp_path / "offset.npz"
+    path.write_bytes(bytes(data))
+    _refused(path, load_checkpoint)
+
+
 def test_an_encrypted_member(good, tmp_path):
     _, data, _ = good
     data = bytearray(data)
@@ -564,7 +578,7 @@ def _corrupt(rng, data: bytes, members: dict, tmp_path):
     """A corrupted copy of the good checkpoint, and whether only bytes the loader must
     notice or ignore changed (the rest are structurally valid crafted files)."""
     names = list(members)
-    kind = rng.integers(10)
+    kind = rng.integers(11)
     path = tmp_path / "corrupt.npz"
     if kind == 0:
         path.write_bytes(data[:rng.integers(len(data))])
@@ -575,20 +589,27 @@ def _corrupt(rng, data: bytes, members: dict, tmp_path):
             changed[rng.integers(len(data))] ^= int(rng.integers(1, 256))
         path.write_bytes(bytes(changed))
         return path, "bytes"
+    if kind == 3:  # a size, offset or count field of the directory or end record
+        changed = bytearray(data)
+        width = int(rng.choice([2, 4]))
+        at = len(data) - int(rng.integers(width, 400))
+        changed[at:at + width] = rng.bytes(width)
+        path.write_bytes(bytes(changed))
+        return path, "bytes"
     changed = dict(members)
-    if kind == 3:
+    if kind == 4:
         del changed[names[rng.integers(len(names))]]
-    elif kind == 4:
+    elif kind == 5:
         old = names[rng.integers(len(names))]
         new = rng.choice([names[rng.integers(len(names))], old + "x", old[:-4],
                           "model/zz.npy", "__metadata__.npy"])
         changed = {(new if k == old else k): v for k, v in changed.items()}
-    elif kind == 5:  # two members of different sizes (equal ones would be valid)
+    elif kind == 6:  # two members of different sizes (equal ones would be valid)
         a = names[rng.integers(len(names))]
         others = [n for n in names if len(members[n]) != len(members[a])]
         b = others[rng.integers(len(others))]
         changed[a], changed[b] = changed[b], changed[a]
-    elif kind == 6:
+    elif kind == 7:
         changed[names[rng.integers(len(names))]] = _crafted_header(rng)
     else:
         meta = _metadata(members)
