@@ -118,10 +118,11 @@ def register_module(cls: type) -> type:
         ``parameter_shapes(config) -> {name: shape}`` that checks `config` (raising
         TypeError or ValueError on anything it would not build) and returns the shape
         of each parameter, computed without building the model: the weights' headers
-        are then checked against it first. Without it the byte cap, the config's nesting
-        and every header are still checked, but the model is built from the file's
-        config before its shapes are compared: register only classes whose constructor
-        bounds what it allocates, or load only files you trust.
+        are then checked against it first. Without it (a subclass of a built-in class
+        has none: its constructor may differ) the byte cap, the config's nesting and
+        every header are still checked, but the model is built from the file's config
+        before its shapes are compared: register only classes whose constructor bounds
+        what it allocates, or load only files you trust.
 
     Returns
     -------
