@@ -38,11 +38,6 @@ ROOT = os.path.dirname(DOCS)
 LEVELS = ("generic", "avx2", "avx512")
 #: What every run is given: one thread for the kernels and for BLAS.
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-#: The machine facts figures.md states, from `lstm_native.bench.machine_info`.
-MACHINE_KEYS = ("cpu", "cores", "os", "python", "numpy", "scipy", "BLAS",
-                "OPENBLAS_CORETYPE", "lstm_native SIMD", "lstm_native OpenMP")
-PROBE = ("import json; from lstm_native.bench import machine_info; "
-         "print(json.dumps(machine_info()))")
 
 
 # -- running the command line --------------------------------------------------------------
@@ -73,9 +68,43 @@ def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+def machine() -> dict:
+    """What this process runs on: CPU, versions, numpy's and scipy's BLAS with the kernels
+    OpenBLAS picked, ``OPENBLAS_CORETYPE``, and the kernels' SIMD level and OpenMP."""
+    import platform
+
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    import lstm_native
+    from lstm_native._recurrent import simd_level
+
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [line.split(":", 1)[1].strip() for line in f
+                     if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    blas = []
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            # numpy.libs/..., scipy.libs/...: the package that ships it.
+            owner = os.path.basename(os.path.dirname(lib["filepath"])).split(".")[0]
+            blas.append(f"{owner}: {lib.get('internal_api')} {lib.get('version')} "
+                        f"({lib.get('architecture')} kernels)")
+    return {"cpu": cpu, "cores": os.cpu_count(),
+            "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "BLAS": "; ".join(sorted(blas)) or "none found",
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "lstm_native SIMD": simd_level(),
+            "lstm_native OpenMP": "on" if lstm_native.openmp_enabled() else "off"}
+
+
 def probe(level: str | None, coretype: str, cwd: str) -> dict:
-    """`machine_info` as a run with this level and BLAS setting sees it."""
-    return json.loads(run(["-c", PROBE], environment(level, coretype), cwd))
+    """`machine` as a run with this level and BLAS setting sees it."""
+    return json.loads(run([os.path.abspath(__file__), "--machine"],
+                          environment(level, coretype), cwd))
 
 
 def blas_kernels(info: dict) -> str:
@@ -94,7 +123,7 @@ def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=
     default_info = probe(None, "default", work)
     default_level = default_info["lstm_native SIMD"]
     seed_text = ",".join(map(str, seeds))
-    results = {"machine": {k: default_info.get(k, "?") for k in MACHINE_KEYS},
+    results = {"machine": default_info,
                "default_level": default_level, "default_blas": blas_kernels(default_info), "seeds": list(seeds), "threads": THREADS,
                "configs": [], "commit": _commit(),
                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
@@ -310,7 +339,12 @@ def main(argv=None) -> int:
                    help="measure nothing: write figures.md from results saved with --save "
                         "(the machine, samples and plots of the first; the configurations "
                         "of all), e.g. of runs with different --coretypes")
+    p.add_argument("--machine", action="store_true",
+                   help="print what this process runs on as JSON, and stop")
     args = p.parse_args(argv)
+    if args.machine:
+        print(json.dumps(machine()))
+        return 0
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "figures.md")
     if args.merge:

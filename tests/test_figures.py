@@ -138,3 +138,12 @@ def test_merge_renders_the_configurations_of_several_saved_runs(figures, tmp_pat
                      or "21.00, " in line]
     assert [row.split(" | ")[1] for row in forecast_rows] == [
         "SkylakeX", "Haswell (OPENBLAS_CORETYPE=Haswell)", "Zen (OPENBLAS_CORETYPE=Zen)"]
+
+
+def test_machine_states_the_simd_level_and_blas(figures):
+    from lstm_native import _recurrent
+
+    info = figures.machine()
+    assert info["lstm_native SIMD"] == _recurrent.simd_level()
+    assert "scipy: openblas" in info["BLAS"] or info["BLAS"] == "none found"
+    assert figures.blas_kernels(info) != "" and info["cores"] >= 1
