@@ -1,0 +1,6 @@
+"""``python -m lstm_native.bench``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""The standard configurations A-F and S, the modes, and the FLOPs and bytes they need.
+
+One definition for ``python -m lstm_native.bench`` and the asv suite (benchmarks/): both
+import it from the installed package. It imports nothing but the standard library.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["Config", "CONFIGS", "MODES", "LIBRARIES", "SHORT_NAMES", "SCALING_CONFIGS",
+           "forward_flops", "backward_flops", "mode_flops", "activation_bytes",
+           "parameter_count"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One benchmark shape: B sequences of T steps, I inputs, H hidden units, L layers.
+
+    Attributes
+    ----------
+    name : str
+        The configuration's letter in docs/performance.md and /shared/PERFORMANCE.md.
+    batch, steps, input_size, hidden_size, num_layers : int
+        B, T, I, H and L.
+    bidirectional : bool
+        Whether each layer also runs backwards (D = 2).
+    origin : str
+        Where the shape comes from.
+    """
+
+    name: str
+    batch: int
+    steps: int
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    origin: str = ""
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def with_steps(self, steps: int) -> Config:
+        """The same shape over `steps` time steps."""
+        return dataclasses.replace(self, steps=steps)
+
+    def describe(self) -> str:
+        text = (f"B={self.batch} T={self.steps} I={self.input_size} H={self.hidden_size} "
+                f"L={self.num_layers}")
+        return text + (" bidirectional" if self.bidirectional else "")
+
+
+CONFIGS: dict[str, Config] = {c.name: c for c in [
+    Config("A", 64, 25, 512, 512, 1, origin="DeepBench LSTM, T=25"),
+    Config("B", 32, 150, 256, 256, 1, origin="DeepBench char-LM"),
+    Config("C", 16, 50, 1024, 1024, 1, origin="DeepBench LM, scaled to 2 cores"),
+    Config("D", 64, 50, 500, 500, 1, origin="oneDNN benchdnn pytorch_testcase"),
+    Config("E", 32, 50, 512, 512, 2, origin="stacked, GNMT-encoder-like"),
+    Config("F", 32, 100, 16, 64, 2, origin="small and overhead-bound (pytorch#65597)"),
+    Config("S", 1, 1000, 1, 64, 1, origin="streaming, batch 1"),
+]}
+
+#: The configurations ``--scaling`` runs: those large enough for T and threads to matter.
+SCALING_CONFIGS = ("A", "B", "C", "D", "E")
+
+#: What each mode times. "train" is a first layer's step: no gradient for the input.
+MODES: dict[str, str] = {
+    "infer": "forward in inference mode (lstm_native eval, torch.no_grad, ONNX Runtime)",
+    "train": "forward + backward of all weights, no input gradient",
+    "train_dx": "forward + backward of all weights and of the input",
+    "bwd": "backward alone (weights, no input gradient), after an untimed forward",
+}
+
+#: The libraries timed, lstm_native first: it is the reference of every ratio.
+LIBRARIES = ("lstm_native", "torch", "onnxruntime")
+SHORT_NAMES = {"lstm_native": "ln", "torch": "torch", "onnxruntime": "ORT"}
+
+
+def _layer_inputs(cfg: Config) -> list[int]:
+    """The input width of each layer: I, then D·H."""
+    return [cfg.input_size] + [cfg.directions * cfg.hidden_size] * (cfg.num_layers - 1)
+
+
+def forward_flops(cfg: Config) -> int:
+    """GEMM FLOPs of a forward pass: 8·B·H·(I + H)·T per layer and direction.
+
+    Each step multiplies [x_t, h_{t-1}] (B × (I + H)) by the four gates' weights
+    ((I + H) × 4H): 2·B·(I + H)·4H multiply-adds counted as two FLOPs each. The
+    elementwise work (a few dozen FLOPs per hidden unit) is left out, as by convention.
+    """
+    B, T, H, D = cfg.batch, cfg.steps, cfg.hidden_size, cfg.directions
+    return sum(8 * B * H * (i + H) * T * D for i in _layer_inputs(cfg))
+
+
+def backward_flops(cfg: Config, input_grad: bool = True) -> int:
+    """GEMM FLOPs of backpropagation through time.
+
+    Twice the forward's: dW_ih, dW_hh (gates' gradients against the inputs and states)
+    and dx, dh_{t-1} (against the weights). Without the input gradient the first layer
+    skips dx = dG·W_ih, 8·B·H·I·T per direction; layers above always need theirs.
+    """
+    flops = 2 * forward_flops(cfg)
+    if not input_grad:
+        flops -= 8 * cfg.batch * cfg.hidden_size * cfg.input_size * cfg.steps * cfg.directions
+    return flops
+
+
+def mode_flops(cfg: Config, mode: str) -> int:
+    """The FLOPs one call of `mode` does (see `MODES`); training with the input
+    gradient is three times the forward's."""
+    if mode == "infer":
+        return forward_flops(cfg)
+    if mode == "train":
+        return forward_flops(cfg) + backward_flops(cfg, input_grad=False)
+    if mode == "train_dx":
+        return forward_flops(cfg) + backward_flops(cfg, input_grad=True)
+    if mode == "bwd":
+        return backward_flops(cfg, input_grad=False)
+    raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(MODES)}")
+
+
+def activation_bytes(cfg: Config, itemsize: int) -> int:
+    """What a training forward must keep for backward: per step, layer and direction
+    the four activated gates, the cell and the hidden state (6·H values per row)."""
+    return (cfg.steps * cfg.batch * 6 * cfg.hidden_size * cfg.num_layers * cfg.directions
+            * itemsize)
+
+
+def parameter_count(cfg: Config) -> int:
+    """Weights and biases (b_ih and b_hh) of all layers and directions."""
+    H, D = cfg.hidden_size, cfg.directions
+    return sum(D * (4 * H * (i + H) + 8 * H) for i in _layer_inputs(cfg))

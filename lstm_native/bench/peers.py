@@ -1,0 +1,288 @@
+"""The libraries timed: lstm_native, ``torch.nn.LSTM`` and ONNX Runtime's LSTM operator.
+
+One process times every library on the same weights and inputs (a `Problem`, converted
+from one lstm_native model), so their ratio is measured under the same load; figures
+taken at different times on a shared 2-core machine vary by up to 2.5x, ratios much less.
+Each peer's output is checked against lstm_native's before it is timed. torch and ONNX
+are imported only when their runner is built.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import lstm_native as ln
+
+from .configs import LIBRARIES, Config
+from .machine import optional_import
+from .timing import Schedule, Task, Timing, time_tasks
+
+__all__ = ["Problem", "torch_to_onnx_gates", "onnx_lstm_model", "onnx_session",
+           "TASK_FACTORIES", "available_libraries", "measure"]
+
+#: Largest relative difference |peer - ours| / max(1, max|ours|) accepted before timing.
+AGREEMENT_RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+
+@dataclasses.dataclass
+class Problem:
+    """The shared weights and data of one configuration in one dtype."""
+
+    cfg: Config
+    dtype: np.dtype
+    state_dict: dict
+    x: np.ndarray
+    dout: np.ndarray
+
+    @classmethod
+    def make(cls, cfg: Config, dtype, seed: int = 0) -> Problem:
+        model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                        bidirectional=cfg.bidirectional, dtype=dtype, seed=seed)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
+        dout = rng.standard_normal(
+            (cfg.steps, cfg.batch, cfg.directions * cfg.hidden_size)).astype(dtype)
+        return cls(cfg, np.dtype(dtype), model.state_dict(), x, dout)
+
+    def ln_model(self, n_threads: int) -> ln.LSTM:
+        cfg = self.cfg
+        model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                        bidirectional=cfg.bidirectional, dtype=self.dtype,
+                        n_threads=n_threads)
+        model.load_state_dict(self.state_dict)
+        return model
+
+    @functools.cached_property
+    def reference_output(self) -> np.ndarray:
+        """lstm_native's inference output: what the peers are checked against."""
+        return self.ln_model(1).eval()(self.x)[0]
+
+
+def _check_agreement(name: str, actual, expected, dtype) -> None:
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    err = float(np.max(np.abs(actual - expected)) / max(1.0, float(np.max(np.abs(expected)))))
+    tol = AGREEMENT_RTOL[np.dtype(dtype)]
+    if not err <= tol:
+        raise RuntimeError(f"{name}'s output differs from lstm_native's by {err:.2e} "
+                           f"(relative; tolerance {tol:.0e}): not timing different math")
+
+
+# -- ONNX Runtime's LSTM operator -------------------------------------------------------
+
+#: PyTorch stacks the gates' rows as (i, f, g, o); ONNX as (i, o, f, c), c being g.
+ONNX_GATE_ORDER = (0, 3, 1, 2)
+
+
+def torch_to_onnx_gates(a: np.ndarray) -> np.ndarray:
+    """Reorder a weight (4H, ·) or bias (4H,) from PyTorch's gate order to ONNX's.
+
+    Parameters
+    ----------
+    a : numpy.ndarray, (4H,) or (4H, K)
+        Rows in blocks of H: input, forget, cell candidate, output gate.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy with the blocks as input, output, forget, cell candidate.
+    """
+    a = np.asarray(a)
+    H = a.shape[0] // 4
+    return np.ascontiguousarray(a.reshape(4, H, *a.shape[1:])[list(ONNX_GATE_ORDER)]
+                                .reshape(a.shape))
+
+
+def onnx_lstm_model(state_dict: dict, input_size: int, hidden_size: int,
+                    num_layers: int = 1, bidirectional: bool = False):
+    """An ONNX model of a stacked LSTM with the given PyTorch-named weights.
+
+    One ``LSTM`` node per layer (W, R and B converted to ONNX's gate order, the two
+    biases concatenated), then the output reshaped from ONNX's (T, D, N, H) to
+    PyTorch's (T, N, D·H) to feed the next layer.
+
+    Parameters
+    ----------
+    state_dict : dict of str to numpy.ndarray
+        ``weight_ih_l{k}``, ``weight_hh_l{k}``, optional ``bias_ih_l{k}``, ``bias_hh_l{k}``
+        (and the ``_reverse`` ones when bidirectional), as `ln.LSTM.state_dict` gives.
+    input_size, hidden_size, num_layers : int
+    bidirectional : bool
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``X`` (T, N, I) float32, output ``Y`` (T, N, D·H) float32, opset 17.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    H, D = hidden_size, 2 if bidirectional else 1
+    nodes, weights = [], []
+    layer_in = "X"
+    for layer in range(num_layers):
+        w, r, b = [], [], []
+        for direction in range(D):
+            sfx = f"_l{layer}" + ("_reverse" if direction else "")
+            w.append(torch_to_onnx_gates(state_dict[f"weight_ih{sfx}"]))
+            r.append(torch_to_onnx_gates(state_dict[f"weight_hh{sfx}"]))
+            zeros = np.zeros(4 * H)
+            b.append(np.concatenate([
+                torch_to_onnx_gates(state_dict.get(f"bias_ih{sfx}", zeros)),
+                torch_to_onnx_gates(state_dict.get(f"bias_hh{sfx}", zeros))]))
+        for name, arrays in (("W", w), ("R", r), ("B", b)):
+            weights.append(numpy_helper.from_array(np.stack(arrays).astype(np.float32),
+                                                   f"{name}{layer}"))
+        y, out = f"Y{layer}", ("Y" if layer == num_layers - 1 else f"H{layer}")
+        nodes.append(helper.make_node(
+            "LSTM", [layer_in, f"W{layer}", f"R{layer}", f"B{layer}"], [y],
+            hidden_size=H, direction="bidirectional" if D == 2 else "forward"))
+        if D == 1:  # (T, 1, N, H) -> (T, N, H)
+            weights.append(numpy_helper.from_array(np.array([1], np.int64), f"axes{layer}"))
+            nodes.append(helper.make_node("Squeeze", [y, f"axes{layer}"], [out]))
+        else:       # (T, 2, N, H) -> (T, N, 2, H) -> (T, N, 2H)
+            weights.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64),
+                                                   f"shape{layer}"))
+            nodes.append(helper.make_node("Transpose", [y], [f"{y}t"], perm=[0, 2, 1, 3]))
+            nodes.append(helper.make_node("Reshape", [f"{y}t", f"shape{layer}"], [out]))
+        layer_in = out
+    graph = helper.make_graph(
+        nodes, "lstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", input_size])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", "N", D * H])],
+        initializer=weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="lstm_native.bench")
+    model.ir_version = 8  # opset 17's: readable by any ONNX Runtime since 1.12
+    onnx.checker.check_model(model)
+    return model
+
+
+def onnx_session(model, n_threads: int):
+    """An ONNX Runtime CPU session on `n_threads` intra-op threads, one inter-op."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = n_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model.SerializeToString(), sess_options=options,
+                                providers=["CPUExecutionProvider"])
+
+
+# -- each library's call ------------------------------------------------------------------
+
+def ln_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task:
+    """lstm_native's call for `mode` (`check` is for the peers' signature: ours is the
+    reference)."""
+    model = problem.ln_model(n_threads)
+    x, dout = problem.x, problem.dout
+    if mode == "infer":
+        model.eval()
+        return Task("lstm_native", lambda: model(x))
+    model.train()
+    if mode == "bwd":
+        return Task("lstm_native", lambda: model.backward(dout, input_grad=False),
+                    prepare=lambda: model(x))
+    input_grad = mode == "train_dx"
+
+    def step():
+        model(x)
+        return model.backward(dout, input_grad=input_grad)
+    return Task("lstm_native", step)
+
+
+def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task:
+    """``torch.nn.LSTM``'s call for `mode` (time-major; oneDNN as torch configures it)."""
+    import torch
+
+    torch.set_num_threads(n_threads)
+    cfg = problem.cfg
+    tdtype = torch.float64 if problem.dtype == np.float64 else torch.float32
+    lstm = torch.nn.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                         bidirectional=cfg.bidirectional, dtype=tdtype)
+    lstm.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+                          for k, v in problem.state_dict.items()})
+    x, dout = torch.from_numpy(problem.x), torch.from_numpy(problem.dout)
+    if check:
+        with torch.no_grad():
+            _check_agreement("torch.nn.LSTM", lstm(x)[0].numpy(), problem.reference_output,
+                             problem.dtype)
+    if mode == "infer":
+        lstm.eval()
+
+        def infer():
+            with torch.no_grad():
+                return lstm(x)
+        return Task("torch", infer)
+    lstm.train()
+    # Gradients allocated up front, as lstm_native's are: backward accumulates into them
+    # from the first step on, as in every later one, and a memory measurement finds
+    # both libraries with their weights and gradients in place.
+    for p in lstm.parameters():
+        p.grad = torch.zeros_like(p)
+    if mode == "bwd":
+        kept = {}
+
+        def forward():
+            kept["out"] = lstm(x)[0]
+        return Task("torch", lambda: kept.pop("out").backward(dout), prepare=forward)
+    if mode == "train_dx":
+        x = x.clone().requires_grad_(True)
+
+        def clear():
+            x.grad = None
+    else:
+        clear = None
+
+    def step():
+        out = lstm(x)[0]
+        out.backward(dout)
+    return Task("torch", step, prepare=clear)
+
+
+def ort_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task | None:
+    """ONNX Runtime's call: float32 inference only (None otherwise)."""
+    if mode != "infer" or problem.dtype != np.float32:
+        return None
+    cfg = problem.cfg
+    session = onnx_session(onnx_lstm_model(problem.state_dict, cfg.input_size,
+                                           cfg.hidden_size, cfg.num_layers,
+                                           cfg.bidirectional), n_threads)
+    feed = {"X": problem.x}
+    if check:
+        _check_agreement("ONNX Runtime's LSTM", session.run(["Y"], feed)[0],
+                         problem.reference_output, problem.dtype)
+    return Task("onnxruntime", lambda: session.run(["Y"], feed))
+
+
+TASK_FACTORIES = {"lstm_native": ln_task, "torch": torch_task, "onnxruntime": ort_task}
+
+
+def available_libraries(wanted: Iterable[str] = LIBRARIES) -> tuple[list[str], dict]:
+    """The wanted libraries that import here, and why the others do not."""
+    found, missing = [], {}
+    needs = {"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnx")}
+    for lib in wanted:
+        absent = [m for m in needs.get(lib, ()) if optional_import(m) is None]
+        if absent:
+            missing[lib] = f"{', '.join(absent)} not importable"
+        else:
+            found.append(lib)
+    return found, missing
+
+
+def measure(problem: Problem, mode: str, n_threads: int, libraries: Sequence[str],
+            schedule: Schedule) -> list[Timing]:
+    """Build each library's task for `mode` (skipping those without one) and time them."""
+    tasks = []
+    for lib in libraries:
+        task = TASK_FACTORIES[lib](problem, mode, n_threads)
+        if task is not None:
+            tasks.append(task)
+    with threadpool_limits(limits=n_threads, user_api="blas"):
+        return time_tasks(tasks, schedule)
