@@ -1,31 +1,22 @@
 """asv benchmarks of lstm_native: inference, a training step, backward alone, memory, GF/s.
 
-Every benchmark runs over the standard configurations A-F and S of docs/performance.md
-(the same table as `lstm_native.bench.CONFIGS`; tests/test_bench.py checks they agree),
-float32 and float64, and 1 and 2 threads. The full matrix takes a while; a regular
-expression on the parameters picks a subset (README.md, "Benchmarks"):
-``asv run -b "'float32', 2\\)"``.
+The full matrix: the standard configurations A-F and S, float32 and float64, 1 and 2
+threads. It takes a while; quick.py runs the same benchmarks on a few configurations,
+and a regular expression on the names or parameters picks other subsets (README.md,
+"Benchmarks"): ``asv run -b "^quick\\."``, ``asv run -b "'float32', 2\\)"``.
 
-This file imports nothing from lstm_native but its public API, so that asv can time
-older commits too. Models and data are built once per parameter set and process: asv
-re-runs `setup` before each timed call.
+The configurations and their FLOPs are those of ``python -m lstm_native.bench``
+(`lstm_native.bench.configs`), imported from the lstm_native that asv installed from the
+commit it times; so the suite times the commits that have that module. Models and data
+are built once per parameter set and process: asv re-runs `setup` before each timed call.
 """
 import time
 
 import numpy as np
 
 import lstm_native as ln
+from lstm_native.bench.configs import CONFIGS, mode_flops
 
-#: name: (B batch, T steps, I inputs, H hidden units, L layers), unidirectional.
-CONFIGS = {
-    "A": (64, 25, 512, 512, 1),
-    "B": (32, 150, 256, 256, 1),
-    "C": (16, 50, 1024, 1024, 1),
-    "D": (64, 50, 500, 500, 1),
-    "E": (32, 50, 512, 512, 2),
-    "F": (32, 100, 16, 64, 2),
-    "S": (1, 1000, 1, 64, 1),
-}
 DTYPES = ["float32", "float64"]
 THREADS = [1, 2]
 
@@ -36,26 +27,16 @@ def _problem(config, dtype, n_threads):
     """(model, x, dout) of one parameter set, made once per process."""
     key = (config, dtype, n_threads)
     if key not in _problems:
-        B, T, I, H, L = CONFIGS[config]
-        model = ln.LSTM(I, H, L, dtype=np.dtype(dtype), seed=0, n_threads=n_threads)
+        cfg = CONFIGS[config]
+        model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                        bidirectional=cfg.bidirectional, dtype=np.dtype(dtype), seed=0,
+                        n_threads=n_threads)
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((T, B, I)).astype(dtype)
-        dout = rng.standard_normal((T, B, H)).astype(dtype)
+        x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
+        dout = rng.standard_normal(
+            (cfg.steps, cfg.batch, cfg.directions * cfg.hidden_size)).astype(dtype)
         _problems[key] = (model, x, dout)
     return _problems[key]
-
-
-def forward_flops(config):
-    """GEMM FLOPs of a forward pass: 8·B·H·(I + H)·T per layer (I = H above the first)."""
-    B, T, I, H, L = CONFIGS[config]
-    return sum(8 * B * H * ((I if layer == 0 else H) + H) * T for layer in range(L))
-
-
-def training_flops(config):
-    """Forward + backward without the input gradient: three forwards, less the first
-    layer's dx = dG·W_ih (8·B·H·I·T)."""
-    B, T, I, H, _ = CONFIGS[config]
-    return 3 * forward_flops(config) - 8 * B * H * I * T
 
 
 def _gflops(fn, flops, runs=5):
@@ -93,7 +74,7 @@ class Inference(_LSTMBenchmark):
         self.model(self.x)
 
     def track_gflops(self, config, dtype, n_threads):
-        return _gflops(lambda: self.model(self.x), forward_flops(config))
+        return _gflops(lambda: self.model(self.x), mode_flops(CONFIGS[config], "infer"))
 
     track_gflops.unit = "GF/s"
 
@@ -112,7 +93,7 @@ class TrainingStep(_LSTMBenchmark):
         self._train_step()
 
     def track_gflops(self, config, dtype, n_threads):
-        return _gflops(self._train_step, training_flops(config))
+        return _gflops(self._train_step, mode_flops(CONFIGS[config], "train"))
 
     track_gflops.unit = "GF/s"
 

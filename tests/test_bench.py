@@ -7,7 +7,7 @@ run on its own, as docs/performance.md's "History" does.
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import pathlib
@@ -99,17 +99,26 @@ def test_memory_table_measures_a_step_and_relates_it_to_what_it_must_hold():
         (growth + params) / (acts + params), abs=0.01)
 
 
-def test_asv_suite_has_the_same_configurations():
-    spec = importlib.util.spec_from_file_location("asv_benchmarks",
-                                                  ROOT / "benchmarks" / "benchmarks.py")
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
-    for name, cfg in CONFIGS.items():
-        assert suite.CONFIGS[name] == (cfg.batch, cfg.steps, cfg.input_size,
-                                       cfg.hidden_size, cfg.num_layers)
-        assert suite.forward_flops(name) == configs.forward_flops(cfg)
-        assert suite.training_flops(name) == configs.mode_flops(cfg, "train")
-    assert set(suite.CONFIGS) == set(CONFIGS)
+def test_asv_suite_shares_the_configurations_and_has_a_quick_profile(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    full = importlib.import_module("benchmarks.benchmarks")
+    quick = importlib.import_module("benchmarks.quick")
+    assert full.CONFIGS is CONFIGS     # one definition, not a copy to keep in step
+    for name in ("Inference", "TrainingStep", "Backward"):
+        matrix, profile = getattr(full, name), getattr(quick, name)
+        assert issubclass(profile, matrix)
+        assert matrix.params == [list(CONFIGS), ["float32", "float64"], [1, 2]]
+        assert profile.params == [["S", "F", "A"], ["float32"], [1]]
+    # The quick profile's smallest case runs, each benchmark once.
+    params = ("S", "float32", 1)
+    infer, step, back = quick.Inference(), quick.TrainingStep(), quick.Backward()
+    infer.setup(*params)
+    assert infer.track_gflops(*params) > 0
+    step.setup(*params)
+    step.time_step(*params)
+    assert step.track_gflops(*params) > 0
+    back.setup(*params)
+    back.time_backward(*params)
 
 
 # -- ONNX Runtime -------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+"""The quick profile: benchmarks.py's benchmarks on S, F and A, float32, 1 thread.
+
+Batch 1, small and overhead-bound, and one large shape: a few minutes' check of a commit
+(``asv run -b "^quick\\."``) where the full matrix takes much longer.
+"""
+from .benchmarks import Backward as _Backward
+from .benchmarks import Inference as _Inference
+from .benchmarks import TrainingStep as _TrainingStep
+
+#: config, dtype, n_threads, as in benchmarks.py.
+PARAMS = [["S", "F", "A"], ["float32"], [1]]
+
+
+class Inference(_Inference):
+    params = PARAMS
+
+
+class TrainingStep(_TrainingStep):
+    params = PARAMS
+
+
+class Backward(_Backward):
+    params = PARAMS
