@@ -237,7 +237,7 @@ def test_kernel_module_is_the_recurrent_driver():
 
 
 def test_package_exports_the_public_names():
-    # docs/figures.py runs `from lstm_native.bench import machine_info` in a child process.
+    # The names the single-file module had stay importable from the package.
     assert bench.machine_info is machine.machine_info and bench.main is cli.main
     assert all(hasattr(bench, name) for name in bench.__all__)
 
