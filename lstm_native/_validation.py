@@ -82,8 +82,8 @@ def check_seed(seed):
     return int(seed)
 
 
-def as_float_array(a, name: str, dtype: np.dtype, expected: str) -> np.ndarray:
-    """`a` as an array of the model's dtype.
+def as_float_array(a, name: str, dtype: np.dtype | None, expected: str) -> np.ndarray:
+    """`a` as an array of the model's dtype (None: of its own float dtype).
 
     An array already of that dtype is returned as it is, unscanned. The other float
     precision is converted; float64 to float32 is checked: a finite value out of
@@ -100,7 +100,7 @@ def as_float_array(a, name: str, dtype: np.dtype, expected: str) -> np.ndarray:
         got = f"dtype {arr.dtype}" if arr.dtype != object else type(a).__name__
         raise TypeError(f"{name} must be a float32 or float64 array of shape {expected}, "
                         f"got {got}")
-    if arr.dtype == dtype:
+    if dtype is None or arr.dtype == dtype:
         return arr
     if arr.dtype.itemsize < dtype.itemsize:
         return arr.astype(dtype)

@@ -53,13 +53,6 @@ def _backward_cache(module: Module):
     return cache
 
 
-def _check_float_input(x, name: str, expected: str) -> np.ndarray:
-    """x as a float32 or float64 array of its own dtype (blocks without parameters
-    keep it)."""
-    x = np.asarray(x)
-    return as_float_array(x, name, x.dtype, expected)
-
-
 class Linear(Module):
     """A dense layer ``y = x Wᵀ + b`` over the last axis, as `torch.nn.Linear`.
 
@@ -245,7 +238,7 @@ class Dropout(Module):
         -------
         numpy.ndarray of x's shape and dtype
         """
-        x = _check_float_input(x, "x", "(any shape)")
+        x = as_float_array(x, "x", None, "(any shape)")  # its own dtype: no parameters
         if not self.training:
             self._cache = None
             return x
@@ -345,7 +338,7 @@ class LastStep(Module):
         """
         layout = "(N, T, F)" if self.batch_first else "(T, N, F)"
         expected = f"{layout} or (T, F)" + (" with F even" if self.bidirectional else "")
-        x = _check_float_input(x, "x", expected)
+        x = as_float_array(x, "x", None, expected)  # its own dtype: no parameters
         if x.ndim not in (2, 3):
             raise ValueError(f"x must have shape {expected}, got {x.shape}")
         seq = self._time_major(x)
