@@ -10,7 +10,9 @@ of waiting (two threads training one model is a mistake, not a queue). What a fo
 keeps is marked as its thread's: a backward raises RuntimeError when it comes from
 another thread, or when another thread's forward has replaced or used up this thread's
 since, rather than back-propagate the wrong activations. Each message names the class
-and says that a model is trained from one thread at a time.
+and says that a model is trained from one thread at a time. Switching a model between
+train() and eval(), loading weights or stepping an optimizer while other threads run
+it is the caller's to order.
 """
 from __future__ import annotations
 

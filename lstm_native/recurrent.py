@@ -12,7 +12,9 @@ direction over the whole sequence. A subclass says only what its cell is:
 - `_cell`, the cell kind the kernels run (`lstm_native._recurrent.Cell`).
 
 The subclasses define the public `forward` and `backward` (with their own docstrings)
-on top of `_forward` and `_backward` here.
+on top of `_forward` and `_backward` here. Those two hold the rules every block follows
+(`lstm_native.module`): in training mode one thread at a time, what forward keeps marked
+as its thread's; in eval mode no lock and nothing kept, so threads may share a model.
 """
 from __future__ import annotations
 
