@@ -3,6 +3,7 @@
 say; and saves killed mid-write leave no temporary files behind for good."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -89,7 +90,6 @@ def _npy_data(blob: bytes) -> bytes:
 
 
 def _npy(array: np.ndarray) -> bytes:
-    import io
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
