@@ -25,6 +25,8 @@ import contextlib
 import faulthandler
 import fractions
 import math
+import os
+import re
 import signal
 import zipfile
 
@@ -144,12 +146,17 @@ OPEN_FINDINGS = {
     "F8": "StandardScaler.fit: a column whose std underflows to 0 gets scale 0",
     "F9": "optimizers: after a step that overflowed, load_state_dict refuses state_dict()",
     "F10": "make_windows: a stride >= 2**63 gives OverflowError",
+    "F12": "ModelCheckpoint: a path template of a huge width gives MemoryError",
+    "F13": "resume_from_checkpoint: a missing file gives FileNotFoundError, undocumented",
+    "F14": "ModelCheckpoint takes a directory as path; fit then raises IsADirectoryError",
 }
 
 #: (finding, target, predicate on the call's keyword arguments): the inputs that hit it.
 _OPEN_INPUTS = [
     ("F10", "make_windows", lambda kw: _is_huge(kw.get("stride"))
      and int(kw["stride"]) >= 2**63),
+    ("F12", "ModelCheckpoint()", lambda kw: re.search(r"\d{5}", kw["path"])),
+    ("F14", "ModelCheckpoint()", lambda kw: os.path.isdir(kw["path"])),
 ]
 
 
@@ -940,6 +947,73 @@ def test_fit_predict_evaluate(data, problem, tmp_path_factory):
         attempt("evaluate", ln.evaluate, model, x, y, loss=kwargs["loss"],
                 metrics=kwargs["metrics"], batch_size=batch_size, lengths=kwargs["lengths"])
         assert model.training == mode, "evaluate must restore the model's mode"
+
+
+TEMPLATES = weighted(
+    (4, st.sampled_from(["ck.npz", "ck-{epoch}.npz", "ck-{epoch:03d}.npz"])),
+    (2, st.sampled_from(["{", "}", "{0}", "{epoch!r}", "{epoch.real}", "{epoch[0]}", "{x}",
+                         "{epoch:>99999999999}", "{epoch:>100000}", "{{epoch}}", "",
+                         "ck\x00.npz"])),
+    (1, st.text(st.characters(blacklist_characters="/\x00"), max_size=8)))
+
+
+@settings(CI, max_examples=100)
+@given(early=arguments(optional=True, monitor=st.sampled_from(["loss", "val_loss", "mse"]),
+                       patience=small_int(0, 2), min_delta=st.floats(0, 1),
+                       mode=st.sampled_from(["auto", "min", "max"]),
+                       restore_best_weights=st.booleans()),
+       checkpoint=arguments(optional=True, monitor=st.sampled_from(["loss", "val_loss"]),
+                            save_best_only=st.booleans(),
+                            mode=st.sampled_from(["auto", "min", "max"]),
+                            extra=st.one_of(st.none(), st.just({"note": "x"}))),
+       template=TEMPLATES, validate=st.booleans(),
+       resume=arguments(path=st.just("valid"), model=st.just("model"),
+                        optimizer=st.just("optimizer"),
+                        scheduler=st.sampled_from([None, "scheduler"])))
+def test_callbacks_and_resume(early, checkpoint, template, validate, resume, tmp_path_factory):
+    """EarlyStopping and ModelCheckpoint with any arguments in a short fit, then
+    resume_from_checkpoint: on success the run continues, on failure nothing changed."""
+    folder = tmp_path_factory.mktemp("fuzz_resume")
+    model = ln.Sequential(ln.LSTM(1, 2, batch_first=True, seed=0), ln.LastStep(batch_first=True),
+                          ln.Linear(2, 1, seed=0))
+    opt = optim.Adam(model, lr=0.01)
+    sched = schedules.StepLR(opt, 1, 0.5)
+    x = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3, 1)
+    y = x[:, -1]
+    with time_guard("test_callbacks_and_resume"):
+        callbacks = []
+        made = attempt("EarlyStopping()", ln.EarlyStopping, **early)
+        if made.ok:
+            callbacks.append(made.value)
+        path = str(folder / template)
+        open_finding("ModelCheckpoint()", path=path)
+        made = attempt("ModelCheckpoint()", ln.ModelCheckpoint, path, **checkpoint)
+        if made.ok:
+            callbacks.append(made.value)
+        fitted = attempt("fit (callbacks)", ln.fit, model, x, y, loss="mse", optimizer=opt,
+                         scheduler=sched, epochs=2, batch_size=2, seed=0, verbose=0,
+                         callbacks=callbacks, validation_data=(x, y) if validate else None)
+        saved = sorted(folder.glob("*"))
+        if not fitted.ok or not saved:
+            return
+        # Resume from what was saved, with some arguments replaced by wild ones.
+        fresh = ln.Sequential(ln.LSTM(1, 2, batch_first=True, seed=1),
+                              ln.LastStep(batch_first=True), ln.Linear(2, 1, seed=1))
+        fresh_opt = optim.Adam(fresh, lr=0.5)
+        known = {"valid": saved[-1], "model": fresh, "optimizer": fresh_opt,
+                 "scheduler": schedules.StepLR(fresh_opt, 1, 0.5)}
+        args = {k: known.get(v, v) if isinstance(v, str) else v for k, v in resume.items()}
+        before = fresh.state_dict()
+        oserrors = (OSError,) if still_open("F13") else ()
+        state = attempt("resume_from_checkpoint", ln.resume_from_checkpoint,
+                        allowed=DOCUMENTED + oserrors, **args)
+        if not state.ok:
+            assert same_state(before, fresh.state_dict()), "a failed resume changed the model"
+            return
+        start = state.value["initial_epoch"]
+        assert isinstance(start, int) and 0 <= start <= 2
+        assert attempt("fit (resumed)", ln.fit, fresh, x, y, loss="mse", optimizer=fresh_opt,
+                       epochs=3, batch_size=2, seed=0, verbose=0, initial_epoch=start).ok
 
 
 # -------------------------------------------------------------------------------------
