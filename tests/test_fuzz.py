@@ -635,6 +635,26 @@ def test_layers_forward_backward(data):
             assert bwd.value.shape == np.shape(x)
 
 
+@settings(CI, max_examples=60)
+@given(cls=st.sampled_from(RECURRENT), num_layers=st.integers(1, 2), T=st.integers(2, 6),
+       N=st.integers(1, 3), training=st.booleans(), data=st.data())
+def test_stateful_chunks_equal_one_forward(cls, num_layers, T, N, training, data):
+    """A stateful Sequential run over consecutive chunks gives the outputs of one forward
+    over the whole sequences (its documented contract), in either mode."""
+    cuts = sorted(data.draw(st.sets(st.integers(1, T - 1), max_size=3), "cuts"))
+    x = data.draw(float_arrays((N, T, 2)), "x")
+    whole = cls(2, 3, num_layers, batch_first=True, dtype=np.float64, seed=0)
+    chunked = ln.Sequential(cls(2, 3, num_layers, batch_first=True, dtype=np.float64, seed=0),
+                            stateful=True).train(training)
+    with time_guard("test_stateful_chunks_equal_one_forward"):
+        expected = whole(x)[0]
+        bounds = list(zip([0, *cuts], [*cuts, T]))
+        outs = [attempt("Sequential.forward (stateful)", chunked, np.asarray(x)[:, a:b]).value
+                for a, b in bounds]
+        np.testing.assert_allclose(np.concatenate(outs, axis=1), expected, rtol=1e-10,
+                                   atol=1e-12)
+
+
 # -------------------------------------------------------------------------------------
 # load_state_dict
 # -------------------------------------------------------------------------------------
@@ -1248,6 +1268,21 @@ def test_checkpoint_round_trip(extra, epoch, with_optimizer, model, tmp_path_fac
             assert attempt("load_checkpoint", ln.load_checkpoint, path, ck["model"], again).ok
             assert again.lr == 0.01
         assert same_state(ln.load_model(path).state_dict(), model.state_dict())
+
+
+@settings(CI, max_examples=40)
+@given(cls=maybe(st.sampled_from(["same name", "builtin"])))
+def test_register_module(cls):
+    """register_module takes Module subclasses only, once per name. (No new class is
+    registered: the registry is global, and other tests list what it holds.)"""
+    if cls == "same name":
+        cls = type("Linear", (ln.Linear,), {})
+    elif cls == "builtin":
+        cls = ln.LSTM
+    with time_guard("test_register_module"):
+        made = attempt("register_module", ln.register_module, cls)
+        if made.ok:
+            assert made.value is cls
 
 
 @settings(CI, max_examples=250)
