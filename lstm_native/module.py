@@ -76,10 +76,12 @@ class Module:
         self._thread_marks = threading.local()
 
     def __getstate__(self) -> dict:
-        # A lock and a thread's record are not state: a copy gets its own.
+        # A lock and a thread's record are not state: a copy gets its own, and starts
+        # with no forward to back-propagate.
         state = dict(self.__dict__)
         for name in ("_training_lock", "_thread_marks", "_cache_mark"):
             state.pop(name, None)
+        state["_cache"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -496,10 +496,14 @@ def test_modules_copy_and_pickle():
     """The lock and the per-thread record are not state: a deep copy or a pickle of a
     model is a model that trains on its own."""
     m = ln.Sequential(ln.LSTM(2, 3, seed=0), ln.LastStep(), ln.Linear(3, 1, seed=0))
+    m(np.ones((4, 1, 2), np.float32))
     for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        with pytest.raises(RuntimeError, match="needs a training-mode forward"):
+            other.backward(np.ones((1, 1), np.float32))
         out = other(np.ones((4, 1, 2), np.float32))
         other.backward(np.ones(out.shape, np.float32))
         assert other._training_lock is not m._training_lock
+    m.backward(np.ones((1, 1), np.float32))
 
 
 @pytest.mark.parametrize("layer", [ln.Dropout(0.5, seed=0), ln.LastStep()])
