@@ -2,10 +2,10 @@
 `lr` of an `lstm_native.optim` optimizer.
 
 Call `step()` once per epoch after the epoch's optimizer steps (`step(metric)` for
-`ReduceLROnPlateau`). Like PyTorch's, `StepLR` and `CosineAnnealingLR` are chainable:
-each step updates the optimizer's CURRENT lr by the same recursive formulas as PyTorch
-(so the sequences agree with PyTorch's to the last bit), and the state they need to
-resume is small and JSON-ready.
+the schedules whose `takes_metric` is True: `ReduceLROnPlateau`). Like PyTorch's, `StepLR`
+and `CosineAnnealingLR` are chainable: each step updates the optimizer's CURRENT lr by
+the same recursive formulas as PyTorch (so the sequences agree with PyTorch's to the
+last bit), and the state they need to resume is small and JSON-ready.
 
 A checkpoint holds the optimizer's `state_dict()` (which carries the current lr) and the
 scheduler's; loading both resumes the schedule exactly. Loading a scheduler's state does
@@ -55,8 +55,13 @@ class LRScheduler:
         The optimizer's lr when the schedule was created.
     last_epoch : int
         The number of `step()` calls so far.
+    takes_metric : bool
+        Whether `step` takes the epoch's metric, ``step(metric)`` (`ReduceLROnPlateau`);
+        `fit` passes it the validation loss then (the training loss without validation
+        data), else calls ``step()``. A class attribute: a schedule declares it.
     """
 
+    takes_metric: bool = False
     _HYPER: tuple = ()
     _STATE: tuple = ("base_lr", "last_epoch", "last_lr")
 
@@ -299,6 +304,7 @@ class ReduceLROnPlateau(LRScheduler):
         An argument has the wrong type or value; the message names it.
     """
 
+    takes_metric = True
     _HYPER = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
               "min_lr", "eps")
     _STATE = ("last_epoch", "last_lr", "best", "num_bad_epochs", "cooldown_counter")

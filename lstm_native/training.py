@@ -1,6 +1,12 @@
-"""The training loop: `fit`, `predict`, `evaluate`, and callbacks around them.
+"""The training loop: `fit`, `predict`, `evaluate` (the callbacks are in
+`lstm_native.callbacks`, and importable from here too).
 
 Design notes:
+
+- `fit` has the shape of Keras 3's trainer: it checks every argument, then an
+  `_EpochIterator` gives each epoch's steps (the shuffled batches, cut into chunks under
+  truncated BPTT), `_train_step` takes one, and one `CallbackList` runs every hook:
+  the scheduler's step, the user's callbacks, the History and the printed progress.
 
 - Data is batch-first, as Keras: x is (N, T, F) and y is (N, ...) with the samples on
   the first axis; `fit` cuts both into minibatches along that axis. Models in the CLI are
@@ -33,15 +39,20 @@ import numbers
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from . import losses as _losses
 from ._validation import check_lengths
-from .checkpoint import load_checkpoint, save_checkpoint
-from .optim import Optimizer, _check_bool, _check_float, clip_grad_norm
-from .schedules import LRScheduler, ReduceLROnPlateau
+from .callbacks import (Callback, CallbackList, EarlyStopping, History, ModelCheckpoint,
+                        TrainingRun, _describe, _ProgressLogger, _RecordHistory,
+                        _ScheduleStep)
+from .callbacks import format_epoch  # noqa: F401 (still importable from here)
+from .checkpoint import load_checkpoint
+from .optim import Optimizer, _check_bool, clip_grad_norm
+from .schedules import LRScheduler
 
 __all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "TrainingRun",
            "evaluate", "fit", "predict", "resume_from_checkpoint"]
@@ -102,14 +113,6 @@ def _stateful(model, stateful: bool):
 # -- argument checks -------------------------------------------------------------------
 # Each names the argument and what it expects; fit, predict and evaluate run all of them
 # before they change anything.
-
-def _describe(value) -> str:
-    """A wrong argument as a message shows it: its type, or the class passed for an
-    instance of it."""
-    if isinstance(value, type):
-        return f"the class {value.__name__} (an instance is needed)"
-    return type(value).__name__
-
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
@@ -330,277 +333,7 @@ def _metric_value(fn, pred, target) -> float:
     return float(value)
 
 
-# -- History ---------------------------------------------------------------------------
-
-class History(dict):
-    """What `fit` returns: per-epoch lists, as Keras's ``History.history``.
-
-    A dict (JSON-ready) of equally long lists, one entry per epoch run:
-
-    - ``epoch``: the epoch's number, 1-based (``initial_epoch + 1`` first);
-    - ``loss``: the mean training loss over the epoch's batches (weighted by batch size,
-      or by steps under truncated BPTT), measured during training;
-    - ``val_loss``: the loss on `validation_data` after the epoch, in eval mode (only with
-      validation data);
-    - one list per metric, and ``val_<metric>`` with validation data;
-    - ``lr``: the optimizer's learning rate during the epoch;
-    - ``seconds``: the epoch's wall time, validation included.
-
-    Attributes
-    ----------
-    stopped_epoch : int or None
-        The 1-based epoch after which a callback stopped training, None if none did.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.stopped_epoch: int | None = None
-
-    @property
-    def history(self) -> History:
-        """The dict itself (Keras's ``history.history``)."""
-        return self
-
-    def append(self, logs: Mapping) -> None:
-        """Add one epoch's values (keys seen for the first time start a new list)."""
-        for key, value in logs.items():
-            self.setdefault(key, []).append(value)
-
-
-# -- callbacks -------------------------------------------------------------------------
-
-class TrainingRun:
-    """What callbacks see of a running `fit`.
-
-    Attributes
-    ----------
-    model, optimizer, scheduler
-        As given to `fit` (scheduler may be None).
-    history : History
-        The epochs finished so far.
-    epoch : int
-        The 0-based index of the current epoch (the number of epochs done before it).
-    epochs : int
-        The index training stops at (`fit`'s `epochs`).
-    stop_training : bool
-        Set it to True to stop after the current epoch.
-    """
-
-    def __init__(self, model, optimizer, scheduler, epochs: int, initial_epoch: int):
-        self.model = model
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.history = History()
-        self.epoch = initial_epoch
-        self.epochs = epochs
-        self.stop_training = False
-
-    def reset_states(self) -> None:
-        """Forget a stateful model's kept (h, c): the next chunk starts from zeros."""
-        reset = getattr(self.model, "reset_states", None)
-        if callable(reset):
-            reset()
-
-
-class Callback:
-    """Base of the callbacks: override any of the hooks.
-
-    Each hook receives the `TrainingRun` (model, optimizer, history, epoch, and the
-    `stop_training` flag to set); the epoch and batch hooks also get `logs`, a dict:
-    after a batch ``{"batch": i, "size": samples, "loss": value}``, after an epoch what
-    the `History` gets for that epoch (``epoch``, ``loss``, ``val_loss``, metrics, ``lr``,
-    ``seconds``).
-    """
-
-    def on_train_begin(self, run: TrainingRun) -> None:
-        """Before the first epoch."""
-
-    def on_epoch_begin(self, run: TrainingRun) -> None:
-        """Before each epoch (``run.epoch`` is its 0-based index)."""
-
-    def on_batch_end(self, run: TrainingRun, logs: dict) -> None:
-        """After each optimizer step (each chunk under truncated BPTT)."""
-
-    def on_epoch_end(self, run: TrainingRun, logs: dict) -> None:
-        """After each epoch, its validation and the scheduler's step."""
-
-    def on_train_end(self, run: TrainingRun) -> None:
-        """After the last epoch (also when a callback stopped training)."""
-
-
-def _check_monitor(monitor) -> str:
-    if not isinstance(monitor, str):
-        raise TypeError(f"monitor must be a key of the epoch logs such as 'val_loss', "
-                        f"got {monitor!r}")
-    return monitor
-
-
-def _check_mode(mode: str, monitor: str) -> str:
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode == "auto":
-        return "max" if "acc" in monitor else "min"
-    return mode
-
-
-def _monitored(logs: Mapping, monitor: str, who: str) -> float:
-    if monitor not in logs:
-        hint = " (pass validation_data to fit)" if monitor.startswith("val_") else ""
-        raise ValueError(f"{who} monitors {monitor!r}, which the epoch logs do not hold"
-                         f"{hint}; they hold {sorted(logs)}")
-    return float(logs[monitor])
-
-
-class EarlyStopping(Callback):
-    """Stop when a monitored value has stopped improving, and keep the best weights.
-
-    Parameters
-    ----------
-    monitor : str, default 'val_loss'
-        A key of the epoch logs: 'loss', 'val_loss', a metric or 'val_<metric>'.
-    patience : int, default 10
-        Epochs without improvement after which training stops (0: at the first).
-    min_delta : float, default 0
-        The least change that counts as an improvement.
-    mode : {'auto', 'min', 'max'}, default 'auto'
-        Whether lower or higher is better; 'auto' is 'min' unless the name has "acc".
-    restore_best_weights : bool, default True
-        At the end of training (stopped or not), load the weights of the best epoch.
-
-    Attributes
-    ----------
-    best : float
-        The best monitored value seen.
-    best_epoch : int or None
-        Its 1-based epoch.
-    stopped_epoch : int or None
-        The 1-based epoch after which training was stopped, None if it ran to the end.
-    """
-
-    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = True):
-        self.monitor = _check_monitor(monitor)
-        self.patience = _check_int(patience, "patience", 0)
-        self.min_delta = _check_float(min_delta, "min_delta", 0.0)
-        self.mode = _check_mode(mode, self.monitor)
-        self.restore_best_weights = _check_bool(restore_best_weights, "restore_best_weights")
-
-    def on_train_begin(self, run):
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch = None
-        self.best_weights = None
-        self.stopped_epoch = None
-        self.wait = 0
-
-    def _improved(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_epoch_end(self, run, logs):
-        value = _monitored(logs, self.monitor, "EarlyStopping")
-        if self.best_epoch is None or self._improved(value):
-            self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
-            if self.restore_best_weights:
-                self.best_weights = run.model.state_dict()
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.stopped_epoch = logs["epoch"]
-            run.stop_training = True
-
-    def on_train_end(self, run):
-        if self.restore_best_weights and self.best_weights is not None:
-            run.model.load_state_dict(self.best_weights)
-
-
-class ModelCheckpoint(Callback):
-    """Save a checkpoint after each epoch (or only when the monitored value improves).
-
-    The file (`lstm_native.save_checkpoint`) holds the model, the optimizer's state, the
-    number of epochs done, and in `extra`: ``"history"`` (the History so far),
-    ``"scheduler"`` (its state_dict, or None), ``"monitor"``/``"value"`` and whatever
-    `extra` was given. `resume_from_checkpoint` restores all of it, and
-    ``fit(..., initial_epoch=<epochs done>)`` then continues exactly.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file. A template for `str.format`: ``{epoch}``, the 1-based epoch (a format
-        spec allowed, e.g. ``"ckpt-{epoch:03d}.npz"``), keeps one file per epoch; it is
-        the only placeholder, and a literal brace is doubled (``{{``, ``}}``). A bad
-        template is refused here, not after the first epoch.
-    monitor : str, default 'val_loss'
-        The value deciding "best", with `save_best_only`.
-    save_best_only : bool, default False
-        Save only when the monitored value improved on the best so far.
-    mode : {'auto', 'min', 'max'}, default 'auto'
-        Whether lower or higher is better.
-    extra : dict, optional
-        More to keep in the checkpoint's `extra` (JSON values and arrays), e.g. a
-        scaler's state.
-
-    Attributes
-    ----------
-    last_path : str or None
-        The file last written.
-
-    Raises
-    ------
-    TypeError, ValueError
-        An argument has the wrong type or value (`path` a template `str.format` cannot
-        fill with the epoch); the message names it.
-    """
-
-    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", extra: dict | None = None):
-        self.path = _check_path_template(path)
-        self.monitor = _check_monitor(monitor)
-        self.save_best_only = _check_bool(save_best_only, "save_best_only")
-        self.mode = _check_mode(mode, self.monitor)
-        if extra is not None and not isinstance(extra, dict):
-            raise TypeError(f"extra must be None or a dict, got {type(extra).__name__}")
-        self.extra = dict(extra or {})
-        self.last_path = None
-
-    def on_train_begin(self, run):
-        self.best = math.inf if self.mode == "min" else -math.inf
-
-    def on_epoch_end(self, run, logs):
-        value = None
-        if self.save_best_only or self.monitor in logs:
-            value = _monitored(logs, self.monitor, "ModelCheckpoint")
-        if self.save_best_only:
-            better = value < self.best if self.mode == "min" else value > self.best
-            if not better:
-                return
-            self.best = value
-        path = self.path.format(epoch=logs["epoch"])
-        extra = dict(self.extra)
-        history = History({k: list(v) for k, v in run.history.items()})
-        history.append(logs)  # the epoch ending now is not in run.history yet
-        extra.update(history=dict(history), monitor=self.monitor, value=value,
-                     scheduler=None if run.scheduler is None else run.scheduler.state_dict())
-        save_checkpoint(path, run.model, run.optimizer, epoch=logs["epoch"], extra=extra)
-        self.last_path = path
-
-
-def _check_path_template(path) -> str:
-    """`path` as a str that ``path.format(epoch=e)`` fills (ValueError otherwise)."""
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a str or os.PathLike naming the file, got "
-                        f"{_describe(path)}")
-    try:
-        path.format(epoch=1)
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(
-            f"path {path!r} is not a template str.format can fill: its one placeholder "
-            "is {epoch} (a format spec allowed, e.g. {epoch:03d}) and a literal brace is "
-            f"doubled ({{{{ or }}}}); filling it raised {type(e).__name__}: {e}") from None
-    return path
-
+# -- resuming ------------------------------------------------------------------------------
 
 def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
     """Load what `ModelCheckpoint` saved into a model, its optimizer and its schedule.
@@ -659,7 +392,8 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
             "extra": extra}
 
 
-# -- progress --------------------------------------------------------------------------
+# -- progress ----------------------------------------------------------------------------
+# `fit` draws a bar (verbose=1) when both say yes; the printing is `_ProgressLogger`'s.
 
 def _import_tqdm():
     """tqdm's class, or None when tqdm is not installed (it is optional)."""
@@ -670,59 +404,6 @@ def _import_tqdm():
     return tqdm
 
 
-def _format_value(v: float) -> str:
-    return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}"
-
-
-def format_epoch(logs: Mapping, epochs: int) -> str:
-    """One line for an epoch: ``epoch 3/20  loss 0.0123  val_loss 0.0234  0.05 s ...``."""
-    width = len(str(epochs))
-    parts = [f"epoch {logs['epoch']:>{width}}/{epochs}"]
-    for key, value in logs.items():
-        if key in ("epoch", "seconds", "lr", "samples_per_second"):
-            continue
-        parts.append(f"{key} {_format_value(value)}")
-    parts.append(f"{logs['seconds']:.2f} s")
-    if logs.get("samples_per_second"):
-        parts.append(f"{logs['samples_per_second']:.0f} samples/s")
-    return "  ".join(parts)
-
-
-class _Progress:
-    """verbose=0: nothing. verbose=1: a tqdm bar per epoch (loss, samples/s) when stderr is
-    a terminal and tqdm is installed, else one line per epoch. verbose=2: lines."""
-
-    def __init__(self, verbose: int, epochs: int, n_samples: int, log_every: int = 1):
-        self.verbose, self.epochs, self.n = verbose, epochs, n_samples
-        self.log_every = log_every
-        self.tqdm = None
-        if verbose == 1 and _stderr_is_terminal():
-            self.tqdm = _import_tqdm()
-        self.bar = None
-
-    def epoch_begin(self, epoch: int) -> None:
-        if self.tqdm is not None:
-            self.bar = self.tqdm(total=self.n, desc=f"epoch {epoch + 1}/{self.epochs}",
-                                 unit="samples", leave=False, file=sys.stderr)
-
-    def batch_end(self, samples: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-            self.bar.update(samples)  # refreshes at most every `mininterval` seconds
-
-    def epoch_end(self, logs: Mapping, first: bool, last: bool) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        if self.verbose and (first or last or logs["epoch"] % self.log_every == 0):
-            print(format_epoch(logs, self.epochs), flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def _stderr_is_terminal() -> bool:
     try:
         return sys.stderr.isatty()
@@ -730,7 +411,7 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-# -- fit -------------------------------------------------------------------------------
+# -- the steps of an epoch ----------------------------------------------------------------
 
 def _epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     """The sample order of an epoch: a function of (seed, epoch) only."""
@@ -742,6 +423,61 @@ def _epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
 def _chunk_bounds(T: int, k: int):
     return [(s, min(s + k, T)) for s in range(0, T, k)]
 
+
+class _Step(NamedTuple):
+    """The data of one optimizer step: a batch, or one chunk of it under truncated BPTT."""
+
+    batch: int                       # the batch's index in the epoch
+    x: np.ndarray
+    y: np.ndarray
+    lengths: np.ndarray | None
+    chunk: tuple[int, int] | None    # its steps [start, stop) under truncated BPTT
+
+    @property
+    def size(self) -> int:
+        """The samples of the batch."""
+        return len(self.x)
+
+    @property
+    def weight(self) -> int:
+        """The step's weight in the epoch's means: its samples (times its time steps
+        under truncated BPTT)."""
+        if self.chunk is None:
+            return self.size
+        return self.size * (self.chunk[1] - self.chunk[0])
+
+
+class _EpochIterator:
+    """The steps of each epoch (Keras's ``EpochIterator``): the samples in the order of
+    (seed, epoch), cut into batches of `batch_size` and, under truncated BPTT, each batch
+    into chunks of `tbptt` steps along time."""
+
+    def __init__(self, x, y, lengths, *, batch_size: int, shuffle: bool, seed: int,
+                 tbptt: int | None):
+        self.x, self.y, self.lengths = x, y, lengths
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.chunks = None if tbptt is None else _chunk_bounds(x.shape[1], tbptt)
+
+    @property
+    def steps_per_batch(self) -> int:
+        return 1 if self.chunks is None else len(self.chunks)
+
+    def epoch(self, epoch: int) -> Iterator[_Step]:
+        """The steps of epoch `epoch` (0-based), in order."""
+        n = self.x.shape[0]
+        order = _epoch_order(n, self.seed, epoch, self.shuffle)
+        for batch, lo in enumerate(range(0, n, self.batch_size)):
+            idx = order[lo:lo + self.batch_size]
+            xb, yb = self.x[idx], self.y[idx]
+            if self.chunks is None:
+                yield _Step(batch, xb, yb, None if self.lengths is None else self.lengths[idx],
+                            None)
+            else:
+                for s, e in self.chunks:
+                    yield _Step(batch, xb[:, s:e], yb[:, s:e], None, (s, e))
+
+
+# -- fit -------------------------------------------------------------------------------
 
 def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         validation_data=None, shuffle: bool = True, seed: int | None = None,
@@ -796,8 +532,9 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         pairs; each epoch records their batch-size-weighted mean over the training
         batches, and on the validation data.
     scheduler : lstm_native.schedules.LRScheduler, optional
-        Built over `optimizer`; stepped once after each epoch (`ReduceLROnPlateau` with
-        val_loss, or loss without validation data).
+        Built over `optimizer`; stepped once after each epoch, before the callbacks:
+        ``step(val_loss)`` (``step(loss)`` without validation data) when the schedule's
+        `takes_metric` is True (`ReduceLROnPlateau`), else ``step()``.
     clip_norm : float >= 0, optional
         Clip the gradients' global 2-norm to this before each step (inf: no clipping).
     initial_epoch : int, default 0
@@ -868,85 +605,75 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
 
     n = x.shape[0]
     run = TrainingRun(model, optimizer, scheduler, epochs, initial_epoch)
-    progress = _Progress(verbose, epochs, n, log_every)
+    batches = _EpochIterator(x, y, lengths, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                             tbptt=tbptt)
+    bar = _import_tqdm() if verbose == 1 and _stderr_is_terminal() else None
+    progress = _ProgressLogger(verbose, n, log_every=log_every,
+                               steps_per_batch=batches.steps_per_batch, bar=bar)
+    # One list runs every hook: the scheduler first (a checkpoint saves its new state),
+    # the History after the user's callbacks, the printed line last.
+    hooks = CallbackList([*([_ScheduleStep(scheduler)] if scheduler is not None else []),
+                          *callbacks, _RecordHistory(), progress])
     # Under tbptt the model is stateful for the run; its own setting comes back after,
     # also when training raises.
     keep_states = _stateful(model, True) if tbptt is not None else contextlib.nullcontext()
-    with keep_states:
+    with keep_states, contextlib.closing(progress):
         model.train()
         try:
-            for cb in callbacks:
-                cb.on_train_begin(run)
+            hooks.on_train_begin(run)
             for epoch in range(initial_epoch, epochs):
                 run.epoch = epoch
                 start = time.perf_counter()
                 lr = float(optimizer.lr)
                 if tbptt is not None:
                     run.reset_states()
-                for cb in callbacks:
-                    cb.on_epoch_begin(run)
-                progress.epoch_begin(epoch)
-                order = _epoch_order(n, seed, epoch, shuffle)
-                totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
-                weight = 0
-                batch = 0
-                for lo in range(0, n, batch_size):
-                    idx = order[lo:lo + batch_size]
-                    xb, yb = x[idx], y[idx]
-                    lb = None if lengths is None else lengths[idx]
-                    if tbptt is None:
-                        steps = [(xb, yb, lb, len(idx))]
-                    else:
-                        if not stateful_batches:
-                            run.reset_states()
-                        steps = [(xb[:, s:e], yb[:, s:e], None, len(idx) * (e - s))
-                                 for s, e in _chunk_bounds(x.shape[1], tbptt)]
-                    for xs, ys, ls, w in steps:
-                        value, pred = _train_step(model, optimizer, loss, xs, ys, ls,
-                                                  clip_norm)
-                        totals["loss"] += value * w
-                        for name, fn in metric_fns:
-                            totals[name] += _metric_value(fn, pred, ys) * w
-                        weight += w
-                        for cb in callbacks:
-                            cb.on_batch_end(run, {"batch": batch, "size": len(idx),
-                                                  "loss": value})
-                        batch += 1
-                    progress.batch_end(len(idx), value)
+                hooks.on_epoch_begin(run)
                 logs = {"epoch": epoch + 1}
-                logs.update({k: v / weight for k, v in totals.items()})
+                logs.update(_train_epoch(run, batches.epoch(epoch), hooks, loss, metric_fns,
+                                         clip_norm, carry_states=stateful_batches))
                 if val is not None:
-                    # Whole sequences, not stateful: the same outputs as the chunks.
-                    whole = (_stateful(model, False) if tbptt is not None
-                             else contextlib.nullcontext())
-                    with whole:
-                        scores = evaluate(model, val[0], val[1], loss=loss, lengths=val[2],
-                                          metrics=metric_fns, batch_size=max(batch_size, 256))
-                    logs.update({f"val_{k}": v for k, v in scores.items()})
+                    logs.update(_validate(model, val, loss, metric_fns, batch_size,
+                                          stateful=tbptt is not None))
                 logs["lr"] = lr
-                seconds = time.perf_counter() - start
-                logs["seconds"] = seconds
-                if scheduler is not None:  # before the callbacks: a checkpoint saves its state
-                    if isinstance(scheduler, ReduceLROnPlateau):
-                        scheduler.step(logs.get("val_loss", logs["loss"]))
-                    else:
-                        scheduler.step()
-                for cb in callbacks:
-                    cb.on_epoch_end(run, logs)
-                run.history.append(logs)
-                progress.epoch_end({**logs,
-                                    "samples_per_second": n / seconds if seconds else 0.0},
-                                   first=epoch == initial_epoch,
-                                   last=run.stop_training or epoch == epochs - 1)
+                logs["seconds"] = time.perf_counter() - start
+                hooks.on_epoch_end(run, logs)
                 if run.stop_training:
-                    run.history.stopped_epoch = epoch + 1
                     break
-            for cb in callbacks:
-                cb.on_train_end(run)
+            hooks.on_train_end(run)
         finally:
-            progress.close()
             model.train()
     return run.history
+
+
+def _train_epoch(run, steps: Iterable[_Step], hooks: CallbackList, loss, metric_fns,
+                 clip_norm, carry_states: bool) -> dict:
+    """Take the steps of one epoch: the loss and metrics averaged over them, weighted by
+    each step's samples (and time steps under truncated BPTT). Under truncated BPTT the
+    first chunk of a batch starts from zeros unless `carry_states`."""
+    totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
+    weight = 0
+    for i, step in enumerate(steps):
+        if step.chunk is not None and step.chunk[0] == 0 and not carry_states:
+            run.reset_states()
+        value, pred = _train_step(run.model, run.optimizer, loss, step.x, step.y,
+                                  step.lengths, clip_norm)
+        totals["loss"] += value * step.weight
+        for name, fn in metric_fns:
+            totals[name] += _metric_value(fn, pred, step.y) * step.weight
+        weight += step.weight
+        hooks.on_batch_end(run, {"batch": i, "size": step.size, "loss": value})
+    return {k: v / weight for k, v in totals.items()}
+
+
+def _validate(model, val, loss, metric_fns, batch_size: int, stateful: bool) -> dict:
+    """``val_loss`` and ``val_<metric>`` on the validation data, in eval mode. A model
+    that is stateful for truncated BPTT runs whole sequences (not stateful) here: the
+    same outputs as the chunks."""
+    whole = _stateful(model, False) if stateful else contextlib.nullcontext()
+    with whole:
+        scores = evaluate(model, val[0], val[1], loss=loss, lengths=val[2],
+                          metrics=metric_fns, batch_size=max(batch_size, 256))
+    return {f"val_{k}": v for k, v in scores.items()}
 
 
 def _train_step(model, optimizer, loss, x, y, lengths, clip_norm):
