@@ -133,11 +133,12 @@ class Callback:
         """After the last epoch (also when a callback stopped training)."""
 
 
-class CallbackList:
+class CallbackList(Callback):
     """Run each hook of a sequence of callbacks, in their order (Keras's ``CallbackList``).
 
     `fit` runs all its hooks through one: the scheduler's step, the user's callbacks, the
-    History and the progress output (see the module's notes for the order).
+    History and the progress output (see the module's notes for the order). Itself a
+    callback, it can be one of another list's, or of `fit`'s `callbacks`.
 
     Parameters
     ----------

@@ -86,12 +86,24 @@ class _Log(ln.Callback):
 
 def test_the_callback_list_runs_each_hook_of_its_callbacks_in_their_order():
     calls = []
-    hooks = CallbackList([_Log("a", calls), _Log("b", calls)])
+    hooks = CallbackList([_Log("a", calls), CallbackList([_Log("b", calls)])])
     hooks.on_train_begin(None)
     hooks.on_epoch_begin(None)
     hooks.on_batch_end(None, {"batch": 0})
     hooks.on_epoch_end(None, {"epoch": 1})
     hooks.on_train_end(None)
+    assert calls == [("a", "train_begin"), ("b", "train_begin"), ("a", "epoch_begin"),
+                     ("b", "epoch_begin"), ("a", "batch_end", 0), ("b", "batch_end", 0),
+                     ("a", "epoch_end", 1), ("b", "epoch_end", 1), ("a", "train_end"),
+                     ("b", "train_end")]
+
+
+def test_fit_takes_a_callback_list_among_its_callbacks():
+    calls = []
+    model = _seq_model()
+    ln.fit(model, np.ones((2, 3, 1)), np.zeros((2, 3, 1)), loss=MSELoss(),
+           optimizer=ln.optim.SGD(model), epochs=1, batch_size=2, verbose=0,
+           callbacks=[CallbackList([_Log("a", calls)]), _Log("b", calls)])
     assert calls == [("a", "train_begin"), ("b", "train_begin"), ("a", "epoch_begin"),
                      ("b", "epoch_begin"), ("a", "batch_end", 0), ("b", "batch_end", 0),
                      ("a", "epoch_end", 1), ("b", "epoch_end", 1), ("a", "train_end"),
