@@ -11,7 +11,7 @@ The runs are deterministic and bounded, for CI: the "ci" profile registered belo
 derandomizes the examples, writes no example database and prints no reproduction blobs;
 each test sets its own number of examples, about a minute and a half in all on two
 cores. Each example runs under `time_guard`, so that a hang fails the test instead of
-blocking CI. Every call is tallied by outcome (returned, or the exception's type) in
+blocking CI (and hypothesis shrinks a failure for at most five minutes). Every call is tallied by outcome (returned, or the exception's type) in
 `TALLY`, which the last test of the module prints.
 
 Sizes that make a *valid* model or data set are drawn small; huge values are passed only
@@ -1250,6 +1250,8 @@ def same_tree(a, b) -> bool:
        with_optimizer=st.booleans(),
        model=_models_with_state())
 def test_checkpoint_round_trip(extra, epoch, with_optimizer, model, tmp_path_factory):
+    """save_checkpoint refuses the tree, or load_checkpoint and load_model give back the
+    weights, the epoch, the optimizer's state and `extra` (up to byte order)."""
     path = tmp_path_factory.getbasetemp() / "fuzz_checkpoint.npz"
     opt = optim.Adam(model, lr=0.01) if with_optimizer else None
     with time_guard("test_checkpoint_round_trip"):
