@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import numbers
 import os
 import threading
@@ -40,21 +41,94 @@ def check_n_threads(n_threads, name: str = "n_threads") -> int | None:
     return int(n_threads)
 
 
-def _cores() -> int:
-    """The cores this process may run on now (its CPU affinity where the OS has one)."""
+# The default thread count follows scikit-learn's `_openmp_effective_n_threads`:
+# OMP_NUM_THREADS when the user set it, else the physical cores this process may use.
+# Hyper-threads share a core's FMA units and L2, which the kernels fill from one thread,
+# and a container's CPU quota caps the cores it may use however many it sees. The count
+# is read here from Linux's /sys, as joblib's loky does, rather than taken from loky or
+# psutil: a few small files do not justify a dependency.
+_SYS_CPU = "/sys/devices/system/cpu"
+_CGROUP = "/sys/fs/cgroup"
+
+
+def _read(path: str) -> str | None:
+    """The text of a small /sys file, stripped; None when it is absent or unreadable."""
+    try:
+        with open(path) as file:
+            return file.read().strip()
+    except (OSError, ValueError):
+        return None
+
+
+def _allowed_cpus() -> frozenset[int] | None:
+    """The logical CPUs this process may run on now; None where the OS does not say."""
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
+        return frozenset(os.sched_getaffinity(0))
+    return None
+
+
+def _cores() -> int:
+    """The logical cores this process may run on now (its CPU affinity where the OS has one)."""
+    cpus = _allowed_cpus()
+    if cpus is not None:
+        return max(1, len(cpus))
     return os.cpu_count() or 1
 
 
+@functools.cache
+def _physical_cores(cpus: frozenset[int]) -> int | None:
+    """The physical cores the logical CPUs `cpus` belong to (hyper-threads of one core
+    count once); None when the topology cannot be read. Cached: affinity rarely changes,
+    and a new one is a new key."""
+    cores = set()
+    for cpu in cpus:
+        topology = f"{_SYS_CPU}/cpu{cpu}/topology"
+        core = (_read(f"{topology}/physical_package_id"), _read(f"{topology}/core_id"))
+        if None in core:
+            return None
+        cores.add(core)
+    return len(cores) or None
+
+
+@functools.cache
+def _cgroup_cpus() -> int | None:
+    """The CPUs the cgroup's CPU quota allows, rounded up (cgroup v2 `cpu.max`, else v1
+    `cpu.cfs_quota_us` / `cpu.cfs_period_us`); None without a quota. Cached: sklearn
+    reads it once per process too."""
+    limit = _read(f"{_CGROUP}/cpu.max")
+    if limit is not None:
+        quota, _, period = limit.partition(" ")
+    else:
+        quota = _read(f"{_CGROUP}/cpu/cpu.cfs_quota_us")
+        period = _read(f"{_CGROUP}/cpu/cpu.cfs_period_us")
+    try:
+        quota, period = int(quota), int(period)
+    except (TypeError, ValueError):  # "max" (no quota), or no such file
+        return None
+    if quota <= 0 or period <= 0:  # v1 writes -1 for no quota
+        return None
+    return max(1, math.ceil(quota / period))
+
+
+def default_n_threads() -> int:
+    """The thread count `n_threads=None` asks for: OpenMP's (OMP_NUM_THREADS) when that
+    variable is set, else the physical cores this process may run on (its CPU affinity
+    and its cgroup's CPU quota), or the logical ones where the topology is unknown."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return _openmp_helpers.max_threads()
+    cpus = _allowed_cpus()
+    cores = (_physical_cores(cpus) if cpus is not None else None) or _cores()
+    quota = _cgroup_cpus()
+    return max(1, min(cores, quota) if quota is not None else cores)
+
+
 def effective_n_threads(n_threads: int | None) -> int:
-    """The thread count a kernel runs with: n_threads, or OpenMP's default
-    (OMP_NUM_THREADS, else the cores) when None, at most the cores this process may run
-    on (more threads only wait for each other, and thousands make OpenMP abort the
-    process); 1 when the build has no OpenMP."""
+    """The thread count a kernel runs with: n_threads, or `default_n_threads()` when
+    None, at most the cores this process may run on (more threads only wait for each
+    other, and thousands make OpenMP abort the process); 1 when the build has no OpenMP."""
     if not openmp_enabled():
         return 1
-    wanted = _openmp_helpers.max_threads() if n_threads is None else n_threads
+    wanted = default_n_threads() if n_threads is None else n_threads
     return max(1, min(wanted, _cores()))
 
 

@@ -55,7 +55,8 @@ class LSTM(_Recurrent):
         int >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
-        run on; None uses OpenMP's default (OMP_NUM_THREADS, else all cores).
+        run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the
+        process may use (its CPU affinity and cgroup quota; hyper-threads count once).
 
     Attributes
     ----------
@@ -156,7 +157,7 @@ class LSTMCell(Module):
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
     n_threads : int or None
         OpenMP threads (they split the batch), in 1..1024, used up to the cores the
-        process may run on; None uses OpenMP's default.
+        process may run on; None as in `LSTM`.
 
     Notes
     -----

@@ -52,7 +52,8 @@ class RNN(_Recurrent):
         int >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
-        run on; None uses OpenMP's default (OMP_NUM_THREADS, else all cores).
+        run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the
+        process may use (its CPU affinity and cgroup quota; hyper-threads count once).
 
     Attributes
     ----------
