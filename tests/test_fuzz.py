@@ -653,6 +653,9 @@ def test_stateful_chunks_equal_one_forward(cls, num_layers, T, N, training, data
                 for a, b in bounds]
         np.testing.assert_allclose(np.concatenate(outs, axis=1), expected, rtol=1e-10,
                                    atol=1e-12)
+        # The kept states belong to N sequences: another batch size is refused.
+        other = attempt("Sequential.forward (stateful)", chunked, np.zeros((N + 1, 1, 2)))
+        assert isinstance(other.error, ValueError), "a stateful run changed its batch size"
 
 
 # -------------------------------------------------------------------------------------
@@ -940,7 +943,7 @@ def test_fit_predict_evaluate(data, problem, tmp_path_factory):
         seed=st.one_of(st.none(), st.integers(0, 2**70)), shuffle=st.booleans(),
         verbose=st.just(0), clip_norm=st.one_of(st.none(), st.floats(0, 10)),
         initial_epoch=small_int(0, 1), tbptt=weighted((2, st.none()), (1, small_int(1, 3))),
-        stateful_batches=st.just(False),
+        stateful_batches=st.booleans(),
         metrics=st.sampled_from([(), ("mse",), "rmse", ["mae", "mse"]]),
         validation_data=st.sampled_from([None, (x, y), (x, y, lengths)]),
         log_every=small_int(1, 2), lengths=st.just(lengths),
