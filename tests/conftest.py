@@ -6,7 +6,9 @@ taken from `RTOL`, relative to the scale of the expected values:
 """
 from __future__ import annotations
 
+import importlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -77,6 +79,23 @@ def assert_all_equal(a_list, b_list, names=None) -> None:
             continue
         assert a.dtype == b.dtype, name
         assert np.array_equal(a, b), f"{name}: not bitwise equal"
+
+
+# -- peers that must be there ----------------------------------------------------------
+# A test that needs an optional peer (torch, onnx, onnxruntime) skips where that peer is
+# not installed. Where the peers are meant to be there (CI on Python 3.11, the one version
+# torch 2.13.0 installs on), LSTM_NATIVE_REQUIRE_PEERS lists them, e.g. torch,onnxruntime,
+# and one that does not import stops the run (pytest exits 4): a broken install cannot
+# pass by skipping the cross-checks.
+
+def pytest_configure(config):
+    required = os.environ.get("LSTM_NATIVE_REQUIRE_PEERS", "")
+    for name in filter(None, (p.strip() for p in required.split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise pytest.UsageError(
+                f"LSTM_NATIVE_REQUIRE_PEERS names {name!r}, but it does not import: {e}") from e
 
 
 # -- torch ----------------------------------------------------------------------------
