@@ -6,6 +6,13 @@ NumPy. Around the core: layers (`Linear`, `Dropout`, `LastStep`, `Sequential`), 
 optimizers and schedules, checkpoints, the training loop (`fit`, `predict`, `evaluate`,
 callbacks), and time-series data helpers (`lstm_native.data`).
 """
+import os as _os
+
+from ._validation import check_isa_request as _check_isa_request
+
+# Before any kernel loads: they read LSTM_NATIVE_ISA then, and ignore a value they do not know.
+_check_isa_request(_os.environ)
+
 from . import data, losses, optim, schedules
 from ._parallel import openmp_enabled
 from .checkpoint import (CheckpointError, load_checkpoint, load_model, register_module,

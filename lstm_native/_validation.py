@@ -30,6 +30,24 @@ MAX_THREADS = 1024
 MAX_ROWS = 2**30
 
 
+#: The values of LSTM_NATIVE_ISA (src/cpu_features.c): the SIMD level of the kernels'
+#: own passes, capped at what the CPU offers; unset or empty picks the best it offers.
+ISA_LEVELS = ("generic", "avx2", "avx512")
+
+
+def check_isa_request(environ) -> None:
+    """ValueError unless LSTM_NATIVE_ISA in `environ` is unset, empty or a known level.
+
+    The kernels read the variable when they load and ignore a value they do not know,
+    so a typo would silently run the best level: check it first.
+    """
+    value = environ.get("LSTM_NATIVE_ISA", "")
+    if value and value not in ISA_LEVELS:
+        raise ValueError(f"the environment variable LSTM_NATIVE_ISA is {value!r}; expected "
+                         f"one of {', '.join(map(repr, ISA_LEVELS))}, or unset or empty for "
+                         "the best level this CPU offers")
+
+
 def check_model_dtype(dtype) -> np.dtype:
     """The dtype a model computes in: float32 or float64 (None: the default, float32)."""
     if dtype is None:
