@@ -181,13 +181,12 @@ def build_module(spec: dict) -> Module:
 
 
 def _check_registered(model) -> None:
-    """ValueError unless load_model could rebuild `model` (and its layers)."""
+    """ValueError unless load_model could rebuild `model` and its sub-modules (`children`)."""
     if _REGISTRY.get(type(model).__name__) is not type(model):
         raise ValueError(f"{type(model).__name__} is not a registered model class: "
                          "register_module(cls) first, so that the checkpoint can be loaded")
-    if isinstance(model, Sequential):
-        for layer in model.layers:
-            _check_registered(layer)
+    for child in model.children():
+        _check_registered(child)
 
 
 # -- the declared architecture, checked and measured without building it -----------------
@@ -564,7 +563,8 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
         and the temporary file is removed; if the process is killed mid-save, the next
         save to `path` removes it (see Notes).
     model : Module
-        An instance of a registered class (see `register_module`).
+        An instance of a registered class (see `register_module`), as is each of its
+        sub-modules (`Module.children`, checked down to the leaves).
     optimizer : object with ``state_dict()``, optional
         Its state (a nest of dicts, lists, JSON values and numpy arrays) is saved.
     epoch : int, optional
@@ -592,6 +592,21 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
     whose writer process no longer exists (their pid in the name; POSIX only). Writers
     in another pid namespace (another host or container sharing the directory) cannot
     be told apart from dead ones: have one machine write a given file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from lstm_native import LSTM, LastStep, Linear, Sequential, load_model
+    >>> model = Sequential(LSTM(1, 8, batch_first=True, seed=0), LastStep(batch_first=True),
+    ...                    Linear(8, 1, seed=1))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.npz")
+    ...     save_checkpoint(path, model, epoch=3, extra={"lookback": 12})
+    ...     restored = load_model(path)
+    >>> x = np.random.default_rng(0).standard_normal((2, 12, 1))
+    >>> bool(np.array_equal(restored(x), model(x)))
+    True
     """
     from . import __version__
 
@@ -938,6 +953,19 @@ def load_model(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Module:
     shapes the config implies) and every member's declared size are checked, and the
     total against `max_bytes`, before the model is built or an array allocated. A
     registered class of your own is checked as `register_module` says.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from lstm_native import LSTM, save_checkpoint
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "lstm.npz")
+    ...     save_checkpoint(path, LSTM(3, 5, num_layers=2, seed=0))
+    ...     model = load_model(path)
+    >>> model
+    LSTM(3, 5, num_layers=2, dtype=float32)
+    >>> model.training    # as a freshly built model: call eval() to predict
+    True
     """
     path, contents = _read(path, max_bytes, None, trees=False)
     _load_weights(path, contents.model, contents.weights)

@@ -31,7 +31,7 @@ import numpy as np
 from ._validation import (MAX_FEATURES, as_float_array, check_lengths, check_model_dtype,
                           check_parameter_count, check_seed, check_shape, check_size)
 from .lstm import LSTMCell
-from .module import Module, one_thread_in_training
+from .module import ONE_TRAINING_THREAD, Module, one_thread_in_training
 
 __all__ = ["Linear", "Dropout", "LastStep", "Sequential"]
 
@@ -439,6 +439,19 @@ class Sequential(Module):
     is the one at its last valid step. `reset_states()` starts new sequences. A
     bidirectional recurrent layer cannot be stateful: its reverse direction starts at
     each chunk's end.
+
+    Examples
+    --------
+    A one-step-ahead forecaster: windows of 12 steps in, one value out.
+
+    >>> import numpy as np
+    >>> from lstm_native import LSTM, LastStep, Linear, Sequential
+    >>> model = Sequential(LSTM(1, 8, batch_first=True, seed=0), LastStep(batch_first=True),
+    ...                    Linear(8, 1, seed=1))
+    >>> model(np.zeros((5, 12, 1))).shape    # (N, T, I) in, (N, 1) out
+    (5, 1)
+    >>> list(model.state_dict())             # the names of torch.nn.Sequential
+    ['0.weight_ih_l0', '0.weight_hh_l0', '0.bias_ih_l0', '0.bias_hh_l0', '2.weight', '2.bias']
     """
 
     takes_lengths = True
@@ -543,11 +556,14 @@ class Sequential(Module):
         stateful = "stateful=True, " if self.stateful else ""
         return f"Sequential({stateful}\n" + "\n".join(lines) + "\n)"
 
-    def train(self, mode: bool = True):
-        """Set training (or eval) mode here and in every layer. Returns self."""
-        for layer in self.layers:
-            layer.train(mode)
-        return super().train(mode)
+    def children(self) -> tuple[Module, ...]:
+        """The layers, in order.
+
+        Returns
+        -------
+        tuple of Module
+        """
+        return self.layers
 
     @one_thread_in_training
     def forward(self, x, lengths=None):
@@ -615,8 +631,8 @@ class Sequential(Module):
         for i, (layer, mark) in enumerate(zip(self.layers, marks)):
             if getattr(layer, "_cache_mark", None) != mark:
                 raise RuntimeError(f"Sequential.backward(): layer {i} ({type(layer).__name__}) "
-                                   "has run another forward() since this Sequential's: a model "
-                                   "is trained from one thread at a time")
+                                   "has run another forward() since this Sequential's: "
+                                   f"{ONE_TRAINING_THREAD}")
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             wanted = input_grad if i == 0 else True

@@ -28,6 +28,12 @@ from ._validation import FLOAT_DTYPES
 # Marks of what training forwards keep: unique within the process.
 _cache_marks = itertools.count(1)
 
+#: How every error of two threads training one model ends, in every block.
+ONE_TRAINING_THREAD = "a model is trained from one thread at a time"
+#: The error of a backward in eval mode, in every block.
+EVAL_MODE_BACKWARD = ("backward() is not available in eval mode: call train() and run "
+                      "forward() again")
+
 
 def one_thread_in_training(method):
     """Decorate a block's forward or backward: in training mode it runs under the block's
@@ -39,9 +45,8 @@ def one_thread_in_training(method):
             return method(self, *args, **kwargs)
         if not self._training_lock.acquire(False):  # never waits
             raise RuntimeError(
-                f"{type(self).__name__} is being trained by another thread right now: a "
-                "model is trained from one thread at a time (inference in eval mode may "
-                "run in many threads)")
+                f"{type(self).__name__} is being trained by another thread right now: "
+                f"{ONE_TRAINING_THREAD} (inference in eval mode may run in many threads)")
         try:
             return method(self, *args, **kwargs)
         finally:
@@ -107,8 +112,7 @@ class Module:
             another thread's, or this thread's was replaced or used up by another.
         """
         if not self.training:
-            raise RuntimeError("backward() is not available in eval mode: call train() and "
-                               "run forward() again")
+            raise RuntimeError(EVAL_MODE_BACKWARD)
         name = type(self).__name__
         mine = getattr(self._thread_marks, "mark", None)
         if mine is not None and mine == self._cache_mark:
@@ -116,12 +120,10 @@ class Module:
                 return self._cache
         elif mine is not None:
             raise RuntimeError(f"{name}.backward(): another thread's forward() has replaced "
-                               "this thread's since: a model is trained from one thread at a "
-                               "time")
+                               f"this thread's since: {ONE_TRAINING_THREAD}")
         elif self._cache is not None:
             raise RuntimeError(f"{name}.backward() runs in another thread than the forward() "
-                               "it would back-propagate: a model is trained from one thread "
-                               "at a time")
+                               f"it would back-propagate: {ONE_TRAINING_THREAD}")
         raise RuntimeError("backward() needs a training-mode forward() first; each "
                            "forward() can be back-propagated once")
 
@@ -223,13 +225,28 @@ class Module:
         for name, value in loaded.items():
             np.copyto(self._params[name], value)
 
+    def children(self) -> tuple[Module, ...]:
+        """The sub-modules this one is made of, in order; none for a plain block.
+
+        A container (such as `Sequential`) returns its sub-modules: `train` and `eval`
+        reach them, and `save_checkpoint` checks that each one's class is registered.
+
+        Returns
+        -------
+        tuple of Module
+        """
+        return ()
+
     def zero_grad(self) -> None:
         """Set every gradient in `grads` to zero."""
         for g in self.grads.values():
             g.fill(0)
 
     def train(self, mode: bool = True):
-        """Training mode: forward keeps what backward needs. Returns self."""
+        """Training mode, here and in every sub-module (`children`): forward keeps what
+        backward needs. Returns self."""
+        for child in self.children():
+            child.train(mode)
         self.training = bool(mode)
         if not self.training:
             self._drop_cache()
