@@ -75,6 +75,24 @@ class LSTM(_Recurrent):
     (ValueError naming the argument otherwise); nan and inf in the input propagate, as
     in torch. Threads: inference (eval mode) may run in many threads at once; training is
     one thread at a time, and another thread's training call raises RuntimeError.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native import LSTM
+    >>> lstm = LSTM(input_size=3, hidden_size=5, num_layers=2, batch_first=True, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((4, 10, 3))   # (N, T, I)
+    >>> out, (h_n, c_n) = lstm(x)
+    >>> out.shape, h_n.shape, c_n.shape
+    ((4, 10, 5), (2, 4, 5), (2, 4, 5))
+    >>> bool(np.array_equal(out[:, -1], h_n[-1]))  # the top layer's last step
+    True
+
+    A training step: back-propagate the loss's gradient with respect to `out`.
+
+    >>> dx, (dh0, dc0) = lstm.backward(np.ones_like(out))
+    >>> dx.shape, lstm.grads["weight_ih_l0"].shape
+    ((4, 10, 3), (20, 3))
     """
 
     _n_gates = 4
@@ -167,6 +185,29 @@ class LSTMCell(Module):
     Limits and threads as `LSTM`: at most 2**31 - 1 parameters and 2**30 rows N per
     step; float64 inputs must fit a float32 model's range, nan and inf propagate;
     inference may run in many threads at once, training in one at a time.
+
+    Examples
+    --------
+    Streaming: one step at a time, each from the state the last one returned.
+
+    >>> import numpy as np
+    >>> from lstm_native import LSTM, LSTMCell
+    >>> cell = LSTMCell(input_size=3, hidden_size=5, seed=0).eval()
+    >>> x = np.random.default_rng(0).standard_normal((7, 2, 3))   # (T, N, I)
+    >>> state = None
+    >>> for x_t in x:
+    ...     state = cell(x_t, state)
+    >>> h, c = state
+    >>> h.shape, c.shape
+    ((2, 5), (2, 5))
+
+    The same weights in an `LSTM` give the same final state over the whole sequence.
+
+    >>> lstm = LSTM(3, 5).eval()
+    >>> lstm.load_state_dict({f"{name}_l0": w for name, w in cell.state_dict().items()})
+    >>> out, (h_n, c_n) = lstm(x)
+    >>> bool(np.allclose(h_n[0], h, atol=1e-5))
+    True
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True,

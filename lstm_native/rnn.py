@@ -71,6 +71,17 @@ class RNN(_Recurrent):
     Limits and threads as `LSTM`: at most 2**31 - 1 parameters and 2**30 rows T·N per
     call; float64 inputs must fit a float32 model's range, nan and inf propagate;
     inference may run in many threads at once, training in one at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native import RNN
+    >>> rnn = RNN(input_size=2, hidden_size=4, nonlinearity="relu", seed=0)
+    >>> out, h_n = rnn(np.ones((6, 1, 2)))    # (T, N, I), converted to float32
+    >>> out.shape, h_n.shape, out.dtype
+    ((6, 1, 4), (1, 1, 4), dtype('float32'))
+    >>> bool((out >= 0).all())
+    True
     """
 
     _n_gates = 1

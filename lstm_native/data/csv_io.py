@@ -60,8 +60,20 @@ def load_csv(path, column, *, date_column=None, min_length: int = 1, delimiter: 
 
     Examples
     --------
-    >>> values, months = load_csv("passengers.csv", "passengers",
-    ...                           date_column="month")  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "sales.csv")
+    ...     with open(path, "w") as file:
+    ...         _ = file.write("month,units,price\\n2024-01,10,2.5\\n2024-02,12,2.5\\n"
+    ...                        "2024-03,9,3.0\\n")
+    ...     units, months = load_csv(path, "units", date_column="month")
+    ...     both = load_csv(path, ["units", "price"])
+    >>> units
+    array([10., 12.,  9.])
+    >>> months
+    array(['2024-01', '2024-02', '2024-03'], dtype='datetime64[M]')
+    >>> both.shape
+    (3, 2)
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")

@@ -312,7 +312,13 @@ class StandardScaler(_Scaler):
     >>> from lstm_native.data import StandardScaler, chronological_split
     >>> train, val, test = chronological_split(np.arange(100.0), 0.7, 0.15)
     >>> scaler = StandardScaler().fit(train)            # training part only
+    >>> scaler.mean_, scaler.scale_.round(4)
+    (array([34.5]), array([20.2052]))
     >>> val_z = scaler.transform(val)                   # train statistics
+    >>> val_z[:3].round(4)
+    array([1.757 , 1.8065, 1.856 ])
+    >>> bool(np.allclose(scaler.inverse_transform(val_z), val))
+    True
     """
 
     def _fit_stats(self, values):
@@ -365,6 +371,16 @@ class MinMaxScaler(_Scaler):
         If `feature_range` is not a pair of real numbers.
     ValueError
         If it is not finite with lo < hi.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native.data import MinMaxScaler
+    >>> scaler = MinMaxScaler(feature_range=(-1, 1)).fit(np.array([2.0, 4.0, 6.0]))
+    >>> scaler.transform(np.array([2.0, 5.0, 8.0]))    # no clipping past the range
+    array([-1. ,  0.5,  2. ])
+    >>> scaler.inverse_transform(np.array([0.0]))
+    array([4.])
     """
 
     def __init__(self, feature_range=(0.0, 1.0)) -> None:
@@ -445,6 +461,16 @@ def scaler_from_state(state: dict):
         If `state` is not a dict.
     ValueError
         If ``state["class"]`` names no known scaler, or as the class's ``from_state``.
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> from lstm_native.data import MinMaxScaler, scaler_from_state
+    >>> state = MinMaxScaler().fit(np.array([0.0, 10.0])).get_state()
+    >>> scaler = scaler_from_state(json.loads(json.dumps(state)))    # JSON-ready
+    >>> type(scaler).__name__, scaler.transform(np.array([5.0]))
+    ('MinMaxScaler', array([0.5]))
     """
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict from get_state(), got {type(state).__name__}")
