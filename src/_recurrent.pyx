@@ -39,7 +39,7 @@ from libc.string cimport memset
 
 from _blas cimport gemm
 from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
-from _gemm_packed cimport packed_size, pack, gemm_packed, tile_columns
+from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
 from _lstm_cell cimport lstm_forward_row, lstm_backward_row
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
 from _simd_math cimport vexp, vsigmoid, vtanh
@@ -267,8 +267,9 @@ cdef void _forward_units(
     bint reverse, bint training,
 ) noexcept nogil:
     """The other split of the recurrence, run by every thread of a parallel region: each
-    thread owns a block of hidden units (a multiple of unit_align, so that its columns
-    start on a panel of the packed W_hh) in all four gates and takes every batch row
+    thread owns a block of hidden units (a multiple of unit_align = tile_columns, so that
+    its columns of the packed W_hh are a packed matrix of their own, `packed_columns`) in
+    every gate and takes every batch row
     through steps s0..s1 for those units. Every step needs all of h_{t-1}: a barrier
     after the step's GEMM (inference updates h in place, so it also waits before the
     GEMM reads it again), one after its elementwise pass."""
@@ -288,7 +289,8 @@ cdef void _forward_units(
             # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
             for q in range(n_gates):
                 gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
-                            w_hh_packed + (q * H + u0) * H, g_t + q * H + u0, <int> G)
+                            packed_columns(w_hh_packed, <int> H, <int> (q * H + u0)),
+                            g_t + q * H + u0, <int> G)
         ln_omp_barrier()
         if u1 > u0:
             for r in range(B):
