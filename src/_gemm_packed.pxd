@@ -5,6 +5,8 @@ from cython cimport floating
 cdef extern from "gemm_packed.h" nogil:
     int LN_TILE_COLS_F32
     int LN_TILE_COLS_F64
+    size_t ln_packed_panel_offset_f32(int k, int col)
+    size_t ln_packed_panel_offset_f64(int k, int col)
     size_t ln_packed_size_f32(int k, int n)
     size_t ln_packed_size_f64(int k, int n)
     void ln_pack_f32(int k, int n, const float* b, Py_ssize_t s_k, Py_ssize_t s_n, float* bp)
@@ -31,6 +33,15 @@ cdef inline int tile_columns(const floating* tag) noexcept nogil:
         return LN_TILE_COLS_F32
     else:
         return LN_TILE_COLS_F64
+
+
+cdef inline const floating* packed_columns(const floating* bp, int k, int col) noexcept nogil:
+    """The packed form of columns col.. of the k-row matrix packed in bp, for `gemm_packed`:
+    `col` must be a multiple of `tile_columns`."""
+    if floating is float:
+        return bp + ln_packed_panel_offset_f32(k, col)
+    else:
+        return bp + ln_packed_panel_offset_f64(k, col)
 
 
 cdef inline void pack(int k, int n, const floating* b, Py_ssize_t s_k, Py_ssize_t s_n,

@@ -39,7 +39,7 @@ from libc.string cimport memset
 
 from _blas cimport gemm
 from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
-from _gemm_packed cimport packed_size, pack, gemm_packed, tile_columns
+from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
 from _lstm_cell cimport lstm_forward_row, lstm_backward_row
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
 from _simd_math cimport vexp, vsigmoid, vtanh
@@ -104,8 +104,13 @@ cdef enum:
     # A thread is only worth waking for this much work (multiply-adds, about 20-50 µs):
     # below it, waking a second thread on a busy machine costs more than it saves.
     MIN_WORK_PER_THREAD = 200000
+    # The fused elementwise pass's work per gate value, counted as this many multiply-adds
+    # (a gate value goes through a sigmoid or a tanh: an exp and a division): a rough
+    # weight beside the step GEMM's H multiply-adds per gate value, for _recurrence_work.
+    CELL_PASS_WORK_PER_GATE = 10
     # The recurrence splits hidden units between threads instead of batch rows when each
-    # thread would have at most this many rows (one register tile of the step GEMM) ...
+    # thread would have at most this many rows (the AVX-512 register tile of the step GEMM
+    # had 8 rows when this was chosen; it has 6 now, and the bound was not measured again) ...
     UNIT_SPLIT_MAX_ROWS = 8
     # ... and W_hh is larger than a core's L2 (1 MiB here): split by rows, every thread
     # would stream all of it from L3 or memory at every step; split by units, half.
@@ -126,6 +131,13 @@ cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexc
     if by_work < n_items:
         n_items = by_work if by_work > 1 else 1
     return _n_chunks(n_threads, n_items)
+
+
+cdef inline double _recurrence_work(Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
+                                    Py_ssize_t G) noexcept nogil:
+    """Multiply-adds of the recurrence, for _n_workers: per step and batch row, the step
+    GEMM's G·H and the elementwise pass's CELL_PASS_WORK_PER_GATE per gate value."""
+    return <double> T * B * (G * H + CELL_PASS_WORK_PER_GATE * G)
 
 
 cdef inline int _unit_split_threads(int n_threads, Py_ssize_t B, Py_ssize_t H,
@@ -267,8 +279,9 @@ cdef void _forward_units(
     bint reverse, bint training,
 ) noexcept nogil:
     """The other split of the recurrence, run by every thread of a parallel region: each
-    thread owns a block of hidden units (a multiple of unit_align, so that its columns
-    start on a panel of the packed W_hh) in all four gates and takes every batch row
+    thread owns a block of hidden units (a multiple of unit_align = tile_columns, so that
+    its columns of the packed W_hh are a packed matrix of their own, `packed_columns`) in
+    every gate and takes every batch row
     through steps s0..s1 for those units. Every step needs all of h_{t-1}: a barrier
     after the step's GEMM (inference updates h in place, so it also waits before the
     GEMM reads it again), one after its elementwise pass."""
@@ -288,7 +301,8 @@ cdef void _forward_units(
             # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
             for q in range(n_gates):
                 gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
-                            w_hh_packed + (q * H + u0) * H, g_t + q * H + u0, <int> G)
+                            packed_columns(w_hh_packed, <int> H, <int> (q * H + u0)),
+                            g_t + q * H + u0, <int> G)
         ln_omp_barrier()
         if u1 > u0:
             for r in range(B):
@@ -331,7 +345,7 @@ def forward_layer(
     cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
     cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows
     cdef int n_proj, n_proj_parts
-    cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
+    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
     cdef Py_ssize_t unit_align = tile_columns(&w_hh[0, 0])
     cdef int n_unit = _unit_split_threads(n_threads, B, H, G, sizeof(floating), unit_align)
@@ -461,7 +475,7 @@ def backward_layer(
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
     cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1
-    cdef int n_row = _n_workers(n_threads, B, <double> T * B * (G * H + 10 * G))
+    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G))
     # dW_ih and dW_hh have the same G rows: cut both the same way, by their gate rows.
     cdef int n_dw_parts = _gemm_parts(G, <double> TB * G * (I + H))
     cdef int n_dw = _n_workers(n_threads, n_dw_parts, <double> TB * G * (I + H))

@@ -19,7 +19,7 @@ size_t ln_packed_size_f64(int k, int n) { return (size_t)k * round_up((size_t)n,
     void ln_pack_##SFX(int k, int n, const T *b, ptrdiff_t s_k, ptrdiff_t s_n, T *bp) {  \
         int n_panels = (int)(round_up((size_t)n, TILE_COLS) / NB);                        \
         for (int p = 0; p < n_panels; p++) {                                              \
-            T *panel = bp + (size_t)p * k * NB;                                           \
+            T *panel = bp + LN_PACKED_PANEL_OFFSET(k, p * NB, NB);                        \
             for (int kk = 0; kk < k; kk++)                                                \
                 for (int j = 0; j < NB; j++) {                                            \
                     int col = p * NB + j;                                                 \
@@ -39,7 +39,7 @@ DEFINE_PACK(f64, double, LN_NB_F64, LN_TILE_COLS_F64)
                                    T *c, int ldc) {                                       \
         for (int i = 0; i < m; i++) {                                                     \
             for (int cs = 0; cs < n; cs += NB) {                                          \
-                const T *panel = bp + (size_t)(cs / NB) * k * NB;                         \
+                const T *panel = bp + LN_PACKED_PANEL_OFFSET(k, cs, NB);                  \
                 T acc[NB];                                                                \
                 for (int j = 0; j < NB; j++) acc[j] = 0;                                  \
                 for (int kk = 0; kk < k; kk++) {                                          \
@@ -56,21 +56,28 @@ DEFINE_GENERIC(f64, double, LN_NB_F64)
 
 #ifdef LN_X86
 /* ------------------------------------------------------------------------------------
- * SIMD kernels. A tile is MR rows × NV vectors of VW columns, held in registers while k
- * runs: per k, NV vector loads of B, MR broadcasts of A, NV·MR fused multiply-adds.
- * NV·VW is a multiple of the panel width NB, so a tile starts at a panel boundary;
- * vector v of the tile reads panel (v·VW / NB) at offset (v·VW mod NB).
+ * SIMD kernels. A tile is MR rows × NV vectors of VW columns (VW: the lanes of VEC),
+ * held in registers while k runs: per k, NV vector loads of B, MR broadcasts of A,
+ * NV·MR fused multiply-adds. NV·VW is a multiple of the panel width NB, so a tile starts
+ * at a panel boundary; vector v of the tile reads panel (v·VW / NB) at offset
+ * (v·VW mod NB). The packed buffer is padded to TILE_COLS columns, a multiple of NV·VW,
+ * so a tile reads whole vectors everywhere.
  * The row count of a tile is a compile-time constant in each `switch` case, so the
- * compiler unrolls the row loops and keeps the accumulators in registers.
+ * compiler unrolls the row loops and keeps the accumulators in registers: one case for
+ * each row count 1..MR, so MR is checked against the cases.
  * ---------------------------------------------------------------------------------- */
-#define DEFINE_SIMD(NAME, ATTR, T, VEC, VW, NB, MR, NV, ZERO, LOAD, STOREU, SET1, FMA, ADD) \
+#define DEFINE_SIMD(NAME, ATTR, T, VEC, VW, NB, TILE_COLS, MR, NV, ZERO, LOAD, STOREU, SET1, \
+                    FMA, ADD)                                                             \
+    _Static_assert(MR == 6, #NAME ": the row switch has one case per row count 1..6");  \
+    _Static_assert((NV * VW) % NB == 0, #NAME ": a tile must start at a panel boundary"); \
+    _Static_assert(TILE_COLS % (NV * VW) == 0, #NAME ": the padding must hold whole tiles"); \
     static inline __attribute__((always_inline)) ATTR void NAME##_tile(                   \
         const int mr, int k, const T *a, int lda, const T *bt, T *c, int ldc, int ncols) { \
         VEC acc[MR][NV];                                                                  \
         const T *b[NV];                                                                   \
         for (int v = 0; v < NV; v++) {                                                    \
             for (int i = 0; i < MR; i++) acc[i][v] = ZERO;                                \
-            b[v] = bt + (size_t)(v * VW / NB) * k * NB + (v * VW) % NB;                   \
+            b[v] = bt + LN_PACKED_PANEL_OFFSET(k, v * VW, NB) + (v * VW) % NB;            \
         }                                                                                 \
         for (int kk = 0; kk < k; kk++) {                                                  \
             VEC w[NV];                                                                    \
@@ -97,14 +104,12 @@ DEFINE_GENERIC(f64, double, LN_NB_F64)
     ATTR static void NAME(int m, int n, int k, const T *a, int lda, const T *bp, T *c,    \
                           int ldc) {                                                      \
         for (int cs = 0; cs < n; cs += NV * VW) {                                         \
-            const T *bt = bp + (size_t)(cs / NB) * k * NB;                                \
+            const T *bt = bp + LN_PACKED_PANEL_OFFSET(k, cs, NB);                         \
             for (int i0 = 0; i0 < m; i0 += MR) {                                          \
                 const T *ai = a + (size_t)i0 * lda;                                       \
                 T *ci = c + (size_t)i0 * ldc + cs;                                        \
                 switch (m - i0 < MR ? m - i0 : MR) {                                      \
-                    case 8: NAME##_tile(8 < MR ? 8 : MR, k, ai, lda, bt, ci, ldc, n - cs); break; \
-                    case 7: NAME##_tile(7 < MR ? 7 : MR, k, ai, lda, bt, ci, ldc, n - cs); break; \
-                    case 6: NAME##_tile(6 < MR ? 6 : MR, k, ai, lda, bt, ci, ldc, n - cs); break; \
+                    case 6: NAME##_tile(6, k, ai, lda, bt, ci, ldc, n - cs); break;       \
                     case 5: NAME##_tile(5, k, ai, lda, bt, ci, ldc, n - cs); break;       \
                     case 4: NAME##_tile(4, k, ai, lda, bt, ci, ldc, n - cs); break;       \
                     case 3: NAME##_tile(3, k, ai, lda, bt, ci, ldc, n - cs); break;       \
@@ -119,19 +124,25 @@ DEFINE_GENERIC(f64, double, LN_NB_F64)
  * loads of W and 6 broadcasts feed 24 multiply-adds. Measured against 8 x 2 (16
  * accumulators, 2 loads + 8 broadcasts per 16) on the recurrence alone, 1 thread:
  * 78.8 -> 87-96 GF/s at B=16 H=1024, +0-4% at H=256 and 512. AVX2 has 16 registers:
- * 6 rows x 2 vectors. */
-#define MR512 6
-#define NV512 4
+ * 6 rows x 2 vectors, 12 accumulators. The AVX-512 tile is the widest, LN_TILE_COLS_*. */
+#define AVX512_TILE_ROWS 6
+#define AVX512_TILE_VECS 4
+#define AVX2_TILE_ROWS 6
+#define AVX2_TILE_VECS 2
 #define AVX512 LN_TARGET_AVX512
 #define AVX2 LN_TARGET_AVX2
 
-DEFINE_SIMD(gemm_avx512_f32, AVX512, float, __m512, 16, LN_NB_F32, MR512, NV512, _mm512_setzero_ps(),
+DEFINE_SIMD(gemm_avx512_f32, AVX512, float, __m512, 16, LN_NB_F32, LN_TILE_COLS_F32,
+            AVX512_TILE_ROWS, AVX512_TILE_VECS, _mm512_setzero_ps(),
             _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
-DEFINE_SIMD(gemm_avx512_f64, AVX512, double, __m512d, 8, LN_NB_F64, MR512, NV512, _mm512_setzero_pd(),
+DEFINE_SIMD(gemm_avx512_f64, AVX512, double, __m512d, 8, LN_NB_F64, LN_TILE_COLS_F64,
+            AVX512_TILE_ROWS, AVX512_TILE_VECS, _mm512_setzero_pd(),
             _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd)
-DEFINE_SIMD(gemm_avx2_f32, AVX2, float, __m256, 8, LN_NB_F32, 6, 2, _mm256_setzero_ps(),
+DEFINE_SIMD(gemm_avx2_f32, AVX2, float, __m256, 8, LN_NB_F32, LN_TILE_COLS_F32,
+            AVX2_TILE_ROWS, AVX2_TILE_VECS, _mm256_setzero_ps(),
             _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps)
-DEFINE_SIMD(gemm_avx2_f64, AVX2, double, __m256d, 4, LN_NB_F64, 6, 2, _mm256_setzero_pd(),
+DEFINE_SIMD(gemm_avx2_f64, AVX2, double, __m256d, 4, LN_NB_F64, LN_TILE_COLS_F64,
+            AVX2_TILE_ROWS, AVX2_TILE_VECS, _mm256_setzero_pd(),
             _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd)
 #endif /* LN_X86 */
 

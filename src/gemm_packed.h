@@ -25,6 +25,19 @@
 #define LN_TILE_COLS_F32 (4 * LN_NB_F32)
 #define LN_TILE_COLS_F64 (4 * LN_NB_F64)
 
+/* Where panel col / NB of a packed k × n matrix starts, in elements from the start of the
+ * buffer: `col` is a column index, a multiple of NB for the panel to start at it. From a
+ * column that is a multiple of LN_TILE_COLS_*, the rest of the buffer is the packed form of
+ * columns col.. on its own, which ln_gemm_packed_* may take (its tiles read no further
+ * than the padding): how a thread computes a block of columns. */
+#define LN_PACKED_PANEL_OFFSET(k, col, NB) ((size_t)((col) / (NB)) * (size_t)(k) * (NB))
+static inline size_t ln_packed_panel_offset_f32(int k, int col) {
+    return LN_PACKED_PANEL_OFFSET(k, col, LN_NB_F32);
+}
+static inline size_t ln_packed_panel_offset_f64(int k, int col) {
+    return LN_PACKED_PANEL_OFFSET(k, col, LN_NB_F64);
+}
+
 /* Elements of the packed buffer for a k × n matrix. */
 size_t ln_packed_size_f32(int k, int n);
 size_t ln_packed_size_f64(int k, int n);
