@@ -1,7 +1,7 @@
 """Recurrent-layer kernels: forward and BPTT of one layer, in one direction, over a whole
 sequence, for every cell kind (LSTM, and the Elman RNN with tanh or ReLU).
 
-Design notes (the algorithm of shared/PERFORMANCE.md):
+Design notes (the algorithm of docs/algorithm.md):
 - One driver, several cells. A cell has n_gates gate blocks of H columns, G = n_gates·H
   (4 for the LSTM, 1 for the RNN) and maybe a cell state (the LSTM's c; the RNN has
   none, its c buffers are None). The data flow around the cell is the same for all;

@@ -19,7 +19,7 @@ class Config:
     Attributes
     ----------
     name : str
-        The configuration's letter in docs/performance.md and /shared/PERFORMANCE.md.
+        The configuration's letter in docs/performance.md.
     batch, steps, input_size, hidden_size, num_layers : int
         B, T, I, H and L.
     bidirectional : bool
