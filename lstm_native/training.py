@@ -573,6 +573,21 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
     callback can reset them at any time with ``run.reset_states()``
     (``model.reset_states()``). `lengths` is not supported with tbptt. Validation runs
     whole sequences, which gives the same outputs.
+
+    Examples
+    --------
+    Learn the sum of a sequence of 10 numbers:
+
+    >>> import numpy as np, lstm_native as ln
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((64, 10, 1)).astype(np.float32)
+    >>> y = x.sum(axis=1)
+    >>> model = ln.Sequential(ln.LSTM(1, 8, batch_first=True, seed=0),
+    ...                       ln.LastStep(batch_first=True), ln.Linear(8, 1, seed=0))
+    >>> history = ln.fit(model, x, y, loss="mse", optimizer=ln.optim.Adam(model, lr=0.01),
+    ...                  epochs=30, batch_size=16, seed=0, verbose=0)
+    >>> len(history["loss"]), history["loss"][-1] < history["loss"][0] / 5
+    (30, True)
     """
     # Every argument is checked before anything changes: a refused call leaves the
     # model (weights, mode, stateful flag), the optimizer and the callbacks as they were.
@@ -763,6 +778,15 @@ def predict(model, x, *, batch_size: int = 256, lengths=None) -> np.ndarray:
     ------
     TypeError, ValueError
         An argument has the wrong type or value; the message names it.
+
+    Examples
+    --------
+    >>> import numpy as np, lstm_native as ln
+    >>> model = ln.Sequential(ln.LSTM(1, 8, batch_first=True, seed=0),
+    ...                       ln.LastStep(batch_first=True), ln.Linear(8, 1, seed=0))
+    >>> x = np.zeros((600, 10, 1), np.float32)
+    >>> ln.predict(model, x, batch_size=256).shape    # three forward calls
+    (600, 1)
     """
     _check_model(model, trains=False)
     batch_size = _check_int(batch_size, "batch_size", 1)
@@ -801,6 +825,15 @@ def evaluate(model, x, y, *, loss, metrics=(), batch_size: int = 256, lengths=No
     ------
     TypeError, ValueError
         An argument has the wrong type or value; the message names it.
+
+    Examples
+    --------
+    >>> import numpy as np, lstm_native as ln
+    >>> model = ln.Sequential(ln.LSTM(1, 8, batch_first=True, seed=0),
+    ...                       ln.LastStep(batch_first=True), ln.Linear(8, 1, seed=0))
+    >>> x, y = np.zeros((32, 10, 1), np.float32), np.zeros((32, 1), np.float32)
+    >>> sorted(ln.evaluate(model, x, y, loss="mse", metrics=["mae", "rmse"]))
+    ['loss', 'mae', 'rmse']
     """
     _check_model(model, trains=False)
     loss = _check_loss(loss)
