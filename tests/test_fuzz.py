@@ -859,7 +859,7 @@ def test_optimizers_and_schedules(data, name):
         norm_type = data.draw(maybe(st.sampled_from([1.0, 2.0, 3.5, math.inf])), "norm_type")
         attempt("clip_grad_norm", optim.clip_grad_norm, model, max_norm, norm_type,
                 data.draw(maybe(st.booleans()), "error_if_nonfinite"))
-        attempt(f"{name}.step", opt.step)
+        attempt(f"{name}.step", opt.step, allowed=DOCUMENTED + (FloatingPointError,))
         attempt(f"{name}.lr=", setattr, opt, "lr", data.draw(maybe(FINITE.map(abs))))
 
         # The optimizer's own state loads back; a mangled one fails and changes nothing.
