@@ -246,7 +246,7 @@ class Dropout(Module):
         # The mask carries the 1/(1-p) scale, so backward is one multiplication.
         mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
         self._keep_for_backward(mask)
-        return x * mask
+        return np.asarray(x * mask)  # an array also for 0-d x (NumPy gives a scalar)
 
     @one_thread_in_training
     def backward(self, dout, *, input_grad: bool = True):
@@ -270,7 +270,7 @@ class Dropout(Module):
         mask = _backward_cache(self)
         dout = as_float_array(dout, "dout", mask.dtype, "forward's output shape")
         check_shape(dout, "dout", mask.shape, "forward's output shape")
-        return dout * mask if input_grad else None
+        return np.asarray(dout * mask) if input_grad else None
 
 
 class LastStep(Module):

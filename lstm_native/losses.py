@@ -72,11 +72,19 @@ def _check_positive(value, name: str) -> float:
     return value
 
 
+def _difference(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``pred - target`` as a new array (NumPy gives a scalar for 0-d operands, which the
+    in-place updates of the gradient cannot write into)."""
+    return np.asarray(pred - target)
+
+
 def _reduce(losses: np.ndarray, grad: np.ndarray, reduction: str):
     """Apply the reduction to elementwise losses and their (unscaled) gradient, in place.
 
     `grad` holds d(loss_i)/d(pred_i); for 'mean' it is divided by the count.
     """
+    # NumPy arithmetic on 0-d arrays gives scalars: back to the documented arrays.
+    losses, grad = np.asarray(losses), np.asarray(grad)
     if reduction == "none":
         return losses, grad
     if reduction == "sum":
@@ -120,7 +128,7 @@ def mse_loss(pred, target, reduction: str = "mean"):
     reduction = _check_reduction(reduction)
     pred = _check_pred(pred, "pred")
     target = _check_target(target, pred)
-    diff = pred - target
+    diff = _difference(pred, target)
     losses = np.square(diff)
     diff *= diff.dtype.type(2)
     return _reduce(losses, diff, reduction)
@@ -156,7 +164,7 @@ def l1_loss(pred, target, reduction: str = "mean"):
     reduction = _check_reduction(reduction)
     pred = _check_pred(pred, "pred")
     target = _check_target(target, pred)
-    diff = pred - target
+    diff = _difference(pred, target)
     losses = np.abs(diff)
     np.sign(diff, out=diff)
     return _reduce(losses, diff, reduction)
@@ -198,7 +206,7 @@ def huber_loss(pred, target, reduction: str = "mean", delta: float = 1.0):
     pred = _check_pred(pred, "pred")
     target = _check_target(target, pred)
     dt = pred.dtype.type
-    diff = pred - target
+    diff = _difference(pred, target)
     absd = np.abs(diff)
     quadratic = absd < dt(delta)
     losses = np.where(quadratic, dt(0.5) * diff * diff, dt(delta) * (absd - dt(0.5 * delta)))

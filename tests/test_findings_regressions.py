@@ -1,0 +1,32 @@
+"""Regressions of the defects the property-based suite (test_fuzz.py) found, one test
+(or a few) per finding, by its id in the fuzz findings."""
+import numpy as np
+import pytest
+
+import lstm_native as ln
+
+
+def _model():
+    return ln.Sequential(ln.LSTM(1, 1, batch_first=True, seed=0),
+                         ln.LastStep(batch_first=True), ln.Linear(1, 1, seed=0))
+
+
+# -- F4: 0-d inputs give arrays ---------------------------------------------------------
+
+@pytest.mark.parametrize("loss", [ln.losses.mse_loss, ln.losses.l1_loss, ln.losses.huber_loss])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_of_0d_inputs_give_an_ndarray_gradient(loss, reduction):
+    value, grad = loss(np.array(3.0, np.float32), np.array(0.0, np.float32), reduction)
+    assert isinstance(grad, np.ndarray) and grad.shape == () and grad.dtype == np.float32
+    if reduction == "none":
+        assert isinstance(value, np.ndarray) and value.shape == ()
+
+
+def test_dropout_of_a_0d_input_gives_an_ndarray():
+    layer = ln.Dropout(0.5, seed=0)
+    out = layer(np.array(1.0))
+    assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float64
+    dx = layer.backward(np.array(1.0))
+    assert isinstance(dx, np.ndarray) and dx.shape == ()
+
+
