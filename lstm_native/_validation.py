@@ -71,6 +71,14 @@ def check_size(value, name: str, minimum: int = 1, maximum: int | None = None) -
     return int(value)
 
 
+def check_bool(value, name: str) -> bool:
+    """A flag: True or False (a NumPy bool too). Truthiness is not enough: ``bias="no"``
+    would build a layer with biases."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_parameter_count(count: int, sizes: str) -> None:
     """ValueError when a block would have more than MAX_PARAMETERS parameters, raised
     before anything is allocated; `sizes` names the arguments that give `count`."""

@@ -28,8 +28,9 @@ import numbers
 
 import numpy as np
 
-from ._validation import (MAX_FEATURES, as_float_array, check_lengths, check_model_dtype,
-                          check_parameter_count, check_seed, check_shape, check_size)
+from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_lengths,
+                          check_model_dtype, check_parameter_count, check_seed, check_shape,
+                          check_size)
 from .lstm import LSTMCell
 from .module import ONE_TRAINING_THREAD, Module, one_thread_in_training
 
@@ -88,7 +89,7 @@ class Linear(Module):
         super().__init__(check_model_dtype(dtype))
         self.in_features = check_size(in_features, "in_features", maximum=MAX_FEATURES)
         self.out_features = check_size(out_features, "out_features", maximum=MAX_FEATURES)
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         check_parameter_count(self.out_features * (self.in_features + self.bias),
                               "in_features and out_features")
         rng = np.random.default_rng(check_seed(seed))
@@ -298,8 +299,8 @@ class LastStep(Module):
 
     def __init__(self, *, batch_first: bool = False, bidirectional: bool = False):
         super().__init__(None)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.batch_first = check_bool(batch_first, "batch_first")
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
 
     def get_config(self) -> dict:
         """The constructor's arguments as a JSON-ready dict.
@@ -488,7 +489,7 @@ class Sequential(Module):
 
     @stateful.setter
     def stateful(self, value: bool) -> None:
-        value = bool(value)
+        value = check_bool(value, "stateful")
         if value:
             for i, layer in enumerate(self.layers):
                 if _is_recurrent(layer) and getattr(layer, "bidirectional", False):

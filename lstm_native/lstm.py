@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, as_float_array, check_model_dtype,
+from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_model_dtype,
                           check_parameter_count, check_rows, check_seed, check_size)
 from .module import Module, one_thread_in_training
 from .recurrent import _Recurrent, check_state, check_state_pair, init_uniform
@@ -215,7 +215,7 @@ class LSTMCell(Module):
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         self.n_threads = check_n_threads(n_threads)
         H = self.hidden_size
         check_parameter_count(4 * H * (self.input_size + H + 2 * self.bias),

@@ -22,9 +22,9 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, MAX_NUM_LAYERS, as_float_array, check_lengths,
-                          check_model_dtype, check_parameter_count, check_rows, check_seed,
-                          check_shape, check_size)
+from ._validation import (MAX_FEATURES, MAX_NUM_LAYERS, as_float_array, check_bool,
+                          check_lengths, check_model_dtype, check_parameter_count, check_rows,
+                          check_seed, check_shape, check_size)
 from .module import Module, one_thread_in_training
 
 
@@ -75,9 +75,9 @@ class _Recurrent(Module):
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
         self.num_layers = check_size(num_layers, "num_layers", maximum=MAX_NUM_LAYERS)
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.bias = check_bool(bias, "bias")
+        self.batch_first = check_bool(batch_first, "batch_first")
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
         self._spare = {}

@@ -30,3 +30,21 @@ def test_dropout_of_a_0d_input_gives_an_ndarray():
     assert isinstance(dx, np.ndarray) and dx.shape == ()
 
 
+# -- strict bool flags ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("build, name", [
+    (lambda v: ln.LSTM(2, 3, bias=v), "bias"),
+    (lambda v: ln.LSTM(2, 3, batch_first=v), "batch_first"),
+    (lambda v: ln.RNN(2, 3, bidirectional=v), "bidirectional"),
+    (lambda v: ln.LSTMCell(2, 3, bias=v), "bias"),
+    (lambda v: ln.Linear(2, 3, bias=v), "bias"),
+    (lambda v: ln.LastStep(batch_first=v), "batch_first"),
+    (lambda v: ln.LastStep(bidirectional=v), "bidirectional"),
+    (lambda v: ln.Sequential(ln.Linear(2, 3), stateful=v), "stateful"),
+])
+def test_bool_flags_are_strict(build, name):
+    for bad in ("no", [0], 1, None):
+        with pytest.raises(TypeError, match=name):
+            build(bad)
+    build(False)
+    build(np.bool_(True))
