@@ -30,6 +30,17 @@ def test_dropout_of_a_0d_input_gives_an_ndarray():
     assert isinstance(dx, np.ndarray) and dx.shape == ()
 
 
+# -- F8: a std that underflows is treated as a constant column -----------------------------
+
+def test_standard_scaler_std_underflow_gets_scale_1():
+    train = np.array([1.2138441e-181, 0.0])
+    scaler = ln.data.StandardScaler().fit(train)
+    assert scaler.scale_.tolist() == [1.0]
+    assert np.all(np.isfinite(scaler.transform(train)))
+    again = ln.data.StandardScaler.from_state(scaler.get_state())
+    assert again.scale_.tolist() == [1.0]
+
+
 # -- strict bool flags ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("build, name", [

@@ -11,7 +11,7 @@ variable. ``columns=`` selects fitted variables when the array holds only some o
 (the targets ``y`` of ``make_windows(..., target_columns=...)``).
 
 A constant training column has no spread to divide by: it is mapped to 0
-(`StandardScaler`) or to the low end of the range (`MinMaxScaler`) with a divisor of 1,
+(`StandardScaler`; also a column whose standard deviation underflows to 0) or to the low end of the range (`MinMaxScaler`) with a divisor of 1,
 never a division by zero. Values up to float64's limit (~1.8e308) get finite statistics,
 and a result past the output dtype's range is a ValueError, never inf. ``get_state()``/``from_state()`` turn a fitted scaler into a
 JSON-ready dict and back, for checkpoints.
@@ -295,14 +295,16 @@ class StandardScaler(_Scaler):
 
     Statistics come from `fit` on the training part only; ``std`` is the population
     standard deviation (ddof = 0). A constant training column gets ``std = 1``, so it
-    maps to 0 and back exactly.
+    maps to 0 and back exactly; so does a column whose standard deviation underflows to 0
+    (values within ~1e-160 of each other), which then keeps its tiny spread.
 
     Attributes
     ----------
     mean_ : ndarray, shape (F,)
         Per-variable training mean.
     scale_ : ndarray, shape (F,)
-        Per-variable divisor: the training standard deviation, 1 for constant columns.
+        Per-variable divisor: the training standard deviation, 1 for constant columns
+        (and those whose standard deviation underflows to 0).
     n_features_ : int or None
         F, or None before `fit`.
 
@@ -325,7 +327,9 @@ class StandardScaler(_Scaler):
         mean, std = _mean_std(values)
         constant = values.max(axis=0) == values.min(axis=0)
         mean = np.where(constant, values[0], mean)   # exact: a constant maps to exactly 0
-        self._set(mean, np.where(constant, 1.0, std))
+        # A spread so small that its std underflows to 0 (values ~1e-180) has nothing to
+        # divide by either: a divisor of 1, as for a constant column.
+        self._set(mean, np.where(constant | (std == 0), 1.0, std))
 
     def _set(self, mean, scale):
         self.mean_ = mean
