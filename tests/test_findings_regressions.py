@@ -41,6 +41,15 @@ def test_standard_scaler_std_underflow_gets_scale_1():
     assert again.scale_.tolist() == [1.0]
 
 
+# -- F10: a huge stride ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("stride", [2 ** 63, 2 ** 200])
+def test_make_windows_huge_stride_gives_the_one_window(stride):
+    x, y = ln.data.make_windows(np.arange(3.0), 1, 1, stride)
+    assert x.ravel().tolist() == [0.0] and y.ravel().tolist() == [1.0]
+    assert ln.data.n_windows(3, 1, 1, stride) == 1
+
+
 # -- strict bool flags ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("build, name", [

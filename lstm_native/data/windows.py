@@ -99,7 +99,9 @@ def make_windows(series, lookback: int, horizon: int = 1, stride: int = 1, *,
             f"lookback + horizon = {lookback} + {horizon} = {lookback + horizon}"
         )
     n = (n_steps - lookback - horizon) // stride + 1
-    starts = np.arange(n) * stride
+    # A stride past the series gives one window (n = 1), whose start 0 does not depend
+    # on it; the cap keeps a huge stride from overflowing int64.
+    starts = np.arange(n) * min(stride, n_steps)
     x = s[starts[:, None] + np.arange(lookback)]                     # (N, lookback, F)
     y = s[starts[:, None] + lookback + np.arange(horizon)]           # (N, horizon, F)
     if targets is not None:
