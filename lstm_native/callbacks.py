@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import string
 import sys
 from collections.abc import Iterable, Mapping
 
@@ -270,7 +272,8 @@ class ModelCheckpoint(Callback):
         The file. A template for `str.format`: ``{epoch}``, the 1-based epoch (a format
         spec allowed, e.g. ``"ckpt-{epoch:03d}.npz"``), keeps one file per epoch; it is
         the only placeholder, and a literal brace is doubled (``{{``, ``}}``). A bad
-        template is refused here, not after the first epoch.
+        template, a path naming a directory, or a file name longer than 255 bytes is
+        refused here, not after the first epoch.
     monitor : str, default 'val_loss'
         The value deciding "best", with `save_best_only`.
     save_best_only : bool, default False
@@ -290,7 +293,7 @@ class ModelCheckpoint(Callback):
     ------
     TypeError, ValueError
         An argument has the wrong type or value (`path` a template `str.format` cannot
-        fill with the epoch); the message names it.
+        fill with the epoch, a directory, or a name too long); the message names it.
     """
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False,
@@ -326,6 +329,10 @@ class ModelCheckpoint(Callback):
         self.last_path = path
 
 
+#: The longest file name of the common file systems (ext4, XFS, APFS, NTFS), in bytes.
+_NAME_MAX = 255
+
+
 def _check_path_template(path) -> str:
     """`path` as a str that ``path.format(epoch=e)`` fills (ValueError otherwise)."""
     if isinstance(path, os.PathLike):
@@ -334,12 +341,27 @@ def _check_path_template(path) -> str:
         raise TypeError(f"path must be a str or os.PathLike naming the file, got "
                         f"{_describe(path)}")
     try:
-        path.format(epoch=1)
+        # A width or precision past a file name's length would have format build a
+        # string of that size (gigabytes for {epoch:>99999999999}) before any check.
+        for _, _, spec, _ in string.Formatter().parse(path):
+            if spec and any(int(n) > _NAME_MAX for n in re.findall(r"\d+", spec)):
+                raise ValueError(f"a width or precision in {{epoch:{spec}}} exceeds the "
+                                 f"{_NAME_MAX} bytes of a file name")
+        filled = path.format(epoch=1)
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
         raise ValueError(
             f"path {path!r} is not a template str.format can fill: its one placeholder "
             "is {epoch} (a format spec allowed, e.g. {epoch:03d}) and a literal brace is "
             f"doubled ({{{{ or }}}}); filling it raised {type(e).__name__}: {e}") from None
+    # Refused here rather than by the first save, after an epoch of training.
+    name = os.path.basename(filled)
+    if name in ("", ".", "..") or os.path.isdir(filled):
+        raise ValueError(f"path {path!r} names a directory ({filled!r} for epoch 1): "
+                         "it must name the checkpoint file, e.g. 'ckpt-{epoch:03d}.npz'")
+    long = [part for part in filled.split(os.sep) if len(os.fsencode(part)) > _NAME_MAX]
+    if long:
+        raise ValueError(f"path {path!r} holds a file or directory name longer than "
+                         f"{_NAME_MAX} bytes (for epoch 1): {long[0][:40]!r}...")
     return path
 
 

@@ -50,6 +50,26 @@ def test_make_windows_huge_stride_gives_the_one_window(stride):
     assert ln.data.n_windows(3, 1, 1, stride) == 1
 
 
+# -- F12, F14: ModelCheckpoint paths refused at construction ---------------------------------
+
+@pytest.mark.parametrize("name", ["{epoch:>99999999999}", "{epoch:>100000}", "a" * 300,
+                                  "{epoch:.300f}"])
+def test_model_checkpoint_refuses_a_name_too_long(tmp_path, name):
+    with pytest.raises(ValueError, match="path"):
+        ln.ModelCheckpoint(str(tmp_path / name))
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/."])
+def test_model_checkpoint_refuses_a_directory(tmp_path, suffix):
+    with pytest.raises(ValueError, match="path .* names a directory"):
+        ln.ModelCheckpoint(str(tmp_path) + suffix)
+
+
+def test_model_checkpoint_still_takes_a_template(tmp_path):
+    cb = ln.ModelCheckpoint(tmp_path / "ckpt-{epoch:03d}.npz")
+    assert cb.path.endswith("ckpt-{epoch:03d}.npz")
+
+
 # -- strict bool flags ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("build, name", [
