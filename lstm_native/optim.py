@@ -211,6 +211,12 @@ class Optimizer:
         ------
         RuntimeError
             The model's parameters no longer match those the optimizer was built with.
+        FloatingPointError
+            The step would make a parameter or its state nan or inf (an overflow, e.g.
+            from a huge lr or weight_decay, or a gradient that is not finite); the message
+            names the parameter. The step is not taken: the parameters, the state and the
+            step count stay as they were, so `state_dict` always loads back. (PyTorch
+            writes the non-finite values; `fit` reports either as training diverging.)
         """
         params, grads = self._model.parameters(), self._model.grads
         if len(params) != len(self._specs):
@@ -218,7 +224,7 @@ class Optimizer:
                 "the model's parameters changed since the optimizer was created: "
                 f"{sorted(params)} vs {sorted(self._specs)}")
         first = self._step == 0
-        self._step += 1
+        pairs = []
         for name, (shape, dtype) in self._specs.items():
             try:
                 p, g = params[name], grads[name]
@@ -228,8 +234,24 @@ class Optimizer:
             if p.shape != shape or g.shape != shape:
                 raise RuntimeError(f"parameter {name!r} changed shape since the optimizer "
                                    f"was created: {shape} -> {p.shape}")
+            pairs.append((name, p, g))
+        # A copy of everything the step writes, put back if an update is not finite: a
+        # diverged state would be kept by checkpoints that then do not load.
+        saved = [(a, a.copy()) for name, p, _ in pairs
+                 for a in (p, *(b[name] for b in self._buffers.values()))]
+        self._step += 1  # the updates' bias corrections count this step
+        for name, p, g in pairs:
             bufs = {kind: b[name] for kind, b in self._buffers.items()}
-            self._update(p, g, bufs, self._work(p), first)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._update(p, g, bufs, self._work(p), first)
+            if not (np.isfinite(p).all() and all(np.isfinite(b).all() for b in bufs.values())):
+                for a, before in saved:
+                    np.copyto(a, before)
+                self._step -= 1
+                raise FloatingPointError(
+                    f"the step would make parameter {name!r} (or its optimizer state) nan "
+                    "or inf: lower the learning rate or weight_decay, clip the gradients, "
+                    "or check them for nan/inf; the step was not taken")
 
     def _update(self, p, g, bufs, work, first) -> None:  # pragma: no cover
         raise NotImplementedError

@@ -41,6 +41,37 @@ def test_standard_scaler_std_underflow_gets_scale_1():
     assert again.scale_.tolist() == [1.0]
 
 
+# -- F9: a non-finite step is refused and leaves everything as it was ----------------------
+
+def test_optimizer_step_that_overflows_raises_and_changes_nothing():
+    m = ln.Sequential(ln.LSTM(2, 2, batch_first=True, seed=0), ln.Linear(2, 1, seed=0))
+    opt = ln.optim.Adam(m, weight_decay=8.3e20)
+    out = m(np.ones((2, 3, 2), np.float32))
+    m.backward(np.ones_like(out))
+    weights = {k: v.copy() for k, v in m.state_dict().items()}
+    state = opt.state_dict()
+    with pytest.raises(FloatingPointError, match="0.weight_ih_l0"):
+        opt.step()
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, weights[k])
+    after = opt.state_dict()
+    assert after["step"] == state["step"] == 0
+    for k, v in after["buffers"].items():
+        np.testing.assert_array_equal(v, state["buffers"][k])
+    opt.load_state_dict(opt.state_dict())  # what it wrote loads back
+
+
+def test_fit_reports_a_non_finite_step_as_floating_point_error():
+    m = _model()
+    x, y = np.ones((4, 3, 1), np.float32), np.ones((4, 1), np.float32)
+    weights = {k: v.copy() for k, v in m.state_dict().items()}
+    with pytest.raises(FloatingPointError):
+        ln.fit(m, x, y, loss="mse", optimizer=ln.optim.SGD(m, lr=1e38, weight_decay=1e38),
+               epochs=1, verbose=0, seed=0)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, weights[k])
+
+
 # -- F10: a huge stride ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("stride", [2 ** 63, 2 ** 200])
