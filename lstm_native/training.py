@@ -183,10 +183,23 @@ def _check_samples(a, name: str) -> np.ndarray:
     return arr
 
 
-def _check_xy(x, y, lengths, what: str = ""):
+def _first_block(model):
+    """The block that receives x: the first layer of (nested) Sequentials."""
+    while isinstance(getattr(model, "layers", None), tuple) and model.layers:
+        model = model.layers[0]
+    return model
+
+
+def _check_xy(x, y, lengths, what: str = "", model=None):
     """x, y (and lengths) as arrays with the same number of samples on axis 0; lengths
-    as check_lengths makes them, one per sequence of x (N, T, ...), each in 1..T."""
+    as check_lengths makes them, one per sequence of x (N, T, ...), each in 1..T. A
+    model whose first block is recurrent needs x (N, T, F): it would take a 2-D batch
+    for one unbatched sequence, silently."""
     x = _check_samples(x, f"{what}x")
+    if model is not None and _is_recurrent(_first_block(model)) and x.ndim != 3:
+        raise ValueError(f"{what}x must have shape (N, T, F) (batch-first sequences) for "
+                         f"a model that starts with {type(_first_block(model)).__name__}, "
+                         f"got shape {x.shape}")
     n = x.shape[0]
     if n == 0:
         raise ValueError(f"{what}x holds no samples (shape {x.shape})")
@@ -364,7 +377,11 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
         The optimizer is not over `model` or the scheduler not over the optimizer; or the
         file is not a checkpoint, does not match the model or optimizer, holds no epoch,
         or no scheduler state when a scheduler is given. Nothing is changed then: the
-        model, optimizer and scheduler keep the state they had.
+        model, optimizer and scheduler keep the state they had. A file that is not a
+        checkpoint or does not match is a `CheckpointError` (a ValueError naming it).
+    FileNotFoundError, PermissionError, IsADirectoryError
+        And any other OSError of opening or reading the file, as they are (as
+        `load_checkpoint`); nothing is changed then either.
     """
     _check_model(model, trains=True)
     _check_optimizer(optimizer, model)
@@ -495,7 +512,8 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         `lstm_native.layers`. It is left in training mode.
     x : array_like, (N, T, F)
         Inputs, batch-first: the samples on axis 0 (an LSTM must have
-        ``batch_first=True``).
+        ``batch_first=True``). A model that starts with a recurrent layer needs the
+        3 axes: a 2-D x is refused, not taken for one unbatched sequence.
     y : array_like, (N, ...)
         Targets of the model's output shape, the samples on axis 0 (integer classes
         for cross-entropy).
@@ -595,7 +613,7 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
     # model (weights, mode, stateful flag), the optimizer and the callbacks as they were.
     _check_model(model, trains=True)
     _check_takes_lengths(model, lengths)
-    x, y, lengths = _check_xy(x, y, lengths)
+    x, y, lengths = _check_xy(x, y, lengths, model=model)
     loss = _check_loss(loss)
     _check_optimizer(optimizer, model)
     epochs = _check_int(epochs, "epochs", 0)
@@ -721,7 +739,7 @@ def _check_validation(validation_data, model, x, y):
     if lv is not None and not _takes_lengths(model):
         raise TypeError(f"validation lengths were given, but {type(model).__name__} does "
                         "not take lengths")
-    xv, yv, lv = _check_xy(xv, yv, lv, "validation_data: ")
+    xv, yv, lv = _check_xy(xv, yv, lv, "validation_data: ", model)
     free = 2 if x.ndim >= 3 else 1  # the axes that may differ: samples (and steps)
     for name, val, train in (("x", xv, x), ("y", yv, y)):
         if val.ndim != train.ndim or val.shape[free:] != train.shape[free:]:
@@ -762,7 +780,7 @@ def predict(model, x, *, batch_size: int = 256, lengths=None) -> np.ndarray:
     ----------
     model : Module
     x : array_like, (N, T, F)
-        Batch-first inputs.
+        Batch-first inputs (of 3 axes when the model starts with a recurrent layer).
     batch_size : int, default 256
         Samples per forward call (memory only: the result does not depend on it, up to
         rounding).
@@ -793,7 +811,7 @@ def predict(model, x, *, batch_size: int = 256, lengths=None) -> np.ndarray:
     _check_model(model, trains=False)
     batch_size = _check_int(batch_size, "batch_size", 1)
     _check_takes_lengths(model, lengths)
-    x, _, lengths = _check_xy(x, None, lengths)
+    x, _, lengths = _check_xy(x, None, lengths, model=model)
     outs = []
     with _ModeGuard(model, training=False):
         for lo in range(0, x.shape[0], batch_size):
@@ -841,7 +859,7 @@ def evaluate(model, x, y, *, loss, metrics=(), batch_size: int = 256, lengths=No
     loss = _check_loss(loss)
     metric_fns = _check_metrics(metrics)
     batch_size = _check_int(batch_size, "batch_size", 1)
-    x, y, lengths = _check_xy(x, y, lengths)
+    x, y, lengths = _check_xy(x, y, lengths, model=model)
     pred = predict(model, x, batch_size=batch_size, lengths=lengths)
     value, _ = loss(pred, y)
     scores = {"loss": float(value)}

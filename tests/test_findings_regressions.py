@@ -30,6 +30,26 @@ def test_dropout_of_a_0d_input_gives_an_ndarray():
     assert isinstance(dx, np.ndarray) and dx.shape == ()
 
 
+# -- F7: a 2-D x for a recurrent model is refused -----------------------------------------
+
+def test_predict_evaluate_fit_refuse_a_2d_x_for_a_recurrent_model():
+    m, x, y = _model(), np.zeros((2, 1), np.float32), np.zeros((2, 1), np.float32)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, T, F\)"):
+        ln.predict(m, x, batch_size=2)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, T, F\)"):
+        ln.evaluate(m, x, y, loss="mse")
+    with pytest.raises(ValueError, match=r"x must have shape \(N, T, F\)"):
+        ln.fit(m, x, y, loss="mse", optimizer=ln.optim.Adam(m), epochs=1, verbose=0)
+    x3 = np.zeros((2, 3, 1), np.float32)
+    with pytest.raises(ValueError, match=r"validation_data: x must have shape \(N, T, F\)"):
+        ln.fit(m, x3, y, loss="mse", optimizer=ln.optim.Adam(m), epochs=1, verbose=0,
+               validation_data=(x, y))
+    assert ln.predict(m, x3, batch_size=1).shape == (2, 1)
+    # A model that does not start with a recurrent layer still takes 2-D x.
+    lin = ln.Linear(1, 1, seed=0)
+    assert ln.predict(lin, x, batch_size=1).shape == (2, 1)
+
+
 # -- F8: a std that underflows is treated as a constant column -----------------------------
 
 def test_standard_scaler_std_underflow_gets_scale_1():
@@ -99,6 +119,16 @@ def test_model_checkpoint_refuses_a_directory(tmp_path, suffix):
 def test_model_checkpoint_still_takes_a_template(tmp_path):
     cb = ln.ModelCheckpoint(tmp_path / "ckpt-{epoch:03d}.npz")
     assert cb.path.endswith("ckpt-{epoch:03d}.npz")
+
+
+# -- F13: resume_from_checkpoint documents the OSErrors ---------------------------------------
+
+def test_resume_from_checkpoint_documents_the_oserrors(tmp_path):
+    assert "FileNotFoundError, PermissionError, IsADirectoryError" in \
+        ln.resume_from_checkpoint.__doc__
+    m = _model()
+    with pytest.raises(FileNotFoundError):
+        ln.resume_from_checkpoint(tmp_path / "missing.npz", m, ln.optim.Adam(m))
 
 
 # -- strict bool flags ----------------------------------------------------------------------
