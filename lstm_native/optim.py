@@ -211,12 +211,14 @@ class Optimizer:
         ------
         RuntimeError
             The model's parameters no longer match those the optimizer was built with.
-        FloatingPointError
-            The step would make a parameter or its state nan or inf (an overflow, e.g.
-            from a huge lr or weight_decay, or a gradient that is not finite); the message
-            names the parameter. The step is not taken: the parameters, the state and the
-            step count stay as they were, so `state_dict` always loads back. (PyTorch
-            writes the non-finite values; `fit` reports either as training diverging.)
+
+        Notes
+        -----
+        As in PyTorch, a step that overflows (a huge lr or weight_decay, a gradient that
+        is not finite) writes the resulting nan or inf into the parameters and the state:
+        checking and restoring every step would cost a copy of all of them, as much as the
+        update itself. `fit` stops with FloatingPointError at the next non-finite loss,
+        and the optimizer's `state_dict` still loads back.
         """
         params, grads = self._model.parameters(), self._model.grads
         if len(params) != len(self._specs):
@@ -235,23 +237,10 @@ class Optimizer:
                 raise RuntimeError(f"parameter {name!r} changed shape since the optimizer "
                                    f"was created: {shape} -> {p.shape}")
             pairs.append((name, p, g))
-        # A copy of everything the step writes, put back if an update is not finite: a
-        # diverged state would be kept by checkpoints that then do not load.
-        saved = [(a, a.copy()) for name, p, _ in pairs
-                 for a in (p, *(b[name] for b in self._buffers.values()))]
         self._step += 1  # the updates' bias corrections count this step
         for name, p, g in pairs:
             bufs = {kind: b[name] for kind, b in self._buffers.items()}
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                self._update(p, g, bufs, self._work(p), first)
-            if not (np.isfinite(p).all() and all(np.isfinite(b).all() for b in bufs.values())):
-                for a, before in saved:
-                    np.copyto(a, before)
-                self._step -= 1
-                raise FloatingPointError(
-                    f"the step would make parameter {name!r} (or its optimizer state) nan "
-                    "or inf: lower the learning rate or weight_decay, clip the gradients, "
-                    "or check them for nan/inf; the step was not taken")
+            self._update(p, g, bufs, self._work(p), first)
 
     def _update(self, p, g, bufs, work, first) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -315,8 +304,9 @@ class Optimizer:
         TypeError
             A value has the wrong type (a buffer not a float array).
         ValueError
-            ``type`` names another optimizer, a value is out of range, a buffer has the
-            wrong shape or is not finite.
+            ``type`` names another optimizer, a value is out of range, or a buffer has
+            the wrong shape. (A buffer may hold nan or inf, as one a diverged step wrote:
+            what `state_dict` returns always loads back.)
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
@@ -357,9 +347,6 @@ class Optimizer:
                                  f"got {value.shape}")
             with np.errstate(over="ignore", invalid="ignore"):
                 value = np.array(value, dtype=dtype, order="C", copy=True)
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"state_dict['buffers'][{key!r}] holds a value that is not "
-                                 f"finite in {dtype}")
             buffers[kind][name] = value
         self._apply_hyper(hyper)
         self._step = step

@@ -578,9 +578,9 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         the optimizer and the callbacks are then as they were.
     FloatingPointError
         The training loss of a batch is nan or inf: training diverged (or the data holds
-        nan or inf); or the optimizer's step would make a parameter or its state nan or
-        inf (`Optimizer.step` raises it, e.g. for a huge lr or weight_decay). The weights
-        and the optimizer's state are those of the steps before it.
+        nan or inf). The weights and the optimizer's state are those of the steps before
+        it (non-finite too if a step overflowed, e.g. for a huge lr: as in PyTorch, a
+        step writes what it computes).
 
     Notes
     -----

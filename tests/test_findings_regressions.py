@@ -61,35 +61,32 @@ def test_standard_scaler_std_underflow_gets_scale_1():
     assert again.scale_.tolist() == [1.0]
 
 
-# -- F9: a non-finite step is refused and leaves everything as it was ----------------------
+# -- F9: the state a diverged step leaves loads back --------------------------------------
 
-def test_optimizer_step_that_overflows_raises_and_changes_nothing():
+def test_optimizer_state_after_an_overflowing_step_loads_back():
+    """As torch's, a step that overflows writes what it computed; its state_dict (then
+    holding inf/nan) must load back, so that such a run's checkpoint can be read."""
     m = ln.Sequential(ln.LSTM(2, 2, batch_first=True, seed=0), ln.Linear(2, 1, seed=0))
     opt = ln.optim.Adam(m, weight_decay=8.3e20)
     out = m(np.ones((2, 3, 2), np.float32))
     m.backward(np.ones_like(out))
-    weights = {k: v.copy() for k, v in m.state_dict().items()}
-    state = opt.state_dict()
-    with pytest.raises(FloatingPointError, match="0.weight_ih_l0"):
+    with np.errstate(over="ignore", invalid="ignore"):
         opt.step()
-    for k, v in m.state_dict().items():
-        np.testing.assert_array_equal(v, weights[k])
-    after = opt.state_dict()
-    assert after["step"] == state["step"] == 0
-    for k, v in after["buffers"].items():
+        opt.step()
+    state = opt.state_dict()
+    assert not all(np.isfinite(v).all() for v in state["buffers"].values())
+    fresh = ln.optim.Adam(m, weight_decay=8.3e20)
+    fresh.load_state_dict(state)
+    for k, v in fresh.state_dict()["buffers"].items():
         np.testing.assert_array_equal(v, state["buffers"][k])
-    opt.load_state_dict(opt.state_dict())  # what it wrote loads back
 
 
-def test_fit_reports_a_non_finite_step_as_floating_point_error():
+def test_fit_reports_a_diverging_step_as_floating_point_error():
     m = _model()
     x, y = np.ones((4, 3, 1), np.float32), np.ones((4, 1), np.float32)
-    weights = {k: v.copy() for k, v in m.state_dict().items()}
-    with pytest.raises(FloatingPointError):
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(FloatingPointError):
         ln.fit(m, x, y, loss="mse", optimizer=ln.optim.SGD(m, lr=1e38, weight_decay=1e38),
-               epochs=1, verbose=0, seed=0)
-    for k, v in m.state_dict().items():
-        np.testing.assert_array_equal(v, weights[k])
+               epochs=2, batch_size=2, verbose=0, seed=0)
 
 
 # -- F10: a huge stride ---------------------------------------------------------------------
