@@ -648,7 +648,8 @@ def backward_layer(
         raise ValueError("c and dc must both be given (LSTM) or both be None (other cells)")
     if side is not None and (side.shape[0] != TB or side.shape[1] != H):
         raise ValueError(f"side must be ({TB}, {H}), got {side.shape}")
-    if (db_hn is not None) != (with_bias and _is_gru(cell)) or (db_hn is not None and db_hn.shape[0] != H):
+    if ((db_hn is not None) != (with_bias and _is_gru(cell))
+            or (db_hn is not None and db_hn.shape[0] != H)):
         raise ValueError(f"db_hn must be ({H},) for the GRU with bias, else None")
     if cell == GRU:
         n_grad = side_ptr
