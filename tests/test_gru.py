@@ -547,6 +547,50 @@ def test_state_errors():
         m.load_state_dict(ln.LSTM(3, 4, 2).state_dict())
 
 
+def test_driver_refuses_gru_buffers_that_do_not_fit():
+    """The kernels' own guard against a caller's mistake (the API never makes one): the
+    GRU's n buffer `side`, b_hn and its gradient are the GRU's and only the GRU's."""
+    from lstm_native import _recurrent
+    Cell = _recurrent.Cell
+    T_, B, I_, H_ = 2, 3, 2, 4
+    G = 3 * H_
+    x = np.zeros((T_ * B, I_))
+    lengths = np.full(B, T_, np.int64)
+    h = np.zeros(((T_ + 1) * B, H_))
+    w_ih, w_hh = np.zeros((G, I_)), np.zeros((G, H_))
+
+    def forward(cell, bias_hn, side, G=G, w_hh=w_hh, w_ih=w_ih):
+        _recurrent.forward_layer(cell, x, w_ih, w_hh, np.zeros(G), bias_hn, lengths,
+                                 np.zeros((T_ * B, G)), side, h, None, np.zeros((T_ * B, H_)),
+                                 0, False, True, 1)
+
+    def backward(cell, side, db_hn):
+        _recurrent.backward_layer(cell, x, w_ih, w_hh, lengths, np.zeros((T_ * B, G)), side,
+                                  h, None, np.zeros((T_ * B, H_)), 0, np.zeros((B, H_)), None,
+                                  np.zeros((G, I_)), np.zeros((G, H_)), np.zeros(G), db_hn,
+                                  None, False, 1)
+
+    side = np.zeros((T_ * B, H_))
+    forward(Cell.GRU, np.zeros(H_), side)
+    forward(Cell.GRU_RESET_BEFORE, None, side)
+    backward(Cell.GRU, side, np.zeros(H_))
+    with pytest.raises(ValueError, match="side"):
+        forward(Cell.GRU, np.zeros(H_), None)
+    with pytest.raises(ValueError, match="side"):
+        forward(Cell.GRU, np.zeros(H_), np.zeros((T_ * B, H_ + 1)))
+    with pytest.raises(ValueError, match="bias_hn"):
+        forward(Cell.GRU, None, side)
+    with pytest.raises(ValueError, match="bias_hn"):
+        forward(Cell.GRU_RESET_BEFORE, np.zeros(H_), side)
+    with pytest.raises(ValueError, match="side"):
+        forward(Cell.RNN_TANH, None, side, G=H_, w_hh=np.zeros((H_, H_)),
+                w_ih=np.zeros((H_, I_)))
+    with pytest.raises(ValueError, match="db_hn"):
+        backward(Cell.GRU, side, None)
+    with pytest.raises(ValueError, match="side"):
+        backward(Cell.GRU, None, np.zeros(H_))
+
+
 # -------------------------------------------------------------------------------------
 # In a Sequential, fit and a checkpoint
 # -------------------------------------------------------------------------------------
