@@ -17,6 +17,7 @@ from . import data, losses, optim, schedules
 from ._parallel import openmp_enabled
 from .checkpoint import (CheckpointError, load_checkpoint, load_model, register_module,
                          save_checkpoint)
+from .gru import GRU, GRUCell
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
@@ -27,7 +28,8 @@ from .training import (Callback, EarlyStopping, History, ModelCheckpoint, evalua
 __version__ = "0.1.0"
 
 __all__ = [
-    "LSTM", "LSTMCell", "RNN", "Linear", "Dropout", "LastStep", "Sequential", "Module",
+    "LSTM", "LSTMCell", "RNN", "GRU", "GRUCell", "Linear", "Dropout", "LastStep", "Sequential",
+    "Module",
     "losses", "optim", "schedules", "data",
     "save_checkpoint", "load_checkpoint", "load_model", "register_module", "CheckpointError",
     "openmp_enabled", "__version__",

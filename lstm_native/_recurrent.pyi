@@ -1,6 +1,7 @@
 # Type stubs of the compiled kernels (src/_recurrent.pyx). Arrays are C-contiguous and all
 # of one dtype, float32 or float64; lengths is int64. G = n_gates·H: 4H for the LSTM, H for
-# the RNN, whose cell-state buffers (c, dc) are None.
+# the RNN, 3H for the GRU; the cell-state buffers (c, dc) are the LSTM's, None otherwise;
+# side (and db_hn) the GRU's, bias_hn Cell.GRU's, None otherwise.
 import enum
 
 import numpy as np
@@ -12,17 +13,21 @@ class Cell(enum.IntEnum):
     LSTM = 0
     RNN_TANH = 1
     RNN_RELU = 2
+    GRU = 3
+    GRU_RESET_BEFORE = 4
 
 def forward_layer(
-    cell: Cell, x: _F, w_ih: _F, w_hh: _F, bias: _F, lengths: NDArray[np.int64],
-    gates: _F, h: _F, c: _F | None, out: _F, out_col: int,
+    cell: Cell, x: _F, w_ih: _F, w_hh: _F, bias: _F, bias_hn: _F | None,
+    lengths: NDArray[np.int64], gates: _F, side: _F | None, h: _F, c: _F | None, out: _F,
+    out_col: int,
     reverse: bool, training: bool, n_threads: int,
 ) -> None: ...
 
 def backward_layer(
     cell: Cell, x: _F, w_ih: _F, w_hh: _F, lengths: NDArray[np.int64],
-    gates: _F, h: _F, c: _F | None, dout: _F, out_col: int,
-    dh: _F, dc: _F | None, dw_ih: _F, dw_hh: _F, db: _F | None, dx: _F | None,
+    gates: _F, side: _F | None, h: _F, c: _F | None, dout: _F, out_col: int,
+    dh: _F, dc: _F | None, dw_ih: _F, dw_hh: _F, db: _F | None, db_hn: _F | None,
+    dx: _F | None,
     reverse: bool, n_threads: int,
 ) -> None: ...
 

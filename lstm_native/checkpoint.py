@@ -43,6 +43,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from ._validation import FLOAT_DTYPES
+from .gru import GRU, GRUCell
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
@@ -144,7 +145,7 @@ def register_module(cls: type) -> type:
     return cls
 
 
-for _cls in (LSTM, LSTMCell, RNN, Linear, Dropout, LastStep, Sequential):
+for _cls in (LSTM, LSTMCell, RNN, GRU, GRUCell, Linear, Dropout, LastStep, Sequential):
     register_module(_cls)
 
 
@@ -224,7 +225,7 @@ _THREADS = _optional_ints(1, MAX_THREADS)
 
 
 def _recurrent_shapes(cls):
-    """The parameters of `LSTM` or `RNN` (`_Recurrent.__init__`), by the class's own
+    """The parameters of `LSTM`, `RNN` or `GRU` (`_Recurrent.__init__`), by the class's own
     gate count and name suffixes."""
     def shapes(c, layer_parameters):
         H, D = c["hidden_size"], 2 if c["bidirectional"] else 1
@@ -241,13 +242,16 @@ def _recurrent_shapes(cls):
     return shapes
 
 
-def _cell_shapes(c, layer_parameters):
-    G, H = 4 * c["hidden_size"], c["hidden_size"]
-    yield "weight_ih", (G, c["input_size"]), c["dtype"]
-    yield "weight_hh", (G, H), c["dtype"]
-    if c["bias"]:
-        yield "bias_ih", (G,), c["dtype"]
-        yield "bias_hh", (G,), c["dtype"]
+def _cell_shapes(n_gates: int):
+    """The parameters of `LSTMCell` (4 gates) or `GRUCell` (3)."""
+    def shapes(c, layer_parameters):
+        G, H = n_gates * c["hidden_size"], c["hidden_size"]
+        yield "weight_ih", (G, c["input_size"]), c["dtype"]
+        yield "weight_hh", (G, H), c["dtype"]
+        if c["bias"]:
+            yield "bias_ih", (G,), c["dtype"]
+            yield "bias_hh", (G,), c["dtype"]
+    return shapes
 
 
 def _linear_shapes(c, layer_parameters):
@@ -278,8 +282,12 @@ _RULES = {
     LSTM: (_RECURRENT_KEYS, _recurrent_shapes(LSTM)),
     RNN: ({**_RECURRENT_KEYS, "nonlinearity": _choice("tanh", "relu")},
           _recurrent_shapes(RNN)),
+    GRU: ({**_RECURRENT_KEYS, "reset_after": _BOOL}, _recurrent_shapes(GRU)),
     LSTMCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL, "dtype": _DTYPE,
-                "n_threads": _THREADS}, _cell_shapes),
+                "n_threads": _THREADS}, _cell_shapes(4)),
+    GRUCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL,
+               "reset_after": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS},
+              _cell_shapes(3)),
     Linear: ({"in_features": _SIZE, "out_features": _SIZE, "bias": _BOOL, "dtype": _DTYPE},
              _linear_shapes),
     Dropout: ({"p": _Key("a float in [0, 1)",

@@ -31,6 +31,7 @@ import numpy as np
 from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_lengths,
                           check_model_dtype, check_parameter_count, check_seed, check_shape,
                           check_size)
+from .gru import GRUCell
 from .lstm import LSTMCell
 from .module import ONE_TRAINING_THREAD, Module, one_thread_in_training
 
@@ -464,9 +465,10 @@ class Sequential(Module):
             if not isinstance(layer, Module):
                 raise TypeError(f"layer {i} must be a lstm_native Module, "
                                 f"got {type(layer).__name__}")
-            if isinstance(layer, LSTMCell):
-                raise TypeError(f"layer {i} is an LSTMCell, which runs one step with its "
-                                "own state: use LSTM in a Sequential")
+            if isinstance(layer, (LSTMCell, GRUCell)):
+                cls = type(layer).__name__
+                raise TypeError(f"layer {i} ({cls}) runs one step with its own state: "
+                                f"use {cls[:-len('Cell')]} in a Sequential")
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("each layer of a Sequential must be a different object")
         dtypes = {layer.dtype for layer in layers if layer.dtype is not None}

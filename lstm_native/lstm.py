@@ -287,8 +287,9 @@ class LSTMCell(Module):
         out = np.empty((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.forward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
-                                     self._params["weight_hh"], bias, lengths, gates, h, c,
-                                     out, 0, False, True, effective_n_threads(self.n_threads))
+                                     self._params["weight_hh"], bias, None, lengths, gates,
+                                     None, h, c, out, 0, False, True,
+                                     effective_n_threads(self.n_threads))
         h_new, c_new = h[N:].copy(), c[N:].copy()
         if self.training:
             self._keep_for_backward((x, lengths, gates, h, c, batched))
@@ -332,10 +333,10 @@ class LSTMCell(Module):
         no_output_grad = np.zeros((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.backward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
-                                      self._params["weight_hh"], lengths, gates, h, c,
+                                      self._params["weight_hh"], lengths, gates, None, h, c,
                                       no_output_grad, 0, dh_next, dc_next,
-                                      self.grads["weight_ih"], self.grads["weight_hh"], db, dx,
-                                      False, effective_n_threads(self.n_threads))
+                                      self.grads["weight_ih"], self.grads["weight_hh"], db,
+                                      None, dx, False, effective_n_threads(self.n_threads))
         if self.bias:
             self.grads["bias_ih"] += db
             self.grads["bias_hh"] += db

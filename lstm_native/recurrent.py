@@ -1,15 +1,20 @@
 """What the stacked recurrent layers share: PyTorch's semantics around the native kernels.
 
-`LSTM` (lstm.py) and `RNN` (rnn.py) are the same layer around different cells. This base
-class holds everything they have in common: the argument checks and their messages, the
-(T, N, ·) / (N, T, ·) / unbatched layouts, the parameters under PyTorch's names, and the
-loop over layers and directions that calls `lstm_native._recurrent` once per layer and
-direction over the whole sequence. A subclass says only what its cell is:
+`LSTM` (lstm.py), `RNN` (rnn.py) and `GRU` (gru.py) are the same layer around different
+cells. This base class holds everything they have in common: the argument checks and
+their messages, the (T, N, ·) / (N, T, ·) / unbatched layouts, the parameters under
+PyTorch's names, and the loop over layers and directions that calls
+`lstm_native._recurrent` once per layer and direction over the whole sequence. A subclass
+says only what its cell is:
 
-- `_n_gates`, the gate blocks of H rows in its weights (4 for the LSTM, 1 for the RNN);
+- `_n_gates`, the gate blocks of H rows in its weights (4 for the LSTM, 1 for the RNN, 3
+  for the GRU);
 - `_state_names`, its state: ``("h", "c")`` for the LSTM (hx is a pair of arrays),
-  ``("h",)`` for the RNN (hx is one array);
-- `_cell`, the cell kind the kernels run (`lstm_native._recurrent.Cell`).
+  ``("h",)`` for the RNN and the GRU (hx is one array);
+- `_cell`, the cell kind the kernels run (`lstm_native._recurrent.Cell`);
+- `_has_side`, whether the kernels need the GRU's buffer for its n rows (`side` in
+  `lstm_native._recurrent`), and `_kernel_biases` / `_add_bias_grads` when b_ih and b_hh
+  do not enter the gates as one sum (the GRU's n gate).
 
 The subclasses define the public `forward` and `backward` (with their own docstrings)
 on top of `_forward` and `_backward` here. Those two hold the rules every block follows
@@ -67,6 +72,7 @@ class _Recurrent(Module):
     _n_gates: int
     _state_names: tuple[str, ...]
     _cell: _recurrent.Cell
+    _has_side: bool = False
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
@@ -198,6 +204,20 @@ class _Recurrent(Module):
             arrays = tuple(a[:, None, :] for a in arrays)
         return arrays
 
+    def _kernel_biases(self, sfx: str):
+        """The kernels' (bias, bias_hn) of one layer and direction: b_ih + b_hh (zeros
+        without bias), and None (only the GRU keeps b_hn apart)."""
+        G = self._n_gates * self.hidden_size
+        if not self.bias:
+            return np.zeros(G, self.dtype), None
+        return self._params[f"bias_ih{sfx}"] + self._params[f"bias_hh{sfx}"], None
+
+    def _add_bias_grads(self, sfx: str, db: np.ndarray, db_hn) -> None:
+        """Add the kernels' bias gradients into `grads`: b_ih and b_hh enter the gates
+        as a sum, so both get db."""
+        self.grads[f"bias_ih{sfx}"] += db
+        self.grads[f"bias_hh{sfx}"] += db
+
     def _layer_arrays(self, layer: int, direction: int, store: dict):
         sfx = self._suffix(layer, direction)
         return store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"], sfx
@@ -252,16 +272,17 @@ class _Recurrent(Module):
                 for direction in range(D):
                     idx = layer * D + direction
                     w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
-                    if self.bias:
-                        bias = self._params[f"bias_ih{sfx}"] + self._params[f"bias_hh{sfx}"]
-                    else:
-                        bias = np.zeros(G, self.dtype)
+                    bias, bias_hn = self._kernel_biases(sfx)
                     # Inference needs the gates of one chunk of steps at a time only.
                     if training:
                         gates = self._take(("gates", idx), (T * N, G))
                     else:
                         steps = _recurrent.inference_chunk_steps(T, N, G, layer_input.shape[1])
                         gates = np.empty((steps * N, G), self.dtype)
+                    side = None
+                    if self._has_side:
+                        side = (self._take(("side", idx), (T * N, H)) if training
+                                else np.empty((gates.shape[0], H), self.dtype))
                     if training:
                         # Every step's state in T + 1 slots; the first one holds the initial.
                         first, last = (T, 0) if direction else (0, T)
@@ -274,13 +295,13 @@ class _Recurrent(Module):
                         slots = [s0[idx].copy() for s0 in states0]
                         first = last = 0
                     h, c = slots[0], (slots[1] if len(slots) > 1 else None)
-                    _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, bias,
-                                             lengths, gates, h, c, out, direction * H,
+                    _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, bias, bias_hn,
+                                             lengths, gates, side, h, c, out, direction * H,
                                              bool(direction), training, n_threads)
                     for final, slot in zip(finals, slots):
                         final[idx] = slot[last * N:(last + 1) * N]
                     if training:
-                        kept.append((gates, h, c))
+                        kept.append((gates, side, h, c))
                 if training:
                     layers.append((layer_input, kept))
                 layer_input = out
@@ -328,23 +349,24 @@ class _Recurrent(Module):
                     dx = np.zeros_like(layer_input)
                 for direction in range(D):
                     idx = layer * D + direction
-                    gates, h, c = kept[direction]
+                    gates, side, h, c = kept[direction]
                     w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
                     dw_ih, dw_hh, _ = self._layer_arrays(layer, direction, self.grads)
                     ds = [d[idx].copy() for d in d_finals]
                     dh, dc = ds[0], (ds[1] if len(ds) > 1 else None)
                     db = np.zeros(G, self.dtype) if self.bias else None
+                    db_hn = np.zeros(H, self.dtype) if self.bias and self._has_side else None
                     _recurrent.backward_layer(self._cell, layer_input, w_ih, w_hh, lengths,
-                                              gates, h, c, d_layer_out, direction * H, dh, dc,
-                                              dw_ih, dw_hh, db, dx, bool(direction), n_threads)
+                                              gates, side, h, c, d_layer_out, direction * H,
+                                              dh, dc, dw_ih, dw_hh, db, db_hn, dx,
+                                              bool(direction), n_threads)
                     if self.bias:
-                        # b_ih and b_hh enter the gates as a sum: the same gradient.
-                        self.grads[f"bias_ih{sfx}"] += db
-                        self.grads[f"bias_hh{sfx}"] += db
+                        self._add_bias_grads(sfx, db, db_hn)
                     for d_initial, d in zip(d_initials, ds):
                         d_initial[idx] = d
                     # This direction's buffers are spent: keep them for the next step.
                     self._give_back(("gates", idx), gates)
+                    self._give_back(("side", idx), side)
                     for name, slot in zip(self._state_names, (h, c)):
                         self._give_back((name, idx), slot)
                 if layer < self.num_layers - 1:

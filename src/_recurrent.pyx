@@ -1,11 +1,22 @@
 """Recurrent-layer kernels: forward and BPTT of one layer, in one direction, over a whole
-sequence, for every cell kind (LSTM, and the Elman RNN with tanh or ReLU).
+sequence, for every cell kind (LSTM, the Elman RNN with tanh or ReLU, and the GRU with the
+reset gate applied after or before the recurrent product).
 
 Design notes (the algorithm of docs/algorithm.md):
 - One driver, several cells. A cell has n_gates gate blocks of H columns, G = n_gates·H
-  (4 for the LSTM, 1 for the RNN) and maybe a cell state (the LSTM's c; the RNN has
-  none, its c buffers are None). The data flow around the cell is the same for all;
-  only the fused per-row pass differs, picked by `cell` once per row.
+  (4 for the LSTM, 1 for the RNN, 3 for the GRU) and maybe a cell state (the LSTM's c;
+  the others have none, their c buffers are None). The data flow around the cell is the
+  same for all; only the fused per-row pass differs, picked by `cell` once per row.
+- The GRU's candidate n. Its recurrent term is not summed with the input projection: r
+  multiplies it (n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))), or r multiplies h
+  before it (reset before: n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)). So W_hh is
+  packed in two parts, the rows of the gates that are summed (all of them for the LSTM
+  and the RNN, r and z for the GRU) and the GRU's n rows, and the n rows' recurrent term
+  has its own buffer `side` of H columns: W_hn h + b_hn (reset after; backward turns it
+  into its gradient r ⊙ da_n), or r ⊙ h, the input of a second step GEMM into n's
+  columns of the gates (reset before). The input projection, dW_ih, dX and b_ih's
+  gradient stay single GEMMs and sums over the gates; dW_hh and b_hh's gradient take
+  the n rows from `side`. Each step runs the passes of gru_cell.c between the GEMMs.
 - Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, cut into
   row blocks that the threads share (in inference, chunk by chunk of steps, so that the
   scratch does not grow with T). Then the recurrence: batch rows are independent
@@ -42,6 +53,8 @@ from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
 from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
 from _lstm_cell cimport lstm_forward_row, lstm_backward_row
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
+from _gru_cell cimport (gru_forward_row, gru_backward_row, gru_reset_row, gru_update_row,
+                        gru_update_backward_row, gru_reset_backward_row)
 from _simd_math cimport vexp, vsigmoid, vtanh
 from _cpu_features cimport ln_isa_name
 
@@ -51,27 +64,46 @@ cpdef enum Cell:
     LSTM = 0
     RNN_TANH = 1
     RNN_RELU = 2
+    GRU = 3                 # PyTorch's GRU: the reset gate after the recurrent product
+    GRU_RESET_BEFORE = 4    # Keras reset_after=False, ONNX linear_before_reset=0
 
 
 cdef Py_ssize_t _n_gates(Cell cell) except -1:
-    """Gate blocks of H columns per row: 4 for the LSTM (i, f, g, o), 1 for the RNN."""
+    """Gate blocks of H columns per row: 4 for the LSTM (i, f, g, o), 1 for the RNN, 3 for
+    the GRU (r, z, n)."""
     if cell == LSTM:
         return 4
     if cell == RNN_TANH or cell == RNN_RELU:
         return 1
+    if cell == GRU or cell == GRU_RESET_BEFORE:
+        return 3
     raise ValueError(f"unknown cell kind {<int> cell}")
 
 
+cdef inline bint _is_gru(Cell cell) noexcept nogil:
+    return cell == GRU or cell == GRU_RESET_BEFORE
+
+
+cdef inline Py_ssize_t _summed_rows(Cell cell, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
+    """The rows of W_hh whose recurrent term is summed into the gates (see "The GRU's
+    candidate n" above): all G, or the GRU's r and z."""
+    return 2 * H if _is_gru(cell) else G
+
+
 cdef Py_ssize_t _check_layer(Cell cell, Py_ssize_t n_rows_w, Py_ssize_t H,
-                             bint has_cell_state) except -1:
-    """G = n_gates·H, after checking that the weights and the cell-state buffers fit the
-    cell (a guard against a caller's mistake: the API above checks the user's input)."""
+                             bint has_cell_state, bint has_side) except -1:
+    """G = n_gates·H, after checking that the weights, the cell-state buffers and the
+    GRU's n buffers fit the cell (a guard against a caller's mistake: the API above checks
+    the user's input)."""
     cdef Py_ssize_t G = _n_gates(cell) * H
     if n_rows_w != G:
         raise ValueError(f"cell kind {<int> cell} needs weights of {G} rows, got {n_rows_w}")
     if has_cell_state != (cell == LSTM):
         raise ValueError(f"cell kind {<int> cell}: the cell-state buffers c (and dc) must be "
                          + ("given" if cell == LSTM else "None"))
+    if has_side != _is_gru(cell):
+        raise ValueError(f"cell kind {<int> cell}: the GRU's n buffer `side` must be "
+                         + ("given" if _is_gru(cell) else "None"))
     return G
 
 
@@ -205,6 +237,8 @@ cdef inline void _cell_forward(
     Cell cell,
     floating* gates,             # INOUT (G,) pre-activation in; activated gates out (training)
     const floating* bias,        # IN    (G,)
+    const floating* bias_hn,     # IN    (H,) the GRU's b_hn (reset after), else NULL
+    floating* side,              # INOUT (H,) the GRU's n buffer (see gru_cell.h), else NULL
     const floating* h_prev,      # IN    (H,)
     const floating* c_prev,      # IN    (H,) or NULL without a cell state
     floating* h_next,            # OUT   (H,) may alias h_prev (inference)
@@ -213,12 +247,18 @@ cdef inline void _cell_forward(
     Py_ssize_t n, Py_ssize_t H, bint active,
 ) noexcept nogil:
     """One row of one step: the gates, the cell and the hidden output, for hidden units
-    0..n of the row (n = H for all of it; the pointers may start at a later unit)."""
+    0..n of the row (n = H for all of it; the pointers may start at a later unit). For
+    the GRU with the reset before, the second of its passes (_cell_reset ran first)."""
     cdef Py_ssize_t j
     if active:
-        # The vectorised passes of lstm_cell.c / rnn_cell.c: the equations of reference.py.
+        # The vectorised passes of lstm_cell.c / rnn_cell.c / gru_cell.c: the equations
+        # of reference.py.
         if cell == LSTM:
             lstm_forward_row(<int> n, <int> H, gates, bias, c_prev, h_next, c_next, out)
+        elif cell == GRU:
+            gru_forward_row(<int> n, <int> H, gates, bias, bias_hn, side, h_prev, h_next, out)
+        elif cell == GRU_RESET_BEFORE:
+            gru_update_row(<int> n, <int> H, gates, bias, h_prev, h_next, out)
         else:
             rnn_forward_row(cell == RNN_RELU, <int> n, gates, bias, h_next, out)
         return
@@ -229,6 +269,18 @@ cdef inline void _cell_forward(
     if c_next != NULL:
         for j in range(n):
             c_next[j] = c_prev[j]
+
+
+cdef inline void _cell_reset(
+    floating* gates, const floating* bias, const floating* h_prev, floating* rh,
+    Py_ssize_t n, bint active,
+) noexcept nogil:
+    """The GRU with the reset before, first pass of one row: r, and rh = r ⊙ h_{t-1} for
+    the step's second GEMM; rh = 0 past the sequence's end (backward reads it in dW_hh)."""
+    if active:
+        gru_reset_row(<int> n, gates, bias, h_prev, rh)
+    else:
+        memset(rh, 0, n * sizeof(floating))
 
 
 cdef inline Py_ssize_t _forward_step(Py_ssize_t s, Py_ssize_t T, bint reverse, bint training,
@@ -249,22 +301,40 @@ cdef void _forward_rows(
     Cell cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
     Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
-    const floating* w_hh_packed, const floating* bias, const int64_t* lengths,
-    floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
+    const floating* w_hh_packed, const floating* w_hn_packed,
+    const floating* bias, const floating* bias_hn, const int64_t* lengths,
+    floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
-    cell state); `gates` holds the steps from time t_base on."""
+    cell state, side and w_hn_packed but for the GRU); `gates` and `side` hold the steps
+    from time t_base on."""
     cdef Py_ssize_t s, t, r, prev, nxt
+    cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
+    cdef floating* s_t = NULL
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
-        # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows
-        gemm_packed(<int> (r1 - r0), <int> G, <int> H, h + (prev * B + r0) * H, <int> H,
-                    w_hh_packed, g_t + r0 * G, <int> G)
+        if side != NULL:
+            s_t = side + (t - t_base) * B * H
+        # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows (the GRU: its r, z rows)
+        gemm_packed(<int> (r1 - r0), <int> n_summed, <int> H, h + (prev * B + r0) * H,
+                    <int> H, w_hh_packed, g_t + r0 * G, <int> G)
+        if cell == GRU:
+            # side[t] = h_{t-1} · W_hnᵀ, kept apart for r to multiply
+            memset(s_t + r0 * H, 0, (r1 - r0) * H * sizeof(floating))
+            gemm_packed(<int> (r1 - r0), <int> H, <int> H, h + (prev * B + r0) * H, <int> H,
+                        w_hn_packed, s_t + r0 * H, <int> H)
+        elif cell == GRU_RESET_BEFORE:
+            # r first, then gates[t]'s n columns += (r ⊙ h_{t-1}) · W_hnᵀ
+            for r in range(r0, r1):
+                _cell_reset(g_t + r * G, bias, h + (prev * B + r) * H, s_t + r * H, H,
+                            t < lengths[r])
+            gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
+                        w_hn_packed, g_t + r0 * G + 2 * H, <int> G)
         for r in range(r0, r1):
-            _cell_forward(cell, g_t + r * G, bias,
+            _cell_forward(cell, g_t + r * G, bias, bias_hn, _row(s_t, r, H),
                           _row(h, prev * B + r, H), _row(c, prev * B + r, H),
                           _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
                           out + (t * B + r) * ldo,
@@ -274,8 +344,9 @@ cdef void _forward_rows(
 cdef void _forward_units(
     Cell cell, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
     Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t unit_align,
-    const floating* w_hh_packed, const floating* bias, const int64_t* lengths,
-    floating* gates, floating* h, floating* c, floating* out, Py_ssize_t ldo,
+    const floating* w_hh_packed, const floating* w_hn_packed,
+    const floating* bias, const floating* bias_hn, const int64_t* lengths,
+    floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
 ) noexcept nogil:
     """The other split of the recurrence, run by every thread of a parallel region: each
@@ -284,29 +355,50 @@ cdef void _forward_units(
     every gate and takes every batch row
     through steps s0..s1 for those units. Every step needs all of h_{t-1}: a barrier
     after the step's GEMM (inference updates h in place, so it also waits before the
-    GEMM reads it again), one after its elementwise pass."""
+    GEMM reads it again), one after its elementwise pass. The GRU with the reset before
+    needs all of r ⊙ h_{t-1} for its second GEMM: one more barrier before it."""
     cdef int n_team = omp_get_num_threads(), tid = omp_get_thread_num()
     cdef Py_ssize_t n_blocks = H // unit_align
     cdef Py_ssize_t u0 = _chunk_start(tid, n_team, n_blocks) * unit_align
     cdef Py_ssize_t u1 = _chunk_start(tid + 1, n_team, n_blocks) * unit_align
-    cdef Py_ssize_t s, t, r, q, prev, nxt, n_gates = G // H
+    cdef Py_ssize_t s, t, r, q, prev, nxt, n_summed_gates = _summed_rows(cell, G, H) // H
     cdef floating* g_t
+    cdef floating* s_t = NULL
     # The thread's first unit in every per-unit buffer (NULL stays NULL for the RNN's c).
     cdef floating* h_u = h + u0
     cdef floating* c_u = c + u0 if c != NULL else NULL
+    cdef const floating* bias_hn_u = bias_hn + u0 if bias_hn != NULL else NULL
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
+        if side != NULL:
+            s_t = side + (t - t_base) * B * H
         if u1 > u0:
             # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
-            for q in range(n_gates):
+            for q in range(n_summed_gates):
                 gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
                             packed_columns(w_hh_packed, <int> H, <int> (q * H + u0)),
                             g_t + q * H + u0, <int> G)
+            if cell == GRU:
+                for r in range(B):
+                    memset(s_t + r * H + u0, 0, (u1 - u0) * sizeof(floating))
+                gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
+                            packed_columns(w_hn_packed, <int> H, <int> u0), s_t + u0, <int> H)
         ln_omp_barrier()
+        if cell == GRU_RESET_BEFORE:
+            if u1 > u0:
+                for r in range(B):
+                    _cell_reset(g_t + r * G + u0, bias + u0, h + (prev * B + r) * H + u0,
+                                s_t + r * H + u0, u1 - u0, t < lengths[r])
+            ln_omp_barrier()
+            if u1 > u0:
+                gemm_packed(<int> B, <int> (u1 - u0), <int> H, s_t, <int> H,
+                            packed_columns(w_hn_packed, <int> H, <int> u0),
+                            g_t + 2 * H + u0, <int> G)
         if u1 > u0:
             for r in range(B):
-                _cell_forward(cell, g_t + r * G + u0, bias + u0,
+                _cell_forward(cell, g_t + r * G + u0, bias + u0, bias_hn_u,
+                              _row(s_t + u0 if s_t != NULL else NULL, r, H),
                               _row(h_u, prev * B + r, H), _row(c_u, prev * B + r, H),
                               _row(h_u, nxt * B + r, H), _row(c_u, nxt * B + r, H),
                               out + (t * B + r) * ldo + u0,
@@ -315,16 +407,20 @@ cdef void _forward_units(
 
 
 def forward_layer(
-    Cell cell,                       # IN    Cell.LSTM, Cell.RNN_TANH or Cell.RNN_RELU
+    Cell cell,                       # IN    a Cell
     const floating[:, ::1] x,        # IN    (T·B, I) input rows, time-major
     const floating[:, ::1] w_ih,     # IN    (G, I), G = n_gates·H
     const floating[:, ::1] w_hh,     # IN    (G, H)
-    const floating[::1] bias,        # IN    (G,) b_ih + b_hh (zeros without bias)
+    const floating[::1] bias,        # IN    (G,) b_ih + b_hh (zeros without bias); for
+                                     #       Cell.GRU, b_in alone in the n block
+    const floating[::1] bias_hn,     # IN    (H,) b_hn for Cell.GRU; None otherwise
     const int64_t[::1] lengths,      # IN    (B,) valid steps of each sequence, 1..T
     floating[:, ::1] gates,          # OUT   (T·B, G) activated gates (kept for backward);
                                      #       inference: (k·B, G) scratch for k steps
+    floating[:, ::1] side,           # OUT   the GRU's n buffer, gates' rows × H (kept for
+                                     #       backward: W_hn h + b_hn, or r ⊙ h); None otherwise
     floating[:, ::1] h,              # INOUT ((T+1)·B, H) training, (B, H) inference
-    floating[:, ::1] c,              # INOUT same shape as h (LSTM); None (RNN)
+    floating[:, ::1] c,              # INOUT same shape as h (LSTM); None otherwise
     floating[:, ::1] out,            # OUT   (T·B, D·H), columns out_col .. out_col+H
     Py_ssize_t out_col,
     bint reverse,
@@ -340,23 +436,36 @@ def forward_layer(
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
-    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
+    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None, side is not None)
+    cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     # Steps whose gates fit in `gates`: all of them in training, a chunk in inference.
     cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
     cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows
     cdef int n_proj, n_proj_parts
     cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
+    cdef floating* side_ptr = &side[0, 0] if side is not None else NULL
+    cdef const floating* bias_hn_ptr = &bias_hn[0] if bias_hn is not None else NULL
     cdef Py_ssize_t unit_align = tile_columns(&w_hh[0, 0])
     cdef int n_unit = _unit_split_threads(n_threads, B, H, G, sizeof(floating), unit_align)
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
                          f"(training={training}), got {gates.shape[0]}")
-    # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k].
-    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> G)
+    if side is not None and (side.shape[0] != gates.shape[0] or side.shape[1] != H):
+        raise ValueError(f"side must be ({gates.shape[0]}, {H}), got {side.shape}")
+    if (bias_hn is not None) != (cell == GRU) or (bias_hn is not None and bias_hn.shape[0] != H):
+        raise ValueError(f"bias_hn must be ({H},) for Cell.GRU and None for other cells")
+    # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k]; the GRU's
+    # n rows on their own.
+    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> n_summed)
+    cdef floating* w_hn_packed = NULL
     try:
+        if _is_gru(cell):
+            w_hn_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> H)
         with nogil:
-            pack(<int> H, <int> G, &w_hh[0, 0], 1, H, w_hh_packed)
+            pack(<int> H, <int> n_summed, &w_hh[0, 0], 1, H, w_hh_packed)
+            if w_hn_packed != NULL:
+                pack(<int> H, <int> H, &w_hh[2 * H, 0], 1, H, w_hn_packed)
             s0 = 0
             while s0 < T:
                 s1 = s0 + chunk if s0 + chunk < T else T
@@ -374,7 +483,8 @@ def forward_layer(
                     # Recurrence, threads split the hidden units (a barrier per step).
                     with parallel(num_threads=n_unit):
                         _forward_units(cell, s0, s1, t0, T, B, H, G, unit_align, w_hh_packed,
-                                       &bias[0], &lengths[0], &gates[0, 0], &h[0, 0], c_ptr,
+                                       w_hn_packed, &bias[0], bias_hn_ptr, &lengths[0],
+                                       &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                        &out[0, out_col], out.shape[1], reverse, training)
                     s0 = s1
                     continue
@@ -383,11 +493,13 @@ def forward_layer(
                     r0 = _chunk_start(k, n_row, B)
                     r1 = _chunk_start(k + 1, n_row, B)
                     _forward_rows(cell, r0, r1, s0, s1, t0, T, B, H, G, w_hh_packed,
-                                  &bias[0], &lengths[0], &gates[0, 0], &h[0, 0], c_ptr,
+                                  w_hn_packed, &bias[0], bias_hn_ptr, &lengths[0],
+                                  &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                   &out[0, out_col], out.shape[1], reverse, training)
                 s0 = s1
     finally:
         free(w_hh_packed)
+        free(w_hn_packed)
 
 
 cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
@@ -405,47 +517,77 @@ cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
 cdef inline void _cell_backward(
     Cell cell,
     floating* gates,             # INOUT (G,) activated gates in; their pre-activation grads out
+    floating* side,              # INOUT (H,) the GRU's n buffer (reset after: W_hn h + b_hn
+                                 #       in, the n rows' recurrent gradient out), else NULL
+    const floating* h_prev,      # IN    (H,)
     const floating* c_prev,      # IN    (H,) or NULL without a cell state
     const floating* c_t,         # IN    (H,) or NULL
     const floating* dout,        # IN    (H,) gradient on this step's output
-    floating* dh,                # INOUT (H,) dh from step t+1 in; zeroed, for the GEMM to fill
+    floating* dh,                # INOUT (H,) dh from step t+1 in; what the GEMMs add to out
     floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out; NULL without a cell state
     Py_ssize_t H, Py_ssize_t G, bint active,
 ) noexcept nogil:
-    """One row of one step of BPTT."""
+    """One row of one step of BPTT (for the GRU with the reset before: its first pass)."""
     if active:
         if cell == LSTM:
             lstm_backward_row(<int> H, gates, c_prev, c_t, dout, dh, dc)
+        elif cell == GRU:
+            gru_backward_row(<int> H, gates, side, h_prev, dout, dh)
+        elif cell == GRU_RESET_BEFORE:
+            gru_update_backward_row(<int> H, gates, h_prev, dout, dh)
         else:
             rnn_backward_row(cell == RNN_RELU, <int> H, gates, dout, dh)
     else:
         # The state was carried through this step: dh and dc pass through, no gate gradient.
         memset(gates, 0, G * sizeof(floating))
+        if cell == GRU:
+            memset(side, 0, H * sizeof(floating))
 
 
 cdef void _backward_rows(
     Cell cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
-    const floating* w_hh_packed, const int64_t* lengths,
-    floating* gates, const floating* c, const floating* dout, Py_ssize_t ldo,
-    floating* dh, floating* dc, bint reverse,
+    const floating* w_hh_packed, const floating* w_hn_packed, const int64_t* lengths,
+    floating* gates, floating* side, const floating* h, const floating* c,
+    const floating* dout, Py_ssize_t ldo,
+    floating* dh, floating* dc, floating* drh, bint reverse,
 ) noexcept nogil:
-    """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state)."""
+    """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state;
+    side, w_hn_packed but for the GRU; drh, scratch of B × H, but for its reset before)."""
     cdef Py_ssize_t s, t, r, prev, nxt
+    cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
+    cdef floating* s_t = NULL
     for s in range(T):
         # The opposite order of the forward pass.
         t = s if reverse else T - 1 - s
         prev = t + 1 if reverse else t
         nxt = t if reverse else t + 1
         g_t = gates + t * B * G
+        if side != NULL:
+            s_t = side + t * B * H
         for r in range(r0, r1):
-            _cell_backward(cell, g_t + r * G,
+            _cell_backward(cell, g_t + r * G, _row(s_t, r, H), h + (prev * B + r) * H,
                            _row(<floating*> c, prev * B + r, H), _row(<floating*> c, nxt * B + r, H),
                            dout + (t * B + r) * ldo, dh + r * H, _row(dc, r, H),
                            H, G, t < lengths[r])
-        # dh_{t-1} += dG_t · W_hh (inactive rows have dG_t = 0 and keep their dh)
-        gemm_packed(<int> (r1 - r0), <int> H, <int> G, g_t + r0 * G, <int> G,
+        if cell == GRU:
+            # dh_{t-1} += (r ⊙ da_n) · W_hn
+            gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
+                        w_hn_packed, dh + r0 * H, <int> H)
+        elif cell == GRU_RESET_BEFORE:
+            # drh = da_n · W_hn, the gradient on r ⊙ h_{t-1}; then r's gradient and
+            # drh ⊙ r into dh_{t-1}
+            memset(drh + r0 * H, 0, (r1 - r0) * H * sizeof(floating))
+            gemm_packed(<int> (r1 - r0), <int> H, <int> H, g_t + r0 * G + 2 * H, <int> G,
+                        w_hn_packed, drh + r0 * H, <int> H)
+            for r in range(r0, r1):
+                if t < lengths[r]:
+                    gru_reset_backward_row(<int> H, g_t + r * G, drh + r * H,
+                                           h + (prev * B + r) * H, dh + r * H)
+        # dh_{t-1} += dG_t · W_hh (the GRU: its r, z rows; inactive rows have dG_t = 0 and
+        # keep their dh)
+        gemm_packed(<int> (r1 - r0), <int> H, <int> n_summed, g_t + r0 * G, <int> G,
                     w_hh_packed, dh + r0 * H, <int> H)
 
 
@@ -456,15 +598,20 @@ def backward_layer(
     const floating[:, ::1] w_hh,     # IN    (G, H)
     const int64_t[::1] lengths,      # IN    (B,)
     floating[:, ::1] gates,          # INOUT (T·B, G) activated gates in, dG out
+    floating[:, ::1] side,           # INOUT (T·B, H) the GRU's n buffer of the forward pass
+                                     #       (overwritten for Cell.GRU); None otherwise
     const floating[:, ::1] h,        # IN    ((T+1)·B, H) hidden-state slots of the forward pass
-    const floating[:, ::1] c,        # IN    ((T+1)·B, H) cell-state slots (LSTM); None (RNN)
+    const floating[:, ::1] c,        # IN    ((T+1)·B, H) cell-state slots (LSTM); None otherwise
     const floating[:, ::1] dout,     # IN    (T·B, D·H) gradient on the output, columns out_col..+H
     Py_ssize_t out_col,
     floating[:, ::1] dh,             # INOUT (B, H) dh_n in, dh0 out
-    floating[:, ::1] dc,             # INOUT (B, H) dc_n in, dc0 out (LSTM); None (RNN)
+    floating[:, ::1] dc,             # INOUT (B, H) dc_n in, dc0 out (LSTM); None otherwise
     floating[:, ::1] dw_ih,          # INOUT (G, I) accumulated
     floating[:, ::1] dw_hh,          # INOUT (G, H) accumulated
-    floating[::1] db,                # INOUT (G,) accumulated, or None without bias
+    floating[::1] db,                # INOUT (G,) accumulated, or None without bias: b_ih's
+                                     #       gradient, and b_hh's but for the GRU's n block
+    floating[::1] db_hn,             # INOUT (H,) accumulated: the GRU's b_hn; None for other
+                                     #       cells or without bias
     floating[:, ::1] dx,             # INOUT (T·B, I) accumulated, or None to skip
     bint reverse,
     int n_threads,
@@ -473,8 +620,9 @@ def backward_layer(
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
     cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
-    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None)
-    cdef Py_ssize_t k, r, j, c0, c1, r0, r1
+    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None, side is not None)
+    cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
+    cdef Py_ssize_t k, r, j, c0, c1, r0, r1, n0
     cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G))
     # dW_ih and dW_hh have the same G rows: cut both the same way, by their gate rows.
     cdef int n_dw_parts = _gemm_parts(G, <double> TB * G * (I + H))
@@ -488,37 +636,81 @@ def backward_layer(
     cdef const floating* c_ptr = &c[0, 0] if c is not None else NULL
     cdef floating* dc_ptr = &dc[0, 0] if dc is not None else NULL
     cdef floating* db_ptr = &db[0] if with_bias else NULL
+    cdef floating* db_hn_ptr = &db_hn[0] if db_hn is not None else NULL
+    cdef floating* side_ptr = &side[0, 0] if side is not None else NULL
+    # The GRU's n rows of dW_hh and b_hh: their gradient (ld_n_grad apart) and what it
+    # multiplies (H_prev, or r ⊙ h_{t-1} kept in side).
+    cdef const floating* n_grad = NULL
+    cdef const floating* n_input = h_prev
+    cdef Py_ssize_t ld_n_grad = H
+    cdef floating* drh = NULL
     if (dc is None) != (c is None):
-        raise ValueError("c and dc must both be given (LSTM) or both be None (RNN)")
-    # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[k, n].
-    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> G, <int> H)
+        raise ValueError("c and dc must both be given (LSTM) or both be None (other cells)")
+    if side is not None and (side.shape[0] != TB or side.shape[1] != H):
+        raise ValueError(f"side must be ({TB}, {H}), got {side.shape}")
+    if ((db_hn is not None) != (with_bias and _is_gru(cell))
+            or (db_hn is not None and db_hn.shape[0] != H)):
+        raise ValueError(f"db_hn must be ({H},) for the GRU with bias, else None")
+    if cell == GRU:
+        n_grad = side_ptr
+    elif cell == GRU_RESET_BEFORE:
+        n_grad = &gates[0, 2 * H]
+        ld_n_grad = G
+        n_input = side_ptr
+    # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[k, n]; the GRU's
+    # n rows on their own.
+    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> n_summed, <int> H)
+    cdef floating* w_hn_packed = NULL
     try:
+        if _is_gru(cell):
+            w_hn_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> H)
+        if cell == GRU_RESET_BEFORE:
+            drh = <floating*> malloc(B * H * sizeof(floating))
+            if drh == NULL:
+                raise MemoryError("no memory for the GRU's backward scratch")
         with nogil:
-            pack(<int> G, <int> H, &w_hh[0, 0], H, 1, w_hh_packed)
+            pack(<int> n_summed, <int> H, &w_hh[0, 0], H, 1, w_hh_packed)
+            if w_hn_packed != NULL:
+                pack(<int> H, <int> H, &w_hh[2 * H, 0], H, 1, w_hn_packed)
             for k in prange(n_row, num_threads=n_row, schedule='static'):
                 r0 = _chunk_start(k, n_row, B)
                 r1 = _chunk_start(k + 1, n_row, B)
-                _backward_rows(cell, r0, r1, T, B, H, G, w_hh_packed, &lengths[0],
-                               &gates[0, 0], c_ptr, &dout[0, out_col], dout.shape[1],
-                               &dh[0, 0], dc_ptr, reverse)
+                _backward_rows(cell, r0, r1, T, B, H, G, w_hh_packed, w_hn_packed,
+                               &lengths[0], &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
+                               &dout[0, out_col], dout.shape[1], &dh[0, 0], dc_ptr, drh,
+                               reverse)
     finally:
         free(w_hh_packed)
+        free(w_hn_packed)
+        free(drh)
     with nogil:
         # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
         for k in prange(n_dw_parts, num_threads=n_dw, schedule='static'):
             c0 = _chunk_start(k, n_dw_parts, G)
             c1 = _chunk_start(k + 1, n_dw_parts, G)
-            # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev
+            # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev (the rows summed into the gates)
             gemm(True, False, <int> (c1 - c0), <int> I, <int> TB,
                  <floating> 1, &gates[0, c0], <int> G, &x[0, 0], <int> I,
                  <floating> 1, &dw_ih[c0, 0], <int> I)
-            gemm(True, False, <int> (c1 - c0), <int> H, <int> TB,
-                 <floating> 1, &gates[0, c0], <int> G, h_prev, <int> H,
-                 <floating> 1, &dw_hh[c0, 0], <int> H)
+            n0 = c1 if c1 < n_summed else n_summed
+            if n0 > c0:
+                gemm(True, False, <int> (n0 - c0), <int> H, <int> TB,
+                     <floating> 1, &gates[0, c0], <int> G, h_prev, <int> H,
+                     <floating> 1, &dw_hh[c0, 0], <int> H)
             if with_bias:
                 for r in range(TB):
                     for j in range(c0, c1):
                         db_ptr[j] += gates[r, j]
+            # The GRU's n rows of this part: dW_hn += dG_nᵀ · (H_prev or R ⊙ H_prev)
+            n0 = c0 if c0 > n_summed else n_summed
+            if n_grad != NULL and c1 > n0:
+                gemm(True, False, <int> (c1 - n0), <int> H, <int> TB,
+                     <floating> 1, n_grad + (n0 - n_summed), <int> ld_n_grad, n_input, <int> H,
+                     <floating> 1, &dw_hh[n0, 0], <int> H)
+                if db_hn_ptr != NULL:
+                    for r in range(TB):
+                        for j in range(n0, c1):
+                            db_hn_ptr[j - n_summed] += n_grad[r * ld_n_grad + j - n_summed]
         # dX += dG · W_ih, threads share its parts.
         if with_dx:
             for k in prange(n_dx_parts, num_threads=n_dx, schedule='static'):

@@ -91,11 +91,13 @@ def _assert_weights_equal(a, b):
     lambda: _model(np.float64),
     lambda: ln.LSTM(3, 5, 2, bias=False, dtype=np.float64, seed=2),
     lambda: ln.LSTMCell(3, 4, seed=2),
+    lambda: ln.GRU(3, 5, 2, bidirectional=True, reset_after=False, dtype=np.float64, seed=2),
+    lambda: ln.GRUCell(3, 4, bias=False, seed=2),
     lambda: Linear(4, 3, bias=False, dtype=np.float64, seed=2),
     lambda: Sequential(Sequential(ln.LSTM(2, 3, seed=0), LastStep()), Linear(3, 1, seed=1),
                        Dropout(0.1)),
     lambda: Sequential(ln.LSTM(2, 3, seed=0), Linear(3, 1, seed=1), stateful=True),
-], ids=["seq32", "seq64", "lstm", "cell", "linear", "nested", "stateful"])
+], ids=["seq32", "seq64", "lstm", "cell", "gru", "gru-cell", "linear", "nested", "stateful"])
 def test_load_model_round_trip(tmp_path, make):
     model = make()
     path = tmp_path / "model.npz"
@@ -242,8 +244,8 @@ def test_build_module_from_description():
                                                        "bias": False, "dtype": "float64"}})
     assert isinstance(model, Linear) and model.parameters()["weight"].shape == (5, 2)
     assert model.dtype == np.float64 and not model.bias
-    with pytest.raises(ValueError, match="unknown model type 'GRU'"):
-        build_module({"type": "GRU", "config": {}})
+    with pytest.raises(ValueError, match="unknown model type 'Transformer'"):
+        build_module({"type": "Transformer", "config": {}})
 
 
 def test_save_argument_errors(tmp_path):
@@ -399,10 +401,10 @@ def test_unreadable_or_foreign_metadata(saved, tmp_path):
 
 def test_unknown_model_type(saved, tmp_path):
     def change(meta, arrays):
-        meta["model"]["config"]["layers"][0]["type"] = "GRU"
-    target = _rewrite(saved, tmp_path / "gru.npz", change)
-    with pytest.raises(ValueError, match="gru.npz: cannot rebuild the model: unknown "
-                                         "model type 'GRU'"):
+        meta["model"]["config"]["layers"][0]["type"] = "Transformer"
+    target = _rewrite(saved, tmp_path / "transformer.npz", change)
+    with pytest.raises(ValueError, match="transformer.npz: cannot rebuild the model: unknown "
+                                         "model type 'Transformer'"):
         load_model(target)
 
 

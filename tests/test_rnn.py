@@ -489,7 +489,8 @@ def test_driver_refuses_a_cell_that_does_not_fit_its_buffers():
 
     def run(cell, G, c):
         _recurrent.forward_layer(cell, x, np.zeros((G, I_)), np.zeros((G, H_)), np.zeros(G),
-                                 lengths, np.zeros((T_ * B, G)), h, c, out, 0, False, True, 1)
+                                 None, lengths, np.zeros((T_ * B, G)), None, h, c, out, 0,
+                                 False, True, 1)
 
     run(Cell.RNN_RELU, H_, None)
     run(Cell.LSTM, 4 * H_, np.zeros_like(h))
