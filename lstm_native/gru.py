@@ -13,18 +13,12 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, as_float_array, check_model_dtype,
+from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_model_dtype,
                           check_parameter_count, check_rows, check_seed, check_size)
 from .module import Module, one_thread_in_training
 from .recurrent import _Recurrent, check_state, init_uniform
 
 __all__ = ["GRU", "GRUCell"]
-
-
-def _check_reset_after(reset_after) -> bool:
-    if not isinstance(reset_after, (bool, np.bool_)):
-        raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
-    return bool(reset_after)
 
 
 def _cell_kind(reset_after: bool) -> _recurrent.Cell:
@@ -111,7 +105,7 @@ class GRU(_Recurrent):
                  bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
                  reset_after: bool = True, dtype=np.float32, seed: int | None = None,
                  n_threads: int | None = None):
-        self.reset_after = _check_reset_after(reset_after)
+        self.reset_after = check_bool(reset_after, "reset_after")
         self._cell = _cell_kind(self.reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias=bias,
                          batch_first=batch_first, bidirectional=bidirectional, dtype=dtype,
@@ -225,8 +219,8 @@ class GRUCell(Module):
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
-        self.bias = bool(bias)
-        self.reset_after = _check_reset_after(reset_after)
+        self.bias = check_bool(bias, "bias")
+        self.reset_after = check_bool(reset_after, "reset_after")
         self.n_threads = check_n_threads(n_threads)
         H = self.hidden_size
         check_parameter_count(3 * H * (self.input_size + H + 2 * self.bias),
