@@ -13,7 +13,7 @@ def check_wheel(path, plat):
     names = zipfile.ZipFile(path).namelist()
     leaked = [n for n in names if n.endswith((".pyx", ".pxd", ".c", ".h"))]
     assert not leaked, f"kernel sources in the wheel: {leaked}"
-    for module in ("_recurrent", "_openmp_helpers"):
+    for module in ("_recurrent", "_openmp_helpers", "_kernel_testing"):
         assert any(n.startswith(f"lstm_native/{module}.") and n.endswith(".so") for n in names), \
             f"no compiled {module} in the wheel"
     # libgomp is no manylinux system library: auditwheel must have bundled it.
