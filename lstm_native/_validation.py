@@ -49,16 +49,45 @@ def check_isa_request(environ) -> None:
 
 
 def check_model_dtype(dtype) -> np.dtype:
-    """The dtype a model computes in: float32 or float64 (None: the default, float32)."""
+    """The dtype a model computes in: float32 or float64, given as a NumPy dtype, its
+    name, or torch.float32 / torch.float64 (None: the default, float32).
+
+    torch is never imported for this unless the object given comes from it."""
+    expected = "np.float32, np.float64, their names, or torch.float32 / torch.float64"
     if dtype is None:
         return np.dtype(np.float32)
+    if type(dtype).__module__ == "torch":
+        import torch
+
+        torch_dtypes = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+        if isinstance(dtype, torch.dtype) and dtype in torch_dtypes:
+            return torch_dtypes[dtype]
+        raise TypeError(f"dtype must be {expected}, got {dtype!r}")
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}") from None
+        raise TypeError(f"dtype must be {expected}, got {dtype!r}") from None
     if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dt}")
+        raise TypeError(f"dtype must be {expected}, got {dt}")
     return dt
+
+
+def check_device(device) -> None:
+    """The `device` argument torch's layers take: the kernels run on the CPU, so None,
+    "cpu" or torch.device("cpu") (ValueError for another device, TypeError for anything
+    that is no device)."""
+    expected = "None, 'cpu' or torch.device('cpu') (lstm_native runs on the CPU)"
+    if device is None:
+        return
+    if isinstance(device, str):
+        if device != "cpu":
+            raise ValueError(f"device must be {expected}, got {device!r}")
+        return
+    if type(device).__module__ == "torch" and type(device).__name__ == "device":
+        if device.type != "cpu" or device.index is not None:
+            raise ValueError(f"device must be {expected}, got {device!r}")
+        return
+    raise TypeError(f"device must be {expected}, got {device!r}")
 
 
 def check_size(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:

@@ -13,8 +13,9 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_model_dtype,
-                          check_parameter_count, check_rows, check_seed, check_size)
+from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device,
+                          check_model_dtype, check_parameter_count, check_rows, check_seed,
+                          check_size)
 from .module import Module, one_thread_in_training
 from .recurrent import _Recurrent, check_state, init_uniform
 
@@ -64,13 +65,15 @@ class GRU(_Recurrent):
         (D·L, N, H).
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
-        after the forward direction's.
+        after the forward direction's. Keyword-only, as every argument from here on.
     reset_after : bool, default True
         True: PyTorch's GRU (ONNX's linear_before_reset=1), the reset gate multiplies the
         recurrent term of n. False: it multiplies h_{t-1} before W_hn (Keras's
         reset_after=False, ONNX's linear_before_reset=0; not in PyTorch).
-    dtype : {np.float32, np.float64}, default np.float32
-        The precision of parameters and computation.
+    device : None, "cpu" or torch.device("cpu")
+        As torch's: the kernels run on the CPU; any other device is a ValueError.
+    dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
+        The precision of parameters and computation; default float32.
     seed : int, numpy Generator or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
         int >= 0.
@@ -101,15 +104,14 @@ class GRU(_Recurrent):
     _has_side = True
     _cell_defaults = {"reset_after": True}
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
-                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
-                 reset_after: bool = True, dtype=np.float32, seed: int | None = None,
-                 n_threads: int | None = None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, *,
+                 bidirectional: bool = False, reset_after: bool = True, device=None,
+                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
         self.reset_after = check_bool(reset_after, "reset_after")
         self._cell = _cell_kind(self.reset_after)
-        super().__init__(input_size, hidden_size, num_layers, bias=bias,
-                         batch_first=batch_first, bidirectional=bidirectional, dtype=dtype,
-                         seed=seed, n_threads=n_threads)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, device, dtype, seed, n_threads)
 
     def _cell_config(self) -> dict:
         return {"reset_after": self.reset_after}
@@ -196,8 +198,12 @@ class GRUCell(Module):
     bias : bool, default True
         Whether the cell has `bias_ih` and `bias_hh`.
     reset_after : bool, default True
-        As `GRU`'s: True is PyTorch's GRUCell.
-    dtype : {np.float32, np.float64}, default np.float32
+        As `GRU`'s: True is PyTorch's GRUCell. Keyword-only, as `seed` and `n_threads`.
+    device : None, "cpu" or torch.device("cpu")
+        As torch's: the kernels run on the CPU; any other device is a ValueError.
+    dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
+        Default float32. `bias`, `device` and `dtype` are torch's positional arguments,
+        in its order.
     seed : int, numpy Generator or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
     n_threads : int or None
@@ -213,9 +219,10 @@ class GRUCell(Module):
     inference may run in many threads at once, training in one at a time.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True,
-                 reset_after: bool = True, dtype=np.float32, seed: int | None = None,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=np.float32, *, reset_after: bool = True, seed: int | None = None,
                  n_threads: int | None = None):
+        check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)

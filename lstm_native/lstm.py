@@ -12,8 +12,9 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_model_dtype,
-                          check_parameter_count, check_rows, check_seed, check_size)
+from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device,
+                          check_model_dtype, check_parameter_count, check_rows, check_seed,
+                          check_size)
 from .module import Module, one_thread_in_training
 from .recurrent import _Recurrent, check_state, check_state_pair, init_uniform
 
@@ -47,9 +48,11 @@ class LSTM(_Recurrent):
         Inputs and outputs are (N, T, ·) instead of (T, N, ·). States are always (D·L, N, H).
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
-        after the forward direction's.
-    dtype : {np.float32, np.float64}, default np.float32
-        The precision of parameters and computation.
+        after the forward direction's. Keyword-only, as every argument from here on.
+    device : None, "cpu" or torch.device("cpu")
+        As torch's: the kernels run on the CPU; any other device is a ValueError.
+    dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
+        The precision of parameters and computation; default float32.
     seed : int, numpy Generator or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
         int >= 0.
@@ -98,6 +101,13 @@ class LSTM(_Recurrent):
     _n_gates = 4
     _state_names = ("h", "c")
     _cell = _recurrent.Cell.LSTM
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, *,
+                 bidirectional: bool = False, device=None, dtype=np.float32,
+                 seed: int | None = None, n_threads: int | None = None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, device, dtype, seed, n_threads)
 
     def forward(self, x, hx=None, lengths=None):
         """Run the LSTM over whole sequences.
@@ -170,7 +180,11 @@ class LSTMCell(Module):
         Features of the hidden and cell states, H, in 1..2**20.
     bias : bool, default True
         Whether the cell has `bias_ih` and `bias_hh`.
-    dtype : {np.float32, np.float64}, default np.float32
+    device : None, "cpu" or torch.device("cpu")
+        As torch's: the kernels run on the CPU; any other device is a ValueError.
+    dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
+        Default float32. The arguments up to here are torch's, in its order; the rest
+        are keyword-only.
     seed : int, numpy Generator or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
     n_threads : int or None
@@ -210,8 +224,9 @@ class LSTMCell(Module):
     True
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True,
-                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=np.float32, *, seed: int | None = None, n_threads: int | None = None):
+        check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)

@@ -28,8 +28,9 @@ import numpy as np
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
 from ._validation import (MAX_FEATURES, MAX_NUM_LAYERS, as_float_array, check_bool,
-                          check_lengths, check_model_dtype, check_parameter_count, check_rows,
-                          check_seed, check_shape, check_size)
+                          check_device, check_lengths, check_model_dtype,
+                          check_parameter_count, check_rows, check_seed, check_shape,
+                          check_size)
 from .module import Module, one_thread_in_training
 
 
@@ -60,9 +61,10 @@ class _Recurrent(Module):
 
     Parameters
     ----------
-    input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype, seed,
-    n_threads
-        As documented by `LSTM` and `RNN`.
+    input_size, hidden_size, num_layers, bias, batch_first, bidirectional, device, dtype,
+    seed, n_threads
+        As documented by `LSTM`, `RNN` and `GRU`, which each define their own constructor
+        (so that its signature and errors name the public class) and call this one.
     """
 
     #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
@@ -74,9 +76,9 @@ class _Recurrent(Module):
     _cell: _recurrent.Cell
     _has_side: bool = False
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
-                 bias: bool = True, batch_first: bool = False, bidirectional: bool = False,
-                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
+                 batch_first: bool, bidirectional: bool, device, dtype, seed, n_threads):
+        check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
@@ -117,6 +119,11 @@ class _Recurrent(Module):
                 "num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
                 "batch_first": self.batch_first, "bidirectional": self.bidirectional,
                 "dtype": self.dtype.name, "n_threads": self.n_threads}
+
+    def flatten_parameters(self) -> None:
+        """Do nothing, as there is nothing to do: the parameters are always contiguous
+        arrays the kernels read as they are. Here so that code written for torch (which
+        calls it after moving a model to a GPU) runs unchanged."""
 
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:

@@ -18,6 +18,14 @@ __all__ = ["RNN"]
 _NONLINEARITIES = {"tanh": _recurrent.Cell.RNN_TANH, "relu": _recurrent.Cell.RNN_RELU}
 
 
+def _check_nonlinearity(nonlinearity) -> str:
+    if not isinstance(nonlinearity, str):
+        raise TypeError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
+
+
 class RNN(_Recurrent):
     """A multi-layer Elman RNN over whole sequences, as `torch.nn.RNN`.
 
@@ -44,9 +52,11 @@ class RNN(_Recurrent):
         (D·L, N, H).
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
-        after the forward direction's.
-    dtype : {np.float32, np.float64}, default np.float32
-        The precision of parameters and computation.
+        after the forward direction's. Keyword-only, as every argument from here on.
+    device : None, "cpu" or torch.device("cpu")
+        As torch's: the kernels run on the CPU; any other device is a ValueError.
+    dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
+        The precision of parameters and computation; default float32.
     seed : int, numpy Generator or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
         int >= 0.
@@ -88,19 +98,14 @@ class RNN(_Recurrent):
     _state_names = ("h",)
     _cell_defaults = {"nonlinearity": "tanh"}
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 bidirectional: bool = False, dtype=np.float32, seed: int | None = None,
-                 n_threads: int | None = None):
-        if not isinstance(nonlinearity, str):
-            raise TypeError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False, *,
+                 bidirectional: bool = False, device=None, dtype=np.float32,
+                 seed: int | None = None, n_threads: int | None = None):
+        self.nonlinearity = _check_nonlinearity(nonlinearity)
         self._cell = _NONLINEARITIES[nonlinearity]
-        super().__init__(input_size, hidden_size, num_layers, bias=bias,
-                         batch_first=batch_first, bidirectional=bidirectional, dtype=dtype,
-                         seed=seed, n_threads=n_threads)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+                         bidirectional, device, dtype, seed, n_threads)
 
     def _cell_config(self) -> dict:
         return {"nonlinearity": self.nonlinearity}
@@ -162,3 +167,4 @@ class RNN(_Recurrent):
             another thread trains the model (see `lstm_native.module`).
         """
         return self._backward(dout, dh_n, "dh_n", input_grad)
+
