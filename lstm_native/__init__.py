@@ -21,15 +21,15 @@ from .gru import GRU, GRUCell
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
-from .rnn import RNN
+from .rnn import RNN, RNNCell
 from .training import (Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit,
                        predict, resume_from_checkpoint)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LSTM", "LSTMCell", "RNN", "GRU", "GRUCell", "Linear", "Dropout", "LastStep", "Sequential",
-    "Module",
+    "LSTM", "LSTMCell", "RNN", "RNNCell", "GRU", "GRUCell", "Linear", "Dropout", "LastStep",
+    "Sequential", "Module",
     "losses", "optim", "schedules", "data",
     "save_checkpoint", "load_checkpoint", "load_model", "register_module", "CheckpointError",
     "openmp_enabled", "__version__",

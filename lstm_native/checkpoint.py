@@ -47,7 +47,7 @@ from .gru import GRU, GRUCell
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
-from .rnn import RNN
+from .rnn import RNN, RNNCell
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMAT_VERSION", "CheckpointError", "build_module",
            "load_checkpoint", "load_model", "register_module", "save_checkpoint"]
@@ -145,7 +145,7 @@ def register_module(cls: type) -> type:
     return cls
 
 
-for _cls in (LSTM, LSTMCell, RNN, GRU, GRUCell, Linear, Dropout, LastStep, Sequential):
+for _cls in (LSTM, LSTMCell, RNN, RNNCell, GRU, GRUCell, Linear, Dropout, LastStep, Sequential):
     register_module(_cls)
 
 
@@ -243,7 +243,7 @@ def _recurrent_shapes(cls):
 
 
 def _cell_shapes(n_gates: int):
-    """The parameters of `LSTMCell` (4 gates) or `GRUCell` (3)."""
+    """The parameters of `LSTMCell` (4 gates), `GRUCell` (3) or `RNNCell` (1)."""
     def shapes(c, layer_parameters):
         G, H = n_gates * c["hidden_size"], c["hidden_size"]
         yield "weight_ih", (G, c["input_size"]), c["dtype"]
@@ -285,6 +285,9 @@ _RULES = {
     GRU: ({**_RECURRENT_KEYS, "reset_after": _BOOL}, _recurrent_shapes(GRU)),
     LSTMCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL, "dtype": _DTYPE,
                 "n_threads": _THREADS}, _cell_shapes(4)),
+    RNNCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL,
+               "nonlinearity": _choice("tanh", "relu"), "dtype": _DTYPE,
+               "n_threads": _THREADS}, _cell_shapes(1)),
     GRUCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL,
                "reset_after": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS},
               _cell_shapes(3)),

@@ -34,6 +34,7 @@ from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_length
 from .gru import GRUCell
 from .lstm import LSTMCell
 from .module import ONE_TRAINING_THREAD, Module, one_thread_in_training
+from .rnn import RNNCell
 
 __all__ = ["Linear", "Dropout", "LastStep", "Sequential"]
 
@@ -465,7 +466,7 @@ class Sequential(Module):
             if not isinstance(layer, Module):
                 raise TypeError(f"layer {i} must be a lstm_native Module, "
                                 f"got {type(layer).__name__}")
-            if isinstance(layer, (LSTMCell, GRUCell)):
+            if isinstance(layer, (LSTMCell, GRUCell, RNNCell)):
                 cls = type(layer).__name__
                 raise TypeError(f"layer {i} ({cls}) runs one step with its own state: "
                                 f"use {cls[:-len('Cell')]} in a Sequential")

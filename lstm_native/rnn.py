@@ -1,19 +1,26 @@
-"""`RNN`: the Elman RNN with tanh or ReLU, PyTorch's API and semantics, the native kernels
-underneath.
+"""`RNN` and `RNNCell`: the Elman RNN with tanh or ReLU, PyTorch's API and semantics, the
+native kernels underneath.
 
 `RNN` is the shared recurrent layer of `lstm_native.recurrent` with the one-gate Elman
-cell and no cell state: the same checks, layouts and kernel driver as `LSTM`. The
-equations the kernels implement are written out for a reader in
-`lstm_native.reference` (`rnn_forward`, `rnn_backward`).
+cell and no cell state: the same checks, layouts and kernel driver as `LSTM`. `RNNCell`
+runs one step of it on the same driver, as a one-step sequence, as `LSTMCell` and
+`GRUCell` do. The equations the kernels implement are written out for a reader in
+`lstm_native.reference` (`rnn_forward`, `rnn_backward`, `rnn_cell_forward`,
+`rnn_cell_backward`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _recurrent
-from .recurrent import _Recurrent
+from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
+from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device,
+                          check_model_dtype, check_parameter_count, check_rows, check_seed,
+                          check_size)
+from .module import Module, one_thread_in_training
+from .recurrent import _Recurrent, check_state, init_uniform
 
-__all__ = ["RNN"]
+__all__ = ["RNN", "RNNCell"]
 
 _NONLINEARITIES = {"tanh": _recurrent.Cell.RNN_TANH, "relu": _recurrent.Cell.RNN_RELU}
 
@@ -168,3 +175,181 @@ class RNN(_Recurrent):
         """
         return self._backward(dout, dh_n, "dh_n", input_grad)
 
+
+class RNNCell(Module):
+    """One Elman RNN step, as `torch.nn.RNNCell`::
+
+        h = act(W_ih x + b_ih + W_hh h_prev + b_hh),  act = tanh or ReLU
+
+    Parameters
+    ----------
+    input_size : int
+        Features of the input, I, in 1..2**20.
+    hidden_size : int
+        Features of the hidden state, H, in 1..2**20.
+    bias : bool, default True
+        Whether the cell has `bias_ih` and `bias_hh`.
+    nonlinearity : {'tanh', 'relu'}, default 'tanh'
+        The activation act.
+    device : None, "cpu" or torch.device("cpu")
+        As torch's: the kernels run on the CPU; any other device is a ValueError.
+    dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
+        Default float32. The arguments up to here are torch's, in its order; the rest
+        are keyword-only.
+    seed : int, numpy Generator or None
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
+    n_threads : int or None
+        OpenMP threads (they split the batch), in 1..1024, used up to the cores the
+        process may run on; None as in `RNN`.
+
+    Notes
+    -----
+    Parameters are `weight_ih` (H, I), `weight_hh` (H, H), `bias_ih`, `bias_hh` (H,), as
+    PyTorch's, so `load_state_dict(torch_cell.state_dict())` works.
+
+    Limits and threads as `RNN`: at most 2**31 - 1 parameters and 2**30 rows N per step;
+    float64 inputs must fit a float32 model's range, nan and inf propagate; inference
+    may run in many threads at once, training in one at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native import RNNCell
+    >>> cell = RNNCell(3, 5, nonlinearity="relu", seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((2, 3))   # (N, I)
+    >>> h = cell(x)
+    >>> h.shape, bool((h >= 0).all())
+    ((2, 5), True)
+    >>> dx, dh_prev = cell.backward(np.ones_like(h))
+    >>> dx.shape, dh_prev.shape
+    ((2, 3), (2, 5))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype=np.float32, *,
+                 seed: int | None = None, n_threads: int | None = None):
+        check_device(device)
+        super().__init__(check_model_dtype(dtype))
+        self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
+        self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
+        self.bias = check_bool(bias, "bias")
+        self.nonlinearity = _check_nonlinearity(nonlinearity)
+        self._cell = _NONLINEARITIES[nonlinearity]
+        self.n_threads = check_n_threads(n_threads)
+        H = self.hidden_size
+        check_parameter_count(H * (self.input_size + H + 2 * self.bias),
+                              "input_size and hidden_size")
+        rng = np.random.default_rng(check_seed(seed))
+        self._add_parameter("weight_ih", init_uniform(rng, (H, self.input_size), H))
+        self._add_parameter("weight_hh", init_uniform(rng, (H, H), H))
+        if self.bias:
+            self._add_parameter("bias_ih", init_uniform(rng, (H,), H))
+            self._add_parameter("bias_hh", init_uniform(rng, (H,), H))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (but the seed) as a JSON-ready dict."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "bias": self.bias, "nonlinearity": self.nonlinearity,
+                "dtype": self.dtype.name, "n_threads": self.n_threads}
+
+    def __repr__(self) -> str:
+        extra = ("" if self.bias else ", bias=False") + \
+            ("" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}")
+        return f"RNNCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
+
+    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
+        H = self.hidden_size
+        return ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
+
+    @one_thread_in_training
+    def forward(self, x, hx=None):
+        """One step.
+
+        Parameters
+        ----------
+        x : array_like, (N, I) or unbatched (I,)
+            float32 or float64 (converted to the model's dtype), any memory layout.
+        hx : array_like or None
+            The previous state h, (N, H) ((H,) unbatched); None means zeros.
+
+        Returns
+        -------
+        h : numpy.ndarray, (N, H) ((H,) unbatched)
+            The new hidden state.
+        """
+        expected = f"(N, I) or (I,) with I = input_size = {self.input_size}"
+        user_x = x
+        x = as_float_array(x, "x", self.dtype, expected)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
+            raise ValueError(f"x must have shape {expected}, got {x.shape}")
+        batched = x.ndim == 2
+        check_rows(x.size // self.input_size, "x", "the batch N")
+        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
+        if self.training and np.may_share_memory(x, user_x):
+            # backward reads x again: our own copy, so the caller may reuse its buffer.
+            x = x.copy()
+        N, H = x.shape[0], self.hidden_size
+        if hx is None:
+            h_prev = np.zeros((N, H), self.dtype)
+        else:
+            shape, expected_h = self._state_shape(N, batched)
+            h_prev = check_state(hx, "hx", shape, expected_h, self.dtype).reshape(N, H)
+        bias = (self._params["bias_ih"] + self._params["bias_hh"] if self.bias
+                else np.zeros(H, self.dtype))
+        lengths = np.ones(N, np.int64)
+        gates = np.empty((N, H), self.dtype)
+        # Two slots, as a one-step sequence in training: the previous and the new state.
+        h = np.concatenate([h_prev, np.empty_like(h_prev)])
+        out = np.empty((N, H), self.dtype)
+        with single_threaded_blas():
+            _recurrent.forward_layer(self._cell, x, self._params["weight_ih"],
+                                     self._params["weight_hh"], bias, None, lengths, gates,
+                                     None, h, None, out, 0, False, True,
+                                     effective_n_threads(self.n_threads))
+        h_new = h[N:].copy()
+        if self.training:
+            self._keep_for_backward((x, lengths, gates, h, batched))
+        return h_new if batched else h_new[0]
+
+    @one_thread_in_training
+    def backward(self, dh):
+        """Back-propagate through the last step, adding into `grads`.
+
+        Parameters
+        ----------
+        dh : array_like, the shape of forward's h
+            Gradient with respect to the new hidden state.
+
+        Returns
+        -------
+        dx : numpy.ndarray
+            Gradient with respect to x.
+        dh_prev : numpy.ndarray
+            Gradient with respect to the previous state.
+
+        Raises
+        ------
+        RuntimeError
+            In eval mode, with no training-mode forward left to back-propagate, or when
+            another thread trains the cell (see `lstm_native.module`).
+        """
+        x, lengths, gates, h, batched = self._cache_for_backward()
+        N, H = x.shape[0], self.hidden_size
+        shape, expected = self._state_shape(N, batched)
+        dh_next = check_state(dh, "dh", shape, expected, self.dtype).reshape(N, H)
+        self._cache = None
+        dx = np.zeros_like(x)
+        db = np.zeros(H, self.dtype) if self.bias else None
+        no_output_grad = np.zeros((N, H), self.dtype)
+        with single_threaded_blas():
+            _recurrent.backward_layer(self._cell, x, self._params["weight_ih"],
+                                      self._params["weight_hh"], lengths, gates, None, h, None,
+                                      no_output_grad, 0, dh_next, None,
+                                      self.grads["weight_ih"], self.grads["weight_hh"], db,
+                                      None, dx, False, effective_n_threads(self.n_threads))
+        if self.bias:
+            self.grads["bias_ih"] += db
+            self.grads["bias_hh"] += db
+        if not batched:
+            return dx[0], dh_next[0]
+        return dx, dh_next

@@ -93,11 +93,12 @@ def _assert_weights_equal(a, b):
     lambda: ln.LSTMCell(3, 4, seed=2),
     lambda: ln.GRU(3, 5, 2, bidirectional=True, reset_after=False, dtype=np.float64, seed=2),
     lambda: ln.GRUCell(3, 4, bias=False, seed=2),
+    lambda: ln.RNNCell(3, 4, bias=False, nonlinearity="relu", dtype=np.float64, seed=2),
     lambda: Linear(4, 3, bias=False, dtype=np.float64, seed=2),
     lambda: Sequential(Sequential(ln.LSTM(2, 3, seed=0), LastStep()), Linear(3, 1, seed=1),
                        Dropout(0.1)),
     lambda: Sequential(ln.LSTM(2, 3, seed=0), Linear(3, 1, seed=1), stateful=True),
-], ids=["seq32", "seq64", "lstm", "cell", "gru", "gru-cell", "linear", "nested", "stateful"])
+], ids=["seq32", "seq64", "lstm", "cell", "gru", "gru-cell", "rnn-cell", "linear", "nested", "stateful"])
 def test_load_model_round_trip(tmp_path, make):
     model = make()
     path = tmp_path / "model.npz"

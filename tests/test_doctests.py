@@ -12,8 +12,8 @@ import pkgutil
 import pytest
 
 import lstm_native
-from lstm_native import (LSTM, RNN, LSTMCell, Sequential, evaluate, fit, load_model, predict,
-                         save_checkpoint)
+from lstm_native import (LSTM, RNN, LSTMCell, RNNCell, Sequential, evaluate, fit, load_model,
+                         predict, save_checkpoint)
 from lstm_native.data import (MinMaxScaler, StandardScaler, chronological_split,
                               forecast_recursive, load_csv, load_dataset, make_windows,
                               persistence_forecast, scaler_from_state)
@@ -23,7 +23,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(lstm_native.__path__, "ls
                  if not m.name.endswith(".__main__"))
 
 #: The public API whose docstrings must show an example.
-WITH_EXAMPLES = [LSTM, RNN, LSTMCell, Sequential, fit, predict, evaluate, save_checkpoint,
+WITH_EXAMPLES = [LSTM, RNN, LSTMCell, RNNCell, Sequential, fit, predict, evaluate, save_checkpoint,
                  load_model, make_windows,
                  StandardScaler, MinMaxScaler, scaler_from_state, chronological_split,
                  persistence_forecast, forecast_recursive, load_dataset, load_csv]

@@ -1,5 +1,6 @@
 """The hand-vectorised parts: the nonlinearities' accuracy, and every SIMD level the CPU
-offers giving the reference's numbers, for the LSTM and the RNN (tanh and ReLU)."""
+offers giving the reference's numbers, for the LSTM, the RNN and the RNNCell (tanh and
+ReLU)."""
 from __future__ import annotations
 
 import json
@@ -92,6 +93,21 @@ _CHECK = textwrap.dedent("""
             r_dx, r_dh0, r_grads = ref.rnn_backward(dout.astype(np.float64), cache)
             pairs += [(out, r_out), (h, r_h), (dx, r_dx), (dh0, r_dh0)]
             pairs += [(m.grads[k], r_grads[k]) for k in r_grads]
+            # RNNCell: one step on the same driver, h0 given.
+            cell = ln.RNNCell(5, 37, nonlinearity=nonlinearity, dtype=dtype, seed=3,
+                              n_threads=2)
+            h0 = rng.standard_normal((7, 37)).astype(dtype)
+            dh = rng.standard_normal((7, 37)).astype(dtype)
+            h1 = cell(x[0], h0)
+            dx1, dh0 = cell.backward(dh)
+            params = {k: v.astype(np.float64) for k, v in cell.state_dict().items()}
+            r_h1, cache = ref.rnn_cell_forward(x[0].astype(np.float64), h0.astype(np.float64),
+                                               params["weight_ih"], params["weight_hh"],
+                                               params["bias_ih"], params["bias_hh"],
+                                               nonlinearity)
+            r_dx1, r_dh0, r_grads = ref.rnn_cell_backward(dh.astype(np.float64), cache)
+            pairs += [(h1, r_h1), (dx1, r_dx1), (dh0, r_dh0)]
+            pairs += [(cell.grads[k], r_grads[k]) for k in r_grads]
         worst[np.dtype(dtype).name] = max(
             float(np.abs(a - b).max() / max(1.0, np.abs(b).max())) for a, b in pairs)
     print(json.dumps({"level": _recurrent.simd_level(), "worst": worst}))

@@ -19,7 +19,7 @@ from conftest import import_torch
 from lstm_native.checkpoint import build_module
 
 LAYERS = [ln.LSTM, ln.GRU, ln.RNN]
-CELLS = [ln.LSTMCell, ln.GRUCell]
+CELLS = [ln.LSTMCell, ln.GRUCell, ln.RNNCell]
 ALL = LAYERS + CELLS
 
 #: torch's documented order (torch/nn/modules/rnn.py); the layers' ends at dropout,
@@ -31,6 +31,7 @@ TORCH_ORDER = {
              "batch_first"],
     ln.LSTMCell: ["input_size", "hidden_size", "bias", "device", "dtype"],
     ln.GRUCell: ["input_size", "hidden_size", "bias", "device", "dtype"],
+    ln.RNNCell: ["input_size", "hidden_size", "bias", "nonlinearity", "device", "dtype"],
 }
 #: Our own arguments (not torch's): keyword-only.
 OURS = {"seed", "n_threads", "reset_after"}
@@ -115,6 +116,8 @@ def test_torchs_positional_calls_cells():
         (ln.LSTMCell, (4, 8, True, "cpu")),
         (ln.GRUCell, (4, 8, False, torch.device("cpu"), torch.float64)),
         (ln.GRUCell, (4, 8, True)),
+        (ln.RNNCell, (4, 8, False, "relu", "cpu", torch.float64)),
+        (ln.RNNCell, (4, 8, True, "tanh", None, torch.float32)),
     ]
     for cls, args in calls:
         ours = cls(*args, seed=0)
@@ -133,7 +136,8 @@ def test_the_arguments_after_the_positional_ones_are_keywords():
                       (ln.GRU, (4, 8, 1, True, False, 0.0)),
                       (ln.RNN, (4, 8, 1, "tanh", True, False, 0.0)),
                       (ln.LSTMCell, (4, 8, True, None, np.float32, 0)),
-                      (ln.GRUCell, (4, 8, True, None, np.float32, True))]:
+                      (ln.GRUCell, (4, 8, True, None, np.float32, True)),
+                      (ln.RNNCell, (4, 8, True, "tanh", None, np.float32, 0))]:
         with pytest.raises(TypeError, match=rf"^{cls.__name__}\.__init__\(\) takes"):
             cls(*args)
 
@@ -248,7 +252,7 @@ def test_torch_is_not_imported_for_numpy_dtypes_or_devices():
         import sys
         import numpy as np
         import lstm_native as ln
-        for cls in (ln.LSTM, ln.GRU, ln.RNN, ln.LSTMCell, ln.GRUCell):
+        for cls in (ln.LSTM, ln.GRU, ln.RNN, ln.LSTMCell, ln.GRUCell, ln.RNNCell):
             for dtype in (None, np.float32, "float64", np.dtype("f4")):
                 cls(2, 3, dtype=dtype, device="cpu")
             for bad in ("cuda", 0):
@@ -333,10 +337,11 @@ def _built_positionally():
             ln.GRU(3, 4, 2, True, True, reset_after=False, seed=0),
             ln.RNN(3, 4, 2, "relu", False, True, seed=0),
             ln.LSTMCell(3, 4, False, "cpu", np.float64, seed=0),
-            ln.GRUCell(3, 4, False, None, "float32", reset_after=False, seed=0)]
+            ln.GRUCell(3, 4, False, None, "float32", reset_after=False, seed=0),
+            ln.RNNCell(3, 4, False, "relu", "cpu", np.float64, seed=0, n_threads=1)]
 
 
-@pytest.mark.parametrize("index", range(5), ids=[type(m).__name__
+@pytest.mark.parametrize("index", range(6), ids=[type(m).__name__
                                                   for m in _built_positionally()])
 def test_get_config_round_trips_and_checkpoints(tmp_path, index):
     m = _built_positionally()[index]
