@@ -7,7 +7,7 @@ The file is a zip of `.npy` members (``np.load(allow_pickle=False)`` reads it):
   format name and version, the model's ``{"type": class name, "config": get_config()}``,
   its parameter names, the epoch, and the optimizer state and `extra` with every array
   replaced by a reference ``{"__array__": member}`` to its own member; and, only for a
-  model that draws random numbers (`Dropout`), ``rng_states``: each generator's numpy
+  model that draws random numbers (dropout), ``rng_states``: each generator's numpy
   ``bit_generator.state`` by module path ("" for the model, "1" for a Sequential's
   second layer), its arrays as lists of ints (checked against the layout of numpy's
   bit generator it names before a generator is built);
@@ -276,6 +276,8 @@ def _sequential_shapes(c, layer_parameters):
 
 _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
                    "num_layers": _ints(1, MAX_LAYERS), "bias": _BOOL, "batch_first": _BOOL,
+                   "dropout": _Key("a float in [0, 1]",
+                                   lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0),
                    "bidirectional": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS}
 
 #: Per built-in class: every key its get_config() writes, and its parameters as
@@ -696,8 +698,8 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
 
     Notes
     -----
-    The state of every random generator in use (a `Dropout`'s; `Module.rng_state`) is
-    saved in the metadata's ``rng_states``, so
+    The state of every random generator in use (a `Dropout`'s, a recurrent layer's with
+    `dropout` > 0; `Module.rng_state`) is saved in the metadata's ``rng_states``, so
     that a resumed run draws the masks the uninterrupted one would have. Kept states of
     a stateful `Sequential` are not saved.
 

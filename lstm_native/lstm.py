@@ -45,14 +45,20 @@ class LSTM(_Recurrent):
         Whether the layers have the biases `bias_ih_l{k}` and `bias_hh_l{k}`.
     batch_first : bool, default False
         Inputs and outputs are (N, T, ·) instead of (T, N, ·). States are always (D·L, N, H).
+    dropout : float, default 0.0
+        In training mode, the probability of zeroing each element of the output of every
+        layer but the last (the next layer's input), the others scaled by 1/(1 - p), as
+        torch's; in [0, 1]. The masks come from the layer's own generator, seeded by
+        `seed` (`rng_state`); eval mode is the identity. With one layer it does nothing
+        and warns, as torch.
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
         after the forward direction's.
     dtype : {np.float32, np.float64}, default np.float32
         The precision of parameters and computation.
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
-        int >= 0.
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
+        generator then draws the dropout masks; an int >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the

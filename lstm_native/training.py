@@ -22,7 +22,7 @@ Design notes:
   from a checkpoint at epoch e (``initial_epoch=e``) takes the very steps the
   uninterrupted run would have taken: same weights, bitwise (see `ModelCheckpoint` and
   `resume_from_checkpoint`). The checkpoint keeps the dropout generators' states too
-  (`Dropout`'s), so the resumed run draws the same masks.
+  (`Dropout`, a recurrent layer's `dropout`), so the resumed run draws the same masks.
 - Every argument is checked before anything changes (weights, mode, stateful flag,
   optimizer, callbacks): a refused call leaves everything as it was. Errors that only
   the data can show (a target the loss refuses, a diverging loss) come from the steps.

@@ -756,6 +756,12 @@ def _rng(meta):
     (lambda meta: meta["rng_states"].update({"0": _rng(meta)}), "'0'"),   # the LSTM draws nothing
     (lambda meta: meta["rng_states"].update({"9": _rng(meta)}), "'9'"),
     (lambda meta: meta["rng_states"].update({"": _rng(meta)}), "''"),
+    (lambda meta: meta["model"]["config"]["layers"][0]["config"].update(dropout=1.5),
+     "dropout"),
+    (lambda meta: meta["model"]["config"]["layers"][0]["config"].update(dropout="0.3"),
+     "dropout"),
+    (lambda meta: meta["model"]["config"]["layers"][0]["config"].update(dropout=float("nan")),
+     "dropout"),
 ])
 def test_crafted_generator_states(good, tmp_path, change, match):
     """Each saved generator state is checked against the layout of the numpy bit
@@ -775,7 +781,7 @@ def test_crafted_generator_states(good, tmp_path, change, match):
 @pytest.mark.parametrize("name", sorted(checkpoint._RNG_LAYOUTS))
 def test_every_numpy_bit_generator_round_trips(tmp_path, name):
     """A layer given a state of any of numpy's bit generators saves and loads it."""
-    model = Sequential(Linear(2, 3, seed=0), Dropout(0.5, seed=1))
+    model = Sequential(ln.RNN(2, 3, 2, dropout=0.5, seed=0), Dropout(0.5, seed=1))
     other = np.random.Generator(getattr(np.random, name)(5))
     other.random(3)
     model.layers[1].set_rng_state(other.bit_generator.state)
@@ -787,11 +793,13 @@ def test_every_numpy_bit_generator_round_trips(tmp_path, name):
 
 def test_an_older_file_without_generator_states_loads(good, tmp_path):
     """Files of before rng_states (and of models that draw nothing) load, the
-    generators left at their seeds."""
+    generators left at their seeds; and one without `dropout` in its config means 0."""
     _, _, members = good
 
     def change(meta):
         meta.pop("rng_states")
+        meta["model"]["config"]["layers"][0]["config"].pop("dropout")
     path = _write_members(tmp_path / "old.npz", _declaring(members, change))
     model = load_model(path)
+    assert model.layers[0].dropout == 0.0
     assert model.layers[1].rng_state() == Dropout(0.25, seed=3).rng_state()
