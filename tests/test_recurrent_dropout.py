@@ -329,3 +329,25 @@ def test_torch_gives_the_same_numbers_where_the_mask_is_known(cls, p, training):
         assert_close(dx, xt.grad.numpy(), np.float64, "dx")
         for name, param in theirs.named_parameters():
             assert_close(ours.grads[name], param.grad.numpy(), np.float64, name)
+
+
+def test_a_failed_resume_leaves_the_generators(tmp_path):
+    """resume_from_checkpoint that fails after loading (no scheduler state saved) puts
+    the generators back where they were, as the weights and the optimizer."""
+    def setup():
+        model = ln.Sequential(ln.LSTM(1, 3, 2, dropout=0.3, batch_first=True, seed=0),
+                              ln.LastStep(batch_first=True), ln.Dropout(0.2, seed=1),
+                              ln.Linear(3, 1, seed=2))
+        return model, ln.optim.Adam(model, lr=0.01)
+
+    model, opt = setup()
+    model(np.ones((2, 4, 1)))
+    ln.save_checkpoint(tmp_path / "c.npz", model, opt, epoch=1, extra={})
+    model, opt = setup()
+    before = rng_states(model)
+    with pytest.raises(ValueError, match="no scheduler state"):
+        ln.resume_from_checkpoint(tmp_path / "c.npz", model, opt,
+                                  ln.schedules.StepLR(opt, step_size=1))
+    assert rng_states(model) == before
+    ln.resume_from_checkpoint(tmp_path / "c.npz", model, opt)
+    assert rng_states(model) != before
