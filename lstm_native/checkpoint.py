@@ -6,7 +6,11 @@ The file is a zip of `.npy` members (``np.load(allow_pickle=False)`` reads it):
 - ``__metadata__``: UTF-8 JSON as a uint8 array (a 0-d unicode array is read too): the
   format name and version, the model's ``{"type": class name, "config": get_config()}``,
   its parameter names, the epoch, and the optimizer state and `extra` with every array
-  replaced by a reference ``{"__array__": member}`` to its own member;
+  replaced by a reference ``{"__array__": member}`` to its own member; and, only for a
+  model that draws random numbers (dropout), ``rng_states``: each generator's numpy
+  ``bit_generator.state`` by module path ("" for the model, "1" for a Sequential's
+  second layer), its arrays as lists of ints (checked against the layout of numpy's
+  bit generator it names before a generator is built);
 - ``model/<name>``: each parameter under its `state_dict` name (``model/0.weight_ih_l0``);
 - ``optimizer/<path>``, ``extra/<path>``: the arrays of those trees, by their key paths.
 
@@ -46,7 +50,7 @@ from ._validation import FLOAT_DTYPES
 from .gru import GRU, GRUCell
 from .layers import Dropout, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
-from .module import Module
+from .module import BIT_GENERATORS, Module, generator_from_state, modules_by_path, rng_states
 from .rnn import RNN, RNNCell
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMAT_VERSION", "CheckpointError", "build_module",
@@ -272,6 +276,8 @@ def _sequential_shapes(c, layer_parameters):
 
 _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
                    "num_layers": _ints(1, MAX_LAYERS), "bias": _BOOL, "batch_first": _BOOL,
+                   "dropout": _Key("a float in [0, 1]",
+                                   lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0),
                    "bidirectional": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS}
 
 #: Per built-in class: every key its get_config() writes, and its parameters as
@@ -404,6 +410,105 @@ class _Architecture:
                            f"of weights (max_bytes={self.max_bytes}; pass a larger "
                            "max_bytes to load a model this large)")
             yield name, shape, None if dtype is None else np.dtype(dtype)
+
+
+# -- the states of the random generators ---------------------------------------------
+# numpy's `bit_generator.state` of each of its bit generators, as JSON: its arrays as
+# lists of ints. Each leaf is (None: an int, or n: a list of n ints) and the greatest
+# value; a list is a uint32 array when its values fit 32 bits, else uint64.
+
+_U32, _U64, _U128 = 2**32 - 1, 2**64 - 1, 2**128 - 1
+_PCG_STATE = {"state": {"state": (None, _U128), "inc": (None, _U128)},
+              "has_uint32": (None, 1), "uinteger": (None, _U32)}
+_RNG_LAYOUTS = {
+    "PCG64": _PCG_STATE,
+    "PCG64DXSM": _PCG_STATE,
+    "MT19937": {"state": {"key": (624, _U32), "pos": (None, 624)}},
+    "Philox": {"state": {"counter": (4, _U64), "key": (2, _U64)}, "buffer": (4, _U64),
+               "buffer_pos": (None, 4), "has_uint32": (None, 1), "uinteger": (None, _U32)},
+    "SFC64": {"state": {"state": (4, _U64)}, "has_uint32": (None, 1),
+              "uinteger": (None, _U32)},
+}
+assert set(_RNG_LAYOUTS) == set(BIT_GENERATORS)
+
+
+def _rng_to_json(node):
+    """A `bit_generator.state` with its arrays and numpy ints as JSON lists and ints."""
+    if isinstance(node, dict):
+        return {k: _rng_to_json(v) for k, v in node.items()}
+    if isinstance(node, np.ndarray):
+        return [int(v) for v in node.tolist()]
+    return node if isinstance(node, str) else int(node)
+
+
+def _rng_from_json(node, layout: dict, where: str) -> dict:
+    """The numpy state a checked JSON state gives: exactly the layout's keys, every int
+    in its range, every list of its length, as arrays of its dtype."""
+    if not isinstance(node, dict) or set(node) != set(layout):
+        raise _Bad(f"{where} must have the keys {sorted(layout)}, got {_short(node)}")
+    state = {}
+    for key, rule in layout.items():
+        value = node[key]
+        if isinstance(rule, dict):
+            state[key] = _rng_from_json(value, rule, f"{where}[{key!r}]")
+            continue
+        length, top = rule
+        ok = (lambda v: type(v) is int and 0 <= v <= top)
+        if length is None and ok(value):
+            state[key] = value
+        elif length is not None and type(value) is list and len(value) == length \
+                and all(ok(v) for v in value):
+            state[key] = np.array(value, np.uint32 if top <= _U32 else np.uint64)
+        else:
+            expected = (f"an int in 0..{top}" if length is None
+                        else f"a list of {length} ints in 0..{top}")
+            raise _Bad(f"{where}[{key!r}] must be {expected}, got {_short(value)}")
+    return state
+
+
+def _checked_rng_states(states) -> dict:
+    """A file's ``rng_states``, {module path: numpy generator state}, checked against
+    numpy's bit generators' layouts before any generator is built."""
+    if states is None:
+        return {}
+    if not isinstance(states, dict) or len(states) > MAX_MODULES:
+        raise _Bad(f"rng_states must be None or a dict of at most {MAX_MODULES} generator "
+                   f"states, got {_short(states)}")
+    checked = {}
+    for path, state in states.items():
+        where = f"rng_states[{_short(path)}]"
+        if not (isinstance(state, dict) and type(state.get("bit_generator")) is str
+                and state["bit_generator"] in _RNG_LAYOUTS):
+            raise _Bad(f"{where} must be a generator state naming one of numpy's bit "
+                       f"generators {sorted(_RNG_LAYOUTS)}, got {_short(state)}")
+        name = state["bit_generator"]
+        rest = {k: v for k, v in state.items() if k != "bit_generator"}
+        checked[path] = {"bit_generator": name,
+                         **_rng_from_json(rest, _RNG_LAYOUTS[name], where)}
+    return checked
+
+
+def _generators_for(model: Module, states: dict) -> dict:
+    """{module: Generator} of the saved states, each path naming a module of `model`
+    that has a generator; _Bad otherwise."""
+    modules = modules_by_path(model)
+    generators = {}
+    for path, state in states.items():
+        module = modules.get(path)
+        if module is None or module.rng_state() is None:
+            raise _Bad(f"rng_states holds a generator for {path!r}, which is not a module "
+                       f"of the model that draws random numbers")
+        try:
+            generators[path] = generator_from_state(state)
+        except (TypeError, ValueError) as e:
+            raise _Bad(f"rng_states[{path!r}] is not a valid generator state: {e}") from e
+    return generators
+
+
+def _set_generators(model: Module, generators: dict) -> None:
+    modules = modules_by_path(model)
+    for path, generator in generators.items():
+        modules[path].set_rng_state(generator.bit_generator.state)
 
 
 # -- trees of JSON values and arrays ---------------------------------------------------
@@ -596,8 +701,10 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
 
     Notes
     -----
-    Kept states of a stateful `Sequential` and the position of a `Dropout`'s random
-    generator are not saved.
+    The state of every random generator in use (a `Dropout`'s, a recurrent layer's with
+    `dropout` > 0; `Module.rng_state`) is saved in the metadata's ``rng_states``, so
+    that a resumed run draws the masks the uninterrupted one would have. Kept states of
+    a stateful `Sequential` are not saved.
 
     Each save first removes the temporary files of earlier saves to the same `path`
     whose writer process no longer exists (their pid in the name; POSIX only). Writers
@@ -645,6 +752,9 @@ def save_checkpoint(path, model: Module, optimizer=None, *, epoch: int | None = 
         "optimizer": None if optimizer is None else flatten(optimizer.state_dict(), "optimizer"),
         "extra": None if extra is None else flatten(extra, "extra"),
     }
+    states = rng_states(model)
+    if states:  # only then: files of models that draw nothing read in older releases
+        meta["rng_states"] = {path: _rng_to_json(state) for path, state in states.items()}
     try:
         text = json.dumps(meta)
     except TypeError as e:
@@ -800,7 +910,7 @@ def _check_metadata(meta: dict) -> None:
     missing = sorted(keys - set(meta))
     if missing:
         raise _Bad(f"the metadata lacks {missing[0]!r}")
-    unknown = sorted(set(meta) - keys)
+    unknown = sorted(set(meta) - keys - {"rng_states"})  # that one is optional
     if unknown:
         raise _Bad(f"the metadata has unknown keys {_short(unknown)}")
     if type(meta["lstm_native_version"]) is not str:
@@ -824,6 +934,7 @@ class _Contents(NamedTuple):
     weights: dict      # the saved weights, by parameter name, not yet loaded
     epoch: int | None
     trees: dict        # "optimizer" and "extra", or {} when not asked for
+    generators: dict   # the saved random generators, by module path
 
 
 def _read(path, max_bytes, model: Module | None, trees: bool) -> tuple[str, _Contents]:
@@ -849,6 +960,7 @@ def _read(path, max_bytes, model: Module | None, trees: bool) -> tuple[str, _Con
 def _read_archive(archive: _Archive, max_bytes: int, model, trees: bool) -> _Contents:
     meta = _read_metadata(archive, max_bytes)
     _check_metadata(meta)
+    saved_rng = _checked_rng_states(meta.get("rng_states"))
     try:
         declared = _Architecture(meta["model"], max_bytes, model is not None).shapes
     except _Bad as e:
@@ -899,11 +1011,12 @@ def _read_archive(archive: _Archive, max_bytes: int, model, trees: bool) -> _Con
         except (TypeError, ValueError, KeyError) as e:
             raise _Bad(f"cannot rebuild the model: {e}") from e
     _check_architecture(model, {name: h.shape for name, h in headers.items()})
+    generators = _generators_for(model, saved_rng)
     weights = {name: archive.read(h) for name, h in headers.items()}
     arrays = {member: archive.read(h) for member, h in tree_headers.items()}
     return _Contents(model, weights, meta["epoch"],
                      {key: _unflatten(meta[key], arrays) for key in ("optimizer", "extra")}
-                     if trees else {})
+                     if trees else {}, generators)
 
 
 def _check_architecture(model: Module, shapes: dict) -> None:
@@ -942,7 +1055,8 @@ def load_model(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Module:
     -------
     Module
         A new instance of the saved class and configuration, its weights bitwise those
-        saved (in training mode, as a freshly built model).
+        saved and its random generators (dropout masks) where they were (in training
+        mode, as a freshly built model).
 
     Raises
     ------
@@ -980,6 +1094,7 @@ def load_model(path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Module:
     """
     path, contents = _read(path, max_bytes, None, trees=False)
     _load_weights(path, contents.model, contents.weights)
+    _set_generators(contents.model, contents.generators)
     return contents.model
 
 
@@ -1004,9 +1119,10 @@ def load_checkpoint(path, model: Module | None = None, optimizer=None, *,
     Returns
     -------
     dict
-        ``"model"``: the model; ``"epoch"``: int >= 0 or None; ``"extra"``: dict or
-        None; ``"optimizer_state"``: the saved optimizer state or None (for an optimizer
-        built after loading the model).
+        ``"model"``: the model (its weights and its random generators restored);
+        ``"epoch"``: int >= 0 or None; ``"extra"``: dict or None; ``"optimizer_state"``:
+        the saved optimizer state or None (for an optimizer built after loading the
+        model).
 
     Raises
     ------
@@ -1042,6 +1158,7 @@ def load_checkpoint(path, model: Module | None = None, optimizer=None, *,
                 raise CheckpointError(f"{path}: the optimizer state does not load: "
                                       f"{e}") from e
             raise
+    _set_generators(model, contents.generators)  # last: nothing can fail after it
     return {"model": model, "epoch": contents.epoch, "extra": extra,
             "optimizer_state": optimizer_state}
 

@@ -63,11 +63,18 @@ class GRU(_Recurrent):
     batch_first : bool, default False
         Inputs and outputs are (N, T, ·) instead of (T, N, ·). The state is always
         (D·L, N, H).
+    dropout : float, default 0.0
+        In training mode, the probability of zeroing each element of the output of every
+        layer but the last (the next layer's input), the others scaled by 1/(1 - p), as
+        torch's; in [0, 1]. The masks come from the layer's own generator, seeded by
+        `seed` (`rng_state`); eval mode is the identity. With one layer it does nothing
+        and warns, as torch.
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
-        after the forward direction's. Keyword-only, as every argument from here on.
+        after the forward direction's.
     reset_after : bool, default True
-        True: PyTorch's GRU (ONNX's linear_before_reset=1), the reset gate multiplies the
+        Keyword-only, as `seed` and `n_threads` (the other arguments are torch's, in its
+        order). True: PyTorch's GRU (ONNX's linear_before_reset=1), the reset gate multiplies the
         recurrent term of n. False: it multiplies h_{t-1} before W_hn (Keras's
         reset_after=False, ONNX's linear_before_reset=0; not in PyTorch).
     device : None, "cpu" or torch.device("cpu")
@@ -75,8 +82,8 @@ class GRU(_Recurrent):
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         The precision of parameters and computation; default float32.
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
-        int >= 0.
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
+        generator then draws the dropout masks; an int >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OpenMP's default (OMP_NUM_THREADS, else all cores).
@@ -105,12 +112,13 @@ class GRU(_Recurrent):
     _cell_defaults = {"reset_after": True}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, *,
-                 bidirectional: bool = False, reset_after: bool = True, device=None,
-                 dtype=np.float32, seed: int | None = None, n_threads: int | None = None):
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=np.float32, *,
+                 reset_after: bool = True, seed: int | None = None,
+                 n_threads: int | None = None):
         self.reset_after = check_bool(reset_after, "reset_after")
         self._cell = _cell_kind(self.reset_after)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, seed, n_threads)
 
     def _cell_config(self) -> dict:

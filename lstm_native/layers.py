@@ -33,7 +33,7 @@ from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_length
                           check_size)
 from .gru import GRUCell
 from .lstm import LSTMCell
-from .module import ONE_TRAINING_THREAD, Module, one_thread_in_training
+from .module import ONE_TRAINING_THREAD, Module, generator_from_state, one_thread_in_training
 from .rnn import RNNCell
 
 __all__ = ["Linear", "Dropout", "LastStep", "Sequential"]
@@ -228,6 +228,14 @@ class Dropout(Module):
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
+
+    def rng_state(self) -> dict:
+        """The state of the generator of the masks (numpy's `bit_generator.state`)."""
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        """Put the generator of the masks where `rng_state` said it was."""
+        self._rng = generator_from_state(state)
 
     @one_thread_in_training
     def forward(self, x):

@@ -46,16 +46,23 @@ class LSTM(_Recurrent):
         Whether the layers have the biases `bias_ih_l{k}` and `bias_hh_l{k}`.
     batch_first : bool, default False
         Inputs and outputs are (N, T, ·) instead of (T, N, ·). States are always (D·L, N, H).
+    dropout : float, default 0.0
+        In training mode, the probability of zeroing each element of the output of every
+        layer but the last (the next layer's input), the others scaled by 1/(1 - p), as
+        torch's; in [0, 1]. The masks come from the layer's own generator, seeded by
+        `seed` (`rng_state`); eval mode is the identity. With one layer it does nothing
+        and warns, as torch.
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
-        after the forward direction's. Keyword-only, as every argument from here on.
+        after the forward direction's.
     device : None, "cpu" or torch.device("cpu")
         As torch's: the kernels run on the CPU; any other device is a ValueError.
+        Keyword-only, as every argument from here on (torch's `proj_size` comes first).
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         The precision of parameters and computation; default float32.
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
-        int >= 0.
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
+        generator then draws the dropout masks; an int >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the
@@ -103,10 +110,10 @@ class LSTM(_Recurrent):
     _cell = _recurrent.Cell.LSTM
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, *,
-                 bidirectional: bool = False, device=None, dtype=np.float32,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, *, device=None, dtype=np.float32,
                  seed: int | None = None, n_threads: int | None = None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, seed, n_threads)
 
     def forward(self, x, hx=None, lengths=None):

@@ -54,6 +54,56 @@ def one_thread_in_training(method):
     return call
 
 
+#: numpy's bit generators, by the name their state carries.
+BIT_GENERATORS = {cls.__name__: cls for cls in (np.random.PCG64, np.random.PCG64DXSM,
+                                                np.random.MT19937, np.random.Philox,
+                                                np.random.SFC64)}
+
+
+def generator_from_state(state) -> np.random.Generator:
+    """A new Generator in the given ``bit_generator.state`` (numpy checks the rest)."""
+    if not (isinstance(state, dict) and isinstance(state.get("bit_generator"), str)
+            and state["bit_generator"] in BIT_GENERATORS):
+        raise ValueError(f"a generator state must be a dict naming one of numpy's bit "
+                         f"generators {sorted(BIT_GENERATORS)}, got {state!r:.200}")
+    bit_generator = BIT_GENERATORS[state["bit_generator"]]()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def rng_states(model) -> dict:
+    """The states of the random generators of `model` and its sub-modules (`children`),
+    by module path as in `state_dict` names ("" for the model itself, "0", "1.2" for
+    sub-modules); the modules that draw nothing are left out."""
+    states, stack = {}, [("", model)]
+    while stack:
+        path, module = stack.pop()
+        state = module.rng_state()
+        if state is not None:
+            states[path] = state
+        stack.extend((f"{path}.{i}" if path else str(i), child)
+                     for i, child in enumerate(module.children()))
+    return states
+
+
+def modules_by_path(model) -> dict:
+    """`model` and its sub-modules by the paths `rng_states` uses."""
+    found, stack = {}, [("", model)]
+    while stack:
+        path, module = stack.pop()
+        found[path] = module
+        stack.extend((f"{path}.{i}" if path else str(i), child)
+                     for i, child in enumerate(module.children()))
+    return found
+
+
+def set_rng_states(model, states: dict) -> None:
+    """Put the generators `rng_states` described back (paths not given are left)."""
+    modules = modules_by_path(model)
+    for path, state in states.items():
+        modules[path].set_rng_state(state)
+
+
 class Module:
     """Base of the building blocks: parameters by PyTorch's names, gradients, modes.
 
@@ -224,6 +274,33 @@ class Module:
             loaded[name] = value
         for name, value in loaded.items():
             np.copyto(self._params[name], value)
+
+    def rng_state(self) -> dict | None:
+        """The state of this block's own random generator, numpy's
+        ``Generator.bit_generator.state``; None for a block that draws nothing (the
+        default). `save_checkpoint` saves it, so that a resumed run draws the masks the
+        uninterrupted one would have drawn.
+
+        Returns
+        -------
+        dict or None
+        """
+        return None
+
+    def set_rng_state(self, state: dict) -> None:
+        """Put this block's random generator in the state `rng_state` gave.
+
+        Parameters
+        ----------
+        state : dict
+            numpy's ``bit_generator.state`` of one of its bit generators.
+
+        Raises
+        ------
+        TypeError
+            The block draws nothing (`rng_state` is None).
+        """
+        raise TypeError(f"{type(self).__name__} has no random generator")
 
     def children(self) -> tuple[Module, ...]:
         """The sub-modules this one is made of, in order; none for a plain block.

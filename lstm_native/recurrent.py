@@ -23,6 +23,9 @@ as its thread's; in eval mode no lock and nothing kept, so threads may share a m
 """
 from __future__ import annotations
 
+import numbers
+import warnings
+
 import numpy as np
 
 from . import _recurrent
@@ -31,7 +34,7 @@ from ._validation import (MAX_FEATURES, MAX_NUM_LAYERS, as_float_array, check_bo
                           check_device, check_lengths, check_model_dtype,
                           check_parameter_count, check_rows, check_seed, check_shape,
                           check_size)
-from .module import Module, one_thread_in_training
+from .module import Module, generator_from_state, one_thread_in_training
 
 
 def init_uniform(rng: np.random.Generator, shape: tuple, hidden_size: int) -> np.ndarray:
@@ -56,13 +59,29 @@ def check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tup
                  for i, arr in enumerate(pair))
 
 
+def check_dropout(dropout, num_layers: int) -> float:
+    """`dropout` as a float in [0, 1], with torch's message and torch's warning for a
+    single layer (there is no inner layer to drop from)."""
+    message = ("dropout should be a number in range [0, 1] representing the probability "
+               "of an element being zeroed")
+    if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real):
+        raise TypeError(f"{message}, got {dropout!r}")
+    if not 0 <= dropout <= 1:  # nan too
+        raise ValueError(f"{message}, got {dropout}")
+    if dropout > 0 and num_layers == 1:
+        warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                      "non-zero dropout expects num_layers greater than 1, but got "
+                      f"dropout={dropout} and num_layers={num_layers}", stacklevel=4)
+    return float(dropout)
+
+
 class _Recurrent(Module):
     """A stacked, optionally bidirectional recurrent layer over whole sequences.
 
     Parameters
     ----------
-    input_size, hidden_size, num_layers, bias, batch_first, bidirectional, device, dtype,
-    seed, n_threads
+    input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
+    dtype, seed, n_threads
         As documented by `LSTM`, `RNN` and `GRU`, which each define their own constructor
         (so that its signature and errors name the public class) and call this one.
     """
@@ -77,7 +96,8 @@ class _Recurrent(Module):
     _has_side: bool = False
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
-                 batch_first: bool, bidirectional: bool, device, dtype, seed, n_threads):
+                 batch_first: bool, dropout: float, bidirectional: bool, device, dtype, seed,
+                 n_threads):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
@@ -85,6 +105,7 @@ class _Recurrent(Module):
         self.num_layers = check_size(num_layers, "num_layers", maximum=MAX_NUM_LAYERS)
         self.bias = check_bool(bias, "bias")
         self.batch_first = check_bool(batch_first, "batch_first")
+        self.dropout = check_dropout(dropout, self.num_layers)
         self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
@@ -105,6 +126,8 @@ class _Recurrent(Module):
                 if self.bias:
                     self._add_parameter(f"bias_ih{sfx}", init_uniform(rng, (G,), H))
                     self._add_parameter(f"bias_hh{sfx}", init_uniform(rng, (G,), H))
+        # The masks of `dropout` come from the same generator, past the initialisation.
+        self._rng = rng
 
     #: Defaults of the subclass's own constructor arguments (left out of repr).
     _cell_defaults: dict = {}
@@ -117,8 +140,9 @@ class _Recurrent(Module):
         """The constructor's arguments (but the seed) as a JSON-ready dict."""
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
-                "batch_first": self.batch_first, "bidirectional": self.bidirectional,
-                "dtype": self.dtype.name, "n_threads": self.n_threads}
+                "batch_first": self.batch_first, "dropout": self.dropout,
+                "bidirectional": self.bidirectional, "dtype": self.dtype.name,
+                "n_threads": self.n_threads}
 
     def flatten_parameters(self) -> None:
         """Do nothing, as there is nothing to do: the parameters are always contiguous
@@ -130,9 +154,10 @@ class _Recurrent(Module):
         return f"_l{layer}" + ("_reverse" if direction else "")
 
     def __repr__(self) -> str:
-        defaults = {"num_layers": 1, "bias": True, **self._cell_defaults}
+        defaults = {"num_layers": 1, "bias": True, "dropout": 0.0, **self._cell_defaults}
         shown = {"num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
-                 "batch_first": self.batch_first, "bidirectional": self.bidirectional}
+                 "batch_first": self.batch_first, "dropout": self.dropout,
+                 "bidirectional": self.bidirectional}
         extra = "".join(f", {k}={v!r}" for k, v in shown.items()
                         if v != defaults.get(k, False))
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "
@@ -161,6 +186,29 @@ class _Recurrent(Module):
     def _give_back(self, key, buf) -> None:
         if buf is not None:
             self._spare[key] = buf
+
+    # -- dropout between layers --------------------------------------------------------------
+
+    def _dropout_mask(self, layer: int, shape: tuple) -> np.ndarray:
+        """The mask on an inner layer's output in training: each element of the whole
+        (T·N, D·H) output kept with probability 1 - p and scaled by 1/(1 - p), as
+        torch's inter-layer dropout (p == 1 gives zeros). One draw of the layer's own
+        generator per element, as `Dropout`'s."""
+        mask = self._take(("mask", layer), shape)
+        self._rng.random(dtype=self.dtype, out=mask)
+        keep = mask >= self.dropout
+        scale = 0.0 if self.dropout == 1 else 1.0 / (1.0 - self.dropout)
+        np.multiply(keep, self.dtype.type(scale), out=mask)
+        return mask
+
+    def rng_state(self) -> dict | None:
+        """The state of the generator of the dropout masks (numpy's `bit_generator.state`);
+        None without dropout, when no mask is drawn."""
+        return self._rng.bit_generator.state if self.dropout > 0 else None
+
+    def set_rng_state(self, state: dict) -> None:
+        """Put the generator of the dropout masks where `rng_state` said it was."""
+        self._rng = generator_from_state(state)
 
     # -- argument checks ------------------------------------------------------------------
 
@@ -309,8 +357,12 @@ class _Recurrent(Module):
                         final[idx] = slot[last * N:(last + 1) * N]
                     if training:
                         kept.append((gates, side, h, c))
+                mask = None
+                if training and self.dropout > 0 and layer < self.num_layers - 1:
+                    mask = self._dropout_mask(layer, out.shape)
+                    out *= mask  # padded steps are zero and stay so
                 if training:
-                    layers.append((layer_input, kept))
+                    layers.append((layer_input, kept, mask))
                 layer_input = out
         if training:
             self._keep_for_backward({"T": T, "N": N, "batched": batched, "lengths": lengths,
@@ -346,7 +398,14 @@ class _Recurrent(Module):
                            for _ in d_finals)
         with single_threaded_blas():
             for layer in reversed(range(self.num_layers)):
-                layer_input, kept = cache["layers"][layer]
+                layer_input, kept, _ = cache["layers"][layer]
+                if layer < self.num_layers - 1:
+                    mask = cache["layers"][layer][2]
+                    if mask is not None:
+                        # The next layer read out·mask: its input gradient goes back
+                        # through the same mask.
+                        d_layer_out *= mask
+                        self._give_back(("mask", layer), mask)
                 dx = None
                 if layer > 0:
                     # The gradient on an inner layer's output, internal like the output.

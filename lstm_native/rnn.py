@@ -57,16 +57,23 @@ class RNN(_Recurrent):
     batch_first : bool, default False
         Inputs and outputs are (N, T, ·) instead of (T, N, ·). The state is always
         (D·L, N, H).
+    dropout : float, default 0.0
+        In training mode, the probability of zeroing each element of the output of every
+        layer but the last (the next layer's input), the others scaled by 1/(1 - p), as
+        torch's; in [0, 1]. The masks come from the layer's own generator, seeded by
+        `seed` (`rng_state`); eval mode is the identity. With one layer it does nothing
+        and warns, as torch.
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
-        after the forward direction's. Keyword-only, as every argument from here on.
+        after the forward direction's.
     device : None, "cpu" or torch.device("cpu")
         As torch's: the kernels run on the CPU; any other device is a ValueError.
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
-        The precision of parameters and computation; default float32.
+        The precision of parameters and computation; default float32. The arguments up
+        to here are torch's, in its order; the rest are keyword-only.
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default); an
-        int >= 0.
+        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
+        generator then draws the dropout masks; an int >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the
@@ -106,12 +113,12 @@ class RNN(_Recurrent):
     _cell_defaults = {"nonlinearity": "tanh"}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False, *,
-                 bidirectional: bool = False, device=None, dtype=np.float32,
-                 seed: int | None = None, n_threads: int | None = None):
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype=np.float32, *, seed: int | None = None, n_threads: int | None = None):
         self.nonlinearity = _check_nonlinearity(nonlinearity)
         self._cell = _NONLINEARITIES[nonlinearity]
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, seed, n_threads)
 
     def _cell_config(self) -> dict:

@@ -21,8 +21,8 @@ Design notes:
 - The order of the samples in epoch e depends on ``(seed, e)`` only, so a run resumed
   from a checkpoint at epoch e (``initial_epoch=e``) takes the very steps the
   uninterrupted run would have taken: same weights, bitwise (see `ModelCheckpoint` and
-  `resume_from_checkpoint`). Dropout's random stream is not saved in a checkpoint, so
-  this holds for models without `Dropout`.
+  `resume_from_checkpoint`). The checkpoint keeps the dropout generators' states too
+  (`Dropout`, a recurrent layer's `dropout`), so the resumed run draws the same masks.
 - Every argument is checked before anything changes (weights, mode, stateful flag,
   optimizer, callbacks): a refused call leaves everything as it was. Errors that only
   the data can show (a target the loss refuses, a diverging loss) come from the steps.
@@ -51,6 +51,7 @@ from .callbacks import (Callback, CallbackList, EarlyStopping, History, ModelChe
                         _ScheduleStep)
 from .callbacks import format_epoch  # noqa: F401 (still importable from here)
 from .checkpoint import load_checkpoint
+from .module import rng_states, set_rng_states
 from .optim import Optimizer, _check_bool, clip_grad_norm
 from .schedules import LRScheduler
 
@@ -386,7 +387,7 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
     _check_model(model, trains=True)
     _check_optimizer(optimizer, model)
     _check_scheduler(scheduler, optimizer)
-    previous = model.state_dict(), optimizer.state_dict()
+    previous = model.state_dict(), optimizer.state_dict(), rng_states(model)
     loaded = load_checkpoint(path, model, optimizer)
     extra = loaded["extra"] or {}
     try:
@@ -402,6 +403,7 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
     except BaseException:
         model.load_state_dict(previous[0])
         optimizer.load_state_dict(previous[1])
+        set_rng_states(model, previous[2])
         raise
     history = extra.get("history")
     return {"initial_epoch": int(loaded["epoch"]),

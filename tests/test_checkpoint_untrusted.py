@@ -728,3 +728,78 @@ def test_the_temp_file_is_named_after_the_writer(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "m.npz", Linear(2, 2))
     assert len(seen) == 1 and seen[0].startswith(f".m.npz.{os.getpid()}.")
     assert seen[0].endswith(".tmp")
+
+
+# -- the random generators' states (rng_states) ------------------------------------------
+
+def _rng(meta):
+    return meta["rng_states"]["1"]  # the Dropout's
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda meta: meta.update(rng_states=[1]), "rng_states"),
+    (lambda meta: meta.update(rng_states={"1": None}), "bit generators"),
+    (lambda meta: _rng(meta).update(bit_generator="os.system"), "bit generators"),
+    (lambda meta: _rng(meta).update(bit_generator=["PCG64"]), "bit generators"),
+    (lambda meta: _rng(meta)["state"].update(state=2**128), "'state'"),
+    (lambda meta: _rng(meta)["state"].update(inc=-1), "'inc'"),
+    (lambda meta: _rng(meta)["state"].update(inc=1.5), "'inc'"),
+    (lambda meta: _rng(meta)["state"].update(inc=True), "'inc'"),
+    (lambda meta: _rng(meta)["state"].update(inc="7"), "'inc'"),
+    (lambda meta: _rng(meta).update(has_uint32=2), "'has_uint32'"),
+    (lambda meta: _rng(meta).pop("uinteger"), "keys"),
+    (lambda meta: _rng(meta).update(more=1), "keys"),
+    (lambda meta: _rng(meta).update(state=[1, 2]), "keys"),
+    (lambda meta: _rng(meta).update(bit_generator="MT19937"), "keys"),
+    (lambda meta: meta["rng_states"].update({"1": {"bit_generator": "MT19937", "state": {
+        "key": [1] * 623, "pos": 0}}}), "'key'"),
+    (lambda meta: meta["rng_states"].update({"0": _rng(meta)}), "'0'"),   # the LSTM draws nothing
+    (lambda meta: meta["rng_states"].update({"9": _rng(meta)}), "'9'"),
+    (lambda meta: meta["rng_states"].update({"": _rng(meta)}), "''"),
+    (lambda meta: meta["model"]["config"]["layers"][0]["config"].update(dropout=1.5),
+     "dropout"),
+    (lambda meta: meta["model"]["config"]["layers"][0]["config"].update(dropout="0.3"),
+     "dropout"),
+    (lambda meta: meta["model"]["config"]["layers"][0]["config"].update(dropout=float("nan")),
+     "dropout"),
+])
+def test_crafted_generator_states(good, tmp_path, change, match):
+    """Each saved generator state is checked against the layout of the numpy bit
+    generator it names, and must belong to a module that draws, before anything is
+    built or changed."""
+    _, _, members = good
+    assert set(_metadata(members)["rng_states"]) == {"1"}
+    path = _write_members(tmp_path / "rng.npz", _declaring(members, change))
+    _refused(path, load_model, match=match)
+    model = _model()
+    before = model.state_dict(), model.layers[1].rng_state()
+    _refused(path, load_checkpoint, model=model)
+    assert model.layers[1].rng_state() == before[1]
+    assert all(np.array_equal(model.state_dict()[k], v) for k, v in before[0].items())
+
+
+@pytest.mark.parametrize("name", sorted(checkpoint._RNG_LAYOUTS))
+def test_every_numpy_bit_generator_round_trips(tmp_path, name):
+    """A layer given a state of any of numpy's bit generators saves and loads it."""
+    model = Sequential(ln.RNN(2, 3, 2, dropout=0.5, seed=0), Dropout(0.5, seed=1))
+    other = np.random.Generator(getattr(np.random, name)(5))
+    other.random(3)
+    model.layers[1].set_rng_state(other.bit_generator.state)
+    save_checkpoint(tmp_path / "m.npz", model)
+    restored = load_model(tmp_path / "m.npz")
+    x = np.ones((4, 2, 2))
+    assert np.array_equal(restored(x), model(x))
+
+
+def test_an_older_file_without_generator_states_loads(good, tmp_path):
+    """Files of before rng_states (and of models that draw nothing) load, the
+    generators left at their seeds; and one without `dropout` in its config means 0."""
+    _, _, members = good
+
+    def change(meta):
+        meta.pop("rng_states")
+        meta["model"]["config"]["layers"][0]["config"].pop("dropout")
+    path = _write_members(tmp_path / "old.npz", _declaring(members, change))
+    model = load_model(path)
+    assert model.layers[0].dropout == 0.0
+    assert model.layers[1].rng_state() == Dropout(0.25, seed=3).rng_state()

@@ -1,6 +1,6 @@
-"""The constructors take torch's arguments in torch's order: the layers' first five
-positional (input_size, hidden_size, num_layers, [nonlinearity,] bias, batch_first), the
-cells' all of them (bias, [nonlinearity,] device, dtype); `device` and `dtype` as torch
+"""The constructors take torch's arguments in torch's order, positionally: the GRU's, the
+RNN's and the cells' all of them, the LSTM's up to bidirectional (its next, proj_size, is
+not ours); `device` and `dtype` as torch
 spells them; our own extras keyword-only; errors that name the public class;
 `flatten_parameters`; configurations and checkpoints as before."""
 from __future__ import annotations
@@ -22,13 +22,15 @@ LAYERS = [ln.LSTM, ln.GRU, ln.RNN]
 CELLS = [ln.LSTMCell, ln.GRUCell, ln.RNNCell]
 ALL = LAYERS + CELLS
 
-#: torch's documented order (torch/nn/modules/rnn.py); the layers' ends at dropout,
+#: torch's documented order (torch/nn/modules/rnn.py); the LSTM's ends before proj_size,
 #: which lstm_native does not take yet, so that what follows is keyword-only for now.
 TORCH_ORDER = {
-    ln.LSTM: ["input_size", "hidden_size", "num_layers", "bias", "batch_first"],
-    ln.GRU: ["input_size", "hidden_size", "num_layers", "bias", "batch_first"],
+    ln.LSTM: ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+              "bidirectional"],
+    ln.GRU: ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+             "bidirectional", "device", "dtype"],
     ln.RNN: ["input_size", "hidden_size", "num_layers", "nonlinearity", "bias",
-             "batch_first"],
+             "batch_first", "dropout", "bidirectional", "device", "dtype"],
     ln.LSTMCell: ["input_size", "hidden_size", "bias", "device", "dtype"],
     ln.GRUCell: ["input_size", "hidden_size", "bias", "device", "dtype"],
     ln.RNNCell: ["input_size", "hidden_size", "bias", "nonlinearity", "device", "dtype"],
@@ -55,8 +57,8 @@ def test_positional_arguments_are_torchs_in_torchs_order(cls):
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_positional_order_and_defaults_equal_torchs_own(cls):
-    """Against torch's signature itself: the cells' whole, the layers' (typed overload)
-    up to dropout; the defaults too (torch's dtype None is our float32)."""
+    """Against torch's signature itself (the layers' typed overload): whole, but the
+    LSTM's up to proj_size; the defaults too (torch's dtype None is our float32)."""
     import typing
     torch = import_torch()
     init = getattr(torch.nn, cls.__name__).__init__
@@ -64,8 +66,8 @@ def test_positional_order_and_defaults_equal_torchs_own(cls):
         init = typing.get_overloads(init)[0]
     theirs = list(inspect.signature(init).parameters.values())[1:]
     names = [p.name for p in theirs]
-    if cls in LAYERS:
-        names = names[:names.index("dropout")]
+    if "proj_size" in names:
+        names = names[:names.index("proj_size")]
     assert _positional(cls) == names
     ours = inspect.signature(cls.__init__).parameters
     for p in theirs:
@@ -130,11 +132,12 @@ def test_torchs_positional_calls_cells():
 
 
 def test_the_arguments_after_the_positional_ones_are_keywords():
-    # The sixth positional of torch's layers is dropout (the RNN's seventh), the
-    # cells' have no more: each is a TypeError naming the public class.
-    for cls, args in [(ln.LSTM, (4, 8, 1, True, False, 0.0)),
-                      (ln.GRU, (4, 8, 1, True, False, 0.0)),
-                      (ln.RNN, (4, 8, 1, "tanh", True, False, 0.0)),
+    # The LSTM's eighth positional in torch is proj_size (not ours), the others have
+    # no more: each is a TypeError naming the public class.
+    for cls, args in [(ln.LSTM, (4, 8, 1, True, False, 0.0, False, 0)),
+                      (ln.GRU, (4, 8, 1, True, False, 0.0, False, None, np.float32, True)),
+                      (ln.RNN, (4, 8, 1, "tanh", True, False, 0.0, False, None, np.float32,
+                                0)),
                       (ln.LSTMCell, (4, 8, True, None, np.float32, 0)),
                       (ln.GRUCell, (4, 8, True, None, np.float32, True)),
                       (ln.RNNCell, (4, 8, True, "tanh", None, np.float32, 0))]:
@@ -325,10 +328,12 @@ OLD_CONFIGS = [
 @pytest.mark.parametrize("name,config", OLD_CONFIGS, ids=[n for n, _ in OLD_CONFIGS])
 def test_existing_configs_still_build_and_load(tmp_path, name, config):
     m = build_module({"type": name, "config": config})
-    assert type(m).__name__ == name and m.get_config() == config
+    # What these files did not hold takes its default (a layer's dropout: 0).
+    now = {**config, "dropout": 0.0} if name in ("LSTM", "RNN", "GRU") else config
+    assert type(m).__name__ == name and m.get_config() == now
     ln.save_checkpoint(tmp_path / "m.npz", m)
     loaded = ln.load_model(tmp_path / "m.npz")
-    assert type(loaded) is type(m) and loaded.get_config() == config
+    assert type(loaded) is type(m) and loaded.get_config() == now
     assert all(np.array_equal(loaded.state_dict()[k], v) for k, v in m.state_dict().items())
 
 

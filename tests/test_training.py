@@ -202,6 +202,24 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path):
     _assert_same_weights(_weights(model), expected)
 
 
+def test_resume_with_a_dropout_layer_equals_the_uninterrupted_run(tmp_path):
+    """The checkpoint keeps the Dropout's generator: the resumed run draws its masks."""
+    x, y = _sine_task(n=32)
+    kw = dict(loss=MSELoss(), batch_size=8, seed=5, verbose=0)
+    model = _model(dropout=0.3)
+    ln.fit(model, x, y, optimizer=ln.optim.Adam(model, lr=0.01), epochs=4, **kw)
+    expected = _weights(model)
+
+    model = _model(dropout=0.3)
+    ln.fit(model, x, y, optimizer=ln.optim.Adam(model, lr=0.01), epochs=2,
+           callbacks=[ln.ModelCheckpoint(tmp_path / "ckpt-{epoch}.npz")], **kw)
+    model = _model(dropout=0.3)   # its Dropout's generator back at its seed
+    opt = ln.optim.Adam(model, lr=0.01)
+    state = ln.resume_from_checkpoint(tmp_path / "ckpt-2.npz", model, opt)
+    ln.fit(model, x, y, optimizer=opt, epochs=4, initial_epoch=state["initial_epoch"], **kw)
+    _assert_same_weights(_weights(model), expected)
+
+
 # -- callbacks -----------------------------------------------------------------------------
 
 def test_early_stopping_restores_the_best_weights():
