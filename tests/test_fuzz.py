@@ -300,7 +300,7 @@ def same_state(a: dict, b: dict) -> bool:
 # Constructors
 # -------------------------------------------------------------------------------------
 
-RECURRENT = [ln.LSTM, ln.RNN]
+RECURRENT = [ln.LSTM, ln.RNN, ln.GRU]
 #: Training mode (3 in 4) or eval mode.
 TRAINING = st.sampled_from([True, True, True, False])
 DTYPE_ARG = st.sampled_from([np.float32, np.float64, "float32", "float64", None,
