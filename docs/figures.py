@@ -1,8 +1,9 @@
 """Regenerate the README's figures: docs/figures.md and the longlag plots in docs/.
 
-    python docs/figures.py                         # all of them (about 20 min, idle machine)
+    python docs/figures.py                         # all of them (about 35 min, idle machine)
     python docs/figures.py --coretypes Haswell --out /tmp/h --save /tmp/h.json  # other BLAS
     python docs/figures.py --save a.json && python docs/figures.py --merge a.json /tmp/h.json
+    python docs/figures.py --parts examples --save e.json     # the scripts in examples/ only
 
 Trained models depend on more than their seed: the kernels' float sums round differently
 at each SIMD level (``LSTM_NATIVE_ISA``), and so do the BLAS kernels OpenBLAS picks for the
@@ -13,6 +14,10 @@ and the BLAS kernels set, one thread (``--threads 1``, ``OMP_NUM_THREADS=1``,
 median and range over the seeds, next to the machine they were measured on. The sample
 outputs are the plain commands at this machine's defaults; the plots are those of the
 multi-seed longlag run at the default SIMD level and BLAS kernels.
+
+The scripts in examples/ (the README's "Examples") run the same way: ``python
+examples/NAME.py --seed S --json`` at each SIMD level, one thread, with OpenBLAS's
+default kernels.
 
 Levels this CPU cannot run are skipped (the kernels fall back to a lower one, which is
 measured anyway). The script is not part of the package; it needs matplotlib.
@@ -36,6 +41,21 @@ from lstm_native import longlag
 DOCS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(DOCS)
 LEVELS = ("generic", "avx2", "avx512")
+PARTS = ("forecast", "longlag", "examples")
+#: The scripts in examples/ and their figures: (key of their --json, heading, format).
+EXAMPLES = {
+    "forecast_csv": [("rmse", "1 step RMSE", ".1f"), ("naive_rmse", "naive", ".1f"),
+                     ("rmse_steps", "12 steps RMSE", ".1f"),
+                     ("naive_rmse_steps", "naive", ".1f"), ("epochs", "epochs run", ".0f"),
+                     ("seconds", "training (s)", ".1f")],
+    "char_lm": [("first_val_loss", "validation loss, epoch 1", ".2f"),
+                ("last_val_loss", "last epoch", ".2f"), ("uniform_loss", "uniform guess", ".2f"),
+                ("seconds", "training (s)", ".0f")],
+    "classify_lengths": [("test_accuracy", "test accuracy (%)", ".1%"),
+                         ("shorter_half", "shorter half", ".1%"),
+                         ("longer_half", "longer half", ".1%"),
+                         ("seconds", "training (s)", ".1f")],
+}
 #: What every run is given: one thread for the kernels and for BLAS.
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
@@ -117,9 +137,11 @@ def blas_kernels(info: dict) -> str:
 
 # -- the measurements ----------------------------------------------------------------------
 
-def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=()) -> dict:
-    """Every run figures.md needs (see the module's notes): the results as `render` takes
-    them, and the folder of the default configuration's longlag plots."""
+def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=(),
+            parts=PARTS, example_seeds=None) -> dict:
+    """Every run of `parts` figures.md needs (see the module's notes): the results as
+    `render` takes them, and the folder of the default configuration's longlag plots.
+    `example_seeds` maps an example's name to its seeds when they are not `seeds`."""
     default_info = probe(None, "default", work)
     default_level = default_info["lstm_native SIMD"]
     seed_text = ",".join(map(str, seeds))
@@ -128,7 +150,8 @@ def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=
                "configs": [], "commit": _commit(),
                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     plots_dir = None
-    for coretype in coretypes:
+    cli_parts = [part for part in ("forecast", "longlag") if part in parts]
+    for coretype in coretypes if cli_parts else ():
         for level in levels:
             info = probe(level, coretype, work)
             if info["lstm_native SIMD"] != level:
@@ -138,13 +161,16 @@ def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=
             config = {"level": level, "coretype": coretype, "blas": blas_kernels(info),
                       "forecast": [], "longlag": None}
             env = environment(level, coretype)
-            for seed in seeds:
+            for seed in seeds if "forecast" in parts else ():
                 cwd = os.path.join(work, f"{coretype}-{level}-forecast-{seed}")
                 os.makedirs(cwd)
                 out = run(["-m", "lstm_native", "--seed", str(seed), "--quiet", "--json",
                            *forecast_args], env, cwd)
                 config["forecast"].append(last_json(out))
             print(f"{coretype} {level}: forecast done", flush=True)
+            if "longlag" not in parts:
+                results["configs"].append(config)
+                continue
             cwd = os.path.join(work, f"{coretype}-{level}-longlag")
             os.makedirs(cwd)
             out = run(["-m", "lstm_native", "longlag", "--seeds", seed_text, "--quiet",
@@ -157,21 +183,57 @@ def measure(levels, coretypes, seeds, work: str, forecast_args=(), longlag_args=
     # What a reader who types the plain commands sees on this machine.
     env = environment(None, "default")
     for name, args in (("forecast", list(forecast_args)), ("longlag", ["longlag", *longlag_args])):
+        if name not in parts:
+            continue
         cwd = os.path.join(work, f"sample-{name}")
         os.makedirs(cwd)
         results[f"{name}_sample"] = {"command": shlex.join(["python", "-m", "lstm_native", *args]),
                                      "output": run(["-m", "lstm_native", *args], env, cwd)}
+    if "examples" in parts:
+        results["examples"] = measure_examples(levels, seeds, work, example_seeds or {})
     return {"results": results, "plots_dir": plots_dir}
 
 
-def _commit() -> str:
-    """The commit measured, with a note when the package's files differ from it."""
+def measure_examples(levels, seeds, work: str, example_seeds: dict) -> list[dict]:
+    """Each script of `EXAMPLES` at its defaults, per SIMD level and seed, in a process of
+    its own (``python examples/NAME.py --seed S --json``, one thread, OpenBLAS's default
+    kernels): per level, each script's seeds and the JSON objects they printed."""
+    measured = []
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for level in levels:
+        info = probe(level, "default", work)
+        if info["lstm_native SIMD"] != level:
+            print(f"skipped {level}: this CPU runs {info['lstm_native SIMD']} instead",
+                  flush=True)
+            continue
+        entry = {"level": level, "coretype": "default", "blas": blas_kernels(info),
+                 "date": date, "commit": _commit(("examples",)), "scripts": {}}
+        env = environment(level, "default")
+        for name in EXAMPLES:
+            script = os.path.join(ROOT, "examples", f"{name}.py")
+            script_seeds = list(example_seeds.get(name, seeds))
+            runs = []
+            for seed in script_seeds:
+                cwd = os.path.join(work, f"{level}-{name}-{seed}")
+                os.makedirs(cwd)
+                runs.append(last_json(run([script, "--seed", str(seed), "--json"], env, cwd)))
+            entry["scripts"][name] = {"seeds": script_seeds, "runs": runs}
+            print(f"{level}: {name} done", flush=True)
+        measured.append(entry)
+    return measured
+
+
+def _commit(more=()) -> str:
+    """The commit measured, with a note when the package's files (or `more` of the
+    repository's folders) differ from it."""
     def git(*args):
         proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return proc.stdout.strip() if proc.returncode == 0 else ""
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     if git("status", "--porcelain", "--", "lstm_native", "src", "CMakeLists.txt"):
         commit += " (with uncommitted changes to the package)"
+    elif more and git("status", "--porcelain", "--", *more):
+        commit += f" (with uncommitted changes to {', '.join(more)})"
     return commit
 
 
@@ -180,6 +242,8 @@ def _commit() -> str:
 def spread(values, fmt: str) -> str:
     """"median [min, max]" of `values`, or the one value when they are all equal."""
     median, low, high = longlag.spread(values)
+    if fmt.endswith("%"):           # "94.8 [93.1, 95.2]": the values are fractions
+        median, low, high, fmt = 100 * median, 100 * low, 100 * high, fmt[:-1] + "f"
     if low == high:
         return format(median, fmt)
     return f"{median:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
@@ -200,12 +264,16 @@ def _code(text: str) -> list[str]:
     return ["```", text.rstrip("\n"), "```"]
 
 
+def _seed_text(seeds) -> str:
+    seeds = list(seeds)
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) \
+        else ", ".join(map(str, seeds))
+
+
 def render(results: dict) -> str:
     """figures.md from `measure`'s results: the machine and settings, then per
     configuration (SIMD level, BLAS kernels) the median and range over the seeds."""
-    seeds = results["seeds"]
-    seed_text = f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) \
-        else ", ".join(map(str, seeds))
+    seed_text = _seed_text(results["seeds"])
     threads = ", ".join(f"`{k}={v}`" for k, v in results["threads"].items())
     m = results["machine"]
     lines = [
@@ -231,8 +299,13 @@ def render(results: dict) -> str:
             ("OpenMP", m["lstm_native OpenMP"])]),
         "",
     ]
-    lines += _forecast_section(results, seed_text)
-    lines += _longlag_section(results, seed_text)
+    if any(config["forecast"] for config in results["configs"]):
+        lines += _forecast_section(results, seed_text)
+    if any(config["longlag"] for config in results["configs"]):
+        lines += _longlag_section(results, seed_text)
+    if results.get("examples"):
+        lines += _examples_section(results["examples"], results["seeds"],
+                                   results.get("examples_note"))
     return "\n".join(lines) + "\n"
 
 
@@ -248,6 +321,8 @@ def _forecast_section(results: dict, seed_text: str) -> list[str]:
     rows = []
     for config in results["configs"]:
         runs = config["forecast"]
+        if not runs:
+            continue
         rows.append((*_config_name(config),
                      spread([r["rmse"] for r in runs], ".2f"),
                      spread([r["naive_rmse"] for r in runs], ".2f"),
@@ -268,8 +343,9 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
              *_sample(results, "longlag", "seed 0"),
              f"Test MSE over seeds {seed_text} (`--seeds {seed_text}`); solved = MSE < "
              "0.0167, counted over the seeds:", ""]
+    configs = [config for config in results["configs"] if config["longlag"]]
     rows = []
-    for config in results["configs"]:
+    for config in configs:
         for row in config["longlag"]["table"]:
             rows.append((*_config_name(config), row["lag"],
                          spread(row["trivial_mse"], ".4f"),
@@ -281,10 +357,10 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
                        "RNN solved", "LSTM MSE", "LSTM solved"], rows), ""]
 
     # The first marked value lies T - T//2 to T - 1 steps back from the loss.
-    T = results["configs"][0]["longlag"]["table"][-1]["lag"]
+    T = configs[0]["longlag"]["table"][-1]["lag"]
     near, far = T - T // 2, T - 1
     rows = []
-    for config in results["configs"]:
+    for config in configs:
         curves = config["longlag"]["gradient_curves"]
         for kind in ("RNN", "LSTM"):
             row = [*_config_name(config), kind]
@@ -301,7 +377,7 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
                        f"initial, {far} back"], rows), ""]
 
     rows = []
-    for config in results["configs"]:
+    for config in configs:
         g = config["longlag"]["gates"]
         rows.append((*_config_name(config), g["seed"], g["unit"],
                      f"{g['first_mark']}, {g['second_mark']}", f"{g['input_at_mark']:.2f}",
@@ -319,6 +395,38 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
     return lines
 
 
+def _examples_section(examples: list[dict], seeds, note=None) -> list[str]:
+    dates = sorted({f"{e['date']}, at commit {e['commit']}" for e in examples})
+    lines = ["## Examples", "",
+             "The scripts in `examples/` at their defaults, each run as `python "
+             "examples/NAME.py --seed S --json` in a process of its own at each SIMD level "
+             "(`LSTM_NATIVE_ISA`), one thread, OpenBLAS's default kernels; measured on "
+             f"{'; '.join(dates)}. Median [min, max] over the seeds; the seconds are those "
+             "of training (`fit`) and depend on the machine's load.", ""]
+    if note:
+        lines += [note, ""]
+    for name, columns in EXAMPLES.items():
+        rows = []
+        for entry in examples:
+            script = entry["scripts"].get(name)
+            if script is None:
+                continue
+            rows.append((entry["level"], entry["blas"], _seed_text(script["seeds"]),
+                         *(spread([r[key] for r in script["runs"]], fmt)
+                           for key, _, fmt in columns)))
+        if not rows:
+            continue
+        heading = f"`python examples/{name}.py`"
+        fewer = sorted({row[2] for row in rows} - {_seed_text(seeds)})
+        if fewer:       # say it where the figures are, not only in the seeds column
+            heading += (f", over seeds {' or '.join(fewer)} only (`--example-seeds "
+                        f"{name}=...`), not {_seed_text(seeds)} as the rest")
+        lines += [f"{heading}:", "",
+                  *_table(["SIMD level", "BLAS kernels", "seeds",
+                           *(title for _, title, _ in columns)], rows), ""]
+    return lines
+
+
 # -- main ----------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -329,6 +437,11 @@ def main(argv=None) -> int:
                    help="OpenBLAS kernel sets to measure, 'default' for the one OpenBLAS "
                         "picks (e.g. default,Haswell; default: default)")
     p.add_argument("--seeds", default="0-4", help="seeds of every run (default: 0-4)")
+    p.add_argument("--parts", default=",".join(PARTS),
+                   help=f"what to measure (default: {','.join(PARTS)}); the forecast and "
+                        "longlag parts of `python -m lstm_native`, the scripts in examples/")
+    p.add_argument("--example-seeds", metavar="NAME=SEEDS", action="append", default=[],
+                   help="other seeds for one example, e.g. char_lm=0-1 (repeatable)")
     p.add_argument("--out", default=DOCS,
                    help="where figures.md and the longlag PNGs go (default: docs/)")
     p.add_argument("--forecast-args", default="", help="more options for every forecast run")
@@ -339,6 +452,8 @@ def main(argv=None) -> int:
                    help="measure nothing: write figures.md from results saved with --save "
                         "(the machine, samples and plots of the first; the configurations "
                         "of all), e.g. of runs with different --coretypes")
+    p.add_argument("--note", help="a paragraph for the examples section of figures.md (how "
+                                  "they were measured when it is not the usual way)")
     p.add_argument("--machine", action="store_true",
                    help="print what this process runs on as JSON, and stop")
     args = p.parse_args(argv)
@@ -352,7 +467,15 @@ def main(argv=None) -> int:
         for name in args.merge:
             with open(name, encoding="utf-8") as f:
                 saved.append(json.load(f))
-        results = {**saved[0], "configs": [c for r in saved for c in r["configs"]]}
+        # Results saved before the examples part existed have no "examples".
+        results = {**saved[0], "configs": [c for r in saved for c in r["configs"]],
+                   "examples": [e for r in saved for e in r.get("examples", [])]}
+        for name in ("forecast_sample", "longlag_sample"):
+            found = [r[name] for r in saved if name in r]
+            if found:
+                results[name] = found[0]
+        if args.note:
+            results["examples_note"] = args.note
         with open(path, "w", encoding="utf-8") as f:
             f.write(render(results))
         print(f"wrote {path}")
@@ -363,9 +486,21 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"--levels: expected some of {', '.join(LEVELS)}, got {', '.join(unknown)}")
     coretypes = [c.strip() for c in args.coretypes.split(",")]
+    parts = [part.strip() for part in args.parts.split(",")]
+    if not parts or set(parts) - set(PARTS):
+        p.error(f"--parts: expected some of {', '.join(PARTS)}, got {args.parts}")
+    example_seeds = {}
+    for item in args.example_seeds:
+        name, _, text = item.partition("=")
+        if name not in EXAMPLES or not text:
+            p.error(f"--example-seeds: expected NAME=SEEDS with NAME one of "
+                    f"{', '.join(EXAMPLES)}, got {item!r}")
+        example_seeds[name] = longlag.parse_seeds(text)
     with tempfile.TemporaryDirectory() as work:
-        measured = measure(levels, coretypes, seeds, work,
-                           shlex.split(args.forecast_args), shlex.split(args.longlag_args))
+        measured = measure(levels, coretypes, seeds, work, shlex.split(args.forecast_args),
+                           shlex.split(args.longlag_args), parts, example_seeds)
+        if args.note:
+            measured["results"]["examples_note"] = args.note
         written = [path]
         with open(path, "w", encoding="utf-8") as f:
             f.write(render(measured["results"]))

@@ -19,7 +19,9 @@ high ones take more risks.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import time
 
 import numpy as np
 from pydoc_data.topics import topics
@@ -71,6 +73,8 @@ def main() -> None:
                         help="below 1: safer choices, above: more surprises (0.8)")
     parser.add_argument("--sample", type=int, default=300, help="characters to generate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true",
+                        help="end with one line: the figures as a JSON object")
     args = parser.parse_args()
 
     text = "\n".join(topics[key] for key in sorted(topics))[:args.chars]
@@ -89,10 +93,13 @@ def main() -> None:
     model = ln.Sequential(lstm, head)
     print(f"a uniform guess scores a loss of log({vocab}) = {math.log(vocab):.2f} "
           "(nats per character)")
-    ln.fit(model, x, y, loss="cross_entropy", optimizer=ln.optim.Adam(model, lr=args.lr),
-           epochs=args.epochs, batch_size=args.streams, tbptt=args.tbptt, shuffle=False,
-           stateful_batches=True, clip_norm=5.0, validation_data=(x_val, y_val),
-           seed=args.seed, verbose=2)
+    start = time.perf_counter()
+    history = ln.fit(model, x, y, loss="cross_entropy",
+                     optimizer=ln.optim.Adam(model, lr=args.lr), epochs=args.epochs,
+                     batch_size=args.streams, tbptt=args.tbptt, shuffle=False,
+                     stateful_batches=True, clip_norm=5.0, validation_data=(x_val, y_val),
+                     seed=args.seed, verbose=2)
+    seconds = time.perf_counter() - start
 
     # Generation, one step at a time: the LSTM's layer-0 weights in an LSTMCell.
     cell = ln.LSTMCell(vocab, args.hidden).eval()
@@ -104,6 +111,11 @@ def main() -> None:
                  args.temperature, np.random.default_rng(args.seed))
     print(f"\nsample at temperature {args.temperature}:\n")
     print(prompt + "".join(chars[i] for i in out))
+    if args.json:
+        print(json.dumps({"uniform_loss": math.log(vocab),
+                          "first_val_loss": float(history["val_loss"][0]),
+                          "last_val_loss": float(history["val_loss"][-1]),
+                          "epochs": len(history["epoch"]), "seconds": seconds}))
 
 
 if __name__ == "__main__":

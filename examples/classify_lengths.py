@@ -17,6 +17,8 @@ better than chance.
 from __future__ import annotations
 
 import argparse
+import json
+import time
 
 import numpy as np
 
@@ -54,6 +56,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ignore-lengths", action="store_true",
                         help="give the model no lengths: it reads the padding too")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one line: the figures as a JSON object")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -74,10 +78,12 @@ def main() -> None:
     def accuracy(logits, labels):
         return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
+    start = time.perf_counter()
     ln.fit(model, x, y, lengths=given, loss="cross_entropy",
            optimizer=ln.optim.Adam(model, lr=0.005), epochs=args.epochs, batch_size=32,
            validation_data=(x_val, y_val, given_val), metrics=[("acc", accuracy)],
            seed=args.seed, verbose=2, log_every=max(1, args.epochs // 5))
+    seconds = time.perf_counter() - start
 
     logits = ln.predict(model, x_test, lengths=given_test)
     hit = np.argmax(logits, axis=1) == y_test
@@ -87,6 +93,10 @@ def main() -> None:
     print(f"  shorter half: {hit[short].mean():.1%}, longer half: {hit[~short].mean():.1%}")
     for k, name in enumerate(CLASSES):
         print(f"  {name:<9} {hit[y_test == k].mean():.1%}")
+    if args.json:
+        print(json.dumps({"test_accuracy": float(hit.mean()),
+                          "shorter_half": float(hit[short].mean()),
+                          "longer_half": float(hit[~short].mean()), "seconds": seconds}))
 
 
 if __name__ == "__main__":

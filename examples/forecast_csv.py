@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -62,6 +64,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=16, help="LSTM size (16)")
     parser.add_argument("--epochs", type=int, default=200, help="most epochs (200)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true",
+                        help="end with one line: the figures as a JSON object")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,10 +95,12 @@ def main() -> None:
                           ln.LastStep(batch_first=True),
                           ln.Linear(args.hidden, 1, seed=args.seed + 1))
     stopper = ln.EarlyStopping("val_loss", patience=30)   # keeps the best epoch's weights
+    start = time.perf_counter()
     history = ln.fit(model, x[train], y[train], loss="mse",
                      optimizer=ln.optim.Adam(model, lr=0.003), epochs=args.epochs,
                      batch_size=16, validation_data=(x[val], y[val]), seed=args.seed,
                      callbacks=[stopper], verbose=0)
+    seconds = time.perf_counter() - start
     print(f"trained {len(history['epoch'])} epochs on {train.sum()} windows, kept epoch "
           f"{stopper.best_epoch} (validation loss {stopper.best:.3f})")
 
@@ -107,8 +113,10 @@ def main() -> None:
 
     pred = to_levels(ln.predict(model, x[test]), j[test])
     actual, naive = series[j[test] + 1], series[j[test]]
-    print(f"test, one step ahead ({test.sum()} steps): RMSE {rmse(pred, actual):.2f}, "
-          f"naive {rmse(naive, actual):.2f}")
+    figures = {"epochs": len(history["epoch"]), "best_epoch": stopper.best_epoch,
+               "seconds": seconds, "rmse": rmse(pred, actual), "naive_rmse": rmse(naive, actual)}
+    print(f"test, one step ahead ({test.sum()} steps): RMSE {figures['rmse']:.2f}, "
+          f"naive {figures['naive_rmse']:.2f}")
 
     # Several steps ahead, recursively: each predicted change is appended to the window.
     def predict_one(window):
@@ -127,11 +135,15 @@ def main() -> None:
     held_out = forecast(end)[:steps]
     actual = series[end + 1:end + 1 + steps]
     naive = np.full(steps, series[end])
+    figures.update(steps=steps, rmse_steps=rmse(held_out, actual),
+                   naive_rmse_steps=rmse(naive, actual))
     print(f"test, {steps} steps ahead from series[{end}] (recursive): RMSE "
-          f"{rmse(held_out, actual):.2f}, naive {rmse(naive, actual):.2f}")
+          f"{figures['rmse_steps']:.2f}, naive {figures['naive_rmse_steps']:.2f}")
     future = forecast(len(series) - 1)
     print(f"the next {args.steps} values past the end: "
           + " ".join(f"{v:.1f}" for v in future))
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

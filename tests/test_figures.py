@@ -85,6 +85,24 @@ def _fake_results(seeds=(0, 1, 2)):
     }
 
 
+def _fake_examples(levels=("generic", "avx512")):
+    """What `measure_examples` returns: char_lm with fewer seeds than the others."""
+    def runs(seeds, step, **figures):
+        return {"seeds": list(seeds),
+                "runs": [{k: v + step * s for k, v in figures.items()} for s in seeds]}
+
+    return [{"level": level, "coretype": "default", "blas": "SkylakeX", "date": "today",
+             "commit": "abc1234", "scripts": {
+                 "forecast_csv": runs(range(3), 1.0, rmse=20.0, naive_rmse=53.7, rmse_steps=21.5,
+                                      naive_rmse_steps=112.1, epochs=200, best_epoch=150,
+                                      steps=12, seconds=1.5),
+                 "char_lm": runs(range(2), 0.1, uniform_loss=4.6, first_val_loss=2.43,
+                                 last_val_loss=1.63, epochs=8, seconds=30.0),
+                 "classify_lengths": runs(range(3), 0.01, test_accuracy=0.948, shorter_half=0.9,
+                                          longer_half=0.99, seconds=9.0)}}
+            for level in levels]
+
+
 def test_render_gives_each_configuration_its_median_and_range(figures):
     text = figures.render(_fake_results())
     lines = text.splitlines()
@@ -138,6 +156,53 @@ def test_merge_renders_the_configurations_of_several_saved_runs(figures, tmp_pat
                      or "21.00, " in line]
     assert [row.split(" | ")[1] for row in forecast_rows] == [
         "SkylakeX", "Haswell (OPENBLAS_CORETYPE=Haswell)", "Zen (OPENBLAS_CORETYPE=Zen)"]
+
+
+def test_render_examples_per_level_and_script(figures):
+    results = {**_fake_results(), "examples": _fake_examples()}
+    text = figures.render(results)
+    lines = text.splitlines()
+    assert "## Examples" in lines and "`python examples/forecast_csv.py`:" in lines
+    # A script run with fewer seeds says so above its table.
+    assert "`python examples/char_lm.py`, over seeds 0-1 only (`--example-seeds " \
+           "char_lm=...`), not 0-2 as the rest:" in lines
+    # Median [range] over each script's own seeds, per SIMD level.
+    assert ("| generic | SkylakeX | 0-2 | 21.0 [20.0, 22.0] | 54.7 [53.7, 55.7] | "
+            "22.5 [21.5, 23.5] | 113.1 [112.1, 114.1] | 201 [200, 202] | 2.5 [1.5, 3.5] |"
+            ) in lines
+    assert any(line.startswith("| avx512 | SkylakeX | 0-1 | 2.48 [2.43, 2.53] | "
+                               "1.68 [1.63, 1.73] |") for line in lines)
+    assert "| generic | SkylakeX | 0-2 | 95.8 [94.8, 96.8] | 91.0 [90.0, 92.0] | " \
+           "100.0 [99.0, 101.0] | 9.0 [9.0, 9.0] |" in lines
+    # The examples part alone: no forecast or longlag sections, still well-formed tables.
+    alone = {**_fake_results(), "configs": [], "examples": _fake_examples(("avx2",))}
+    text = figures.render(alone)
+    assert "## The main job" not in text and "longlag" not in text
+    assert text.count("| avx2 | SkylakeX |") == 3
+
+
+def test_merge_keeps_saved_files_without_examples(figures, tmp_path):
+    old = _fake_results()                                 # saved before the examples part
+    new = {**_fake_results(), "configs": [], "examples": _fake_examples(("avx2",))}
+    del new["forecast_sample"], new["longlag_sample"]
+    paths = []
+    for name, results in (("old.json", old), ("new.json", new)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text(json.dumps(results))
+    assert figures.main(["--merge", *map(str, paths), "--out", str(tmp_path),
+                         "--note", "Measured in a hurry."]) == 0
+    merged = (tmp_path / "figures.md").read_text()
+    assert figures.render(old) in merged                   # all of it, then the examples
+    assert "\nMeasured in a hurry.\n" in merged.split("## Examples")[1]
+    assert merged.index("## Examples") > merged.index("## `python -m lstm_native longlag`")
+
+
+def test_parts_and_example_seeds_are_checked(figures, capsys):
+    for argv in (["--parts", "forecast,plots"], ["--example-seeds", "nope=0-1"],
+                 ["--example-seeds", "char_lm"]):
+        with pytest.raises(SystemExit):
+            figures.main(argv)
+    assert "--example-seeds" in capsys.readouterr().err
 
 
 def test_machine_states_the_simd_level_and_blas(figures):
