@@ -2,14 +2,15 @@
 
 Subcommands:
 
-- ``forecast`` (the default): train an LSTM forecaster on a real series (the built-in
-  airline passengers, or a CSV column), print its test RMSE next to the naive
-  persistence forecast's, save the model and, with matplotlib, plots.
+- ``forecast`` (the default): train a forecaster (an LSTM, or with ``--cell`` a GRU or an
+  RNN) on a real series (the built-in airline passengers, or a CSV column), print its
+  test RMSE next to the naive persistence forecast's, save the model and, with
+  matplotlib, plots.
 - ``predict``: run a saved forecaster on a series: its error there, and the next values
   past the end.
-- ``longlag``: why LSTMs exist: an RNN and an LSTM with the same budget on the adding
-  problem at growing lags, with plots of the gradient reaching back and of the gates
-  (the experiment itself is `lstm_native.longlag`).
+- ``longlag``: why LSTMs exist: an RNN, a GRU and an LSTM (or some of them, ``--cells``)
+  with the same budget on the adding problem at growing lags, with plots of the gradient
+  reaching back and of the LSTM's gates (the experiment itself is `lstm_native.longlag`).
 
 Adding a subcommand is one function taking the parsed arguments and returning the exit
 code, registered with ``@subcommand(name, help=..., arguments=...)``. It raises `CLIError`
@@ -20,8 +21,8 @@ keeps its traceback.
 
 The forecaster models the series as a stationary one: the log (when every value is
 positive) is differenced, the changes are standardised with statistics of the training
-part only, and an LSTM reads the last `lookback` changes to predict the next `horizon`
-ones; a forecast is the last observed value plus the predicted changes. The series is
+part only, and a recurrent layer (`CELLS`: an LSTM by default) reads the last `lookback`
+changes to predict the next `horizon` ones; a forecast is the last observed value plus the predicted changes. The series is
 split in time (70% train, 15% validation, 15% test); a window belongs to the part its
 targets fall in, its inputs being observed values before them.
 """
@@ -38,9 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import (LSTM, EarlyStopping, LastStep, Linear, Sequential, __version__, evaluate,
-               fit, load_checkpoint, longlag, losses, openmp_enabled, optim, predict,
-               save_checkpoint)
+from . import (GRU, LSTM, RNN, EarlyStopping, LastStep, Linear, Sequential, __version__,
+               evaluate, fit, load_checkpoint, longlag, losses, openmp_enabled, optim,
+               predict, save_checkpoint)
 from .data import (StandardScaler, chronological_split, forecast_recursive, list_datasets,
                    load_csv, load_dataset, make_windows, persistence_forecast,
                    scaler_from_state)
@@ -50,6 +51,10 @@ DEFAULT_OUT = "lstm_native_out"
 MODEL_FILE = "model.npz"
 TRAIN_FRACTION, VAL_FRACTION = 0.7, 0.15
 SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one series
+#: The forecaster's recurrent layer by --cell, at torch's defaults (the GRU's
+#: reset_after=True, the RNN's tanh), and its blocks of weights per layer (gates).
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 # The options' maxima, shown in --help: far inside what the library accepts, and past any
 # size a forecaster of one series has a use for. Parameters: 1 GB of float32 weights, four
 # with the gradients and Adam's two moments.
@@ -353,11 +358,14 @@ def _forecast_arguments(p) -> None:
                         f"most {MAX_WINDOW_VALUES:,} values (default: 12)")
     p.add_argument("--horizon", type=_positive_int, default=1,
                    help="future steps it predicts at once (default: 1)")
+    p.add_argument("--cell", type=str.lower, choices=tuple(CELLS), default="lstm",
+                   help="the recurrent layer: lstm, gru (torch's, reset_after) or rnn "
+                        "(Elman, tanh) (default: lstm)")
     p.add_argument("--hidden", type=_int_in(1, MAX_HIDDEN), default=32,
-                   help=f"hidden units of each LSTM layer, at most {MAX_HIDDEN}; the model "
-                        f"may have at most {MAX_PARAMETERS:,} parameters (default: 32)")
+                   help=f"hidden units of each recurrent layer, at most {MAX_HIDDEN}; the "
+                        f"model may have at most {MAX_PARAMETERS:,} parameters (default: 32)")
     p.add_argument("--layers", type=_int_in(1, MAX_LAYERS), default=1,
-                   help=f"stacked LSTM layers, at most {MAX_LAYERS} (default: 1)")
+                   help=f"stacked recurrent layers, at most {MAX_LAYERS} (default: 1)")
     p.add_argument("--epochs", type=_positive_int, default=300,
                    help="most passes over the training windows (default: 300)")
     p.add_argument("--patience", type=_nonnegative_int, default=30,
@@ -375,8 +383,8 @@ def _forecast_arguments(p) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="the model's precision (default: float32)")
     p.add_argument("--threads", type=_int_in(0, MAX_THREADS), default=1,
-                   help=f"OpenMP threads of the LSTM kernels, at most {MAX_THREADS}; 0 = all "
-                        "cores (default: 1, the fastest for batches this small)")
+                   help=f"OpenMP threads of the recurrent kernels, at most {MAX_THREADS}; 0 = "
+                        "all cores (default: 1, the fastest for batches this small)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the model and plots go (default: ./{DEFAULT_OUT})")
     _add_output_arguments(p)
@@ -391,11 +399,12 @@ def _split_windows(w: _Windows, n_train: int, n_val: int, horizon: int):
     return train, val, test
 
 
-def _parameter_count(hidden: int, layers: int, horizon: int) -> int:
-    """Parameters of LSTM(1, hidden, layers) -> Linear(hidden, horizon)."""
-    lstm = sum(4 * hidden * ((1 if layer == 0 else hidden) + hidden + 2)
-               for layer in range(layers))
-    return lstm + (hidden + 1) * horizon
+def _parameter_count(cell: str, hidden: int, layers: int, horizon: int) -> int:
+    """Parameters of CELLS[cell](1, hidden, layers) -> Linear(hidden, horizon): per layer
+    and gate, the input and hidden weights and two biases (torch's layout)."""
+    recurrent = sum(_GATES[cell] * hidden * ((1 if layer == 0 else hidden) + hidden + 2)
+                    for layer in range(layers))
+    return recurrent + (hidden + 1) * horizon
 
 
 def _make_out_dir(out: str) -> None:
@@ -411,8 +420,8 @@ def _make_out_dir(out: str) -> None:
 
 
 @subcommand("forecast", arguments=_forecast_arguments,
-            help="train an LSTM forecaster on a series and compare it with the naive "
-                 "forecast (the default)")
+            help="train an LSTM (or GRU, RNN) forecaster on a series and compare it with "
+                 "the naive forecast (the default)")
 def forecast(args) -> int:
     started = time.perf_counter()
     say = print if args.verbose else (lambda *a, **k: None)
@@ -440,9 +449,10 @@ def forecast(args) -> int:
                        f"which give {counts[0]}/{counts[1]}/{counts[2]} train/validation/test "
                        f"windows with --lookback {args.lookback} and --horizon "
                        f"{args.horizon}; each part needs one")
-    n_parameters = _parameter_count(args.hidden, args.layers, args.horizon)
+    n_parameters = _parameter_count(args.cell, args.hidden, args.layers, args.horizon)
     if n_parameters > MAX_PARAMETERS:
-        raise CLIError(f"--hidden {args.hidden} with --layers {args.layers} gives "
+        raise CLIError(f"--cell {args.cell} with --hidden {args.hidden} and --layers "
+                       f"{args.layers} gives "
                        f"{n_parameters:,} parameters, more than the {MAX_PARAMETERS:,} this "
                        "command trains; use a smaller --hidden or fewer --layers")
     _make_out_dir(args.out)
@@ -452,8 +462,8 @@ def forecast(args) -> int:
 
     try:
         model = Sequential(
-            LSTM(1, args.hidden, args.layers, batch_first=True, dtype=dtype, seed=args.seed,
-                 n_threads=args.threads or None),
+            CELLS[args.cell](1, args.hidden, num_layers=args.layers, batch_first=True,
+                             dtype=dtype, seed=args.seed, n_threads=args.threads or None),
             LastStep(batch_first=True),
             Linear(args.hidden, args.horizon, dtype=dtype, seed=args.seed + 1))
     except MemoryError:
@@ -461,7 +471,8 @@ def forecast(args) -> int:
     optimizer = optim.Adam(model, lr=args.lr)
     say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
         f"forecasting {series.label}, {len(values)} values")
-    say(f"model: LSTM({args.hidden} hidden, {args.layers} layer{'s' * (args.layers > 1)}) "
+    name = type(model.layers[0]).__name__
+    say(f"model: {name}({args.hidden} hidden, {args.layers} layer{'s' * (args.layers > 1)}) "
         f"-> last step -> Linear({args.horizon}); reads {args.lookback} "
         f"{'changes' if transform.diff else 'values'} ({transform.name}, standardised on "
         f"the training part), predicts the next {args.horizon}")
@@ -513,8 +524,9 @@ def forecast(args) -> int:
     scores = evaluate(model, w.x[is_test], w.y[is_test], loss=losses.MSELoss())
 
     model_path = os.path.join(args.out, MODEL_FILE)
-    settings = {"data": series.data, "column": series.column, "lookback": args.lookback,
-                "horizon": args.horizon, "hidden": args.hidden, "layers": args.layers,
+    settings = {"data": series.data, "column": series.column, "cell": args.cell,
+                "lookback": args.lookback, "horizon": args.horizon, "hidden": args.hidden,
+                "layers": args.layers,
                 "transform": transform.name, "epochs": args.epochs, "patience": args.patience,
                 "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                 "dtype": args.dtype, "threads": args.threads,
@@ -528,7 +540,7 @@ def forecast(args) -> int:
                         extra={"settings": settings, "scaler": scaler.get_state(),
                                "results": results, "history": dict(history)})
         plots, skipped = _plot_forecast(args.out, series, w, all_levels, n_train, n_val,
-                                        history, best_epoch, rmse, naive_rmse)
+                                        history, best_epoch, rmse, naive_rmse, name)
     except OSError as e:
         raise CLIError(f"--out {args.out!r}: cannot write: {e}") from None
     unit = " (in the series' units)" if series.data != "airline" else " (thousands of passengers)"
@@ -546,15 +558,16 @@ def forecast(args) -> int:
         print(skipped)
     if args.json:
         print(json.dumps({**results, "model_path": model_path, "plots": plots,
-                          "data": series.data, "column": series.column,
+                          "cell": args.cell, "data": series.data, "column": series.column,
                           "total_seconds": time.perf_counter() - started}))
     return 0
 
 
 def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarray,
                    n_train: int, n_val: int, history, best_epoch: int, rmse: float,
-                   naive_rmse: float):
-    """Write forecast.png and loss.png when matplotlib is installed: (paths, message)."""
+                   naive_rmse: float, model_name: str):
+    """Write forecast.png and loss.png when matplotlib is installed: (paths, message).
+    `model_name` ("LSTM", "GRU", "RNN") labels the forecasts."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -569,7 +582,7 @@ def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarr
     ax = fig.add_subplot()
     ax.plot(t, series.values, color="black", lw=1.2, label="actual")
     ax.plot(t[w.target_time], pred_levels[:, 0], color="tab:red", lw=1.2,
-            label="LSTM, one step ahead")
+            label=f"{model_name}, one step ahead")
     test_start = n_train + n_val
     ax.axvspan(t[n_train], t[test_start], color="tab:orange", alpha=0.08, label="validation")
     ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
@@ -614,7 +627,9 @@ def _predict_arguments(p) -> None:
 def _load_forecaster(path: str):
     """(model, scaler, settings) of a file forecast saved, or a CLIError. The settings
     predict reads are checked: lookback and horizon ints >= 1, a known transform, a data
-    name and an optional column."""
+    name, an optional column and a cell of `CELLS` (files saved before --cell have none:
+    theirs is "lstm", which is put in the settings returned); and the model is a
+    Sequential whose first layer is that cell's."""
     try:
         loaded = load_checkpoint(path)
     except (ValueError, OSError) as e:  # the checkpoint's errors name the file
@@ -633,12 +648,22 @@ def _load_forecaster(path: str):
                      for k in ("lookback", "horizon"))
              and settings.get("transform") in _Transform.NAMES
              and isinstance(settings.get("data"), str)
-             and isinstance(settings.get("column"), (str, type(None))))
+             and isinstance(settings.get("column"), (str, type(None)))
+             and isinstance(settings.get("cell", "lstm"), str)
+             and settings.get("cell", "lstm") in CELLS)
     if not valid:
         raise CLIError(f"--model {path!r}: its settings are damaged (expected lookback and "
                        f"horizon >= 1, a transform of {', '.join(_Transform.NAMES)}, the data "
-                       f"and column), got {settings!r}")
-    return loaded["model"], scaler, settings
+                       f"and column, a cell of {', '.join(CELLS)}), got {settings!r}")
+    settings = {**settings, "cell": settings.get("cell", "lstm")}
+    model, layer = loaded["model"], CELLS[settings["cell"]]
+    first = model.layers[0] if isinstance(model, Sequential) and model.layers else None
+    if type(first) is not layer:
+        what = type(model if first is None else first).__name__
+        raise CLIError(f"--model {path!r}: its settings name the cell {settings['cell']!r} "
+                       f"({layer.__name__} first), but its model "
+                       f"{'starts with' if first is not None else 'is'} {what}")
+    return model, scaler, settings
 
 
 @subcommand("predict", arguments=_predict_arguments,
@@ -700,8 +725,8 @@ def predict_command(args) -> int:
                        f"grows past float64's range{fewer}")
 
     if args.verbose:
-        print(f"model {args.model}: reads {lookback} values ({transform.name}), predicts "
-              f"{horizon}; {series.label}, {len(values)} values")
+        print(f"model {args.model}: {type(model.layers[0]).__name__}, reads {lookback} values "
+              f"({transform.name}), predicts {horizon}; {series.label}, {len(values)} values")
     print(f"on the series: RMSE {rmse:.2f} over {len(w.x)} windows (naive persistence "
           f"{naive_rmse:.2f}; the windows the model trained on are included)")
     print(f"forecast of the next {args.steps} values (recursive, one step at a time):")
@@ -710,7 +735,8 @@ def predict_command(args) -> int:
     if args.json:
         print(json.dumps({"forecast": [float(v) for v in future], "labels": labels,
                           "rmse": rmse, "naive_rmse": naive_rmse, "windows": len(w.x),
-                          "model_path": args.model, "data": series.data}))
+                          "model_path": args.model, "cell": settings["cell"],
+                          "data": series.data}))
     return 0
 
 
@@ -735,11 +761,22 @@ def _longlag_arguments(p) -> None:
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
+    def cells(text: str) -> list[str]:
+        try:
+            return longlag.parse_cells(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    every_cell = ",".join(cell.lower() for cell in longlag.CELLS)
+    p.add_argument("--cells", type=cells, default=list(longlag.CELLS), metavar="CELL,...",
+                   help=f"the recurrent layers to compare, side by side in this order: "
+                        f"some of {every_cell} (any case; default: {every_cell}); the "
+                        "gates plot is the LSTM's")
     p.add_argument("--lags", type=_lags, default=[20, 50, 100], metavar="T,T,...",
                    help="sequence lengths of the adding problem; the first marked value is "
                         "held T/2 to T steps (default: 20,50,100)")
     p.add_argument("--hidden", type=_positive_int, default=32,
-                   help="hidden units of both models (default: 32)")
+                   help="hidden units of every model (default: 32)")
     p.add_argument("--epochs", type=_positive_int, default=20,
                    help="passes over the training sequences (default: 20)")
     p.add_argument("--samples", type=_positive_int, default=10000,
@@ -766,30 +803,37 @@ def _yes(solved: bool) -> str:
     return "yes" if solved else "no"
 
 
+def _describe_cells(cells) -> str:
+    """"RNN(tanh), GRU and LSTM": the models of --cells, as the header names them."""
+    names = [f"{cell}(tanh)" if cell == "RNN" else cell for cell in cells]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 @subcommand("longlag", arguments=_longlag_arguments,
-            help="why LSTMs exist: an RNN and an LSTM with the same budget on the adding "
-                 "problem at growing lags")
+            help="why LSTMs exist: an RNN, a GRU and an LSTM with the same budget on the "
+                 "adding problem at growing lags")
 def longlag_command(args) -> int:
     started = time.perf_counter()
     say = print if args.verbose else (lambda *a, **k: None)
-    seeds, longest = args.seeds, args.lags[-1]
+    seeds, longest, cells = args.seeds, args.lags[-1], args.cells
     several = len(seeds) > 1
     setting = longlag.setting(args.threads or None)
+    every = "both" if len(cells) == 2 else "all" if len(cells) > 2 else "it"
     say(f"lstm_native {__version__} ({setting}): the adding problem at T = "
-        f"{', '.join(map(str, args.lags))}; RNN(tanh) and LSTM, {args.hidden} hidden each, "
-        f"-> last step -> Linear(1)")
-    say(f"same budget for both: {args.samples} training sequences, {args.epochs} "
+        f"{', '.join(map(str, args.lags))}; {_describe_cells(cells)}, {args.hidden} hidden "
+        f"each, -> last step -> Linear(1)")
+    say(f"same budget for {every}: {args.samples} training sequences, {args.epochs} "
         f"epoch{'s' * (args.epochs > 1)}, batch {args.batch_size}, Adam lr {args.lr} "
         f"(cosine-annealed to 0), gradients clipped to norm {longlag.CLIP_NORM:g}, "
         f"seed{'s' * several} {', '.join(map(str, seeds))}; tested on {longlag.N_TEST} new "
         f"sequences")
     say(f"always answering 1.0 scores MSE {longlag.TRIVIAL_MSE:.3f}; solved = MSE < "
         f"{longlag.SOLVED_MSE:.4f} (ten times better)")
-    runs = {}       # (seed, T, kind) -> LongLagRun
-    curves = {}     # (kind, when) -> one gradient curve per seed
+    runs = {}       # (seed, T, cell) -> LongLagRun
+    curves = {}     # (cell, when) -> one gradient curve per seed
     for seed in seeds:
         for seq_len in args.lags:
-            for kind in longlag.KINDS:
+            for kind in cells:
                 run = longlag.train_model(kind, seq_len, hidden=args.hidden,
                                           samples=args.samples, epochs=args.epochs,
                                           batch_size=args.batch_size, lr=args.lr, seed=seed,
@@ -799,13 +843,12 @@ def longlag_command(args) -> int:
                     f"{run.test_mse:.4f}  (training loss {run.loss[0]:.3f} -> "
                     f"{run.loss[-1]:.4f}, {run.seconds:.1f} s)")
         for key, curve in longlag.gradient_curves(
-                {k: runs[seed, longest, k] for k in longlag.KINDS}, seed).items():
+                {k: runs[seed, longest, k] for k in cells}, seed).items():
             curves.setdefault(key, []).append(curve)
     curves = {key: np.array(rows) for key, rows in curves.items()}
     reach = {f"{kind}_{when}": rows[:, -1] for (kind, when), rows in curves.items()}
     plots, skipped, unit = longlag.make_plots(
-        args.out, {k: runs[seeds[0], longest, k] for k in longlag.KINDS}, curves, seeds,
-        setting)
+        args.out, {k: runs[seeds[0], longest, k] for k in cells}, curves, seeds, setting)
 
     def cell(values, fmt):
         if not several:
@@ -819,30 +862,26 @@ def longlag_command(args) -> int:
     width = 22 if several else 8
     if several:
         print(f"median [range] over seeds {', '.join(map(str, seeds))}:")
-    print(f"{'T':>4}  {'trivial':>8}  {'RNN MSE':>{width}}  {'solved':>6}  "
-          f"{'LSTM MSE':>{width}}  {'solved':>6}")
+    print(f"{'T':>4}  {'trivial':>8}" + "".join(
+        f"  {f'{kind} MSE':>{width}}  {'solved':>6}" for kind in cells))
     table = []
     for seq_len in args.lags:
         row = {"lag": seq_len,
-               "trivial_mse": [runs[s, seq_len, "RNN"].trivial_mse for s in seeds]}
-        for kind in longlag.KINDS:
+               "trivial_mse": [runs[s, seq_len, cells[0]].trivial_mse for s in seeds]}
+        for kind in cells:
             done = [runs[s, seq_len, kind] for s in seeds]
             row[kind] = {"test_mse": [r.test_mse for r in done],
                          "solved": [r.solved for r in done],
                          "seconds": [r.seconds for r in done]}
         table.append(row)
-        print(f"{seq_len:>4}  {longlag.spread(row['trivial_mse'])[0]:>8.4f}  "
-              f"{cell(row['RNN']['test_mse'], '.4f'):>{width}}  "
-              f"{solved(row['RNN']['solved']):>6}  "
-              f"{cell(row['LSTM']['test_mse'], '.4f'):>{width}}  "
-              f"{solved(row['LSTM']['solved']):>6}")
+        print(f"{seq_len:>4}  {longlag.spread(row['trivial_mse'])[0]:>8.4f}" + "".join(
+            f"  {cell(row[kind]['test_mse'], '.4f'):>{width}}  "
+            f"{solved(row[kind]['solved']):>6}" for kind in cells))
     print(f"gradient reaching back {longest - 1} steps (T = {longest}), as a fraction of "
           f"the one at the loss (median over sequences"
-          f"{'; median [range] over the seeds' * several}): "
-          f"RNN {cell(reach['RNN_trained'], '.2g')} trained, "
-          f"{cell(reach['RNN_initial'], '.2g')} initial; "
-          f"LSTM {cell(reach['LSTM_trained'], '.2g')} trained, "
-          f"{cell(reach['LSTM_initial'], '.2g')} initial")
+          f"{'; median [range] over the seeds' * several}): " + "; ".join(
+              f"{kind} {cell(reach[f'{kind}_trained'], '.2g')} trained, "
+              f"{cell(reach[f'{kind}_initial'], '.2g')} initial" for kind in cells))
     seconds = time.perf_counter() - started
     print(f"total {seconds:.1f} s")
     if plots:
@@ -851,16 +890,17 @@ def longlag_command(args) -> int:
         print(skipped)
     if args.json:
         settings = {name: getattr(args, name) for name in
-                    ("lags", "hidden", "epochs", "samples", "batch_size", "lr", "seeds",
-                     "threads")}
+                    ("cells", "lags", "hidden", "epochs", "samples", "batch_size", "lr",
+                     "seeds", "threads")}
         print(json.dumps({
-            "table": table, "trivial_mse": longlag.TRIVIAL_MSE,
+            "cells": cells, "table": table, "trivial_mse": longlag.TRIVIAL_MSE,
             "solved_below": longlag.SOLVED_MSE,
             "gradient_reach": {k: v.tolist() for k, v in reach.items()},
             "gradient_curves": {f"{kind}_{when}": rows.tolist()
                                 for (kind, when), rows in curves.items()},
-            "gates": {"seed": seeds[0], "lag": longest, **unit}, "plots": plots,
-            "settings": {**settings, "setting": setting}, "total_seconds": seconds}))
+            "gates": None if unit is None else {"seed": seeds[0], "lag": longest, **unit},
+            "plots": plots, "settings": {**settings, "setting": setting},
+            "total_seconds": seconds}))
     return 0
 
 
@@ -869,7 +909,8 @@ def longlag_command(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog=PROG,
-        description="Train and run LSTM forecasters built on lstm_native. Without a "
+        description="Train and run recurrent (LSTM, GRU, RNN) forecasters built on "
+                    "lstm_native. Without a "
                     "subcommand, runs 'forecast' (options after it go to forecast).")
     parser.add_argument("--version", action="version", version=f"lstm_native {__version__}")
     subparsers = parser.add_subparsers(dest="command", title="subcommands", metavar="COMMAND")

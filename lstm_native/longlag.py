@@ -1,19 +1,22 @@
 """The long-lag experiment behind `python -m lstm_native longlag`: why LSTMs exist.
 
-An Elman RNN (tanh) and an LSTM of the same size get the same training budget on the
-adding problem (`lstm_native.data.adding_problem`) at several sequence lengths T: each
-sequence carries two marked values, one in each half, and the target is their sum, so the
-first one must be held for between T/2 and T steps. Always answering 1.0 (the expected
-sum) scores a mean squared error of 1/6; a model that beats it tenfold (MSE < 1/60) has
-learned to remember.
+An Elman RNN (tanh), a GRU and an LSTM of the same hidden size get the same training
+budget on the adding problem (`lstm_native.data.adding_problem`) at several sequence
+lengths T: each sequence carries two marked values, one in each half, and the target is
+their sum, so the first one must be held for between T/2 and T steps. Always answering
+1.0 (the expected sum) scores a mean squared error of 1/6; a model that beats it tenfold
+(MSE < 1/60) has learned to remember.
 
 Two diagnostics explain the table:
 
 - `hidden_state_grads`: ∂L/∂h_t at every step t of a one-layer recurrent layer, exactly,
   through the layer's public forward/backward only (see its notes). In the RNN this
   gradient is multiplied by W_hhᵀ·diag(tanh') at every step back, and shrinks
-  geometrically; in the LSTM the cell path c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t is additive,
-  scaled only by the forget gate, which training can hold near 1.
+  geometrically. The LSTM's cell path
+  c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t and the GRU's h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+  are additive: the gradient along them is scaled by the forget gate f_t, or the update
+  gate z_t, which training can hold near 1. The table and `gradient_profile` measure
+  how much of it does reach back.
 - `lstm_gates`: the forget, input and output gates of a trained one-layer LSTM along one
   sequence, recomputed from its `state_dict` and hidden states with the reference's gate
   functions (`lstm_native.reference.forget`, `input`, `output`).
@@ -38,19 +41,21 @@ from . import losses, optim, reference
 from ._recurrent import simd_level
 from .checkpoint import build_module
 from .data import adding_problem
+from .gru import GRU
 from .layers import LastStep, Linear, Sequential
 from .lstm import LSTM
 from .rnn import RNN
 from .schedules import CosineAnnealingLR
 from .training import evaluate, fit
 
-__all__ = ["KINDS", "SOLVED_MSE", "TRIVIAL_MSE", "LongLagRun", "adding_data", "build_model",
+__all__ = ["CELLS", "SOLVED_MSE", "TRIVIAL_MSE", "LongLagRun", "adding_data", "build_model",
            "gradient_curves", "gradient_profile", "gradient_profiles", "hidden_state_grads",
-           "lstm_gates", "make_plots", "memory_unit", "parse_seeds", "plot_gates",
-           "plot_gradients", "setting", "spread", "train_model"]
+           "lstm_gates", "make_plots", "memory_unit", "parse_cells", "parse_seeds",
+           "plot_gates", "plot_gradients", "setting", "spread", "train_model"]
 
-#: The models compared, by the name of their recurrent layer.
-KINDS = ("RNN", "LSTM")
+#: The recurrent layers the experiment can compare, by the name of their class.
+CELLS = ("RNN", "GRU", "LSTM")
+_LAYERS = {"RNN": RNN, "GRU": GRU, "LSTM": LSTM}
 #: Var(U1 + U2): the test MSE of always predicting the expected sum 1.0.
 TRIVIAL_MSE = 1.0 / 6.0
 #: A model counts as having solved a lag when it beats the trivial predictor tenfold.
@@ -70,11 +75,11 @@ def adding_data(n_samples: int, seq_len: int, seed: int, part: int):
 
 def build_model(kind: str, hidden: int, *, seed: int, n_threads: int | None = None,
                 dtype=np.float32) -> Sequential:
-    """``Sequential(RNN or LSTM(2, hidden, batch_first=True), LastStep(batch_first=True),
-    Linear(hidden, 1))``: the model of every run."""
-    layer = {"RNN": RNN, "LSTM": LSTM}[kind]
-    return Sequential(layer(2, hidden, batch_first=True, dtype=dtype, seed=seed,
-                            n_threads=n_threads),
+    """``Sequential(CELL(2, hidden, batch_first=True), LastStep(batch_first=True),
+    Linear(hidden, 1))`` with CELL the layer `kind` names (one of `CELLS`, at its torch
+    defaults: the RNN's tanh, the GRU's reset_after=True): the model of every run."""
+    return Sequential(_LAYERS[kind](2, hidden, batch_first=True, dtype=dtype, seed=seed,
+                                    n_threads=n_threads),
                       LastStep(batch_first=True),
                       Linear(hidden, 1, dtype=dtype, seed=seed + 1))
 
@@ -116,6 +121,28 @@ def train_model(kind: str, seq_len: int, *, hidden: int, samples: int, epochs: i
     trivial = float(np.mean(np.square(y_test.astype(np.float64) - 1.0)))
     return LongLagRun(kind, seq_len, test_mse, trivial, seconds, list(history["loss"]),
                       model, initial_state)
+
+
+def parse_cells(text: str) -> list[str]:
+    """Cell names from "rnn,gru,lstm" (any case), in the order given, as in `CELLS`.
+
+    Raises
+    ------
+    ValueError
+        If a name is not one of `CELLS`, is given twice, or none is given.
+    """
+    names = [part.strip() for part in text.split(",")]
+    allowed = ",".join(cell.lower() for cell in CELLS)
+    cells = []
+    for name in names:
+        if name.upper() not in CELLS:
+            raise ValueError(f"cells must be comma-separated names among {allowed}, got "
+                             f"{name!r} in {text!r}")
+        if name.upper() in cells:
+            raise ValueError(f"cells must be each given once (among {allowed}), got "
+                             f"{name!r} twice in {text!r}")
+        cells.append(name.upper())
+    return cells
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -184,7 +211,7 @@ def hidden_state_grads(layer, x, d_last) -> np.ndarray:
 
     Parameters
     ----------
-    layer : RNN or LSTM
+    layer : RNN, GRU or LSTM
         One layer, one direction, ``batch_first=True``. Left in training mode, with the
         gradients of L in its `grads`.
     x : array_like, (N, T, I)
@@ -245,7 +272,7 @@ def gradient_profile(model: Sequential, x, y, state: dict | None = None) -> np.n
     Parameters
     ----------
     model : Sequential
-        ``Sequential(RNN or LSTM, LastStep, Linear)`` as `build_model` makes.
+        ``Sequential(RNN, GRU or LSTM, LastStep, Linear)`` as `build_model` makes.
     x, y : array_like
         Sequences (N, T, I) and targets (N, 1).
     state : dict, optional
@@ -324,7 +351,7 @@ def _figure(size):
     return fig
 
 
-COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange"}
+COLORS = {"RNN": "tab:blue", "GRU": "tab:green", "LSTM": "tab:orange"}
 
 
 def plot_gradients(path: str, curves: dict, seq_len: int, note: str) -> str:
@@ -461,17 +488,17 @@ def _seed_list(seeds) -> str:
 
 
 def make_plots(out: str, runs: dict, curves: dict, seeds, setting: str):
-    """gradients.png and gates.png in `out`.
+    """gradients.png, and gates.png when an LSTM was trained, in `out`.
 
     Parameters
     ----------
     out : str
         The folder (made if missing).
     runs : dict
-        Kind -> `LongLagRun` of the longest lag, trained with ``seeds[0]``: gates.png
-        shows its LSTM on its first test sequence.
+        Cell -> `LongLagRun` of the longest lag, trained with ``seeds[0]``: gates.png
+        shows its LSTM (when it holds one) on its first test sequence.
     curves : dict
-        (kind, when) -> (S, T), one row per seed of `seeds`, as `plot_gradients` takes.
+        (cell, when) -> (S, T), one row per seed of `seeds`, as `plot_gradients` takes.
     seeds : sequence of int
     setting : str
         What else the figures depend on (e.g. "SIMD avx512, 1 thread"), in their titles.
@@ -482,23 +509,29 @@ def make_plots(out: str, runs: dict, curves: dict, seeds, setting: str):
         The plots written; [] without matplotlib.
     skipped : str or None
         What was skipped and why, or None.
-    unit : dict
-        `memory_unit` of the gates plotted (computed with or without matplotlib).
+    unit : dict or None
+        `memory_unit` of the LSTM's gates (computed with or without matplotlib), None
+        without an LSTM among `runs`.
     """
-    lstm = runs["LSTM"]
-    x = adding_data(N_TEST, lstm.seq_len, seeds[0], 1)[0][0]    # the first test sequence
-    gates = lstm_gates(lstm.model.layers[0], x)
-    unit = memory_unit(gates, x)
+    seq_len = next(iter(runs.values())).seq_len
+    names = ["gradients.png"]
+    unit = None
+    if "LSTM" in runs:
+        x = adding_data(N_TEST, seq_len, seeds[0], 1)[0][0]    # the first test sequence
+        gates = lstm_gates(runs["LSTM"].model.layers[0], x)
+        unit = memory_unit(gates, x)
+        names.append("gates.png")
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
     except ImportError:
-        return [], ("matplotlib is not installed: skipped the plots gradients.png and "
-                    "gates.png (pip install matplotlib)"), unit
+        return [], (f"matplotlib is not installed: skipped the plots {' and '.join(names)} "
+                    "(pip install matplotlib)"), unit
     os.makedirs(out, exist_ok=True)
     how = "median (line) and range (band) over" if len(seeds) > 1 else "one run,"
     note = f"{how} {_seed_list(seeds)}\n{setting}"
-    paths = [plot_gradients(os.path.join(out, "gradients.png"), curves, lstm.seq_len, note),
-             plot_gates(os.path.join(out, "gates.png"), gates, x, lstm.seq_len,
-                        f"{_seed_list(seeds[:1])}; {setting}")]
+    paths = [plot_gradients(os.path.join(out, "gradients.png"), curves, seq_len, note)]
+    if unit is not None:
+        paths.append(plot_gates(os.path.join(out, "gates.png"), gates, x, seq_len,
+                                f"{_seed_list(seeds[:1])}; {setting}"))
     return paths, None, unit

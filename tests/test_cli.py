@@ -35,13 +35,14 @@ def test_forecast_json_model_and_plots(tmp_path, capsys):
     # The persistence forecast on the airline test split (1959-02 .. 1960-12).
     assert result["naive_rmse"] == pytest.approx(52.678, abs=1e-3)
     assert result["epochs"] == 2 and result["test_windows"] == 23
-    assert os.path.isfile(result["model_path"])
+    assert os.path.isfile(result["model_path"]) and result["cell"] == "lstm"
     # Verbose (the default): the settings and a line per epoch before the results.
     assert "epoch 1/2" in out and "epoch 2/2" in out and "naive" in out
 
     loaded = ln.load_checkpoint(result["model_path"])
     settings = loaded["extra"]["settings"]
     assert settings["data"] == "airline" and settings["lookback"] == 12
+    assert settings["cell"] == "lstm" and type(loaded["model"].layers[0]) is ln.LSTM
     assert settings["transform"] == "log-diff"
     assert loaded["extra"]["scaler"]["class"] == "StandardScaler"
     assert loaded["extra"]["history"]["epoch"] == [1, 2]
@@ -88,6 +89,51 @@ def test_predict_runs_the_saved_model(trained, capsys):
     assert result["windows"] == 144 - 1 - 12
     assert math.isfinite(result["rmse"]) and result["naive_rmse"] > 0
     assert "1961-01" in out
+
+
+@pytest.mark.parametrize("cell, layer, config", [
+    ("gru", ln.GRU, {"reset_after": True}),
+    ("RNN", ln.RNN, {"nonlinearity": "tanh"}),     # --cell takes any case
+])
+def test_forecast_and_predict_with_another_cell(tmp_path, capsys, cell, layer, config):
+    code, out, err = run_cli(capsys, ["forecast", "--cell", cell, *TINY, "--layers", "2",
+                                      "--out", str(tmp_path), "--json"])
+    assert code == 0, err
+    result = last_json(out)
+    assert result["cell"] == cell.lower() and math.isfinite(result["rmse"])
+    assert f"model: {layer.__name__}(4 hidden, 2 layers)" in out
+    loaded = ln.load_checkpoint(result["model_path"])
+    assert loaded["extra"]["settings"]["cell"] == cell.lower()
+    recurrent = loaded["model"].layers[0]
+    assert type(recurrent) is layer and recurrent.num_layers == 2
+    assert config.items() <= recurrent.get_config().items()
+    # predict runs it: the saved model, unchanged, on its series.
+    code, out, err = run_cli(capsys, ["predict", "--model", result["model_path"], "--steps",
+                                      "2", "--json"])
+    assert code == 0, err
+    predicted = last_json(out)
+    assert predicted["cell"] == cell.lower() and f": {layer.__name__}, reads 12" in out
+    assert len(predicted["forecast"]) == 2 and all(map(math.isfinite, predicted["forecast"]))
+
+
+def test_predict_reads_a_model_saved_before_cell_as_an_lstm(trained, tmp_path, capsys):
+    loaded = ln.load_checkpoint(trained / "model.npz")
+    extra = loaded["extra"]
+    del extra["settings"]["cell"]
+    old = tmp_path / "old.npz"
+    ln.save_checkpoint(old, loaded["model"], extra=extra)
+    code, out, err = run_cli(capsys, ["predict", "--model", str(old), "--json", "--quiet"])
+    assert code == 0, err
+    assert last_json(out)["cell"] == "lstm"
+
+
+@pytest.mark.parametrize("cell", list(cli.CELLS))
+@pytest.mark.parametrize("layers, horizon", [(1, 1), (3, 2)])
+def test_parameter_count_is_the_models(cell, layers, horizon):
+    model = ln.Sequential(cli.CELLS[cell](1, 5, num_layers=layers, batch_first=True),
+                          ln.LastStep(batch_first=True), ln.Linear(5, horizon))
+    count = sum(v.size for v in model.state_dict().values())
+    assert cli._parameter_count(cell, 5, layers, horizon) == count
 
 
 def _write_csv(path, n=90):
@@ -166,6 +212,10 @@ def test_help_lists_the_subcommands(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "forecast" in out and "predict" in out
+    with pytest.raises(SystemExit):
+        cli.main(["forecast", "--help"])
+    out = " ".join(capsys.readouterr().out.split())   # argparse wraps the lines
+    assert "--cell {lstm,gru,rnn}" in out and "(default: lstm)" in out
 
 
 def test_python_dash_m_entry_point(tmp_path):

@@ -148,6 +148,8 @@ def test_windows_past_the_cap_are_an_error(tmp_path, capsys):
     (["forecast", "--epochs", "0"], "--epochs: expected an integer >= 1"),
     (["forecast", "--lr", "nan"], "--lr: expected a number > 0"),
     (["forecast", "--dtype", "float16"], "--dtype: invalid choice"),
+    (["forecast", "--cell", "lstmx"], "--cell: invalid choice: 'lstmx' (choose from 'lstm', "
+                                      "'gru', 'rnn')"),
     (["predict", "--steps", "1000000"], "--steps: expected an integer in 1 .. 10000"),
     (["forecast", "--no-such-option"], "unrecognized arguments"),
 ])
@@ -179,7 +181,7 @@ def test_out_of_memory_is_an_error(tmp_path, capsys, monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError()
 
-    monkeypatch.setattr(cli, "LSTM", no_memory)
+    monkeypatch.setitem(cli.CELLS, "lstm", no_memory)
     code, _, err = run_cli(capsys, ["forecast", *TINY, "--out", str(tmp_path)])
     assert_one_line_error(code, err, "memory", "--hidden")
 
@@ -211,7 +213,8 @@ def test_a_write_failing_after_training_is_an_error(tmp_path, capsys, monkeypatc
 # -- predict -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("what", ["missing", "directory", "corrupt", "empty", "no settings",
-                                  "damaged settings", "another input", "another horizon"])
+                                  "damaged settings", "another input", "another horizon",
+                                  "unknown cell", "cell not a string"])
 def test_bad_model_files_are_an_error(tmp_path, capsys, model_path, what):
     path = tmp_path / "model.npz"
     if what == "directory":
@@ -232,8 +235,39 @@ def test_bad_model_files_are_an_error(tmp_path, capsys, model_path, what):
                  ln.Sequential(ln.LSTM(1, 4, batch_first=True), ln.LastStep(batch_first=True),
                                ln.Linear(4, 3)))
         ln.save_checkpoint(path, model, extra=ln.load_checkpoint(model_path)["extra"])
+    elif what in ("unknown cell", "cell not a string"):
+        loaded = ln.load_checkpoint(model_path)
+        extra = loaded["extra"]
+        extra["settings"]["cell"] = "lstmx" if what == "unknown cell" else ["lstm"]
+        ln.save_checkpoint(path, loaded["model"], extra=extra)
     code, _, err = run_cli(capsys, ["predict", "--model", str(path)])
     assert_one_line_error(code, err, "--model")
+    if "cell" in what:
+        assert "damaged" in err and "a cell of lstm, gru, rnn" in err
+
+
+@pytest.mark.parametrize("cell, model, found", [
+    ("gru", "LSTM", "starts with LSTM"),        # the settings of one cell, the model of another
+    ("lstm", "RNN", "starts with RNN"),
+    ("rnn", "Linear", "is Linear"),             # not a Sequential at all
+    ("lstm", "LastStep first", "starts with LastStep"),
+])
+def test_a_model_that_is_not_its_cells_is_an_error(tmp_path, capsys, model_path, cell, model,
+                                                   found):
+    recurrent = {"LSTM": ln.LSTM, "RNN": ln.RNN}
+    if model in recurrent:
+        built = ln.Sequential(recurrent[model](1, 4, batch_first=True),
+                              ln.LastStep(batch_first=True), ln.Linear(4, 1))
+    elif model == "Linear":
+        built = ln.Linear(12, 1)
+    else:
+        built = ln.Sequential(ln.LastStep(batch_first=True), ln.Linear(1, 1))
+    extra = ln.load_checkpoint(model_path)["extra"]
+    extra["settings"]["cell"] = cell
+    path = tmp_path / "model.npz"
+    ln.save_checkpoint(path, built, extra=extra)
+    code, _, err = run_cli(capsys, ["predict", "--model", str(path)])
+    assert_one_line_error(code, err, "--model", f"the cell {cell!r}", found)
 
 
 def test_an_unreadable_model_is_an_error(tmp_path, capsys, model_path, monkeypatch):

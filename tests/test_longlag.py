@@ -23,25 +23,33 @@ def test_longlag_json_table_and_plots(tmp_path, capsys):
     assert code == 0, err
     result = last_json(out)
     assert [row["lag"] for row in result["table"]] == [5]
+    # Every cell by default, in the order of CELLS.
+    assert result["cells"] == ["RNN", "GRU", "LSTM"] == result["settings"]["cells"]
     row = result["table"][0]
-    for kind in ("RNN", "LSTM"):
+    for kind in ("RNN", "GRU", "LSTM"):
         (mse,), (solved,) = row[kind]["test_mse"], row[kind]["solved"]
         assert math.isfinite(mse) and mse >= 0
         assert solved == (mse < 1 / 60)
     assert row["trivial_mse"][0] == pytest.approx(1 / 6, abs=0.03)
     assert result["settings"]["hidden"] == 4 and result["settings"]["samples"] == 64
     assert result["settings"]["seeds"] == [0]
-    keys = {"RNN_trained", "RNN_initial", "LSTM_trained", "LSTM_initial"}
+    keys = {f"{kind}_{when}" for kind in ("RNN", "GRU", "LSTM")
+            for when in ("trained", "initial")}
     assert set(result["gradient_reach"]) == keys and set(result["gradient_curves"]) == keys
     assert np.shape(result["gradient_curves"]["LSTM_trained"]) == (1, 5)
+    assert np.shape(result["gradient_curves"]["GRU_initial"]) == (1, 5)
     assert result["gradient_reach"]["RNN_trained"] == [
         result["gradient_curves"]["RNN_trained"][0][-1]]
     assert result["gates"]["seed"] == 0 and result["gates"]["lag"] == 5
     # What the figures depend on is stated: the SIMD level and the threads.
     simd = f"SIMD {_recurrent.simd_level()}, 1 thread"
     assert simd in out.splitlines()[0] and result["settings"]["setting"].startswith(simd)
-    # The printed table: a header and one row per lag, both models.
-    assert "RNN MSE" in out and "LSTM MSE" in out
+    # The printed table: a header and one row per lag, every model in order.
+    header = next(line for line in out.splitlines() if "trivial" in line).split()
+    assert header == ["T", "trivial", "RNN", "MSE", "solved", "GRU", "MSE", "solved",
+                      "LSTM", "MSE", "solved"]
+    assert "RNN(tanh), GRU and LSTM, 4 hidden each" in out.splitlines()[0]
+    assert "; GRU " in next(line for line in out.splitlines() if "reaching back" in line)
     plots = [tmp_path / "gradients.png", tmp_path / "gates.png"]
     if has_matplotlib():
         assert result["plots"] == [str(p) for p in plots]
@@ -74,6 +82,45 @@ def test_several_seeds_give_each_seed_its_own_run(tmp_path, capsys):
     np.testing.assert_array_equal(curves[1], one["gradient_curves"]["RNN_trained"][0])
     # The gates plot and its unit stay with the first seed.
     assert both["gates"]["seed"] == 0
+
+
+def test_a_subset_of_cells_in_the_order_given(tmp_path, capsys):
+    """--cells gru,rnn: those two only, GRU first; no LSTM, so no gates plot or unit."""
+    code, out, err = run_cli(capsys, [*TINY, "--cells", "gru,RNN", "--out", str(tmp_path),
+                                      "--json"])
+    assert code == 0, err
+    result = last_json(out)
+    assert result["cells"] == ["GRU", "RNN"]
+    assert set(result["table"][0]) == {"lag", "trivial_mse", "GRU", "RNN"}
+    assert set(result["gradient_curves"]) == {"GRU_trained", "GRU_initial", "RNN_trained",
+                                              "RNN_initial"}
+    assert result["gates"] is None
+    assert "GRU and RNN(tanh), 4 hidden each" in out and "same budget for both" in out
+    header = next(line for line in out.splitlines() if "trivial" in line)
+    assert header.index("GRU MSE") < header.index("RNN MSE") and "LSTM" not in header
+    assert [line.split()[3] for line in out.splitlines() if "T =   5" in line] == ["GRU",
+                                                                                  "RNN"]
+    if has_matplotlib():
+        assert result["plots"] == [str(tmp_path / "gradients.png")]
+    assert not (tmp_path / "gates.png").exists()
+
+
+@pytest.mark.parametrize("text, cells", [("rnn,gru,lstm", ["RNN", "GRU", "LSTM"]),
+                                         ("LSTM, gru", ["LSTM", "GRU"]), ("Gru", ["GRU"])])
+def test_parse_cells(text, cells):
+    assert longlag.parse_cells(text) == cells
+
+
+@pytest.mark.parametrize("text, fragment", [("", "''"), ("lstm,cnn", "'cnn'"),
+                                            ("rnn,,gru", "''"), ("gru,GRU", "twice")])
+def test_bad_cells_are_rejected(text, fragment, capsys):
+    with pytest.raises(ValueError, match="cells"):
+        longlag.parse_cells(text)
+    with pytest.raises(SystemExit) as e:
+        cli.main([*TINY, "--cells", text])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "--cells" in err and "rnn,gru,lstm" in err and fragment in err
 
 
 @pytest.mark.parametrize("text, seeds", [("0", [0]), ("0-4", [0, 1, 2, 3, 4]),
@@ -130,6 +177,12 @@ def _reference_hidden_grads(kind, params, x, d_last):
             dout = np.zeros_like(out)
             dout[-1] = d_last
             _, (dh0, _), _ = ref.lstm_backward(dout, cache)
+        elif kind == "GRU":
+            _, state, _ = ref.gru_forward(xt[:t + 1], params)
+            out, _, cache = ref.gru_forward(xt[t + 1:], params, h0=state)
+            dout = np.zeros_like(out)
+            dout[-1] = d_last
+            _, dh0, _ = ref.gru_backward(dout, cache)
         else:
             _, state, _ = ref.rnn_forward(xt[:t + 1], params)
             out, _, cache = ref.rnn_forward(xt[t + 1:], params, h0=state)
@@ -140,7 +193,7 @@ def _reference_hidden_grads(kind, params, x, d_last):
     return grads
 
 
-@pytest.mark.parametrize("kind", longlag.KINDS)
+@pytest.mark.parametrize("kind", longlag.CELLS)
 def test_hidden_state_grads_match_the_reference(kind):
     rng = np.random.default_rng(1)
     N, T, H = 3, 7, 4
@@ -153,7 +206,7 @@ def test_hidden_state_grads_match_the_reference(kind):
     np.testing.assert_allclose(grads, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", longlag.KINDS)
+@pytest.mark.parametrize("kind", longlag.CELLS)
 def test_hidden_state_grads_match_finite_differences(kind):
     """<∂L/∂h_t, v> against (L(h_t + εv) - L(h_t - εv)) / 2ε, the rest of the sequence
     run from the perturbed state by the layer itself."""
@@ -174,21 +227,22 @@ def test_hidden_state_grads_match_finite_differences(kind):
         v = rng.standard_normal((1, N, H))
         if kind == "LSTM":
             plus, minus = (state[0] + eps * v, state[1]), (state[0] - eps * v, state[1])
-        else:
+        else:       # the RNN's and the GRU's state: h alone
             plus, minus = state + eps * v, state - eps * v
         numeric = (loss_from(t, plus) - loss_from(t, minus)) / (2 * eps)
         assert np.sum(grads[:, t] * v[0]) == pytest.approx(numeric, rel=1e-6, abs=1e-9)
 
 
-def test_gradient_profile_is_a_ratio_to_the_last_step():
-    model = longlag.build_model("LSTM", 4, seed=0)
+@pytest.mark.parametrize("kind", longlag.CELLS)
+def test_gradient_profile_is_a_ratio_to_the_last_step(kind):
+    model = longlag.build_model(kind, 4, seed=0)
     x, y = longlag.adding_data(8, 6, seed=0, part=1)
     profile = longlag.gradient_profile(model, x, y)
     assert profile.shape == (8, 6)
     np.testing.assert_allclose(profile[:, 0], 1.0)
     assert np.all(np.isfinite(profile)) and np.all(profile > 0)
     # Another set of weights (those before training, say) gives another profile.
-    other = longlag.build_model("LSTM", 4, seed=1).state_dict()
+    other = longlag.build_model(kind, 4, seed=1).state_dict()
     assert not np.allclose(longlag.gradient_profile(model, x, y, other), profile)
 
 
@@ -244,12 +298,14 @@ def test_gradient_plot_shades_the_range_over_seeds(tmp_path, monkeypatch, n_seed
     T = 6
     rng = np.random.default_rng(0)
     curves = {(kind, when): 10.0 ** -rng.uniform(0, 5, (n_seeds, T))
-              for kind in longlag.KINDS for when in ("trained", "initial")}
+              for kind in longlag.CELLS for when in ("trained", "initial")}
     path = longlag.plot_gradients(str(tmp_path / "g.png"), curves, T, "seeds 0-2\nSIMD x")
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
     (ax,) = figures[0].axes
-    assert path == str(tmp_path / "g.png") and len(ax.lines) == 4
-    np.testing.assert_allclose(ax.lines[0].get_ydata(),
-                               np.median(curves["RNN", "trained"], axis=0))
-    assert len(ax.collections) == (4 if n_seeds > 1 else 0)
+    assert path == str(tmp_path / "g.png") and len(ax.lines) == 6
+    for line, key in zip(ax.lines, curves):
+        assert line.get_label() == f"{key[0]}, {key[1]}"
+        np.testing.assert_allclose(line.get_ydata(), np.median(curves[key], axis=0))
+    assert ax.lines[2].get_color() == "tab:green"              # the GRU's, its own color
+    assert len(ax.collections) == (6 if n_seeds > 1 else 0)
     assert "SIMD x" in ax.get_title()
