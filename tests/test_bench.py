@@ -1,9 +1,10 @@
 """The benchmark tool (`lstm_native.bench`) and the asv suite's configurations.
 
-The FLOP counts against hand-computed values, the gate-order conversion and ONNX
-Runtime's LSTM against ours (when onnxruntime is installed), one quick end-to-end
-run of the command line with its table and markdown file, and a copy of the package
-run on its own, as docs/performance.md's "History" does.
+The FLOP counts of the LSTM and the GRU against hand-computed values, the gate-order
+conversions and ONNX Runtime's LSTM and GRU against ours (when onnxruntime is
+installed), quick end-to-end runs of the command line with their tables and files (the
+GRU's next to the LSTM's), and a copy of the package run on its own, as
+docs/performance.md's "History" does.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 
 import lstm_native as ln
 from lstm_native import bench
-from lstm_native.bench import cli, configs, machine, memory, peers, report, timing
+from lstm_native.bench import cli, configs, machine, memory, peers, report, run, timing
 from lstm_native.bench.configs import CONFIGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -58,11 +59,55 @@ def test_flops_bidirectional_layers_read_2h():
     assert configs.backward_flops(cfg, input_grad=False) == 2 * 11520 - 2 * (8 * 2 * 5 * 4 * 3)
 
 
+@pytest.mark.parametrize("name, forward", [
+    ("A", 6 * 64 * 512 * (512 + 512) * 25),                                # 5.03e9
+    ("E", 2 * 6 * 32 * 512 * (512 + 512) * 50),
+    ("F", 6 * 32 * 64 * (16 + 64) * 100 + 6 * 32 * 64 * (64 + 64) * 100),
+    ("S", 6 * 1 * 64 * (1 + 64) * 1000),
+])
+def test_gru_forward_flops_by_hand(name, forward):
+    # Three gate blocks (r, z, n) where the LSTM has four: x_t·W_ihᵀ and h·W_hhᵀ are
+    # (B × I)·(I × 3H) and (B × H)·(H × 3H) per step, 2 FLOPs per multiply-add.
+    # r ⊙ (W_hn·h + b_hn) is elementwise, left out as the LSTM's elementwise work is.
+    cfg = CONFIGS[name].with_cell("gru")
+    assert configs.forward_flops(cfg) == forward
+    assert configs.forward_flops(cfg) * 4 == configs.forward_flops(CONFIGS[name]) * 3
+
+
+def test_gru_flops_of_each_mode():
+    cfg = CONFIGS["A"].with_cell("gru")
+    fwd = 5_033_164_800
+    dx = 6 * 64 * 512 * 512 * 25    # the first layer's input gradient, dG·W_ih, 3H wide
+    assert configs.mode_flops(cfg, "infer") == fwd
+    assert configs.mode_flops(cfg, "train_dx") == 3 * fwd
+    assert configs.mode_flops(cfg, "train") == 3 * fwd - dx == 12_582_912_000
+    assert configs.mode_flops(cfg, "bwd") == 2 * fwd - dx
+    bi = configs.Config("x", batch=2, steps=3, input_size=4, hidden_size=5, num_layers=2,
+                        bidirectional=True, cell="gru")
+    # layer 0: 6·2·5·(4+5)·3 per direction; layer 1 reads 2H = 10: 6·2·5·(10+5)·3.
+    assert configs.forward_flops(bi) == 2 * (1620 + 2700)
+
+
+def test_a_config_names_its_cell():
+    cfg = CONFIGS["F"]
+    assert cfg.cell == "lstm" and cfg.gates == 4
+    gru = cfg.with_cell("gru")
+    assert (gru.cell, gru.gates, gru.with_steps(3).cell) == ("gru", 3, "gru")
+    assert gru.describe() == cfg.describe()   # the same shape
+    with pytest.raises(ValueError, match="unknown cell 'tree'"):
+        cfg.with_cell("tree")
+
+
 def test_activations_and_parameters():
     cfg = CONFIGS["E"]
     assert configs.activation_bytes(cfg, 4) == 50 * 32 * 6 * 512 * 2 * 4
     model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers)
     assert configs.parameter_count(cfg) == sum(p.size for p in model.parameters().values())
+    gru = cfg.with_cell("gru")
+    # r, z, n, the hidden state and n's recurrent term W_hn·h + b_hn: 5H per row.
+    assert configs.activation_bytes(gru, 4) == 50 * 32 * 5 * 512 * 2 * 4
+    model = ln.GRU(cfg.input_size, cfg.hidden_size, cfg.num_layers)
+    assert configs.parameter_count(gru) == sum(p.size for p in model.parameters().values())
 
 
 def test_targets_table_takes_worst_geometric_mean_and_the_faster_peer():
@@ -83,8 +128,8 @@ def test_targets_table_takes_worst_geometric_mean_and_the_faster_peer():
     rows = report.targets_table(results).rows
     # training: 0.5, 2.0, 0.5 -> worst 2.00 (B), geometric mean (0.5 * 2 * 0.5)^(1/3) = 0.79
     # inference against the faster peer: 1.5 (A), 0.5 (B); S (2.0) only on its own
-    assert rows[0] == ["float32", "2", "2.00 (B)", "0.79", "1.50 (A)", "2.00"]
-    assert rows[1] == ["float32", "1", "–", "–", "–", "–"]  # no peer timed
+    assert rows[0] == ["lstm", "float32", "2", "2.00 (B)", "0.79", "1.50 (A)", "2.00"]
+    assert rows[1] == ["lstm", "float32", "1", "–", "–", "–", "–"]  # no peer timed
 
 
 def test_memory_table_measures_a_step_and_relates_it_to_what_it_must_hold():
@@ -131,20 +176,57 @@ def test_gate_order_torch_to_onnx():
     assert peers.torch_to_onnx_gates(np.arange(8.0)).tolist() == [0, 1, 6, 7, 2, 3, 4, 5]
 
 
+def test_gate_order_torch_to_onnx_gru():
+    H = 2
+    w = np.repeat(np.arange(3), H)[:, None] * np.ones((1, 3))   # rows: r r z z n n
+    converted = peers.torch_to_onnx_gates(w, "gru")
+    assert converted[:, 0].tolist() == [1, 1, 0, 0, 2, 2]       # z r h(=n)
+    assert peers.torch_to_onnx_gates(np.arange(6.0), "gru").tolist() == [2, 3, 0, 1, 4, 5]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("num_layers, bidirectional, bias", [
     (1, False, True), (2, False, True), (2, True, True), (1, False, False)])
-def test_onnxruntime_matches_lstm_native(num_layers, bidirectional, bias):
+def test_onnxruntime_matches_lstm_native(cell, num_layers, bidirectional, bias):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     T, N, I, H = 7, 3, 5, 6
-    model = ln.LSTM(I, H, num_layers, bidirectional=bidirectional, bias=bias, seed=1)
+    layer = getattr(ln, configs.CELLS[cell].layer)
+    model = layer(I, H, num_layers, bidirectional=bidirectional, bias=bias, seed=1)
     x = np.random.default_rng(2).standard_normal((T, N, I)).astype(np.float32)
-    session = peers.onnx_session(
-        peers.onnx_lstm_model(model.state_dict(), I, H, num_layers, bidirectional), 1)
+    session = peers.onnx_session(peers.onnx_recurrent_model(
+        model.state_dict(), I, H, num_layers, bidirectional, cell), 1)
     (y,) = session.run(["Y"], {"X": x})
     expected = model.eval()(x)[0]
     assert y.shape == expected.shape
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_tiny_gru_is_measured_against_each_peer(dtype):
+    # Every installed peer's GRU is checked against ln.GRU (torch.nn.GRU with the same
+    # state_dict, ONNX's GRU) before one timed run of each mode.
+    problem = peers.Problem.make(CONFIGS["F"].with_steps(4).with_cell("gru"), dtype)
+    assert isinstance(problem.ln_model(1), ln.GRU)
+    found, _ = peers.available_libraries()
+    schedule = timing.Schedule(repeats=1, blocks=1, pause=0.0, warmup=1)
+    for mode in ("infer", "train"):
+        timings = peers.measure(problem, mode, 1, found, schedule)
+        expected = [lib for lib in found if lib != "onnxruntime"
+                    or (mode == "infer" and dtype == np.float32)]
+        assert [t.library for t in timings] == expected
+        assert all(t.median > 0 for t in timings)
+
+
+def test_torch_gru_is_checked_against_ln_gru():
+    pytest.importorskip("torch")
+    problem = peers.Problem.make(CONFIGS["F"].with_steps(3).with_cell("gru"), np.float32)
+    peers.torch_task(problem, "infer", 1)   # the same weights: it agrees
+    # Other weights than those of the reference output: refused before any timing.
+    other = peers.Problem.make(problem.cfg, np.float32, seed=1)
+    problem.state_dict = other.state_dict
+    with pytest.raises(RuntimeError, match="torch.nn.GRU's output differs"):
+        peers.torch_task(problem, "infer", 1)
 
 
 def test_a_peer_with_other_math_is_refused():
@@ -198,7 +280,7 @@ def test_command_line_quick_run_prints_a_table_and_writes_markdown(tmp_path, cap
     out = capsys.readouterr().out
     assert "Summary, float32" in out and "lstm_native ms" in out
     text = summary.read_text()
-    assert "--quick --configs F" in text and "| F | float32 | 2 | infer |" in text
+    assert "--quick --configs F" in text and "| F | lstm | float32 | 2 | infer |" in text
     assert "| mode | library |" not in text   # --summary: no table per configuration
 
 
@@ -206,6 +288,76 @@ def test_command_line_rejects_unknown_choices(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--configs", "Z"])
     assert "unknown configuration Z" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, cells", [
+    (None, ["lstm"]), ("gru", ["gru"]), ("lstm,gru", ["lstm", "gru"]),
+    (" gru , lstm ", ["gru", "lstm"])])
+def test_command_line_cells(text, cells):
+    argv = [] if text is None else ["--cells", text]
+    assert cli.build_parser().parse_args(argv).cells == cells
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lstm,tree", "unknown cell tree; choose from lstm, gru"),
+    (",", "unknown cell (none)"), ("GRU", "unknown cell GRU")])
+def test_command_line_rejects_unknown_cells(text, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--cells", text])
+    assert message in capsys.readouterr().err
+
+
+def test_command_line_times_the_gru_beside_the_lstm(tmp_path, capsys):
+    md, saved = tmp_path / "bench.md", tmp_path / "bench.json"
+    assert cli.main(["--quick", "--cells", "lstm,gru", "--configs", "F", "--modes", "infer",
+                     "--threads", "1", "--markdown", str(md), "--json", str(saved)]) == 0
+    out = capsys.readouterr().out
+    # A table per configuration and cell, the LSTM's first.
+    assert out.index("LSTM F: B=32 T=100 I=16 H=64 L=2") < out.index("GRU F: B=32 T=100")
+    summary = out[out.index("Summary, float32"):]
+    assert "cfg  cell  dtype" in summary
+    for cell in ("lstm", "gru"):
+        row = next(line.split() for line in summary.splitlines()
+                   if line.startswith(f"F    {cell}"))
+        assert row[:5] == ["F", cell, "float32", "1", "infer"] and float(row[5]) > 0
+        assert f"| F | {cell} | float32 | 1 | infer |" in md.read_text()
+    targets = out[out.index("Targets"):].splitlines()
+    assert [line.split()[0] for line in targets[3:5]] == ["lstm", "gru"]
+    results = json.loads(saved.read_text())["results"]
+    assert [(r["config"], r["cell"]) for r in results] == [("F", "lstm"), ("F", "gru")]
+    # GF/s from the GRU's FLOPs: three quarters of the LSTM's.
+    again = report.Report.from_json(json.loads(saved.read_text()))
+    assert [r.cfg for r in again.results] == [CONFIGS["F"], CONFIGS["F"].with_cell("gru")]
+    assert report.problem_title(again.results[1].cfg).startswith("GRU F:")
+
+
+def test_a_run_saved_before_the_cells_reads_as_lstm():
+    saved = {"config": "F", "dtype": "float32", "n_threads": 2, "gemm_gflops": 100.0,
+             "timings": {"infer": {"lstm_native": [1e-3]}}}
+    result = report.Result.from_json(saved)
+    assert result.cfg == CONFIGS["F"] and result.cfg.cell == "lstm"
+    assert report.Result.from_json(result.to_json()).cfg == CONFIGS["F"]
+
+
+def test_scaling_table_per_cell():
+    cfg = CONFIGS["F"].with_cell("gru")
+    schedule = timing.Schedule(repeats=1, blocks=1, pause=0.0, warmup=1)
+    table = run.scaling_table(cfg, np.float32, ["infer"], ["lstm_native"], 1, schedule,
+                              steps=(2, 4), threads=(1, 1))
+    assert table.title.startswith("Scaling, GRU F: B=32 T=100")
+    assert [row[:2] for row in table.rows] == [["infer", "lstm_native"]]
+
+
+def test_memory_table_per_cell():
+    table = memory.memory_table([CONFIGS["F"].with_steps(20).with_cell("gru")], np.float64,
+                                ["lstm_native"], 1)
+    (row,) = table.rows
+    col = dict(zip(table.columns, row))
+    assert (col["cfg"], col["cell"], col["library"]) == ("F", "gru", "lstm_native")
+    acts = configs.activation_bytes(CONFIGS["F"].with_steps(20).with_cell("gru"), 8)
+    assert float(col["activations MiB"]) == pytest.approx(acts / 2.0**20, abs=0.05)
+    # The GRU's step holds at least its activations at its peak, as the LSTM's.
+    assert float(col["peak RSS growth MiB"]) >= 0.9 * float(col["activations MiB"])
 
 
 def test_openmp_settings_are_reported_as_the_environment_has_them(monkeypatch):

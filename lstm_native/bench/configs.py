@@ -1,4 +1,5 @@
-"""The standard configurations A-F and S, the modes, and the FLOPs and bytes they need.
+"""The standard configurations A-F and S, the cells, the modes, and the FLOPs and bytes
+they need.
 
 One definition for ``python -m lstm_native.bench`` and the asv suite (benchmarks/): both
 import it from the installed package. It imports nothing but the standard library.
@@ -7,14 +8,47 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Config", "CONFIGS", "MODES", "LIBRARIES", "SHORT_NAMES", "SCALING_CONFIGS",
-           "forward_flops", "backward_flops", "mode_flops", "activation_bytes",
+__all__ = ["Cell", "CELLS", "Config", "CONFIGS", "MODES", "LIBRARIES", "SHORT_NAMES",
+           "SCALING_CONFIGS", "forward_flops", "backward_flops", "mode_flops", "activation_bytes",
            "parameter_count"]
 
 
 @dataclasses.dataclass(frozen=True)
+class Cell:
+    """A kind of recurrent layer, as the benchmark times it.
+
+    Attributes
+    ----------
+    name : str
+        Its name in ``--cells`` and in the tables' cell column.
+    layer : str
+        The class of that name in lstm_native and in ``torch.nn`` (each peer builds its
+        own from the same weights).
+    gates : int
+        Gate blocks of H rows in W_ih and W_hh, G: what the GEMMs' FLOPs scale with.
+    kept : int
+        Values per hidden unit a training forward keeps per step for backward.
+    """
+
+    name: str
+    layer: str
+    gates: int
+    kept: int
+
+
+CELLS: dict[str, Cell] = {c.name: c for c in [
+    # The four activated gates, the cell and the hidden state.
+    Cell("lstm", "LSTM", gates=4, kept=6),
+    # torch's GRU (reset after the recurrent GEMM): the three activated gates, the hidden
+    # state, and n's recurrent term W_hn·h + b_hn, which the reset gate's gradient needs.
+    Cell("gru", "GRU", gates=3, kept=5),
+]}
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
-    """One benchmark shape: B sequences of T steps, I inputs, H hidden units, L layers.
+    """One benchmark problem: B sequences of T steps, I inputs, H hidden units, L layers
+    of a cell.
 
     Attributes
     ----------
@@ -26,6 +60,9 @@ class Config:
         Whether each layer also runs backwards (D = 2).
     origin : str
         Where the shape comes from.
+    cell : str
+        A key of `CELLS`. The standard configurations are LSTMs; `with_cell` gives the
+        same shape with another cell.
     """
 
     name: str
@@ -36,14 +73,28 @@ class Config:
     num_layers: int = 1
     bidirectional: bool = False
     origin: str = ""
+    cell: str = "lstm"
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; expected one of {list(CELLS)}")
 
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
 
+    @property
+    def gates(self) -> int:
+        """The cell's gate blocks, G."""
+        return CELLS[self.cell].gates
+
     def with_steps(self, steps: int) -> Config:
-        """The same shape over `steps` time steps."""
+        """The same problem over `steps` time steps."""
         return dataclasses.replace(self, steps=steps)
+
+    def with_cell(self, cell: str) -> Config:
+        """The same shape with another cell (a key of `CELLS`)."""
+        return dataclasses.replace(self, cell=cell)
 
     def describe(self) -> str:
         text = (f"B={self.batch} T={self.steps} I={self.input_size} H={self.hidden_size} "
@@ -83,14 +134,16 @@ def _layer_inputs(cfg: Config) -> list[int]:
 
 
 def forward_flops(cfg: Config) -> int:
-    """GEMM FLOPs of a forward pass: 8·B·H·(I + H)·T per layer and direction.
+    """GEMM FLOPs of a forward pass: 2·G·B·H·(I + H)·T per layer and direction.
 
-    Each step multiplies [x_t, h_{t-1}] (B × (I + H)) by the four gates' weights
-    ((I + H) × 4H): 2·B·(I + H)·4H multiply-adds counted as two FLOPs each. The
-    elementwise work (a few dozen FLOPs per hidden unit) is left out, as by convention.
+    Each step multiplies [x_t, h_{t-1}] (B × (I + H)) by the G gates' weights
+    ((I + H) × G·H), B·(I + H)·G·H multiply-adds counted as two FLOPs each: 8·B·H·(I + H)
+    for the LSTM's four gates, 6·B·H·(I + H) for the GRU's three. The elementwise work
+    (a few dozen FLOPs per hidden unit; the GRU's r ⊙ (W_hn·h + b_hn) among them) is left
+    out, as by convention.
     """
-    B, T, H, D = cfg.batch, cfg.steps, cfg.hidden_size, cfg.directions
-    return sum(8 * B * H * (i + H) * T * D for i in _layer_inputs(cfg))
+    B, T, H, D, G = cfg.batch, cfg.steps, cfg.hidden_size, cfg.directions, cfg.gates
+    return sum(2 * G * B * H * (i + H) * T * D for i in _layer_inputs(cfg))
 
 
 def backward_flops(cfg: Config, input_grad: bool = True) -> int:
@@ -98,11 +151,12 @@ def backward_flops(cfg: Config, input_grad: bool = True) -> int:
 
     Twice the forward's: dW_ih, dW_hh (gates' gradients against the inputs and states)
     and dx, dh_{t-1} (against the weights). Without the input gradient the first layer
-    skips dx = dG·W_ih, 8·B·H·I·T per direction; layers above always need theirs.
+    skips dx = dG·W_ih, 2·G·B·H·I·T per direction; layers above always need theirs.
     """
     flops = 2 * forward_flops(cfg)
     if not input_grad:
-        flops -= 8 * cfg.batch * cfg.hidden_size * cfg.input_size * cfg.steps * cfg.directions
+        flops -= (2 * cfg.gates * cfg.batch * cfg.hidden_size * cfg.input_size * cfg.steps
+                  * cfg.directions)
     return flops
 
 
@@ -122,12 +176,13 @@ def mode_flops(cfg: Config, mode: str) -> int:
 
 def activation_bytes(cfg: Config, itemsize: int) -> int:
     """What a training forward must keep for backward: per step, layer and direction
-    the four activated gates, the cell and the hidden state (6·H values per row)."""
-    return (cfg.steps * cfg.batch * 6 * cfg.hidden_size * cfg.num_layers * cfg.directions
-            * itemsize)
+    the cell's `Cell.kept` values per hidden unit (LSTM: the four activated gates, the
+    cell and the hidden state, 6·H per row)."""
+    return (cfg.steps * cfg.batch * CELLS[cfg.cell].kept * cfg.hidden_size * cfg.num_layers
+            * cfg.directions * itemsize)
 
 
 def parameter_count(cfg: Config) -> int:
     """Weights and biases (b_ih and b_hh) of all layers and directions."""
-    H, D = cfg.hidden_size, cfg.directions
-    return sum(D * (4 * H * (i + H) + 8 * H) for i in _layer_inputs(cfg))
+    H, D, G = cfg.hidden_size, cfg.directions, cfg.gates
+    return sum(D * (G * H * (i + H) + 2 * G * H) for i in _layer_inputs(cfg))

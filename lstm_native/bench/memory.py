@@ -56,8 +56,9 @@ def _memory_child(spec: str) -> None:
     import tracemalloc
 
     spec = json.loads(spec)
-    cfg, dtype, lib = CONFIGS[spec["config"]], np.dtype(spec["dtype"]), spec["library"]
-    problem = Problem.make(cfg.with_steps(spec["steps"]), dtype)
+    cfg = CONFIGS[spec["config"]].with_steps(spec["steps"]).with_cell(spec["cell"])
+    dtype, lib = np.dtype(spec["dtype"]), spec["library"]
+    problem = Problem.make(cfg, dtype)
     task = TASK_FACTORIES[lib](problem, "train", spec["n_threads"], check=False)
     gc.collect()
     exact = _reset_peak_rss()
@@ -79,7 +80,8 @@ def _memory_child(spec: str) -> None:
 
 
 def memory_usage(cfg: Config, dtype, library: str, n_threads: int) -> dict:
-    """Peak RSS growth of one training step of `library`, in a fresh process.
+    """Peak RSS growth of one training step of `library` on `cfg` (its shape, T and
+    cell), in a fresh process.
 
     Returns
     -------
@@ -87,8 +89,9 @@ def memory_usage(cfg: Config, dtype, library: str, n_threads: int) -> dict:
         ``rss_growth`` (bytes), ``exact`` (False where the peak could not be reset and
         is the process's whole-life maximum) and, for lstm_native, ``traced_peak``.
     """
-    spec = json.dumps({"config": cfg.name, "steps": cfg.steps, "dtype": np.dtype(dtype).name,
-                       "library": library, "n_threads": n_threads})
+    spec = json.dumps({"config": cfg.name, "steps": cfg.steps, "cell": cfg.cell,
+                       "dtype": np.dtype(dtype).name, "library": library,
+                       "n_threads": n_threads})
     code = (f"import sys; from {__package__}.memory import _memory_child; "
             "_memory_child(sys.argv[1])")
     # A fixed mmap threshold turns off glibc's adaptive one, under which buffers freed by
@@ -101,17 +104,18 @@ def memory_usage(cfg: Config, dtype, library: str, n_threads: int) -> dict:
 
 def memory_table(cfgs: Sequence[Config], dtype, libraries: Sequence[str],
                  n_threads: int) -> Table:
-    """Each library's training-step memory next to the activations an LSTM must keep."""
+    """Each library's training-step memory next to the activations the cell must keep."""
     itemsize = np.dtype(dtype).itemsize
     mib = 2.0**20
     table = Table(f"Memory of a training step (forward + backward, no input gradient) — "
                   f"{np.dtype(dtype).name}",
-                  ["cfg", "library", "peak RSS growth MiB", "numpy peak MiB",
+                  ["cfg", "cell", "library", "peak RSS growth MiB", "numpy peak MiB",
                    "activations MiB", "growth / activations", "weights + grads MiB",
                    "peak / (act. + w + g)"],
-                  left=2,
-                  notes=["activations: gates 4H + cell + hidden per step, layer and "
-                         "direction, the least a training forward keeps for backward; "
+                  left=3,
+                  notes=["activations: per step, layer and direction, the least a training "
+                         "forward keeps for backward: LSTM the gates 4H + cell + hidden, GRU "
+                         "the gates 3H + n's recurrent term + hidden; "
                          "growth: from before a first step (weights and gradients "
                          "allocated) to the peak of the second, so what a library keeps "
                          "between steps counts. numpy peak: tracemalloc's peak of the "
@@ -128,7 +132,7 @@ def memory_table(cfgs: Sequence[Config], dtype, libraries: Sequence[str],
                 continue
             m = memory_usage(cfg, dtype, lib, n_threads)
             traced = m.get("traced_peak")
-            table.rows.append([cfg.name, lib, f"{m['rss_growth'] / mib:.1f}",
+            table.rows.append([cfg.name, cfg.cell, lib, f"{m['rss_growth'] / mib:.1f}",
                                f"{traced / mib:.1f}" if traced is not None else "–",
                                f"{acts / mib:.1f}", f"{m['rss_growth'] / acts:.2f}",
                                f"{params / mib:.1f}",

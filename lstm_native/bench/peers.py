@@ -1,8 +1,11 @@
-"""The libraries timed: lstm_native, ``torch.nn.LSTM`` and ONNX Runtime's LSTM operator.
+"""The libraries timed: lstm_native, torch.nn and ONNX Runtime, on an LSTM or a GRU.
 
 One process times every library on the same weights and inputs (a `Problem`, converted
-from one lstm_native model), so their ratio is measured under the same load; figures
-taken at different times on a shared 2-core machine vary by up to 2.5x, ratios much less.
+from one lstm_native model of the configuration's cell: ``ln.LSTM`` against
+``torch.nn.LSTM`` and ONNX's ``LSTM`` operator, ``ln.GRU`` against ``torch.nn.GRU`` and
+ONNX's ``GRU`` with linear_before_reset=1), so their ratio is measured under the same
+load; figures taken at different times on a shared 2-core machine vary by up to 2.5x,
+ratios much less.
 Each peer's output is checked against lstm_native's before it is timed. torch and ONNX
 are imported only when their runner is built.
 """
@@ -17,11 +20,11 @@ from threadpoolctl import threadpool_limits
 
 import lstm_native as ln
 
-from .configs import LIBRARIES, Config
+from .configs import CELLS, LIBRARIES, Config
 from .machine import optional_import
 from .timing import Schedule, Task, Timing, time_tasks
 
-__all__ = ["Problem", "torch_to_onnx_gates", "onnx_lstm_model", "onnx_session",
+__all__ = ["Problem", "torch_to_onnx_gates", "onnx_recurrent_model", "onnx_session",
            "TASK_FACTORIES", "available_libraries", "measure"]
 
 #: Largest relative difference |peer - ours| / max(1, max|ours|) accepted before timing.
@@ -30,7 +33,8 @@ AGREEMENT_RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
 @dataclasses.dataclass
 class Problem:
-    """The shared weights and data of one configuration in one dtype."""
+    """The shared weights and data of one configuration (its shape and cell) in one
+    dtype."""
 
     cfg: Config
     dtype: np.dtype
@@ -40,7 +44,7 @@ class Problem:
 
     @classmethod
     def make(cls, cfg: Config, dtype, seed: int = 0) -> Problem:
-        model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+        model = getattr(ln, CELLS[cfg.cell].layer)(cfg.input_size, cfg.hidden_size, cfg.num_layers,
                         bidirectional=cfg.bidirectional, dtype=dtype, seed=seed)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
@@ -48,9 +52,10 @@ class Problem:
             (cfg.steps, cfg.batch, cfg.directions * cfg.hidden_size)).astype(dtype)
         return cls(cfg, np.dtype(dtype), model.state_dict(), x, dout)
 
-    def ln_model(self, n_threads: int) -> ln.LSTM:
+    def ln_model(self, n_threads: int):
+        """The lstm_native layer (`ln.LSTM`, `ln.GRU`) with the shared weights."""
         cfg = self.cfg
-        model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+        model = getattr(ln, CELLS[cfg.cell].layer)(cfg.input_size, cfg.hidden_size, cfg.num_layers,
                         bidirectional=cfg.bidirectional, dtype=self.dtype,
                         n_threads=n_threads)
         model.load_state_dict(self.state_dict)
@@ -72,46 +77,55 @@ def _check_agreement(name: str, actual, expected, dtype) -> None:
                            f"(relative; tolerance {tol:.0e}): not timing different math")
 
 
-# -- ONNX Runtime's LSTM operator -------------------------------------------------------
+# -- ONNX Runtime's LSTM and GRU operators ---------------------------------------------
 
-#: PyTorch stacks the gates' rows as (i, f, g, o); ONNX as (i, o, f, c), c being g.
-ONNX_GATE_ORDER = (0, 3, 1, 2)
+#: Where ONNX's gate blocks are in PyTorch's: the LSTM's (i, f, g, o) are ONNX's
+#: (i, o, f, c), c being g; the GRU's (r, z, n) are ONNX's (z, r, h), h being n.
+ONNX_GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
 
 
-def torch_to_onnx_gates(a: np.ndarray) -> np.ndarray:
-    """Reorder a weight (4H, ·) or bias (4H,) from PyTorch's gate order to ONNX's.
+def torch_to_onnx_gates(a: np.ndarray, cell: str = "lstm") -> np.ndarray:
+    """Reorder a weight (G·H, ·) or bias (G·H,) from PyTorch's gate order to ONNX's.
 
     Parameters
     ----------
-    a : numpy.ndarray, (4H,) or (4H, K)
-        Rows in blocks of H: input, forget, cell candidate, output gate.
+    a : numpy.ndarray, (G·H,) or (G·H, K)
+        Rows in blocks of H, G of them: for the LSTM input, forget, cell candidate,
+        output gate; for the GRU reset, update, new gate.
+    cell : {"lstm", "gru"}
 
     Returns
     -------
     numpy.ndarray
-        A copy with the blocks as input, output, forget, cell candidate.
+        A copy with the blocks as input, output, forget, cell candidate (LSTM), or as
+        update, reset, new gate (GRU).
     """
+    order = ONNX_GATE_ORDER[cell]
     a = np.asarray(a)
-    H = a.shape[0] // 4
-    return np.ascontiguousarray(a.reshape(4, H, *a.shape[1:])[list(ONNX_GATE_ORDER)]
+    H = a.shape[0] // len(order)
+    return np.ascontiguousarray(a.reshape(len(order), H, *a.shape[1:])[list(order)]
                                 .reshape(a.shape))
 
 
-def onnx_lstm_model(state_dict: dict, input_size: int, hidden_size: int,
-                    num_layers: int = 1, bidirectional: bool = False):
-    """An ONNX model of a stacked LSTM with the given PyTorch-named weights.
+def onnx_recurrent_model(state_dict: dict, input_size: int, hidden_size: int,
+                         num_layers: int = 1, bidirectional: bool = False,
+                         cell: str = "lstm"):
+    """An ONNX model of a stacked LSTM or GRU with the given PyTorch-named weights.
 
-    One ``LSTM`` node per layer (W, R and B converted to ONNX's gate order, the two
-    biases concatenated), then the output reshaped from ONNX's (T, D, N, H) to
-    PyTorch's (T, N, D·H) to feed the next layer.
+    One ``LSTM`` or ``GRU`` node per layer (W, R and B converted to ONNX's gate order,
+    the two biases concatenated; the GRU with linear_before_reset=1, which is PyTorch's
+    GRU), then the output reshaped from ONNX's (T, D, N, H) to PyTorch's (T, N, D·H) to
+    feed the next layer.
 
     Parameters
     ----------
     state_dict : dict of str to numpy.ndarray
         ``weight_ih_l{k}``, ``weight_hh_l{k}``, optional ``bias_ih_l{k}``, ``bias_hh_l{k}``
-        (and the ``_reverse`` ones when bidirectional), as `ln.LSTM.state_dict` gives.
+        (and the ``_reverse`` ones when bidirectional), as `ln.LSTM.state_dict` and
+        `ln.GRU.state_dict` give.
     input_size, hidden_size, num_layers : int
     bidirectional : bool
+    cell : {"lstm", "gru"}
 
     Returns
     -------
@@ -121,26 +135,27 @@ def onnx_lstm_model(state_dict: dict, input_size: int, hidden_size: int,
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    H, D = hidden_size, 2 if bidirectional else 1
+    H, D, G = hidden_size, 2 if bidirectional else 1, CELLS[cell].gates
+    op, options = {"lstm": ("LSTM", {}), "gru": ("GRU", {"linear_before_reset": 1})}[cell]
     nodes, weights = [], []
     layer_in = "X"
     for layer in range(num_layers):
         w, r, b = [], [], []
         for direction in range(D):
             sfx = f"_l{layer}" + ("_reverse" if direction else "")
-            w.append(torch_to_onnx_gates(state_dict[f"weight_ih{sfx}"]))
-            r.append(torch_to_onnx_gates(state_dict[f"weight_hh{sfx}"]))
-            zeros = np.zeros(4 * H)
+            w.append(torch_to_onnx_gates(state_dict[f"weight_ih{sfx}"], cell))
+            r.append(torch_to_onnx_gates(state_dict[f"weight_hh{sfx}"], cell))
+            zeros = np.zeros(G * H)
             b.append(np.concatenate([
-                torch_to_onnx_gates(state_dict.get(f"bias_ih{sfx}", zeros)),
-                torch_to_onnx_gates(state_dict.get(f"bias_hh{sfx}", zeros))]))
+                torch_to_onnx_gates(state_dict.get(f"bias_ih{sfx}", zeros), cell),
+                torch_to_onnx_gates(state_dict.get(f"bias_hh{sfx}", zeros), cell)]))
         for name, arrays in (("W", w), ("R", r), ("B", b)):
             weights.append(numpy_helper.from_array(np.stack(arrays).astype(np.float32),
                                                    f"{name}{layer}"))
         y, out = f"Y{layer}", ("Y" if layer == num_layers - 1 else f"H{layer}")
         nodes.append(helper.make_node(
-            "LSTM", [layer_in, f"W{layer}", f"R{layer}", f"B{layer}"], [y],
-            hidden_size=H, direction="bidirectional" if D == 2 else "forward"))
+            op, [layer_in, f"W{layer}", f"R{layer}", f"B{layer}"], [y],
+            hidden_size=H, direction="bidirectional" if D == 2 else "forward", **options))
         if D == 1:  # (T, 1, N, H) -> (T, N, H)
             weights.append(numpy_helper.from_array(np.array([1], np.int64), f"axes{layer}"))
             nodes.append(helper.make_node("Squeeze", [y, f"axes{layer}"], [out]))
@@ -151,7 +166,7 @@ def onnx_lstm_model(state_dict: dict, input_size: int, hidden_size: int,
             nodes.append(helper.make_node("Reshape", [f"{y}t", f"shape{layer}"], [out]))
         layer_in = out
     graph = helper.make_graph(
-        nodes, "lstm",
+        nodes, cell,
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", input_size])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", "N", D * H])],
         initializer=weights)
@@ -197,39 +212,41 @@ def ln_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> 
 
 
 def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task:
-    """``torch.nn.LSTM``'s call for `mode` (time-major; oneDNN as torch configures it)."""
+    """``torch.nn.LSTM``'s or ``torch.nn.GRU``'s call for `mode` (time-major; oneDNN as
+    torch configures it)."""
     import torch
 
     torch.set_num_threads(n_threads)
     cfg = problem.cfg
+    layer = CELLS[cfg.cell].layer
     tdtype = torch.float64 if problem.dtype == np.float64 else torch.float32
-    lstm = torch.nn.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
-                         bidirectional=cfg.bidirectional, dtype=tdtype)
-    lstm.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                          for k, v in problem.state_dict.items()})
+    rnn = getattr(torch.nn, layer)(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                                   bidirectional=cfg.bidirectional, dtype=tdtype)
+    rnn.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+                         for k, v in problem.state_dict.items()})
     x, dout = torch.from_numpy(problem.x), torch.from_numpy(problem.dout)
     if check:
         with torch.no_grad():
-            _check_agreement("torch.nn.LSTM", lstm(x)[0].numpy(), problem.reference_output,
+            _check_agreement(f"torch.nn.{layer}", rnn(x)[0].numpy(), problem.reference_output,
                              problem.dtype)
     if mode == "infer":
-        lstm.eval()
+        rnn.eval()
 
         def infer():
             with torch.no_grad():
-                return lstm(x)
+                return rnn(x)
         return Task("torch", infer)
-    lstm.train()
+    rnn.train()
     # Gradients allocated up front, as lstm_native's are: backward accumulates into them
     # from the first step on, as in every later one, and a memory measurement finds
     # both libraries with their weights and gradients in place.
-    for p in lstm.parameters():
+    for p in rnn.parameters():
         p.grad = torch.zeros_like(p)
     if mode == "bwd":
         kept = {}
 
         def forward():
-            kept["out"] = lstm(x)[0]
+            kept["out"] = rnn(x)[0]
         return Task("torch", lambda: kept.pop("out").backward(dout), prepare=forward)
     if mode == "train_dx":
         x = x.clone().requires_grad_(True)
@@ -240,7 +257,7 @@ def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) 
         clear = None
 
     def step():
-        out = lstm(x)[0]
+        out = rnn(x)[0]
         out.backward(dout)
     return Task("torch", step, prepare=clear)
 
@@ -250,12 +267,13 @@ def ort_task(problem: Problem, mode: str, n_threads: int, check: bool = True) ->
     if mode != "infer" or problem.dtype != np.float32:
         return None
     cfg = problem.cfg
-    session = onnx_session(onnx_lstm_model(problem.state_dict, cfg.input_size,
-                                           cfg.hidden_size, cfg.num_layers,
-                                           cfg.bidirectional), n_threads)
+    session = onnx_session(onnx_recurrent_model(problem.state_dict, cfg.input_size,
+                                                cfg.hidden_size, cfg.num_layers,
+                                                cfg.bidirectional, cfg.cell), n_threads)
     feed = {"X": problem.x}
     if check:
-        _check_agreement("ONNX Runtime's LSTM", session.run(["Y"], feed)[0],
+        _check_agreement(f"ONNX Runtime's {CELLS[cfg.cell].layer}",
+                         session.run(["Y"], feed)[0],
                          problem.reference_output, problem.dtype)
     return Task("onnxruntime", lambda: session.run(["Y"], feed))
 

@@ -7,18 +7,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .configs import CONFIGS, LIBRARIES, SHORT_NAMES, Config, mode_flops
+from .configs import CELLS, CONFIGS, LIBRARIES, SHORT_NAMES, Config, mode_flops
 from .timing import Timing
 
-__all__ = ["Table", "Result", "Report", "summary_table", "targets_table", "machine_table",
-           "render_markdown", "NOTES"]
+__all__ = ["Table", "Result", "Report", "problem_title", "summary_table", "targets_table",
+           "machine_table", "render_markdown", "NOTES"]
 
 NOTES = ("Times in ms (median); spread is the interquartile range relative to the median. "
-         "GF/s count the GEMM FLOPs (forward 8·B·H·(I+H)·T per layer and direction; "
-         "backward twice that, less the first layer's input gradient when it is not asked "
-         "for); % GEMM is the share of numpy's SGEMM (float32) or DGEMM (float64) rate on "
-         "the same threads, measured right after each configuration. ln / peer < 1: "
-         "lstm_native is faster.")
+         "GF/s count the GEMM FLOPs (forward 2·G·B·H·(I+H)·T per layer and direction, "
+         "G the cell's gate blocks: 4 for the LSTM, 3 for the GRU; backward twice that, "
+         "less the first layer's input gradient when it is not asked for); % GEMM is "
+         "the share of numpy's SGEMM (float32) or DGEMM (float64) rate on the same "
+         "threads, measured right after each configuration. ln / peer < 1: lstm_native "
+         "is faster.")
 
 
 @dataclasses.dataclass
@@ -66,9 +67,15 @@ def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}"
 
 
+def problem_title(cfg: Config) -> str:
+    """A problem's name in a table's title: its cell's layer, its letter, its shape."""
+    return f"{CELLS[cfg.cell].layer} {cfg.name}: {cfg.describe()}"
+
+
 @dataclasses.dataclass
 class Result:
-    """The timings of one configuration, dtype and thread count, all modes."""
+    """The timings of one configuration (shape and cell), dtype and thread count, all
+    modes."""
 
     cfg: Config
     dtype: str
@@ -80,7 +87,7 @@ class Result:
         gemm = "SGEMM" if self.dtype == "float32" else "DGEMM"
         peers = sorted({t.library for ts in self.timings.values() for t in ts} - {"lstm_native"},
                        key=LIBRARIES.index)
-        table = Table(f"{self.cfg.name}: {self.cfg.describe()} — {self.dtype}, "
+        table = Table(f"{problem_title(self.cfg)} — {self.dtype}, "
                       f"{self.n_threads} thread{'s' if self.n_threads > 1 else ''}",
                       ["mode", "library", "ms (median)", "spread", "GF/s", f"% {gemm}"]
                       + [f"ln / {SHORT_NAMES[p]}" for p in peers], left=2)
@@ -97,32 +104,35 @@ class Result:
         return table
 
     def to_json(self) -> dict:
-        return {"config": self.cfg.name, "dtype": self.dtype, "n_threads": self.n_threads,
-                "gemm_gflops": self.gemm_gflops,
+        return {"config": self.cfg.name, "cell": self.cfg.cell, "dtype": self.dtype,
+                "n_threads": self.n_threads, "gemm_gflops": self.gemm_gflops,
                 "timings": {m: {t.library: t.times for t in ts}
                             for m, ts in self.timings.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> Result:
-        return cls(CONFIGS[d["config"]], d["dtype"], d["n_threads"], d["gemm_gflops"],
+        # Runs saved before the GRU was timed have no "cell": they timed LSTMs.
+        cfg = CONFIGS[d["config"]].with_cell(d.get("cell", "lstm"))
+        return cls(cfg, d["dtype"], d["n_threads"], d["gemm_gflops"],
                    {m: [Timing(lib, times) for lib, times in ts.items()]
                     for m, ts in d["timings"].items()})
 
 
 def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
-    """One row per configuration and mode: lstm_native's median, GF/s and share of the
+    """One row per configuration, cell and mode: lstm_native's median, GF/s and share of the
     GEMM rate, the peers' medians and the ratios lstm_native / peer."""
     peers = [p for p in LIBRARIES[1:]
              if any(t.library == p for r in results for ts in r.timings.values() for t in ts)]
     table = Table(f"{title}: median ms; lstm_native / peer < 1: lstm_native is faster",
-                  ["cfg", "dtype", "threads", "mode", "lstm_native ms", "GF/s", "% GEMM"]
+                  ["cfg", "cell", "dtype", "threads", "mode", "lstm_native ms", "GF/s",
+                   "% GEMM"]
                   + [f"{p} ms" for p in peers] + [f"ln / {SHORT_NAMES[p]}" for p in peers],
-                  left=4)
+                  left=5)
     for r in results:
         for mode, timings in r.timings.items():
             by_lib = {t.library: t.median for t in timings}
             ours = by_lib.get("lstm_native")
-            row = [r.cfg.name, r.dtype, str(r.n_threads), mode]
+            row = [r.cfg.name, r.cfg.cell, r.dtype, str(r.n_threads), mode]
             if ours is None:
                 row += ["–"] * 3
             else:
@@ -136,14 +146,15 @@ def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
 
 
 def targets_table(results: Sequence[Result]) -> Table:
-    """The ratios the performance targets are stated in, per dtype and thread count:
+    """The ratios the performance targets are stated in, per cell, dtype and thread count:
     training against torch (the worst configuration and the geometric mean over all),
     inference against the faster of the peers (the worst of the configurations but S,
     and S, batch 1, which has a target of its own)."""
     table = Table("Targets: lstm_native / peer, medians of this run (< 1: lstm_native is "
                   "faster)",
-                  ["dtype", "threads", "train / torch, worst", "train / torch, geo. mean",
-                   "infer / faster peer, worst but S", "infer / faster peer, S"], left=2)
+                  ["cell", "dtype", "threads", "train / torch, worst",
+                   "train / torch, geo. mean", "infer / faster peer, worst but S",
+                   "infer / faster peer, S"], left=3)
 
     def ratios(group, mode, peers):
         out = {}
@@ -160,15 +171,16 @@ def targets_table(results: Sequence[Result]) -> Table:
         name = max(rs, key=rs.get)
         return f"{rs[name]:.2f} ({name})"
 
-    keys = dict.fromkeys((r.dtype, r.n_threads) for r in results)
-    for dtype, n in keys:
-        group = [r for r in results if (r.dtype, r.n_threads) == (dtype, n)]
+    keys = dict.fromkeys((r.cfg.cell, r.dtype, r.n_threads) for r in results)
+    for cell, dtype, n in keys:
+        group = [r for r in results
+                 if (r.cfg.cell, r.dtype, r.n_threads) == (cell, dtype, n)]
         train = ratios(group, "train", ["torch"])
         infer = ratios(group, "infer", LIBRARIES[1:])
         geo = (f"{float(np.exp(np.mean(np.log(list(train.values()))))):.2f}"
                if train else "–")
         but_s = {name: v for name, v in infer.items() if name != "S"}
-        table.rows.append([dtype, str(n), worst(train), geo, worst(but_s),
+        table.rows.append([cell, dtype, str(n), worst(train), geo, worst(but_s),
                            f"{infer['S']:.2f}" if "S" in infer else "–"])
     return table
 

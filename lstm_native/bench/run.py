@@ -10,7 +10,7 @@ from .configs import CONFIGS, SCALING_CONFIGS, Config
 from .machine import machine_info
 from .memory import memory_table
 from .peers import Problem, available_libraries, measure
-from .report import NOTES, Report, Result, Table, machine_table, ms
+from .report import NOTES, Report, Result, Table, machine_table, ms, problem_title
 from .timing import Schedule, gemm_rate
 
 __all__ = ["measure_report", "scaling_table", "say"]
@@ -30,7 +30,7 @@ def scaling_table(cfg: Config, dtype, modes: Sequence[str], libraries: Sequence[
     """
     t_lo, t_hi = steps
     n_lo, n_hi = threads
-    table = Table(f"Scaling, {cfg.name}: {cfg.describe()} — {np.dtype(dtype).name}",
+    table = Table(f"Scaling, {problem_title(cfg)} — {np.dtype(dtype).name}",
                   ["mode", "library", f"ms T={t_lo}", f"ms T={t_hi}", "ratio (ideal "
                    f"{t_hi / t_lo:g})", f"ms {n_lo} thr", f"ms {n_hi} thr", "speedup"], left=2)
     for mode in modes:
@@ -74,7 +74,8 @@ def measure_report(args: argparse.Namespace, command: str) -> Report:
         say()
 
     if args.scaling:
-        cfgs = [CONFIGS[c] for c in args.configs if c in SCALING_CONFIGS]
+        cfgs = [CONFIGS[c].with_cell(cell) for c in args.configs if c in SCALING_CONFIGS
+                for cell in args.cells]
         modes = [m for m in args.modes if m in ("infer", "train")] or ["infer", "train"]
         for dtype in args.dtype:
             for cfg in cfgs:
@@ -84,21 +85,23 @@ def measure_report(args: argparse.Namespace, command: str) -> Report:
     else:
         for dtype in args.dtype:
             for n in args.threads:
-                for name in args.configs:
-                    problem = Problem.make(CONFIGS[name], np.dtype(dtype))
+                for cfg in [CONFIGS[c].with_cell(cell) for c in args.configs
+                            for cell in args.cells]:
+                    problem = Problem.make(cfg, np.dtype(dtype))
                     timings = {mode: measure(problem, mode, n, libraries, schedule)
                                for mode in args.modes}
                     # The GEMM rate again right after, under the load of the moment.
                     rate = gemm_rate(np.dtype(dtype), n, gemm_size, gemm_runs)
-                    report.results.append(Result(CONFIGS[name], dtype, n, rate, timings))
+                    report.results.append(Result(cfg, dtype, n, rate, timings))
                     show(report.results[-1].table())
         if len(report.results) > 1:
             for table in report.summaries():
                 show(table)
     if args.memory:
         for dtype in args.dtype:
-            report.tables.append(memory_table([CONFIGS[c] for c in args.configs],
-                                              np.dtype(dtype), libraries, max(args.threads)))
+            cfgs = [CONFIGS[c].with_cell(cell) for c in args.configs for cell in args.cells]
+            report.tables.append(memory_table(cfgs, np.dtype(dtype), libraries,
+                                              max(args.threads)))
             show(report.tables[-1])
     say(NOTES)
     return report
