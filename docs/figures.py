@@ -4,6 +4,7 @@
     python docs/figures.py --coretypes Haswell --out /tmp/h --save /tmp/h.json  # other BLAS
     python docs/figures.py --save a.json && python docs/figures.py --merge a.json /tmp/h.json
     python docs/figures.py --parts examples --save e.json     # the scripts in examples/ only
+    python docs/figures.py --parts forecast,longlag --keep-examples  # examples/ as they are
 
 Trained models depend on more than their seed: the kernels' float sums round differently
 at each SIMD level (``LSTM_NATIVE_ISA``), and so do the BLAS kernels OpenBLAS picks for the
@@ -339,22 +340,30 @@ def _forecast_section(results: dict, seed_text: str) -> list[str]:
 
 
 def _longlag_section(results: dict, seed_text: str) -> list[str]:
+    configs = [config for config in results["configs"] if config["longlag"]]
+    # The cells measured (files saved before --cells hold RNN and LSTM), in CELLS' order;
+    # a configuration without one of them shows a dash there.
+    cells = [cell for cell in longlag.CELLS
+             if any(cell in config["longlag"]["table"][0] for config in configs)]
     lines = ["## `python -m lstm_native longlag`", "",
              *_sample(results, "longlag", "seed 0"),
              f"Test MSE over seeds {seed_text} (`--seeds {seed_text}`); solved = MSE < "
              "0.0167, counted over the seeds:", ""]
-    configs = [config for config in results["configs"] if config["longlag"]]
     rows = []
     for config in configs:
         for row in config["longlag"]["table"]:
-            rows.append((*_config_name(config), row["lag"],
-                         spread(row["trivial_mse"], ".4f"),
-                         spread(row["RNN"]["test_mse"], ".4f"),
-                         f"{sum(row['RNN']['solved'])}/{len(row['RNN']['solved'])}",
-                         spread(row["LSTM"]["test_mse"], ".4f"),
-                         f"{sum(row['LSTM']['solved'])}/{len(row['LSTM']['solved'])}"))
-    lines += [*_table(["SIMD level", "BLAS kernels", "T", "trivial MSE", "RNN MSE",
-                       "RNN solved", "LSTM MSE", "LSTM solved"], rows), ""]
+            figures = []
+            for cell in cells:
+                done = row.get(cell)
+                figures += (["–", "–"] if done is None else
+                            [spread(done["test_mse"], ".4f"),
+                             f"{sum(done['solved'])}/{len(done['solved'])}"])
+            rows.append((*_config_name(config), row["lag"], spread(row["trivial_mse"], ".4f"),
+                         *figures))
+    header = ["SIMD level", "BLAS kernels", "T", "trivial MSE"]
+    for cell in cells:
+        header += [f"{cell} MSE", f"{cell} solved"]
+    lines += [*_table(header, rows), ""]
 
     # The first marked value lies T - T//2 to T - 1 steps back from the loss.
     T = configs[0]["longlag"]["table"][-1]["lag"]
@@ -362,7 +371,9 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
     rows = []
     for config in configs:
         curves = config["longlag"]["gradient_curves"]
-        for kind in ("RNN", "LSTM"):
+        for kind in cells:
+            if f"{kind}_trained" not in curves:
+                continue
             row = [*_config_name(config), kind]
             for when in ("trained", "initial"):
                 per_seed = np.asarray(curves[f"{kind}_{when}"])     # (seeds, T)
@@ -379,25 +390,39 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
     rows = []
     for config in configs:
         g = config["longlag"]["gates"]
+        if g is None:           # measured without an LSTM
+            continue
         rows.append((*_config_name(config), g["seed"], g["unit"],
                      f"{g['first_mark']}, {g['second_mark']}", f"{g['input_at_mark']:.2f}",
                      f"{g['input_elsewhere']:.2f}", f"{g['forget_after_min']:.2f}",
                      f"{g['forget_after_median']:.2f}"))
-    lines += [f"The trained LSTM (T = {T}) on its first test sequence: the unit that best "
-              "writes and keeps the first marked value (largest input gate at the first mark "
-              "times smallest forget gate after it):", "",
-              *_table(["SIMD level", "BLAS kernels", "seed", "unit", "marked steps",
-                       "input gate at the first mark", "input gate elsewhere (mean)",
-                       "forget gate after it (min)", "(median)"], rows), "",
-              f"`docs/longlag_gradients.png` (seeds {seed_text}) and `docs/longlag_gates.png` "
-              f"(seed {results['seeds'][0]}) are the plots of the run at SIMD "
-              f"{results['default_level']} with the default BLAS kernels."]
+    if rows:
+        lines += [f"The trained LSTM (T = {T}) on its first test sequence: the unit that best "
+                  "writes and keeps the first marked value (largest input gate at the first "
+                  "mark times smallest forget gate after it):", "",
+                  *_table(["SIMD level", "BLAS kernels", "seed", "unit", "marked steps",
+                           "input gate at the first mark", "input gate elsewhere (mean)",
+                           "forget gate after it (min)", "(median)"], rows), ""]
+    gates = (f" and `docs/longlag_gates.png` (seed {results['seeds'][0]})" if rows else "")
+    lines += [f"`docs/longlag_gradients.png` (seeds {seed_text}){gates} "
+              f"{'are the plots' if rows else 'is the plot'} of the run at SIMD "
+              f"{results['default_level']} with the default BLAS kernels.", ""]
     return lines
+
+
+EXAMPLES_HEADING = "## Examples"
+
+
+def examples_section(text: str) -> str | None:
+    """The examples section of a figures.md (from its heading to the end, where `render`
+    puts it), or None when it has none."""
+    start = text.find(f"\n{EXAMPLES_HEADING}\n")
+    return None if start < 0 else text[start + 1:]
 
 
 def _examples_section(examples: list[dict], seeds, note=None) -> list[str]:
     dates = sorted({f"{e['date']}, at commit {e['commit']}" for e in examples})
-    lines = ["## Examples", "",
+    lines = [EXAMPLES_HEADING, "",
              "The scripts in `examples/` at their defaults, each run as `python "
              "examples/NAME.py --seed S --json` in a process of its own at each SIMD level "
              "(`LSTM_NATIVE_ISA`), one thread, OpenBLAS's default kernels; measured on "
@@ -454,6 +479,11 @@ def main(argv=None) -> int:
                         "of all), e.g. of runs with different --coretypes")
     p.add_argument("--note", help="a paragraph for the examples section of figures.md (how "
                                   "they were measured when it is not the usual way)")
+    p.add_argument("--keep-examples", action="store_true",
+                   help="keep the examples section of the figures.md in --out as it is (it "
+                        "says when and at which commit it was measured), after the forecast "
+                        "and longlag parts measured (or merged) now: the parts the top of "
+                        "the file dates")
     p.add_argument("--machine", action="store_true",
                    help="print what this process runs on as JSON, and stop")
     args = p.parse_args(argv)
@@ -462,6 +492,19 @@ def main(argv=None) -> int:
         return 0
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "figures.md")
+    parts = [part.strip() for part in args.parts.split(",")]
+    kept = ""
+    if args.keep_examples:
+        if not args.merge and sorted(parts) != ["forecast", "longlag"]:
+            p.error(f"--keep-examples: measures --parts forecast,longlag (the top of "
+                    f"figures.md dates both), got --parts {args.parts}")
+        try:
+            with open(path, encoding="utf-8") as f:
+                kept = examples_section(f.read())
+        except FileNotFoundError:
+            kept = None
+        if kept is None:
+            p.error(f"--keep-examples: {path} has no examples section to keep")
     if args.merge:
         saved = []
         for name in args.merge:
@@ -476,8 +519,10 @@ def main(argv=None) -> int:
                 results[name] = found[0]
         if args.note:
             results["examples_note"] = args.note
+        if kept and results["examples"]:
+            p.error("--keep-examples: the saved results hold examples of their own")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(render(results))
+            f.write(render(results) + kept)
         print(f"wrote {path}")
         return 0
     seeds = longlag.parse_seeds(args.seeds)
@@ -486,7 +531,6 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"--levels: expected some of {', '.join(LEVELS)}, got {', '.join(unknown)}")
     coretypes = [c.strip() for c in args.coretypes.split(",")]
-    parts = [part.strip() for part in args.parts.split(",")]
     if not parts or set(parts) - set(PARTS):
         p.error(f"--parts: expected some of {', '.join(PARTS)}, got {args.parts}")
     example_seeds = {}
@@ -503,16 +547,18 @@ def main(argv=None) -> int:
             measured["results"]["examples_note"] = args.note
         written = [path]
         with open(path, "w", encoding="utf-8") as f:
-            f.write(render(measured["results"]))
+            f.write(render(measured["results"]) + kept)
         if args.save:
             with open(args.save, "w", encoding="utf-8") as f:
                 json.dump(measured["results"], f)
             written.append(args.save)
         if measured["plots_dir"] is not None:
-            for name in ("gradients", "gates"):
-                target = os.path.join(args.out, f"longlag_{name}.png")
-                shutil.copyfile(os.path.join(measured["plots_dir"], f"{name}.png"), target)
-                written.append(target)
+            for name in ("gradients", "gates"):       # no gates without an LSTM
+                source = os.path.join(measured["plots_dir"], f"{name}.png")
+                if os.path.exists(source):
+                    target = os.path.join(args.out, f"longlag_{name}.png")
+                    shutil.copyfile(source, target)
+                    written.append(target)
     print("wrote " + ", ".join(written))
     return 0
 

@@ -44,23 +44,28 @@ def test_spread(figures, values, text):
     assert figures.spread(values, ".2f") == text
 
 
-def _fake_results(seeds=(0, 1, 2)):
-    """What `measure` returns, for two configurations, T = 4 and 3 seeds."""
+def _fake_results(seeds=(0, 1, 2), cells=("RNN", "LSTM")):
+    """What `measure` returns, for two configurations, T = 4 and 3 seeds; longlag with
+    `cells` (RNN and LSTM: as files saved before --cells)."""
     n = len(seeds)
+    mse = {"RNN": {"test_mse": [0.1, 0.01, 0.2][:n], "solved": [False, True, False][:n]},
+           "GRU": {"test_mse": [0.004, 0.005, 0.006][:n], "solved": [True] * n},
+           "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}
 
     def longlag_json(shift):
+        table = {cell: mse[cell] for cell in cells}
+        if "RNN" in table:
+            table["RNN"] = {**table["RNN"], "test_mse": [0.1 + shift, *mse["RNN"]["test_mse"][1:]]}
         return {
-            "table": [{"lag": 4, "trivial_mse": [0.17] * n,
-                       "RNN": {"test_mse": [0.1 + shift, 0.01, 0.2][:n],
-                               "solved": [False, True, False][:n]},
-                       "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}],
+            "table": [{"lag": 4, "trivial_mse": [0.17] * n, **table}],
             # (seeds, T): 1 at the loss, then falling; the figures at 2 and 3 steps back.
             "gradient_curves": {f"{kind}_{when}": [[1.0, 0.5, 0.1 * (s + 1), 1e-3 * (s + 1)]
                                                    for s in range(n)]
-                                for kind in ("RNN", "LSTM") for when in ("trained", "initial")},
-            "gates": {"seed": 0, "lag": 4, "unit": 15, "first_mark": 1, "second_mark": 3,
-                      "input_at_mark": 0.92, "input_elsewhere": 0.02,
-                      "forget_after_min": 0.95, "forget_after_median": 0.99}}
+                                for kind in cells for when in ("trained", "initial")},
+            "gates": None if "LSTM" not in cells else {
+                "seed": 0, "lag": 4, "unit": 15, "first_mark": 1, "second_mark": 3,
+                "input_at_mark": 0.92, "input_elsewhere": 0.02, "forget_after_min": 0.95,
+                "forget_after_median": 0.99}}
 
     def forecast(rmse):
         return [{"rmse": rmse + s, "naive_rmse": 52.68, "epochs": 228, "best_epoch": 197,
@@ -141,6 +146,55 @@ def test_render_with_one_seed_gives_plain_values(figures):
     assert "| generic | SkylakeX | 4 | 0.1700 | 0.1000 | 0/1 | 0.0010 | 1/1 |" in lines
 
 
+def _longlag_tables(text):
+    """The three tables of the longlag section: (header cells, rows' cells) each."""
+    section = text.split("## `python -m lstm_native longlag`")[1].split("## Examples")[0]
+    tables, current = [], None
+    for line in section.splitlines():
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if current is None:
+                current = (cells, [])
+                tables.append(current)
+            elif not line.startswith("|---"):
+                current[1].append(cells)
+        else:
+            current = None
+    return tables
+
+
+def test_render_longlag_with_three_cells(figures):
+    text = figures.render(_fake_results(cells=("RNN", "GRU", "LSTM")))
+    (mse_header, mse_rows), (grad_header, grad_rows), (gates_header, gates_rows) = \
+        _longlag_tables(text)
+    assert mse_header == ["SIMD level", "BLAS kernels", "T", "trivial MSE", "RNN MSE",
+                          "RNN solved", "GRU MSE", "GRU solved", "LSTM MSE", "LSTM solved"]
+    assert mse_rows[0] == ["generic", "SkylakeX", "4", "0.1700", "0.1000 [0.0100, 0.2000]",
+                           "1/3", "0.0050 [0.0040, 0.0060]", "3/3",
+                           "0.0020 [0.0010, 0.0030]", "3/3"]
+    assert [row[2] for row in grad_rows] == ["RNN", "GRU", "LSTM"] * 2
+    assert len(gates_rows) == 2 and "longlag_gates.png" in text
+
+
+def test_render_longlag_without_an_lstm_has_no_gates(figures):
+    """--cells gru,rnn (in any order): the cells' columns in CELLS' order, no gates."""
+    results = _fake_results(cells=("GRU", "RNN"))
+    text = figures.render(results)
+    tables = _longlag_tables(text)
+    assert len(tables) == 2 and "The trained LSTM" not in text
+    assert tables[0][0][4:] == ["RNN MSE", "RNN solved", "GRU MSE", "GRU solved"]
+    assert "`docs/longlag_gradients.png` (seeds 0-2) is the plot of the run" in text
+    assert "longlag_gates.png" not in text
+    # Merged with a configuration of other cells: a dash where a cell was not measured.
+    lstm_only = _fake_results(cells=("LSTM",))["configs"][0]
+    results["configs"].append({**lstm_only, "level": "avx2"})
+    (header, rows), _, (_, gates_rows) = _longlag_tables(figures.render(results))
+    assert header[4:] == ["RNN MSE", "RNN solved", "GRU MSE", "GRU solved", "LSTM MSE",
+                          "LSTM solved"]
+    assert rows[0][-2:] == ["–", "–"] and rows[-1][4:8] == ["–"] * 4
+    assert [row[0] for row in gates_rows] == ["avx2"]
+
+
 def test_merge_renders_the_configurations_of_several_saved_runs(figures, tmp_path):
     first, second = _fake_results(), _fake_results()
     second["configs"] = [{**second["configs"][1], "coretype": "Zen", "blas": "Zen"}]
@@ -195,6 +249,42 @@ def test_merge_keeps_saved_files_without_examples(figures, tmp_path):
     assert figures.render(old) in merged                   # all of it, then the examples
     assert "\nMeasured in a hurry.\n" in merged.split("## Examples")[1]
     assert merged.index("## Examples") > merged.index("## `python -m lstm_native longlag`")
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_keep_examples_keeps_the_old_section(figures, tmp_path, monkeypatch, merge):
+    """The forecast and longlag parts written anew, the examples section as it was."""
+    old = figures.render({**_fake_results(), "examples": _fake_examples()})
+    (tmp_path / "figures.md").write_text(old)
+    new = _fake_results(cells=("RNN", "GRU", "LSTM"))
+    new["date"] = "tomorrow"
+    if merge:
+        saved = tmp_path / "new.json"
+        saved.write_text(json.dumps(new))
+        argv = ["--merge", str(saved)]
+    else:
+        monkeypatch.setattr(figures, "measure", lambda *a, **k: {"results": new,
+                                                                "plots_dir": None})
+        argv = ["--parts", "longlag,forecast"]
+    assert figures.main([*argv, "--keep-examples", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "figures.md").read_text()
+    assert text == figures.render(new) + figures.examples_section(old)
+    assert "on tomorrow" in text and "| GRU MSE |" in text
+    assert text.count("## Examples") == 1 and "\n\n## Examples\n" in text
+
+
+@pytest.mark.parametrize("argv, old, fragment", [
+    (["--parts", "longlag"], True, "--parts forecast,longlag"),
+    (["--parts", "forecast,longlag,examples"], True, "--parts forecast,longlag"),
+    (["--parts", "forecast,longlag"], False, "no examples section"),
+])
+def test_keep_examples_is_checked(figures, tmp_path, capsys, argv, old, fragment):
+    if old:
+        (tmp_path / "figures.md").write_text(figures.render(_fake_results()))
+    with pytest.raises(SystemExit):
+        figures.main([*argv, "--keep-examples", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "--keep-examples" in err and fragment in err
 
 
 def test_parts_and_example_seeds_are_checked(figures, capsys):
