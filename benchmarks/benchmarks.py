@@ -1,14 +1,17 @@
 """asv benchmarks of lstm_native: inference, a training step, backward alone, memory, GF/s.
 
-The full matrix: the standard configurations A-F and S, float32 and float64, 1 and 2
-threads. It takes a while; quick.py runs the same benchmarks on a few configurations,
-and a regular expression on the names or parameters picks other subsets (README.md,
+The full matrix: the LSTM (`Inference`, `TrainingStep`, `Backward`) and the GRU
+(`GRUInference`, ...) on the standard configurations A-F and S, float32 and float64, 1
+and 2 threads. It takes a while; quick.py runs the same benchmarks on a few
+configurations, and a regular expression on the names or parameters picks other subsets (README.md,
 "Benchmarks"): ``asv run -b "^quick\\."``, ``asv run -b "'float32', 2\\)"``.
 
 The configurations and their FLOPs are those of ``python -m lstm_native.bench``
 (`lstm_native.bench.configs`), imported from the lstm_native that asv installed from the
-commit it times; so the suite times the commits that have that module. Models and data
-are built once per parameter set and process: asv re-runs `setup` before each timed call.
+commit it times; so the suite times the commits that have that module (the GRU's
+benchmarks: those whose module has the cells too; asv skips them on earlier ones). Models
+and data are built once per parameter set and process: asv re-runs `setup` before each
+timed call.
 """
 import time
 
@@ -23,19 +26,32 @@ THREADS = [1, 2]
 _problems = {}
 
 
-def _problem(config, dtype, n_threads):
-    """(model, x, dout) of one parameter set, made once per process."""
-    key = (config, dtype, n_threads)
+def _layer_and_config(cell, config):
+    """The lstm_native class and the `Config` of a cell and configuration's letter."""
+    cfg = CONFIGS[config]
+    if cell == "lstm":  # as every commit with lstm_native.bench.configs has it
+        return ln.LSTM, cfg
+    try:
+        from lstm_native.bench.configs import CELLS
+    except ImportError:
+        # asv marks the benchmark skipped on a commit from before the cells.
+        raise NotImplementedError(f"no {cell} cell in this lstm_native.bench") from None
+    return getattr(ln, CELLS[cell].layer), cfg.with_cell(cell)
+
+
+def _problem(cell, config, dtype, n_threads):
+    """(model, x, dout, cfg) of one parameter set, made once per process."""
+    key = (cell, config, dtype, n_threads)
     if key not in _problems:
-        cfg = CONFIGS[config]
-        model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
-                        bidirectional=cfg.bidirectional, dtype=np.dtype(dtype), seed=0,
-                        n_threads=n_threads)
+        layer, cfg = _layer_and_config(cell, config)
+        model = layer(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                      bidirectional=cfg.bidirectional, dtype=np.dtype(dtype), seed=0,
+                      n_threads=n_threads)
         rng = np.random.default_rng(0)
         x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
         dout = rng.standard_normal(
             (cfg.steps, cfg.batch, cfg.directions * cfg.hidden_size)).astype(dtype)
-        _problems[key] = (model, x, dout)
+        _problems[key] = (model, x, dout, cfg)
     return _problems[key]
 
 
@@ -50,20 +66,23 @@ def _gflops(fn, flops, runs=5):
     return flops / float(np.median(times)) / 1e9
 
 
-class _LSTMBenchmark:
+class _Benchmark:
+    #: The layer timed; the GRU's classes below set "gru".
+    cell = "lstm"
     params = [list(CONFIGS), DTYPES, THREADS]
     param_names = ["config", "dtype", "n_threads"]
     timeout = 600.0
 
     def setup(self, config, dtype, n_threads):
-        self.model, self.x, self.dout = _problem(config, dtype, n_threads)
+        self.model, self.x, self.dout, self.cfg = _problem(self.cell, config, dtype,
+                                                           n_threads)
 
     def _train_step(self):
         self.model(self.x)
         self.model.backward(self.dout, input_grad=False)
 
 
-class Inference(_LSTMBenchmark):
+class Inference(_Benchmark):
     """A forward pass in eval mode: no activations kept."""
 
     def setup(self, config, dtype, n_threads):
@@ -74,12 +93,12 @@ class Inference(_LSTMBenchmark):
         self.model(self.x)
 
     def track_gflops(self, config, dtype, n_threads):
-        return _gflops(lambda: self.model(self.x), mode_flops(CONFIGS[config], "infer"))
+        return _gflops(lambda: self.model(self.x), mode_flops(self.cfg, "infer"))
 
     track_gflops.unit = "GF/s"
 
 
-class TrainingStep(_LSTMBenchmark):
+class TrainingStep(_Benchmark):
     """Forward + backward of all weights, no input gradient (a first layer's step)."""
 
     def setup(self, config, dtype, n_threads):
@@ -93,12 +112,12 @@ class TrainingStep(_LSTMBenchmark):
         self._train_step()
 
     def track_gflops(self, config, dtype, n_threads):
-        return _gflops(self._train_step, mode_flops(CONFIGS[config], "train"))
+        return _gflops(self._train_step, mode_flops(self.cfg, "train"))
 
     track_gflops.unit = "GF/s"
 
 
-class Backward(_LSTMBenchmark):
+class Backward(_Benchmark):
     """Backward alone; `setup` runs the forward it back-propagates through."""
 
     # One call per sample: each backward needs the fresh forward of a setup.
@@ -111,3 +130,25 @@ class Backward(_LSTMBenchmark):
 
     def time_backward(self, config, dtype, n_threads):
         self.model.backward(self.dout, input_grad=False)
+
+
+# The GRU's benchmarks are classes of their own rather than a `cell` parameter of the
+# ones above: asv keys a result by benchmark name and parameters, and a new parameter
+# would cut the LSTM's benchmarks off their history.
+
+class GRUInference(Inference):
+    """`Inference` of ``ln.GRU`` (torch's GRU, reset after the recurrent GEMM)."""
+
+    cell = "gru"
+
+
+class GRUTrainingStep(TrainingStep):
+    """`TrainingStep` of ``ln.GRU``."""
+
+    cell = "gru"
+
+
+class GRUBackward(Backward):
+    """`Backward` of ``ln.GRU``."""
+
+    cell = "gru"

@@ -1,9 +1,13 @@
-"""The quick profile: benchmarks.py's benchmarks on S, F and A, float32, 1 thread.
+"""The quick profile: benchmarks.py's benchmarks (LSTM and GRU) on S, F and A, float32,
+1 thread.
 
 Batch 1, small and overhead-bound, and one large shape: a few minutes' check of a commit
 (``asv run -b "^quick\\."``) where the full matrix takes much longer.
 """
 from .benchmarks import Backward as _Backward
+from .benchmarks import GRUBackward as _GRUBackward
+from .benchmarks import GRUInference as _GRUInference
+from .benchmarks import GRUTrainingStep as _GRUTrainingStep
 from .benchmarks import Inference as _Inference
 from .benchmarks import TrainingStep as _TrainingStep
 
@@ -20,4 +24,16 @@ class TrainingStep(_TrainingStep):
 
 
 class Backward(_Backward):
+    params = PARAMS
+
+
+class GRUInference(_GRUInference):
+    params = PARAMS
+
+
+class GRUTrainingStep(_GRUTrainingStep):
+    params = PARAMS
+
+
+class GRUBackward(_GRUBackward):
     params = PARAMS
