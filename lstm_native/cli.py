@@ -22,9 +22,10 @@ keeps its traceback.
 The forecaster models the series as a stationary one: the log (when every value is
 positive) is differenced, the changes are standardised with statistics of the training
 part only, and a recurrent layer (`CELLS`: an LSTM by default) reads the last `lookback`
-changes to predict the next `horizon` ones; a forecast is the last observed value plus the predicted changes. The series is
-split in time (70% train, 15% validation, 15% test); a window belongs to the part its
-targets fall in, its inputs being observed values before them.
+changes to predict the next `horizon` ones; a forecast is the last observed value plus
+the predicted changes. The series is split in time (70% train, 15% validation, 15%
+test); a window belongs to the part its targets fall in, its inputs being observed
+values before them.
 """
 from __future__ import annotations
 

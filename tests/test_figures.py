@@ -48,16 +48,15 @@ def _fake_results(seeds=(0, 1, 2), cells=("RNN", "LSTM")):
     """What `measure` returns, for two configurations, T = 4 and 3 seeds; longlag with
     `cells` (RNN and LSTM: as files saved before --cells)."""
     n = len(seeds)
-    mse = {"RNN": {"test_mse": [0.1, 0.01, 0.2][:n], "solved": [False, True, False][:n]},
-           "GRU": {"test_mse": [0.004, 0.005, 0.006][:n], "solved": [True] * n},
-           "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}
 
     def longlag_json(shift):
-        table = {cell: mse[cell] for cell in cells}
-        if "RNN" in table:
-            table["RNN"] = {**table["RNN"], "test_mse": [0.1 + shift, *mse["RNN"]["test_mse"][1:]]}
+        mse = {"RNN": {"test_mse": [0.1 + shift, 0.01, 0.2][:n],
+                       "solved": [False, True, False][:n]},
+               "GRU": {"test_mse": [0.004, 0.005, 0.006][:n], "solved": [True] * n},
+               "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}
         return {
-            "table": [{"lag": 4, "trivial_mse": [0.17] * n, **table}],
+            "table": [{"lag": 4, "trivial_mse": [0.17] * n,
+                       **{cell: mse[cell] for cell in cells}}],
             # (seeds, T): 1 at the loss, then falling; the figures at 2 and 3 steps back.
             "gradient_curves": {f"{kind}_{when}": [[1.0, 0.5, 0.1 * (s + 1), 1e-3 * (s + 1)]
                                                    for s in range(n)]
