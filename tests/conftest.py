@@ -114,6 +114,28 @@ def to_numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+# -- ONNX Runtime ---------------------------------------------------------------------
+
+def ort_session(graph, opset: int):
+    """An ONNX Runtime CPU session on `graph`, a model of the default domain at `opset`;
+    skips the test when onnx or onnxruntime is not installed.
+
+    The model carries the oldest IR version its opset allows (onnx's `VERSION_TABLE`, e.g.
+    7 for opset 14), not the installed onnx's own: the newest onnx writes IR versions the
+    newest onnxruntime of an older Python cannot read (onnx 1.23 writes 14, onnxruntime
+    1.23.2, the last for Python 3.10, reads up to 11), while any onnxruntime that implements
+    the opset reads its IR version (onnxruntime's docs/Versioning.md: 1.8 and later, opset 14
+    and IR 7).
+    """
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    opsets = [onnx.helper.make_opsetid("", opset)]
+    model = onnx.helper.make_model(graph, opset_imports=opsets,
+                                   ir_version=onnx.helper.find_min_ir_version_for(opsets))
+    onnx.checker.check_model(model)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
 # -- random data and models -----------------------------------------------------------
 
 def randn(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndarray:

@@ -23,6 +23,7 @@ from conftest import (
     from_time_major,
     import_torch,
     numerical_grad,
+    ort_session,
     randn,
     random_lengths,
     to_numpy,
@@ -384,8 +385,7 @@ def test_state_dict_layout_and_init_equal_torch():
 def _onnx_gru(model, x, h0):
     """ONNX Runtime's GRU operator with linear_before_reset=0 on a one-layer model's
     weights: Y (T, D, N, H) as (T, N, D·H), and Y_h."""
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     H, D = model.hidden_size, model.num_directions
@@ -404,14 +404,11 @@ def _onnx_gru(model, x, h0):
         [node], "gru",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [T, N, I]),
          helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, [D, N, H])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [T, D, N, H]),
+         helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [D, N, H])],
         [numpy_helper.from_array(a.astype(np.float32), n) for a, n in
          ((W, "W"), (R, "R"), (Bias, "B"))])
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    session = ort.InferenceSession(onnx_model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    y, y_h = session.run(None, {"X": x, "initial_h": h0})
+    y, y_h = ort_session(graph, opset=14).run(None, {"X": x, "initial_h": h0})
     return y.transpose(0, 2, 1, 3).reshape(T, N, D * H), y_h
 
 
