@@ -233,16 +233,18 @@ def _recurrent_shapes(cls):
     gate count and name suffixes."""
     def shapes(c, layer_parameters):
         H, D = c["hidden_size"], 2 if c["bidirectional"] else 1
-        G = cls._n_gates * H
+        G, P = cls._n_gates * H, c.get("proj_size", 0) or H
         for layer in range(c["num_layers"]):
-            in_size = c["input_size"] if layer == 0 else D * H
+            in_size = c["input_size"] if layer == 0 else D * P
             for direction in range(D):
                 sfx = cls._suffix(layer, direction)
                 yield f"weight_ih{sfx}", (G, in_size), c["dtype"]
-                yield f"weight_hh{sfx}", (G, H), c["dtype"]
+                yield f"weight_hh{sfx}", (G, P), c["dtype"]
                 if c["bias"]:
                     yield f"bias_ih{sfx}", (G,), c["dtype"]
                     yield f"bias_hh{sfx}", (G,), c["dtype"]
+                if P != H:
+                    yield f"weight_hr{sfx}", (P, H), c["dtype"]
     return shapes
 
 
@@ -285,7 +287,8 @@ _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
 #: gives a sub-module's (for Sequential). A key added later gets a default, so that
 #: older files still load.
 _RULES = {
-    LSTM: (_RECURRENT_KEYS, _recurrent_shapes(LSTM)),
+    LSTM: ({**_RECURRENT_KEYS, "proj_size": _ints(0, MAX_SIZE - 1, default=0)},
+           _recurrent_shapes(LSTM)),
     RNN: ({**_RECURRENT_KEYS, "nonlinearity": _choice("tanh", "relu")},
           _recurrent_shapes(RNN)),
     GRU: ({**_RECURRENT_KEYS, "reset_after": _BOOL}, _recurrent_shapes(GRU)),

@@ -305,7 +305,8 @@ class GRUCell(Module):
         out = np.empty((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.forward_layer(_cell_kind(self.reset_after), x, self._params["weight_ih"],
-                                     self._params["weight_hh"], bias, bias_hn, lengths, gates,
+                                     self._params["weight_hh"], None, bias, bias_hn, lengths,
+                                     gates,
                                      side, h, None, out, 0, False, True,
                                      effective_n_threads(self.n_threads))
         h_new = h[N:].copy()
@@ -346,9 +347,9 @@ class GRUCell(Module):
         no_output_grad = np.zeros((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.backward_layer(_cell_kind(self.reset_after), x, self._params["weight_ih"],
-                                      self._params["weight_hh"], lengths, gates, side, h, None,
-                                      no_output_grad, 0, dh_next, None,
-                                      self.grads["weight_ih"], self.grads["weight_hh"], db,
+                                      self._params["weight_hh"], None, lengths, gates, side,
+                                      None, h, None, no_output_grad, 0, dh_next, None,
+                                      self.grads["weight_ih"], self.grads["weight_hh"], None, db,
                                       db_hn, dx, False, effective_n_threads(self.n_threads))
         if self.bias:
             self.grads["bias_ih"] += db

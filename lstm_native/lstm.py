@@ -34,6 +34,8 @@ class LSTM(_Recurrent):
         c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
         h_t = o_t ⊙ tanh(c_t)
 
+    and with a projection (`proj_size` P > 0, LSTMP), h_t = W_hr (o_t ⊙ tanh(c_t)).
+
     Parameters
     ----------
     input_size : int
@@ -55,11 +57,16 @@ class LSTM(_Recurrent):
     bidirectional : bool, default False
         Each layer also runs the sequence backwards (D = 2); its output is concatenated
         after the forward direction's.
+    proj_size : int, default 0
+        With P > 0, each step's hidden state is projected to P features by
+        `weight_hr_l{k}` (P, H): h, h_n, the output (D·P wide) and the input of layer
+        k > 0 are P wide, c stays H wide (torch's LSTM with projections, LSTMP); in
+        0..hidden_size - 1, 0 for none.
     device : None, "cpu" or torch.device("cpu")
         As torch's: the kernels run on the CPU; any other device is a ValueError.
-        Keyword-only, as every argument from here on (torch's `proj_size` comes first).
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
-        The precision of parameters and computation; default float32.
+        The precision of parameters and computation; default float32. The arguments up
+        to here are torch's, in its order; the rest are keyword-only.
     seed : int, numpy Generator or None
         Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
         generator then draws the dropout masks; an int >= 0.
@@ -77,7 +84,8 @@ class LSTM(_Recurrent):
     Notes
     -----
     Parameter names and shapes are PyTorch's: `weight_ih_l{k}` (4H, in), `weight_hh_l{k}`
-    (4H, H), `bias_ih_l{k}` and `bias_hh_l{k}` (4H,), with the suffix `_reverse` for the
+    (4H, H), or (4H, P) with a projection, `bias_ih_l{k}` and `bias_hh_l{k}` (4H,), and
+    `weight_hr_l{k}` (P, H) with a projection, with the suffix `_reverse` for the
     backward direction; so `load_state_dict(torch_lstm.state_dict())` works.
 
     Limits (`lstm_native._validation`): at most 2**31 - 1 parameters, and at most 2**30
@@ -108,13 +116,17 @@ class LSTM(_Recurrent):
     _n_gates = 4
     _state_names = ("h", "c")
     _cell = _recurrent.Cell.LSTM
+    _cell_defaults = {"proj_size": 0}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, *, device=None, dtype=np.float32,
-                 seed: int | None = None, n_threads: int | None = None):
+                 bidirectional: bool = False, proj_size: int = 0, device=None,
+                 dtype=np.float32, *, seed: int | None = None, n_threads: int | None = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, seed, n_threads)
+                         bidirectional, device, dtype, seed, n_threads, proj_size)
+
+    def _cell_config(self) -> dict:
+        return {"proj_size": self.proj_size}
 
     def forward(self, x, hx=None, lengths=None):
         """Run the LSTM over whole sequences.
@@ -124,8 +136,9 @@ class LSTM(_Recurrent):
         x : array_like, (T, N, I), or (N, T, I) with `batch_first`, or unbatched (T, I)
             The input sequences; float32 or float64 (converted to the model's dtype).
         hx : tuple (h0, c0) or None
-            Initial states, each (D·num_layers, N, H) ((D·num_layers, H) unbatched), the
-            index being layer·D + direction. None means zeros.
+            Initial states, (D·num_layers, N, P) and (D·num_layers, N, H)
+            ((D·num_layers, ·) unbatched; P = H without a projection), the index being
+            layer·D + direction. None means zeros.
         lengths : array_like of int, (N,), or None
             The valid steps of each sequence, in 1..T and in any order. Outputs past a
             sequence's length are zero; its h_n, c_n are the states at its last valid
@@ -134,10 +147,10 @@ class LSTM(_Recurrent):
 
         Returns
         -------
-        out : numpy.ndarray, (T, N, D·H), or (N, T, D·H) with `batch_first`, or (T, D·H)
+        out : numpy.ndarray, (T, N, D·P), or (N, T, D·P) with `batch_first`, or (T, D·P)
             The last layer's hidden state at every step, the reverse direction after the
             forward one.
-        (h_n, c_n) : tuple of numpy.ndarray, each (D·num_layers, N, H)
+        (h_n, c_n) : tuple of numpy.ndarray, (D·num_layers, N, P) and (D·num_layers, N, H)
             The final states of every layer and direction.
         """
         return self._forward(x, hx, lengths)
@@ -153,8 +166,8 @@ class LSTM(_Recurrent):
             Gradient of the loss with respect to `out`. Values at padded steps (past a
             sequence's length) are ignored.
         dhx : tuple (dh_n, dc_n) or None
-            Gradients with respect to forward's h_n and c_n, each (D·num_layers, N, H);
-            None means none flows in from them. Chaining these across chunks of a long
+            Gradients with respect to forward's h_n and c_n, of their shapes; None means
+            none flows in from them. Chaining these across chunks of a long
             sequence is truncated BPTT.
         input_grad : bool, default True
             Whether to compute the gradient with respect to x. False skips that work and
@@ -267,7 +280,7 @@ class LSTMCell(Module):
         shape, expected = self._state_shape(N, batched)
         if pair is None:
             return np.zeros((N, H), self.dtype), np.zeros((N, H), self.dtype)
-        h, c = check_state_pair(pair, name, shape, expected, self.dtype)
+        h, c = check_state_pair(pair, name, ((shape, expected),) * 2, self.dtype)
         return h.reshape(N, H), c.reshape(N, H)
 
     @one_thread_in_training
@@ -309,7 +322,7 @@ class LSTMCell(Module):
         out = np.empty((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.forward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
-                                     self._params["weight_hh"], bias, None, lengths, gates,
+                                     self._params["weight_hh"], None, bias, None, lengths, gates,
                                      None, h, c, out, 0, False, True,
                                      effective_n_threads(self.n_threads))
         h_new, c_new = h[N:].copy(), c[N:].copy()
@@ -355,9 +368,9 @@ class LSTMCell(Module):
         no_output_grad = np.zeros((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.backward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
-                                      self._params["weight_hh"], lengths, gates, None, h, c,
-                                      no_output_grad, 0, dh_next, dc_next,
-                                      self.grads["weight_ih"], self.grads["weight_hh"], db,
+                                      self._params["weight_hh"], None, lengths, gates, None,
+                                      None, h, c, no_output_grad, 0, dh_next, dc_next,
+                                      self.grads["weight_ih"], self.grads["weight_hh"], None, db,
                                       None, dx, False, effective_n_threads(self.n_threads))
         if self.bias:
             self.grads["bias_ih"] += db

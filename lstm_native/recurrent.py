@@ -16,6 +16,11 @@ says only what its cell is:
   `lstm_native._recurrent`), and `_kernel_biases` / `_add_bias_grads` when b_ih and b_hh
   do not enter the gates as one sum (the GRU's n gate).
 
+The LSTM's projection (`proj_size` P > 0) is here too, as the sizes it changes are
+everywhere: h, the output and an inner layer's input are P wide per direction
+(`_out_size`), c stays H wide (`_state_sizes`), W_hh is G × P, and each layer and
+direction has `weight_hr` (P, H) and a `side` buffer for the projection's input.
+
 The subclasses define the public `forward` and `backward` (with their own docstrings)
 on top of `_forward` and `_backward` here. Those two hold the rules every block follows
 (`lstm_native.module`): in training mode one thread at a time, what forward keeps marked
@@ -50,13 +55,30 @@ def check_state(arr, name: str, shape: tuple, expected: str, dtype) -> np.ndarra
     return np.array(arr, dtype=dtype, order="C", copy=True)
 
 
-def check_state_pair(pair, name: str, shape: tuple, expected: str, dtype) -> tuple:
-    """(h, c) given as a pair of arrays of one shape; a copy of each, contiguous."""
+def check_state_pair(pair, name: str, specs: tuple, dtype) -> tuple:
+    """(h, c) given as a pair of arrays; a contiguous copy of each. specs: the (shape,
+    description) of h and of c."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        (_, h_expected), (_, c_expected) = specs
+        expected = h_expected if h_expected == c_expected else f"h: {h_expected}, c: {c_expected}"
         raise TypeError(f"{name} must be a tuple of two arrays ({expected}), "
                         f"got {type(pair).__name__}")
     return tuple(check_state(arr, f"{name}[{i}]", shape, expected, dtype)
-                 for i, arr in enumerate(pair))
+                 for i, (arr, (shape, expected)) in enumerate(zip(pair, specs)))
+
+
+def check_proj_size(proj_size, hidden_size: int) -> int:
+    """`proj_size` as an int in 0..hidden_size - 1, with torch's messages."""
+    if isinstance(proj_size, (bool, np.bool_)) or not isinstance(proj_size, numbers.Integral):
+        raise TypeError(f"proj_size should be a positive integer or zero to disable "
+                        f"projections, got {proj_size!r}")
+    if proj_size < 0:
+        raise ValueError(f"proj_size should be a positive integer or zero to disable "
+                         f"projections, got {proj_size}")
+    if proj_size >= hidden_size:
+        raise ValueError(f"proj_size has to be smaller than hidden_size, got proj_size="
+                         f"{proj_size} and hidden_size={hidden_size}")
+    return int(proj_size)
 
 
 def check_dropout(dropout, num_layers: int) -> float:
@@ -81,9 +103,10 @@ class _Recurrent(Module):
     Parameters
     ----------
     input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-    dtype, seed, n_threads
+    dtype, seed, n_threads, proj_size
         As documented by `LSTM`, `RNN` and `GRU`, which each define their own constructor
-        (so that its signature and errors name the public class) and call this one.
+        (so that its signature and errors name the public class) and call this one; only
+        the LSTM has a `proj_size`.
     """
 
     #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
@@ -97,7 +120,7 @@ class _Recurrent(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, device, dtype, seed,
-                 n_threads):
+                 n_threads, proj_size: int = 0):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
@@ -107,30 +130,45 @@ class _Recurrent(Module):
         self.batch_first = check_bool(batch_first, "batch_first")
         self.dropout = check_dropout(dropout, self.num_layers)
         self.bidirectional = check_bool(bidirectional, "bidirectional")
+        self.proj_size = check_proj_size(proj_size, self.hidden_size)
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
         self._spare = {}
 
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
-        per_direction = G * (D * H + H + 2 * self.bias)  # an inner layer's
-        first = D * G * (self.input_size + H + 2 * self.bias)
+        P = self._out_size
+        proj = P * H if self.proj_size else 0
+        per_direction = G * (D * P + P + 2 * self.bias) + proj  # an inner layer's
+        first = D * (G * (self.input_size + P + 2 * self.bias) + proj)
         check_parameter_count(first + (self.num_layers - 1) * D * per_direction,
-                              "input_size, hidden_size and num_layers")
+                              "input_size, hidden_size, proj_size and num_layers")
         rng = np.random.default_rng(check_seed(seed))
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else D * H
+            in_size = self.input_size if layer == 0 else D * P
             for direction in range(D):
                 sfx = self._suffix(layer, direction)
+                # torch's order of parameters (and so of the seeded draws)
                 self._add_parameter(f"weight_ih{sfx}", init_uniform(rng, (G, in_size), H))
-                self._add_parameter(f"weight_hh{sfx}", init_uniform(rng, (G, H), H))
+                self._add_parameter(f"weight_hh{sfx}", init_uniform(rng, (G, P), H))
                 if self.bias:
                     self._add_parameter(f"bias_ih{sfx}", init_uniform(rng, (G,), H))
                     self._add_parameter(f"bias_hh{sfx}", init_uniform(rng, (G,), H))
+                if self.proj_size:
+                    self._add_parameter(f"weight_hr{sfx}", init_uniform(rng, (P, H), H))
         # The masks of `dropout` come from the same generator, past the initialisation.
         self._rng = rng
 
     #: Defaults of the subclass's own constructor arguments (left out of repr).
     _cell_defaults: dict = {}
+
+    @property
+    def _out_size(self) -> int:
+        """Features of h and of each direction's output: proj_size, or hidden_size."""
+        return self.proj_size or self.hidden_size
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        """Features of each state of `_state_names`: h is `_out_size` wide, c H wide."""
+        return (self._out_size, self.hidden_size)[:len(self._state_names)]
 
     def _cell_config(self) -> dict:
         """The subclass's own constructor arguments (listed after num_layers)."""
@@ -235,22 +273,29 @@ class _Recurrent(Module):
         check_rows(x.shape[0] * x.shape[1], "x", "steps × sequences")
         return np.ascontiguousarray(x), batched
 
-    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
+    def _state_shape(self, N: int, batched: bool, size: int | None = None) -> tuple[tuple, str]:
+        """The shape of a state of `size` features (hidden_size by default) and its
+        description for messages."""
         DL = self.num_directions * self.num_layers
+        size = self.hidden_size if size is None else size
+        what = "proj_size" if self.proj_size and size == self.proj_size else "hidden_size"
         if batched:
-            return (DL, N, self.hidden_size), "(D*num_layers, N, hidden_size)"
-        return (DL, self.hidden_size), "(D*num_layers, hidden_size)"
+            return (DL, N, size), f"(D*num_layers, N, {what})"
+        return (DL, size), f"(D*num_layers, {what})"
 
     def _check_states(self, states, name: str, N: int, batched: bool) -> tuple:
-        """The state as a tuple of (D·L, N, H) arrays, one per `_state_names` (zeros when
-        None), contiguous copies: a pair of arrays for (h, c), else a single array."""
-        shape, expected = self._state_shape(N, batched)
-        full = (shape[0], N, self.hidden_size)
+        """The state as a tuple of (D·L, N, ·) arrays, one per `_state_names` of their
+        `_state_sizes` (zeros when None), contiguous copies: a pair of arrays for (h, c),
+        else a single array."""
+        DL = self.num_directions * self.num_layers
+        sizes = self._state_sizes()
         if states is None:
-            return tuple(np.zeros(full, self.dtype) for _ in self._state_names)
+            return tuple(np.zeros((DL, N, size), self.dtype) for size in sizes)
         if len(self._state_names) == 2:
-            arrays = check_state_pair(states, name, shape, expected, self.dtype)
+            specs = tuple(self._state_shape(N, batched, size) for size in sizes)
+            arrays = check_state_pair(states, name, specs, self.dtype)
         else:
+            shape, expected = self._state_shape(N, batched)
             if isinstance(states, tuple):
                 raise TypeError(f"{name} must be one array {expected}, not a tuple: "
                                 f"{type(self).__name__} has no cell state")
@@ -274,8 +319,11 @@ class _Recurrent(Module):
         self.grads[f"bias_hh{sfx}"] += db
 
     def _layer_arrays(self, layer: int, direction: int, store: dict):
+        """W_ih, W_hh and W_hr (None without a projection) of one layer and direction
+        in `store` (the parameters or their gradients), and their names' suffix."""
         sfx = self._suffix(layer, direction)
-        return store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"], sfx
+        return (store[f"weight_ih{sfx}"], store[f"weight_hh{sfx}"],
+                store.get(f"weight_hr{sfx}"), sfx)
 
     def _to_user_layout(self, seq: np.ndarray, batched: bool) -> np.ndarray:
         if not batched:
@@ -305,6 +353,7 @@ class _Recurrent(Module):
         lengths = check_lengths(lengths, N, T)
         states0 = self._check_states(hx, "hx", N, batched)
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
+        P, with_side = self._out_size, self._has_side or self.proj_size > 0
         training = self.training
         n_threads = effective_n_threads(self.n_threads)
         self._cache = None
@@ -315,18 +364,19 @@ class _Recurrent(Module):
             # gradients in dW_ih = dGᵀ·X, and 0·inf is nan: clear them.
             layer_input = np.where((np.arange(T)[:, None] < lengths)[..., None], x, 0)
             layer_input = layer_input.reshape(T * N, I)
-        finals = tuple(np.empty((D * self.num_layers, N, H), self.dtype) for _ in states0)
+        finals = tuple(np.empty((D * self.num_layers, N, size), self.dtype)
+                       for size in self._state_sizes())
         layers = []
         with single_threaded_blas():
             for layer in range(self.num_layers):
                 if training and layer < self.num_layers - 1:
-                    out = self._take(("out", layer), (T * N, D * H))  # the next layer's input
+                    out = self._take(("out", layer), (T * N, D * P))  # the next layer's input
                 else:
-                    out = np.empty((T * N, D * H), self.dtype)    # the user's output
+                    out = np.empty((T * N, D * P), self.dtype)    # the user's output
                 kept = []
                 for direction in range(D):
                     idx = layer * D + direction
-                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
+                    w_ih, w_hh, w_hr, sfx = self._layer_arrays(layer, direction, self._params)
                     bias, bias_hn = self._kernel_biases(sfx)
                     # Inference needs the gates of one chunk of steps at a time only.
                     if training:
@@ -335,7 +385,7 @@ class _Recurrent(Module):
                         steps = _recurrent.inference_chunk_steps(T, N, G, layer_input.shape[1])
                         gates = np.empty((steps * N, G), self.dtype)
                     side = None
-                    if self._has_side:
+                    if with_side:
                         side = (self._take(("side", idx), (T * N, H)) if training
                                 else np.empty((gates.shape[0], H), self.dtype))
                     if training:
@@ -343,16 +393,17 @@ class _Recurrent(Module):
                         first, last = (T, 0) if direction else (0, T)
                         slots = []
                         for name, s0 in zip(self._state_names, states0):
-                            slot = self._take((name, idx), ((T + 1) * N, H))
+                            slot = self._take((name, idx), ((T + 1) * N, s0.shape[2]))
                             slot[first * N:(first + 1) * N] = s0[idx]
                             slots.append(slot)
                     else:
                         slots = [s0[idx].copy() for s0 in states0]
                         first = last = 0
                     h, c = slots[0], (slots[1] if len(slots) > 1 else None)
-                    _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, bias, bias_hn,
-                                             lengths, gates, side, h, c, out, direction * H,
-                                             bool(direction), training, n_threads)
+                    _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, w_hr, bias,
+                                             bias_hn, lengths, gates, side, h, c, out,
+                                             direction * P, bool(direction), training,
+                                             n_threads)
                     for final, slot in zip(finals, slots):
                         final[idx] = slot[last * N:(last + 1) * N]
                     if training:
@@ -367,7 +418,7 @@ class _Recurrent(Module):
         if training:
             self._keep_for_backward({"T": T, "N": N, "batched": batched, "lengths": lengths,
                                      "layers": layers})
-        return self._to_user_layout(out.reshape(T, N, D * H), batched), \
+        return self._to_user_layout(out.reshape(T, N, D * P), batched), \
             self._state_to_user(finals, batched)
 
     @one_thread_in_training
@@ -376,12 +427,13 @@ class _Recurrent(Module):
         cache = self._cache_for_backward()
         T, N, batched = cache["T"], cache["N"], cache["batched"]
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
-        n_out = D * H
+        P = self._out_size
+        n_out, width = D * P, "D*proj_size" if self.proj_size else "D*hidden_size"
         if batched:
             shape = (N, T, n_out) if self.batch_first else (T, N, n_out)
-            expected = "(N, T, D*hidden_size)" if self.batch_first else "(T, N, D*hidden_size)"
+            expected = f"(N, T, {width})" if self.batch_first else f"(T, N, {width})"
         else:
-            shape, expected = (T, n_out), "(T, D*hidden_size)"
+            shape, expected = (T, n_out), f"(T, {width})"
         dout = as_float_array(dout, "dout", self.dtype, expected)
         check_shape(dout, "dout", shape, expected)
         d_finals = self._check_states(dstates, dstates_name, N, batched)
@@ -394,8 +446,8 @@ class _Recurrent(Module):
         self._cache = None  # the kernels overwrite the kept gates with their gradients
         n_threads = effective_n_threads(self.n_threads)
         lengths = cache["lengths"]
-        d_initials = tuple(np.empty((D * self.num_layers, N, H), self.dtype)
-                           for _ in d_finals)
+        d_initials = tuple(np.empty((D * self.num_layers, N, size), self.dtype)
+                           for size in self._state_sizes())
         with single_threaded_blas():
             for layer in reversed(range(self.num_layers)):
                 layer_input, kept, _ = cache["layers"][layer]
@@ -416,16 +468,18 @@ class _Recurrent(Module):
                 for direction in range(D):
                     idx = layer * D + direction
                     gates, side, h, c = kept[direction]
-                    w_ih, w_hh, sfx = self._layer_arrays(layer, direction, self._params)
-                    dw_ih, dw_hh, _ = self._layer_arrays(layer, direction, self.grads)
+                    w_ih, w_hh, w_hr, sfx = self._layer_arrays(layer, direction, self._params)
+                    dw_ih, dw_hh, dw_hr, _ = self._layer_arrays(layer, direction, self.grads)
+                    proj_grad = (self._take(("proj_grad", idx), (T * N, P))
+                                 if self.proj_size else None)
                     ds = [d[idx].copy() for d in d_finals]
                     dh, dc = ds[0], (ds[1] if len(ds) > 1 else None)
                     db = np.zeros(G, self.dtype) if self.bias else None
                     db_hn = np.zeros(H, self.dtype) if self.bias and self._has_side else None
-                    _recurrent.backward_layer(self._cell, layer_input, w_ih, w_hh, lengths,
-                                              gates, side, h, c, d_layer_out, direction * H,
-                                              dh, dc, dw_ih, dw_hh, db, db_hn, dx,
-                                              bool(direction), n_threads)
+                    _recurrent.backward_layer(self._cell, layer_input, w_ih, w_hh, w_hr, lengths,
+                                              gates, side, proj_grad, h, c, d_layer_out,
+                                              direction * P, dh, dc, dw_ih, dw_hh, dw_hr, db,
+                                              db_hn, dx, bool(direction), n_threads)
                     if self.bias:
                         self._add_bias_grads(sfx, db, db_hn)
                     for d_initial, d in zip(d_initials, ds):
@@ -433,6 +487,7 @@ class _Recurrent(Module):
                     # This direction's buffers are spent: keep them for the next step.
                     self._give_back(("gates", idx), gates)
                     self._give_back(("side", idx), side)
+                    self._give_back(("proj_grad", idx), proj_grad)
                     for name, slot in zip(self._state_names, (h, c)):
                         self._give_back((name, idx), slot)
                 if layer < self.num_layers - 1:

@@ -54,6 +54,17 @@ and with da = [da_i, da_f, da_g, da_o] (N, 4H)::
     dx_t      = da W_ih          dW_ih += da^T x_t        db_ih += Σ_n da
     dh_{t-1}  = da W_hh          dW_hh += da^T h_{t-1}    db_hh += Σ_n da
 
+With a projection (``proj_size`` P > 0, LSTMP: Sak et al. 2014, as ``torch.nn.LSTM``)
+the hidden state is projected to P features before it leaves the step::
+
+    m_t = o_t ⊙ tanh(c_t)                             (N, H)
+    h_t = m_t W_hr^T                                  (N, P)
+
+with ``weight_hr_l{k}`` (P, H); ``weight_hh_l{k}`` is then (4H, P), h is P wide (c stays
+H wide) and layer k > 0 reads D·P features. Backward first takes dh through the
+projection, dm = dh W_hr and dW_hr += dh^T m_t, then goes on as above with dm in the
+place of dh.
+
 Variable-length batches (``lengths``) follow ``torch.nn.utils.rnn.pack_padded_sequence``:
 sequence n only has steps 0 .. lengths[n] − 1. At a step past its end a sequence is
 simply left out of the computation, so its state is carried unchanged, its output is
@@ -103,6 +114,7 @@ __all__ = [
     "output",
     "cell",
     "hidden",
+    "projection",
     "lstm_cell_forward",
     "lstm_cell_backward",
     "lstm_forward",
@@ -164,6 +176,11 @@ def hidden(o_t, c_t):
     return o_t * np.tanh(c_t)
 
 
+def projection(m_t, W_hr):
+    """Projected hidden state (LSTMP): h_t = m_t W_hr^T."""
+    return m_t @ W_hr.T
+
+
 def _gate_blocks(stacked, H):
     """Split PyTorch's stacked (4H, ...) weights or (4H,) bias into (i, f, g, o)."""
     return stacked[0:H], stacked[H:2 * H], stacked[2 * H:3 * H], stacked[3 * H:4 * H]
@@ -173,32 +190,36 @@ def _gate_blocks(stacked, H):
 # One step
 # ----------------------------------------------------------------------------------
 
-def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One LSTM step, as ``torch.nn.LSTMCell``.
+def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
+    """One LSTM step, as ``torch.nn.LSTMCell`` (or one step of an LSTM with a projection).
 
     Parameters
     ----------
     x_t : numpy.ndarray, shape (N, I)
         Input at this step.
-    h_prev, c_prev : numpy.ndarray, shape (N, H)
-        Hidden and cell state of the previous step.
+    h_prev : numpy.ndarray, shape (N, P)
+        Hidden state of the previous step; P = H without a projection.
+    c_prev : numpy.ndarray, shape (N, H)
+        Cell state of the previous step.
     w_ih : numpy.ndarray, shape (4H, I)
         Input-to-hidden weights, gates stacked i, f, g, o.
-    w_hh : numpy.ndarray, shape (4H, H)
+    w_hh : numpy.ndarray, shape (4H, P)
         Hidden-to-hidden weights, gates stacked i, f, g, o.
     b_ih, b_hh : numpy.ndarray of shape (4H,), or None
         The two biases; None means absent.
+    w_hr : numpy.ndarray of shape (P, H), or None
+        The projection; None means none (h_t = m_t).
 
     Returns
     -------
-    h : numpy.ndarray, shape (N, H)
+    h : numpy.ndarray, shape (N, P)
         New hidden state h_t.
     c : numpy.ndarray, shape (N, H)
         New cell state c_t.
     cache : dict
         Everything `lstm_cell_backward` needs.
     """
-    H = h_prev.shape[1]
+    H = c_prev.shape[1]
     W_xi, W_xf, W_xg, W_xo = _gate_blocks(w_ih, H)
     W_hi, W_hf, W_hg, W_ho = _gate_blocks(w_hh, H)
 
@@ -214,12 +235,13 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None):
     g_t = candidate(x_t, h_prev, W_xg, W_hg, b_g)
     o_t = output(x_t, h_prev, W_xo, W_ho, b_o)
     c_t = cell(f_t, i_t, g_t, c_prev)
-    h_t = hidden(o_t, c_t)
+    m_t = hidden(o_t, c_t)
+    h_t = m_t if w_hr is None else projection(m_t, w_hr)
 
     cache = {
         "x_t": x_t, "h_prev": h_prev, "c_prev": c_prev,
-        "i": i_t, "f": f_t, "g": g_t, "o": o_t, "c": c_t,
-        "w_ih": w_ih, "w_hh": w_hh,
+        "i": i_t, "f": f_t, "g": g_t, "o": o_t, "c": c_t, "m": m_t,
+        "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr,
         "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
     }
     return h_t, c_t, cache
@@ -230,7 +252,7 @@ def lstm_cell_backward(dh, dc, cache):
 
     Parameters
     ----------
-    dh : numpy.ndarray, shape (N, H)
+    dh : numpy.ndarray, shape (N, P)
         ∂L/∂h_t (everything that reaches h_t: the output and the next step).
     dc : numpy.ndarray, shape (N, H)
         ∂L/∂c_t arriving directly (from the next step or from c_n), not through h_t.
@@ -241,16 +263,22 @@ def lstm_cell_backward(dh, dc, cache):
     -------
     dx : numpy.ndarray, shape (N, I)
         ∂L/∂x_t.
-    dh_prev : numpy.ndarray, shape (N, H)
+    dh_prev : numpy.ndarray, shape (N, P)
         ∂L/∂h_{t-1}.
     dc_prev : numpy.ndarray, shape (N, H)
         ∂L/∂c_{t-1}.
     grads : dict of str to numpy.ndarray
-        "weight_ih" (4H, I), "weight_hh" (4H, H), and "bias_ih" / "bias_hh" (4H,) for
-        those biases that were given.
+        "weight_ih" (4H, I), "weight_hh" (4H, P), "weight_hr" (P, H) with a projection,
+        and "bias_ih" / "bias_hh" (4H,) for those biases that were given.
     """
     x_t, h_prev, c_prev = cache["x_t"], cache["h_prev"], cache["c_prev"]
     i_t, f_t, g_t, o_t, c_t = cache["i"], cache["f"], cache["g"], cache["o"], cache["c"]
+
+    grads = {}
+    if cache["w_hr"] is not None:
+        # Through the projection h_t = m_t W_hr^T first.
+        grads["weight_hr"] = dh.T @ cache["m"]
+        dh = dh @ cache["w_hr"]
 
     tanh_c = np.tanh(c_t)
     d_output = dh * tanh_c
@@ -269,7 +297,8 @@ def lstm_cell_backward(dh, dc, cache):
 
     dx = da @ cache["w_ih"]
     dh_prev = da @ cache["w_hh"]
-    grads = {"weight_ih": da.T @ x_t, "weight_hh": da.T @ h_prev}
+    grads["weight_ih"] = da.T @ x_t
+    grads["weight_hh"] = da.T @ h_prev
     if cache["has_bias_ih"]:
         grads["bias_ih"] = da.sum(axis=0)
     if cache["has_bias_hh"]:
@@ -286,19 +315,25 @@ def _param_name(kind, layer, direction):
     return f"{kind}_l{layer}" + ("_reverse" if direction == 1 else "")
 
 
-def _layer_params(params, layer, direction, in_size, H, dtype, n_gates=4):
-    """(w_ih, w_hh, b_ih, b_hh) of one layer and direction, checked and cast to dtype;
-    n_gates blocks of H rows (4 for the LSTM, 1 for the RNN)."""
+def _layer_params(params, layer, direction, in_size, H, dtype, n_gates=4, proj_size=0):
+    """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction, checked and cast to
+    dtype; n_gates blocks of H rows (4 for the LSTM, 1 for the RNN, 3 for the GRU); w_hr
+    (proj_size, H) with a projection, else None."""
     G = n_gates * H
+    P = proj_size or H
     expected = {
         "weight_ih": (G, in_size),
-        "weight_hh": (G, H),
+        "weight_hh": (G, P),
         "bias_ih": (G,),
         "bias_hh": (G,),
+        "weight_hr": (P, H),
     }
     out = []
     for kind, shape in expected.items():
         name = _param_name(kind, layer, direction)
+        if kind == "weight_hr" and not proj_size:
+            out.append(None)
+            continue
         if name not in params:
             if kind.startswith("bias"):
                 out.append(None)
@@ -323,9 +358,10 @@ def _check_lengths(lengths, T, N):
     return lengths.astype(np.int64)
 
 
-def _check_sequence(x, params, lengths, num_layers, bidirectional):
+def _check_sequence(x, params, lengths, num_layers, bidirectional, projection=False):
     """x as a (T, N, I) float array and lengths as N ints in 1..T; params must hold no
-    names but a stack of num_layers (bidirectional) layers' weights and biases."""
+    names but a stack of num_layers (bidirectional) layers' weights and biases (and
+    projections, when `projection`)."""
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"x must have shape (T, N, I), got {x.shape}")
@@ -335,6 +371,7 @@ def _check_sequence(x, params, lengths, num_layers, bidirectional):
     known = {
         _param_name(kind, layer, d)
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        + (("weight_hr",) if projection else ())
         for layer in range(num_layers)
         for d in range(2 if bidirectional else 1)
     }
@@ -354,10 +391,12 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         whole computation.
     params : dict of str to numpy.ndarray
         PyTorch's names and shapes: ``weight_ih_l{k}`` (4H, I_k), ``weight_hh_l{k}``
-        (4H, H), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H,), each with the
-        suffix ``_reverse`` for the reverse direction. I_0 = I, I_k = D·H for k > 0.
+        (4H, P), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H,), and with a
+        projection ``weight_hr_l{k}`` (P, H), each with the suffix ``_reverse`` for the
+        reverse direction. P = H without a projection; I_0 = I, I_k = D·P for k > 0.
     hx : tuple of two numpy.ndarray, or None
-        (h0, c0), each (D·L, N, H), index layer·D + direction; None means zeros.
+        (h0, c0), (D·L, N, P) and (D·L, N, H), index layer·D + direction; None means
+        zeros.
     lengths : sequence of int, or None
         N lengths in 1..T, any order; sequence n has the valid steps 0..lengths[n] − 1
         (as ``pack_padded_sequence(enforce_sorted=False)``). None means all T.
@@ -368,43 +407,46 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
 
     Returns
     -------
-    out : numpy.ndarray, shape (T, N, D·H)
-        Hidden state of the last layer at every step, forward direction in [..., :H],
-        reverse in [..., H:]; zero at padded steps (t >= lengths[n]).
-    (h_n, c_n) : tuple of numpy.ndarray, each (D·L, N, H)
+    out : numpy.ndarray, shape (T, N, D·P)
+        Hidden state of the last layer at every step, forward direction in [..., :P],
+        reverse in [..., P:]; zero at padded steps (t >= lengths[n]).
+    (h_n, c_n) : tuple of numpy.ndarray, (D·L, N, P) and (D·L, N, H)
         Hidden and cell state of every layer and direction after its last valid step
         (for the reverse direction: after step 0).
     cache : dict
         Everything `lstm_backward` needs.
     """
-    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
+    projected = "weight_hr_l0" in params
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional, projected)
     dtype = x.dtype
     T, N, _ = x.shape
     L = num_layers
     D = 2 if bidirectional else 1
-    H = np.asarray(params["weight_hh_l0"]).shape[1]
+    H = np.asarray(params["weight_ih_l0"]).shape[0] // 4
+    P = np.asarray(params["weight_hr_l0"]).shape[0] if projected else H
 
     if hx is None:
-        h0 = np.zeros((D * L, N, H), dtype=dtype)
+        h0 = np.zeros((D * L, N, P), dtype=dtype)
         c0 = np.zeros((D * L, N, H), dtype=dtype)
     else:
         h0 = np.asarray(hx[0], dtype=dtype)
         c0 = np.asarray(hx[1], dtype=dtype)
-        for name, s in (("h0", h0), ("c0", c0)):
-            if s.shape != (D * L, N, H):
-                raise ValueError(f"{name} must have shape {(D * L, N, H)}, got {s.shape}")
+        for name, s, size in (("h0", h0, P), ("c0", c0, H)):
+            if s.shape != (D * L, N, size):
+                raise ValueError(f"{name} must have shape {(D * L, N, size)}, got {s.shape}")
 
-    h_n = np.zeros((D * L, N, H), dtype=dtype)
+    h_n = np.zeros((D * L, N, P), dtype=dtype)
     c_n = np.zeros((D * L, N, H), dtype=dtype)
     layer_caches = []  # layer_caches[layer][direction][t] = cell cache, or None if no row ran
 
     layer_in = x
     for layer in range(L):
         in_size = layer_in.shape[2]
-        layer_out = np.zeros((T, N, D * H), dtype=dtype)
+        layer_out = np.zeros((T, N, D * P), dtype=dtype)
         direction_caches = []
         for d in range(D):
-            w_ih, w_hh, b_ih, b_hh = _layer_params(params, layer, d, in_size, H, dtype)
+            w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(params, layer, d, in_size, H, dtype,
+                                                         proj_size=P if projected else 0)
             h = h0[layer * D + d].copy()
             c = c0[layer * D + d].copy()
             step_caches = [None] * T
@@ -414,11 +456,11 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
                 if not active.any():
                     continue
                 h_new, c_new, step_caches[t] = lstm_cell_forward(
-                    layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh
+                    layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr
                 )
                 h[active] = h_new
                 c[active] = c_new
-                layer_out[t, active, d * H:(d + 1) * H] = h_new
+                layer_out[t, active, d * P:(d + 1) * P] = h_new
             h_n[layer * D + d] = h
             c_n[layer * D + d] = c
             direction_caches.append(step_caches)
@@ -429,6 +471,7 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         "layer_caches": layer_caches,
         "lengths": lengths,
         "shape": (T, N, H),
+        "proj_size": P if projected else 0,
         "input_size": x.shape[2],
         "num_layers": L,
         "num_directions": D,
@@ -443,53 +486,56 @@ def lstm_backward(dout, cache, dhx=None):
 
     Parameters
     ----------
-    dout : numpy.ndarray, shape (T, N, D·H)
+    dout : numpy.ndarray, shape (T, N, D·P)
         ∂L/∂out. Entries at padded steps (t >= lengths[n]) are ignored.
     cache : dict
         As returned by `lstm_forward`.
     dhx : tuple of two numpy.ndarray, or None
-        (dh_n, dc_n), each (D·L, N, H): ∂L/∂h_n and ∂L/∂c_n; None means zeros.
+        (dh_n, dc_n), (D·L, N, P) and (D·L, N, H): ∂L/∂h_n and ∂L/∂c_n; None means zeros.
 
     Returns
     -------
     dx : numpy.ndarray, shape (T, N, I)
         ∂L/∂x; zero at padded steps.
-    (dh0, dc0) : tuple of numpy.ndarray, each (D·L, N, H)
+    (dh0, dc0) : tuple of numpy.ndarray, (D·L, N, P) and (D·L, N, H)
         ∂L/∂h0 and ∂L/∂c0.
     grads : dict of str to numpy.ndarray
         ∂L/∂ of every parameter, same keys and shapes as the ``params`` given to
         `lstm_forward`.
     """
     T, N, H = cache["shape"]
+    P = cache["proj_size"] or H
     L, D, dtype = cache["num_layers"], cache["num_directions"], cache["dtype"]
     lengths = cache["lengths"]
     dout = np.asarray(dout, dtype=dtype)
-    if dout.shape != (T, N, D * H):
-        raise ValueError(f"dout must have shape {(T, N, D * H)}, got {dout.shape}")
+    if dout.shape != (T, N, D * P):
+        raise ValueError(f"dout must have shape {(T, N, D * P)}, got {dout.shape}")
     if dhx is None:
-        dh_n = np.zeros((D * L, N, H), dtype=dtype)
+        dh_n = np.zeros((D * L, N, P), dtype=dtype)
         dc_n = np.zeros((D * L, N, H), dtype=dtype)
     else:
         dh_n = np.asarray(dhx[0], dtype=dtype)
         dc_n = np.asarray(dhx[1], dtype=dtype)
-        for name, s in (("dh_n", dh_n), ("dc_n", dc_n)):
-            if s.shape != (D * L, N, H):
-                raise ValueError(f"{name} must have shape {(D * L, N, H)}, got {s.shape}")
+        for name, s, size in (("dh_n", dh_n, P), ("dc_n", dc_n, H)):
+            if s.shape != (D * L, N, size):
+                raise ValueError(f"{name} must have shape {(D * L, N, size)}, got {s.shape}")
 
     grads = {}
-    dh0 = np.zeros((D * L, N, H), dtype=dtype)
+    dh0 = np.zeros((D * L, N, P), dtype=dtype)
     dc0 = np.zeros((D * L, N, H), dtype=dtype)
 
     d_layer_out = dout
     for layer in reversed(range(L)):
-        in_size = cache["input_size"] if layer == 0 else D * H
+        in_size = cache["input_size"] if layer == 0 else D * P
         d_layer_in = np.zeros((T, N, in_size), dtype=dtype)
         for d in range(D):
             step_caches = cache["layer_caches"][layer][d]
             names = {kind: _param_name(kind, layer, d)
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
             grads[names["weight_ih"]] = np.zeros((4 * H, in_size), dtype=dtype)
-            grads[names["weight_hh"]] = np.zeros((4 * H, H), dtype=dtype)
+            grads[names["weight_hh"]] = np.zeros((4 * H, P), dtype=dtype)
+            if cache["proj_size"]:
+                grads[names["weight_hr"]] = np.zeros((P, H), dtype=dtype)
             for kind in ("bias_ih", "bias_hh"):
                 if names[kind] in cache["param_names"]:
                     grads[names[kind]] = np.zeros(4 * H, dtype=dtype)
@@ -502,7 +548,7 @@ def lstm_backward(dout, cache, dhx=None):
                 active = t < lengths
                 if not active.any():
                     continue
-                dh_t = dh[active] + d_layer_out[t, active, d * H:(d + 1) * H]
+                dh_t = dh[active] + d_layer_out[t, active, d * P:(d + 1) * P]
                 dx_t, dh_prev, dc_prev, step_grads = lstm_cell_backward(
                     dh_t, dc[active], step_caches[t]
                 )
@@ -672,7 +718,7 @@ def rnn_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
         layer_out = np.zeros((T, N, D * H), dtype=dtype)
         direction_caches = []
         for d in range(D):
-            w_ih, w_hh, b_ih, b_hh = _layer_params(params, layer, d, in_size, H, dtype,
+            w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, dtype,
                                                    n_gates=1)
             h = h0[layer * D + d].copy()
             step_caches = [None] * T
@@ -978,7 +1024,7 @@ def gru_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
         layer_out = np.zeros((T, N, D * H), dtype=dtype)
         direction_caches = []
         for d in range(D):
-            w_ih, w_hh, b_ih, b_hh = _layer_params(params, layer, d, in_size, H, dtype,
+            w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, dtype,
                                                    n_gates=3)
             h = h0[layer * D + d].copy()
             step_caches = [None] * T

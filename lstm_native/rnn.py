@@ -310,8 +310,8 @@ class RNNCell(Module):
         out = np.empty((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.forward_layer(self._cell, x, self._params["weight_ih"],
-                                     self._params["weight_hh"], bias, None, lengths, gates,
-                                     None, h, None, out, 0, False, True,
+                                     self._params["weight_hh"], None, bias, None, lengths,
+                                     gates, None, h, None, out, 0, False, True,
                                      effective_n_threads(self.n_threads))
         h_new = h[N:].copy()
         if self.training:
@@ -350,9 +350,9 @@ class RNNCell(Module):
         no_output_grad = np.zeros((N, H), self.dtype)
         with single_threaded_blas():
             _recurrent.backward_layer(self._cell, x, self._params["weight_ih"],
-                                      self._params["weight_hh"], lengths, gates, None, h, None,
-                                      no_output_grad, 0, dh_next, None,
-                                      self.grads["weight_ih"], self.grads["weight_hh"], db,
+                                      self._params["weight_hh"], None, lengths, gates, None,
+                                      None, h, None, no_output_grad, 0, dh_next, None,
+                                      self.grads["weight_ih"], self.grads["weight_hh"], None, db,
                                       None, dx, False, effective_n_threads(self.n_threads))
         if self.bias:
             self.grads["bias_ih"] += db

@@ -17,6 +17,13 @@ Design notes (the algorithm of docs/algorithm.md):
   columns of the gates (reset before). The input projection, dW_ih, dX and b_ih's
   gradient stay single GEMMs and sums over the gates; dW_hh and b_hh's gradient take
   the n rows from `side`. Each step runs the passes of gru_cell.c between the GEMMs.
+- The LSTM's projection (LSTMP, torch's proj_size = P): the state h is P wide, c stays H
+  wide, and W_hh is G × P. The cell pass writes m_t = o_t ⊙ tanh(c_t) (H wide) into
+  `side`, then one more step GEMM projects it, h_t = m_t · W_hrᵀ, straight into the
+  step's output rows, from where active rows copy it to their state slot. Backward first
+  takes the gradient on h_t through the projection (one step GEMM, dm = dh·W_hr, which
+  the cell pass reads as its dh), keeping every step's dh in `proj_grad` for dW_hr, one
+  merged GEMM after the loop like the others.
 - Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, cut into
   row blocks that the threads share (in inference, chunk by chunk of steps, so that the
   scratch does not grow with T). Then the recurrence: batch rows are independent
@@ -45,7 +52,7 @@ Design notes (the algorithm of docs/algorithm.md):
 from cython.parallel cimport prange, parallel
 from cython cimport floating
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
 from _blas cimport gemm
@@ -91,20 +98,34 @@ cdef inline Py_ssize_t _summed_rows(Cell cell, Py_ssize_t G, Py_ssize_t H) noexc
 
 
 cdef Py_ssize_t _check_layer(Cell cell, Py_ssize_t n_rows_w, Py_ssize_t H,
-                             bint has_cell_state, bint has_side) except -1:
-    """G = n_gates·H, after checking that the weights, the cell-state buffers and the
-    GRU's n buffers fit the cell (a guard against a caller's mistake: the API above checks
-    the user's input)."""
+                             bint has_cell_state, bint has_side, bint has_proj) except -1:
+    """G = n_gates·H, after checking that the weights, the cell-state buffers, the GRU's
+    n buffers and the projection fit the cell (a guard against a caller's mistake: the
+    API above checks the user's input)."""
     cdef Py_ssize_t G = _n_gates(cell) * H
     if n_rows_w != G:
         raise ValueError(f"cell kind {<int> cell} needs weights of {G} rows, got {n_rows_w}")
     if has_cell_state != (cell == LSTM):
         raise ValueError(f"cell kind {<int> cell}: the cell-state buffers c (and dc) must be "
                          + ("given" if cell == LSTM else "None"))
-    if has_side != _is_gru(cell):
-        raise ValueError(f"cell kind {<int> cell}: the GRU's n buffer `side` must be "
-                         + ("given" if _is_gru(cell) else "None"))
+    if has_proj and cell != LSTM:
+        raise ValueError(f"cell kind {<int> cell} has no projection: w_hr must be None")
+    if has_side != (_is_gru(cell) or has_proj):
+        raise ValueError(f"cell kind {<int> cell}: the buffer `side` (the GRU's n, the "
+                         "projection's input) must be "
+                         + ("given" if _is_gru(cell) or has_proj else "None"))
     return G
+
+
+cdef Py_ssize_t _hidden_size(const floating[:, ::1] w_hh, const floating[:, ::1] w_hr,
+                             Py_ssize_t* P) except -1:
+    """H, and the state width P (H without a projection): W_hh is G × P, W_hr P × H."""
+    P[0] = w_hh.shape[1]
+    if w_hr is None:
+        return P[0]
+    if w_hr.shape[0] != P[0]:
+        raise ValueError(f"w_hr must have {P[0]} rows (w_hh's columns), got {w_hr.shape[0]}")
+    return w_hr.shape[1]
 
 
 cdef inline Py_ssize_t _chunk_start(Py_ssize_t k, Py_ssize_t n_chunks, Py_ssize_t n) noexcept nogil:
@@ -166,24 +187,25 @@ cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexc
 
 
 cdef inline double _recurrence_work(Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-                                    Py_ssize_t G) noexcept nogil:
+                                    Py_ssize_t G, Py_ssize_t P, bint proj) noexcept nogil:
     """Multiply-adds of the recurrence, for _n_workers: per step and batch row, the step
-    GEMM's G·H and the elementwise pass's CELL_PASS_WORK_PER_GATE per gate value."""
-    return <double> T * B * (G * H + CELL_PASS_WORK_PER_GATE * G)
+    GEMM's G·P, the projection's P·H and the elementwise pass's CELL_PASS_WORK_PER_GATE
+    per gate value."""
+    return <double> T * B * (G * P + (P * H if proj else 0) + CELL_PASS_WORK_PER_GATE * G)
 
 
 cdef inline int _unit_split_threads(int n_threads, Py_ssize_t B, Py_ssize_t H,
-                                    Py_ssize_t G, Py_ssize_t itemsize,
+                                    Py_ssize_t G, Py_ssize_t P, Py_ssize_t itemsize,
                                     Py_ssize_t unit_align) noexcept nogil:
     """Threads that split the hidden units of the recurrence (see _forward_units), or 0
-    to split the batch rows: few rows per thread and a W_hh too large for a core's L2.
-    Each thread owns whole blocks of unit_align units."""
+    to split the batch rows: few rows per thread and a W_hh (G × P) too large for a
+    core's L2. Each thread owns whole blocks of unit_align units."""
     cdef Py_ssize_t n_blocks = H // unit_align
     if n_threads < 2 or H % unit_align != 0 or n_blocks < 2:
         return 0
     if (B + n_threads - 1) // n_threads > UNIT_SPLIT_MAX_ROWS:
         return 0
-    if G * H * itemsize < UNIT_SPLIT_MIN_BYTES:
+    if G * P * itemsize < UNIT_SPLIT_MIN_BYTES:
         return 0
     return <int> (n_threads if n_threads < n_blocks else n_blocks)
 
@@ -297,30 +319,58 @@ cdef inline Py_ssize_t _forward_step(Py_ssize_t s, Py_ssize_t T, bint reverse, b
     return t
 
 
+cdef void _project(
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t t,
+    Py_ssize_t B, Py_ssize_t H, Py_ssize_t P, const floating* w_hr_packed,
+    const floating* m_t, const floating* h_prev, floating* h_next, floating* out,
+    Py_ssize_t ldo, const int64_t* lengths,
+) noexcept nogil:
+    """The projection of rows r0..r1 at time t, for state columns p0..p1: out[t] = m_t ·
+    W_hrᵀ (w_hr_packed from column p0 on), copied to the state of the active rows; the
+    others keep their state and output zeros. h_prev and h_next are the slots' rows of
+    the whole batch (the same slot in inference)."""
+    cdef Py_ssize_t r, j
+    cdef floating* o
+    for r in range(r0, r1):
+        memset(out + (t * B + r) * ldo + p0, 0, (p1 - p0) * sizeof(floating))
+    gemm_packed(<int> (r1 - r0), <int> (p1 - p0), <int> H, m_t + r0 * H, <int> H, w_hr_packed,
+                out + (t * B + r0) * ldo + p0, <int> ldo)
+    for r in range(r0, r1):
+        o = out + (t * B + r) * ldo
+        if t < lengths[r]:
+            for j in range(p0, p1):
+                h_next[r * P + j] = o[j]
+        else:
+            for j in range(p0, p1):
+                h_next[r * P + j] = h_prev[r * P + j]
+                o[j] = 0
+
+
 cdef void _forward_rows(
     Cell cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
-    Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
-    const floating* w_hh_packed, const floating* w_hn_packed,
+    Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t P,
+    const floating* w_hh_packed, const floating* w_hn_packed, const floating* w_hr_packed,
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
-    cell state, side and w_hn_packed but for the GRU); `gates` and `side` hold the steps
-    from time t_base on."""
+    cell state, side and w_hn_packed but for the GRU and the projection, w_hr_packed but
+    for the projection); `gates` and `side` hold the steps from time t_base on."""
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
     cdef floating* s_t = NULL
+    cdef floating* m_r
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
         if side != NULL:
             s_t = side + (t - t_base) * B * H
         # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows (the GRU: its r, z rows)
-        gemm_packed(<int> (r1 - r0), <int> n_summed, <int> H, h + (prev * B + r0) * H,
-                    <int> H, w_hh_packed, g_t + r0 * G, <int> G)
+        gemm_packed(<int> (r1 - r0), <int> n_summed, <int> P, h + (prev * B + r0) * P,
+                    <int> P, w_hh_packed, g_t + r0 * G, <int> G)
         if cell == GRU:
             # side[t] = h_{t-1} · W_hnᵀ, kept apart for r to multiply
             memset(s_t + r0 * H, 0, (r1 - r0) * H * sizeof(floating))
@@ -333,6 +383,17 @@ cdef void _forward_rows(
                             t < lengths[r])
             gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
                         w_hn_packed, g_t + r0 * G + 2 * H, <int> G)
+        if w_hr_packed != NULL:
+            # The cell writes m_t into side[t] (zeros past the sequence's end, where the
+            # projection below keeps the state), then h_t = m_t · W_hrᵀ.
+            for r in range(r0, r1):
+                m_r = s_t + r * H
+                _cell_forward(cell, g_t + r * G, bias, NULL, NULL, m_r,
+                              _row(c, prev * B + r, H), m_r, _row(c, nxt * B + r, H), m_r,
+                              H, H, t < lengths[r])
+            _project(r0, r1, 0, P, t, B, H, P, w_hr_packed, s_t, h + prev * B * P,
+                     h + nxt * B * P, out, ldo, lengths)
+            continue
         for r in range(r0, r1):
             _cell_forward(cell, g_t + r * G, bias, bias_hn, _row(s_t, r, H),
                           _row(h, prev * B + r, H), _row(c, prev * B + r, H),
@@ -343,8 +404,9 @@ cdef void _forward_rows(
 
 cdef void _forward_units(
     Cell cell, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
-    Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t unit_align,
-    const floating* w_hh_packed, const floating* w_hn_packed,
+    Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G, Py_ssize_t P,
+    Py_ssize_t unit_align,
+    const floating* w_hh_packed, const floating* w_hn_packed, const floating* w_hr_packed,
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     bint reverse, bint training,
@@ -356,11 +418,17 @@ cdef void _forward_units(
     through steps s0..s1 for those units. Every step needs all of h_{t-1}: a barrier
     after the step's GEMM (inference updates h in place, so it also waits before the
     GEMM reads it again), one after its elementwise pass. The GRU with the reset before
-    needs all of r ⊙ h_{t-1} for its second GEMM: one more barrier before it."""
+    needs all of r ⊙ h_{t-1} for its second GEMM: one more barrier before it. So does
+    the projection, which needs all of m_t: the threads then split the P state columns
+    in blocks of unit_align the same way."""
     cdef int n_team = omp_get_num_threads(), tid = omp_get_thread_num()
     cdef Py_ssize_t n_blocks = H // unit_align
     cdef Py_ssize_t u0 = _chunk_start(tid, n_team, n_blocks) * unit_align
     cdef Py_ssize_t u1 = _chunk_start(tid + 1, n_team, n_blocks) * unit_align
+    # The projection's state columns (the last block may be short).
+    cdef Py_ssize_t n_p_blocks = (P + unit_align - 1) // unit_align
+    cdef Py_ssize_t p0 = min(_chunk_start(tid, n_team, n_p_blocks) * unit_align, P)
+    cdef Py_ssize_t p1 = min(_chunk_start(tid + 1, n_team, n_p_blocks) * unit_align, P)
     cdef Py_ssize_t s, t, r, q, prev, nxt, n_summed_gates = _summed_rows(cell, G, H) // H
     cdef floating* g_t
     cdef floating* s_t = NULL
@@ -368,6 +436,7 @@ cdef void _forward_units(
     cdef floating* h_u = h + u0
     cdef floating* c_u = c + u0 if c != NULL else NULL
     cdef const floating* bias_hn_u = bias_hn + u0 if bias_hn != NULL else NULL
+    cdef floating* m_r
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
@@ -376,8 +445,8 @@ cdef void _forward_units(
         if u1 > u0:
             # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
             for q in range(n_summed_gates):
-                gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
-                            packed_columns(w_hh_packed, <int> H, <int> (q * H + u0)),
+                gemm_packed(<int> B, <int> (u1 - u0), <int> P, h + prev * B * P, <int> P,
+                            packed_columns(w_hh_packed, <int> P, <int> (q * H + u0)),
                             g_t + q * H + u0, <int> G)
             if cell == GRU:
                 for r in range(B):
@@ -395,7 +464,21 @@ cdef void _forward_units(
                 gemm_packed(<int> B, <int> (u1 - u0), <int> H, s_t, <int> H,
                             packed_columns(w_hn_packed, <int> H, <int> u0),
                             g_t + 2 * H + u0, <int> G)
-        if u1 > u0:
+        if w_hr_packed != NULL:
+            # m_t of this thread's units into side[t] (see _forward_rows), then, once all
+            # of it is there, this thread's state columns of the projection.
+            if u1 > u0:
+                for r in range(B):
+                    m_r = s_t + r * H + u0
+                    _cell_forward(cell, g_t + r * G + u0, bias + u0, NULL, NULL, m_r,
+                                  _row(c_u, prev * B + r, H), m_r, _row(c_u, nxt * B + r, H),
+                                  m_r, u1 - u0, H, t < lengths[r])
+            ln_omp_barrier()
+            if p1 > p0:
+                _project(0, B, p0, p1, t, B, H, P,
+                         packed_columns(w_hr_packed, <int> H, <int> p0), s_t,
+                         h + prev * B * P, h + nxt * B * P, out, ldo, lengths)
+        elif u1 > u0:
             for r in range(B):
                 _cell_forward(cell, g_t + r * G + u0, bias + u0, bias_hn_u,
                               _row(s_t + u0 if s_t != NULL else NULL, r, H),
@@ -410,18 +493,20 @@ def forward_layer(
     Cell cell,                       # IN    a Cell
     const floating[:, ::1] x,        # IN    (T·B, I) input rows, time-major
     const floating[:, ::1] w_ih,     # IN    (G, I), G = n_gates·H
-    const floating[:, ::1] w_hh,     # IN    (G, H)
+    const floating[:, ::1] w_hh,     # IN    (G, P), P = H but with a projection
+    const floating[:, ::1] w_hr,     # IN    (P, H) the LSTM's projection, or None
     const floating[::1] bias,        # IN    (G,) b_ih + b_hh (zeros without bias); for
                                      #       Cell.GRU, b_in alone in the n block
     const floating[::1] bias_hn,     # IN    (H,) b_hn for Cell.GRU; None otherwise
     const int64_t[::1] lengths,      # IN    (B,) valid steps of each sequence, 1..T
     floating[:, ::1] gates,          # OUT   (T·B, G) activated gates (kept for backward);
                                      #       inference: (k·B, G) scratch for k steps
-    floating[:, ::1] side,           # OUT   the GRU's n buffer, gates' rows × H (kept for
-                                     #       backward: W_hn h + b_hn, or r ⊙ h); None otherwise
-    floating[:, ::1] h,              # INOUT ((T+1)·B, H) training, (B, H) inference
-    floating[:, ::1] c,              # INOUT same shape as h (LSTM); None otherwise
-    floating[:, ::1] out,            # OUT   (T·B, D·H), columns out_col .. out_col+H
+    floating[:, ::1] side,           # OUT   gates' rows × H, kept for backward: the GRU's n
+                                     #       buffer (W_hn h + b_hn, or r ⊙ h), or the
+                                     #       projection's input m; None otherwise
+    floating[:, ::1] h,              # INOUT ((T+1)·B, P) training, (B, P) inference
+    floating[:, ::1] c,              # INOUT ((T+1)·B, H) or (B, H) (LSTM); None otherwise
+    floating[:, ::1] out,            # OUT   (T·B, D·P), columns out_col .. out_col+P
     Py_ssize_t out_col,
     bint reverse,
     bint training,
@@ -435,19 +520,20 @@ def forward_layer(
     """
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
-    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
-    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None, side is not None)
+    cdef Py_ssize_t P, I = x.shape[1], H = _hidden_size(w_hh, w_hr, &P)
+    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None, side is not None,
+                                     w_hr is not None)
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     # Steps whose gates fit in `gates`: all of them in training, a chunk in inference.
     cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
     cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows
     cdef int n_proj, n_proj_parts
-    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G))
+    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G, P, w_hr is not None))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
     cdef floating* side_ptr = &side[0, 0] if side is not None else NULL
     cdef const floating* bias_hn_ptr = &bias_hn[0] if bias_hn is not None else NULL
     cdef Py_ssize_t unit_align = tile_columns(&w_hh[0, 0])
-    cdef int n_unit = _unit_split_threads(n_threads, B, H, G, sizeof(floating), unit_align)
+    cdef int n_unit = _unit_split_threads(n_threads, B, H, G, P, sizeof(floating), unit_align)
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
                          f"(training={training}), got {gates.shape[0]}")
@@ -455,17 +541,24 @@ def forward_layer(
         raise ValueError(f"side must be ({gates.shape[0]}, {H}), got {side.shape}")
     if (bias_hn is not None) != (cell == GRU) or (bias_hn is not None and bias_hn.shape[0] != H):
         raise ValueError(f"bias_hn must be ({H},) for Cell.GRU and None for other cells")
+    if h.shape[1] != P or (c is not None and c.shape[1] != H) or out.shape[1] < out_col + P:
+        raise ValueError(f"h must have {P} columns, c {H}, out at least {out_col + P}")
     # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[n, k]; the GRU's
-    # n rows on their own.
-    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> n_summed)
+    # n rows on their own; W_hr as B[k, n] = W_hr[n, k].
+    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> P, <int> n_summed)
     cdef floating* w_hn_packed = NULL
+    cdef floating* w_hr_packed = NULL
     try:
         if _is_gru(cell):
             w_hn_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> H)
+        if w_hr is not None:
+            w_hr_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> P)
         with nogil:
-            pack(<int> H, <int> n_summed, &w_hh[0, 0], 1, H, w_hh_packed)
+            pack(<int> P, <int> n_summed, &w_hh[0, 0], 1, P, w_hh_packed)
             if w_hn_packed != NULL:
                 pack(<int> H, <int> H, &w_hh[2 * H, 0], 1, H, w_hn_packed)
+            if w_hr_packed != NULL:
+                pack(<int> H, <int> P, &w_hr[0, 0], 1, H, w_hr_packed)
             s0 = 0
             while s0 < T:
                 s1 = s0 + chunk if s0 + chunk < T else T
@@ -482,8 +575,9 @@ def forward_layer(
                 if n_unit:
                     # Recurrence, threads split the hidden units (a barrier per step).
                     with parallel(num_threads=n_unit):
-                        _forward_units(cell, s0, s1, t0, T, B, H, G, unit_align, w_hh_packed,
-                                       w_hn_packed, &bias[0], bias_hn_ptr, &lengths[0],
+                        _forward_units(cell, s0, s1, t0, T, B, H, G, P, unit_align, w_hh_packed,
+                                       w_hn_packed, w_hr_packed, &bias[0], bias_hn_ptr,
+                                       &lengths[0],
                                        &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                        &out[0, out_col], out.shape[1], reverse, training)
                     s0 = s1
@@ -492,14 +586,16 @@ def forward_layer(
                 for k in prange(n_row, num_threads=n_row, schedule='static'):
                     r0 = _chunk_start(k, n_row, B)
                     r1 = _chunk_start(k + 1, n_row, B)
-                    _forward_rows(cell, r0, r1, s0, s1, t0, T, B, H, G, w_hh_packed,
-                                  w_hn_packed, &bias[0], bias_hn_ptr, &lengths[0],
+                    _forward_rows(cell, r0, r1, s0, s1, t0, T, B, H, G, P, w_hh_packed,
+                                  w_hn_packed, w_hr_packed, &bias[0], bias_hn_ptr,
+                                  &lengths[0],
                                   &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                   &out[0, out_col], out.shape[1], reverse, training)
                 s0 = s1
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
+        free(w_hr_packed)
 
 
 cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
@@ -547,17 +643,24 @@ cdef inline void _cell_backward(
 cdef void _backward_rows(
     Cell cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t G,
-    const floating* w_hh_packed, const floating* w_hn_packed, const int64_t* lengths,
+    Py_ssize_t P,
+    const floating* w_hh_packed, const floating* w_hn_packed, const floating* w_hr_packed,
+    const int64_t* lengths,
     floating* gates, floating* side, const floating* h, const floating* c,
     const floating* dout, Py_ssize_t ldo,
-    floating* dh, floating* dc, floating* drh, bint reverse,
+    floating* dh, floating* dc, floating* drh, floating* proj_grad, const floating* zeros,
+    bint reverse,
 ) noexcept nogil:
     """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state;
-    side, w_hn_packed but for the GRU; drh, scratch of B × H, but for its reset before)."""
-    cdef Py_ssize_t s, t, r, prev, nxt
+    side, w_hn_packed but for the GRU; drh, scratch of B × H, but for its reset before
+    and the projection, where it holds dm and must be zeros on entry; w_hr_packed,
+    proj_grad and zeros (H zeros) but for the projection)."""
+    cdef Py_ssize_t s, t, r, j, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
     cdef floating* s_t = NULL
+    cdef floating* pg
+    cdef const floating* do
     for s in range(T):
         # The opposite order of the forward pass.
         t = s if reverse else T - 1 - s
@@ -566,11 +669,35 @@ cdef void _backward_rows(
         g_t = gates + t * B * G
         if side != NULL:
             s_t = side + t * B * H
-        for r in range(r0, r1):
-            _cell_backward(cell, g_t + r * G, _row(s_t, r, H), h + (prev * B + r) * H,
-                           _row(<floating*> c, prev * B + r, H), _row(<floating*> c, nxt * B + r, H),
-                           dout + (t * B + r) * ldo, dh + r * H, _row(dc, r, H),
-                           H, G, t < lengths[r])
+        if w_hr_packed != NULL:
+            # Through the projection first: proj_grad[t] = dh_t = dout_t + dh (kept for
+            # dW_hr), then drh = dm = dh_t · W_hr is the gradient the cell pass takes
+            # (and leaves zeroed); rows past their end get none, and their dh passes.
+            for r in range(r0, r1):
+                pg = proj_grad + (t * B + r) * P
+                if t < lengths[r]:
+                    do = dout + (t * B + r) * ldo
+                    for j in range(P):
+                        pg[j] = do[j] + dh[r * P + j]
+                    memset(dh + r * P, 0, P * sizeof(floating))
+                else:
+                    memset(pg, 0, P * sizeof(floating))
+            gemm_packed(<int> (r1 - r0), <int> H, <int> P, proj_grad + (t * B + r0) * P,
+                        <int> P, w_hr_packed, drh + r0 * H, <int> H)
+            for r in range(r0, r1):
+                _cell_backward(cell, g_t + r * G, NULL, NULL,
+                               _row(<floating*> c, prev * B + r, H),
+                               _row(<floating*> c, nxt * B + r, H), zeros, drh + r * H,
+                               _row(dc, r, H), H, G, t < lengths[r])
+                if t >= lengths[r]:
+                    memset(drh + r * H, 0, H * sizeof(floating))
+        else:
+            for r in range(r0, r1):
+                _cell_backward(cell, g_t + r * G, _row(s_t, r, H), h + (prev * B + r) * H,
+                               _row(<floating*> c, prev * B + r, H),
+                               _row(<floating*> c, nxt * B + r, H),
+                               dout + (t * B + r) * ldo, dh + r * H, _row(dc, r, H),
+                               H, G, t < lengths[r])
         if cell == GRU:
             # dh_{t-1} += (r ⊙ da_n) · W_hn
             gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
@@ -587,27 +714,30 @@ cdef void _backward_rows(
                                            h + (prev * B + r) * H, dh + r * H)
         # dh_{t-1} += dG_t · W_hh (the GRU: its r, z rows; inactive rows have dG_t = 0 and
         # keep their dh)
-        gemm_packed(<int> (r1 - r0), <int> H, <int> n_summed, g_t + r0 * G, <int> G,
-                    w_hh_packed, dh + r0 * H, <int> H)
+        gemm_packed(<int> (r1 - r0), <int> P, <int> n_summed, g_t + r0 * G, <int> G,
+                    w_hh_packed, dh + r0 * P, <int> P)
 
 
 def backward_layer(
     Cell cell,                       # IN    as given to forward_layer
     const floating[:, ::1] x,        # IN    (T·B, I) the layer's input rows
     const floating[:, ::1] w_ih,     # IN    (G, I)
-    const floating[:, ::1] w_hh,     # IN    (G, H)
+    const floating[:, ::1] w_hh,     # IN    (G, P)
+    const floating[:, ::1] w_hr,     # IN    (P, H) the LSTM's projection, or None
     const int64_t[::1] lengths,      # IN    (B,)
     floating[:, ::1] gates,          # INOUT (T·B, G) activated gates in, dG out
-    floating[:, ::1] side,           # INOUT (T·B, H) the GRU's n buffer of the forward pass
-                                     #       (overwritten for Cell.GRU); None otherwise
-    const floating[:, ::1] h,        # IN    ((T+1)·B, H) hidden-state slots of the forward pass
+    floating[:, ::1] side,           # INOUT (T·B, H) `side` of the forward pass (overwritten
+                                     #       for Cell.GRU); None otherwise
+    floating[:, ::1] proj_grad,      # OUT   (T·B, P) scratch with a projection; None otherwise
+    const floating[:, ::1] h,        # IN    ((T+1)·B, P) hidden-state slots of the forward pass
     const floating[:, ::1] c,        # IN    ((T+1)·B, H) cell-state slots (LSTM); None otherwise
-    const floating[:, ::1] dout,     # IN    (T·B, D·H) gradient on the output, columns out_col..+H
+    const floating[:, ::1] dout,     # IN    (T·B, D·P) gradient on the output, columns out_col..+P
     Py_ssize_t out_col,
-    floating[:, ::1] dh,             # INOUT (B, H) dh_n in, dh0 out
+    floating[:, ::1] dh,             # INOUT (B, P) dh_n in, dh0 out
     floating[:, ::1] dc,             # INOUT (B, H) dc_n in, dc0 out (LSTM); None otherwise
     floating[:, ::1] dw_ih,          # INOUT (G, I) accumulated
-    floating[:, ::1] dw_hh,          # INOUT (G, H) accumulated
+    floating[:, ::1] dw_hh,          # INOUT (G, P) accumulated
+    floating[:, ::1] dw_hr,          # INOUT (P, H) accumulated with a projection; None otherwise
     floating[::1] db,                # INOUT (G,) accumulated, or None without bias: b_ih's
                                      #       gradient, and b_hh's but for the GRU's n block
     floating[::1] db_hn,             # INOUT (H,) accumulated: the GRU's b_hn; None for other
@@ -619,14 +749,18 @@ def backward_layer(
     """Back-propagate one direction of one layer through the whole sequence."""
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
-    cdef Py_ssize_t I = x.shape[1], H = w_hh.shape[1]
-    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None, side is not None)
+    cdef Py_ssize_t P, I = x.shape[1], H = _hidden_size(w_hh, w_hr, &P)
+    cdef bint with_proj = w_hr is not None
+    cdef Py_ssize_t G = _check_layer(cell, w_hh.shape[0], H, c is not None, side is not None,
+                                     with_proj)
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1, n0
-    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G))
+    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G, P, with_proj))
     # dW_ih and dW_hh have the same G rows: cut both the same way, by their gate rows.
-    cdef int n_dw_parts = _gemm_parts(G, <double> TB * G * (I + H))
-    cdef int n_dw = _n_workers(n_threads, n_dw_parts, <double> TB * G * (I + H))
+    cdef int n_dw_parts = _gemm_parts(G, <double> TB * G * (I + P))
+    cdef int n_dw = _n_workers(n_threads, n_dw_parts, <double> TB * G * (I + P))
+    cdef int n_dwr_parts = _gemm_parts(max(P, H), <double> TB * P * H)
+    cdef int n_dwr = _n_workers(n_threads, n_dwr_parts, <double> TB * P * H)
     cdef int n_dx_parts = _gemm_parts(max(TB, I), <double> TB * G * I)
     cdef int n_dx = _n_workers(n_threads, n_dx_parts, <double> TB * G * I)
     cdef bint with_bias = db is not None
@@ -644,8 +778,19 @@ def backward_layer(
     cdef const floating* n_input = h_prev
     cdef Py_ssize_t ld_n_grad = H
     cdef floating* drh = NULL
+    cdef floating* zeros = NULL
     if (dc is None) != (c is None):
         raise ValueError("c and dc must both be given (LSTM) or both be None (other cells)")
+    if (proj_grad is None or dw_hr is None) == with_proj or (with_proj and (
+            proj_grad.shape[0] != TB or proj_grad.shape[1] != P
+            or dw_hr.shape[0] != P or dw_hr.shape[1] != H)):
+        raise ValueError(f"proj_grad ({TB}, {P}) and dw_hr ({P}, {H}) must be given with "
+                         "w_hr, else None")
+    if (h.shape[1] != P or dh.shape[1] != P or dw_hh.shape[1] != P
+            or dout.shape[1] < out_col + P or (c is not None and (c.shape[1] != H
+                                                                 or dc.shape[1] != H))):
+        raise ValueError(f"h, dh and dw_hh must have {P} columns, c and dc {H}, dout at "
+                         f"least {out_col + P}")
     if side is not None and (side.shape[0] != TB or side.shape[1] != H):
         raise ValueError(f"side must be ({TB}, {H}), got {side.shape}")
     if ((db_hn is not None) != (with_bias and _is_gru(cell))
@@ -658,31 +803,40 @@ def backward_layer(
         ld_n_grad = G
         n_input = side_ptr
     # W_hh packed once for all steps, as the k × n matrix B[k, n] = W_hh[k, n]; the GRU's
-    # n rows on their own.
-    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> n_summed, <int> H)
+    # n rows on their own; W_hr as B[k, n] = W_hr[k, n].
+    cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> n_summed, <int> P)
     cdef floating* w_hn_packed = NULL
+    cdef floating* w_hr_packed = NULL
     try:
         if _is_gru(cell):
             w_hn_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> H)
-        if cell == GRU_RESET_BEFORE:
-            drh = <floating*> malloc(B * H * sizeof(floating))
-            if drh == NULL:
-                raise MemoryError("no memory for the GRU's backward scratch")
+        if with_proj:
+            w_hr_packed = _alloc_packed(&w_hh[0, 0], <int> P, <int> H)
+            zeros = <floating*> calloc(H, sizeof(floating))
+        if cell == GRU_RESET_BEFORE or with_proj:
+            # calloc: the projection's dm starts from zeros (see _backward_rows)
+            drh = <floating*> calloc(B * H, sizeof(floating))
+        if (drh == NULL and (cell == GRU_RESET_BEFORE or with_proj)) or (with_proj and zeros == NULL):
+            raise MemoryError("no memory for the backward scratch")
         with nogil:
-            pack(<int> n_summed, <int> H, &w_hh[0, 0], H, 1, w_hh_packed)
+            pack(<int> n_summed, <int> P, &w_hh[0, 0], P, 1, w_hh_packed)
             if w_hn_packed != NULL:
                 pack(<int> H, <int> H, &w_hh[2 * H, 0], H, 1, w_hn_packed)
+            if w_hr_packed != NULL:
+                pack(<int> P, <int> H, &w_hr[0, 0], H, 1, w_hr_packed)
             for k in prange(n_row, num_threads=n_row, schedule='static'):
                 r0 = _chunk_start(k, n_row, B)
                 r1 = _chunk_start(k + 1, n_row, B)
-                _backward_rows(cell, r0, r1, T, B, H, G, w_hh_packed, w_hn_packed,
-                               &lengths[0], &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
-                               &dout[0, out_col], dout.shape[1], &dh[0, 0], dc_ptr, drh,
-                               reverse)
+                _backward_rows(cell, r0, r1, T, B, H, G, P, w_hh_packed, w_hn_packed,
+                               w_hr_packed, &lengths[0], &gates[0, 0], side_ptr, &h[0, 0],
+                               c_ptr, &dout[0, out_col], dout.shape[1], &dh[0, 0], dc_ptr,
+                               drh, &proj_grad[0, 0] if with_proj else NULL, zeros, reverse)
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
+        free(w_hr_packed)
         free(drh)
+        free(zeros)
     with nogil:
         # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
         for k in prange(n_dw_parts, num_threads=n_dw, schedule='static'):
@@ -694,9 +848,9 @@ def backward_layer(
                  <floating> 1, &dw_ih[c0, 0], <int> I)
             n0 = c1 if c1 < n_summed else n_summed
             if n0 > c0:
-                gemm(True, False, <int> (n0 - c0), <int> H, <int> TB,
-                     <floating> 1, &gates[0, c0], <int> G, h_prev, <int> H,
-                     <floating> 1, &dw_hh[c0, 0], <int> H)
+                gemm(True, False, <int> (n0 - c0), <int> P, <int> TB,
+                     <floating> 1, &gates[0, c0], <int> G, h_prev, <int> P,
+                     <floating> 1, &dw_hh[c0, 0], <int> P)
             if with_bias:
                 for r in range(TB):
                     for j in range(c0, c1):
@@ -711,6 +865,12 @@ def backward_layer(
                     for r in range(TB):
                         for j in range(n0, c1):
                             db_hn_ptr[j - n_summed] += n_grad[r * ld_n_grad + j - n_summed]
+        # dW_hr += proj_gradᵀ · M, the projection's inputs m_t kept in side.
+        if with_proj:
+            for k in prange(n_dwr_parts, num_threads=n_dwr, schedule='static'):
+                _gemm_part(<int> k, n_dwr_parts, True, False, <int> P, <int> H, <int> TB,
+                           <floating> 1, &proj_grad[0, 0], <int> P, side_ptr, <int> H,
+                           <floating> 1, &dw_hr[0, 0], <int> H)
         # dX += dG · W_ih, threads share its parts.
         if with_dx:
             for k in prange(n_dx_parts, num_threads=n_dx, schedule='static'):

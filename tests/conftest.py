@@ -7,8 +7,11 @@ taken from `RTOL`, relative to the scale of the expected values:
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +22,9 @@ import lstm_native as ln
 # is always evaluated in float64 on the model's own (rounded) parameters and inputs, so
 # these bound the kernels' rounding error alone.
 RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+# Against torch, relative to max(1, max|expected|): float64 to 1e-12, float32 to 1e-6
+# (both libraries round in float32).
+TORCH_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
 
 DTYPES = [np.float32, np.float64]
 
@@ -60,6 +66,76 @@ def numerical_grad(f, a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         a[idx] = old
         g[idx] = (up - down) / (2 * eps)
     return g
+
+
+def check_finite_differences(analytic: dict, arrays: dict, loss, eps: float = 1e-6,
+                             rtol: float = 1e-6) -> None:
+    """Every coordinate of every array of `arrays` (changed in place, then restored):
+    `analytic[name]` against central differences of `loss()`, within rtol of
+    max(1, |numeric|)."""
+    for name, a in arrays.items():
+        numeric_grad = numerical_grad(loss, a, eps)
+        for idx in np.ndindex(a.shape):
+            numeric = numeric_grad[idx]
+            assert abs(numeric - analytic[name][idx]) <= rtol * max(1.0, abs(numeric)), \
+                f"{name}{idx}: analytic {analytic[name][idx]!r}, numeric {numeric!r}"
+
+
+def torch_grid(batched: dict, unbatched: dict, final_grads: str) -> list[dict]:
+    """The conformance grid against torch: layers × directions × batch_first × lengths ×
+    hx × bias over a batched input of the sizes `batched`, and the unbatched input (no
+    lengths, batch_first meaningless) of the sizes `unbatched` over layers × directions ×
+    hx × bias; the gradients of the final states (the case's key `final_grads`) always
+    flow in."""
+    flags = (False, True)
+    return [
+        dict(batched, L=L, bi=bi, bf=bf, lengths=lengths, hx=hx, bias=bias,
+             **{final_grads: True})
+        for L, bi, bf, lengths, hx, bias in itertools.product((1, 2), flags, flags, flags,
+                                                              flags, (True, False))
+    ] + [
+        dict(unbatched, N=1, L=L, bi=bi, hx=hx, bias=bias, batched=False,
+             **{final_grads: True})
+        for L, bi, hx, bias in itertools.product((1, 2), flags, flags, (True, False))
+    ]
+
+
+def grid_id(cfg: dict) -> str:
+    """A test id for a configuration of `torch_grid`."""
+    parts = [f"L{cfg['L']}"] + [k for k in ("bi", "bf", "lengths", "hx") if cfg.get(k)]
+    if not cfg["bias"]:
+        parts.append("nobias")
+    if cfg.get("batched") is False:
+        parts.append("unbatched")
+    return "-".join(parts)
+
+
+SIMD_LEVELS = ["generic", "avx2", "avx512"]
+
+
+def run_at_simd_level(script: str, level: str, timeout: float = 300) -> dict:
+    """Run `script` in a fresh interpreter with the kernels forced to `level`
+    (LSTM_NATIVE_ISA) and return the JSON object its last line prints, which must hold
+    the "level" the kernels ran; skip when this CPU offers less than `level`."""
+    run = subprocess.run([sys.executable, "-c", script],
+                         env=dict(os.environ, LSTM_NATIVE_ISA=level), capture_output=True,
+                         text=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    if SIMD_LEVELS.index(result["level"]) < SIMD_LEVELS.index(level):
+        pytest.skip(f"this CPU offers {result['level']}, not {level}")
+    assert result["level"] == level
+    return result
+
+
+def assert_threads_bitwise_equal(run, keys) -> None:
+    """`run(n_threads)` (the results of a training step, as `model_run`'s, with the eval
+    output under "out_eval") gives bitwise the same `keys` and gradients for 1 and 2
+    threads."""
+    one, two = run(1), run(2)
+    names = list(keys) + ["out_eval"]
+    assert_all_equal([one[k] for k in names], [two[k] for k in names], names)
+    assert_all_equal(list(one["grads"].values()), list(two["grads"].values()))
 
 
 def assert_grads_close(actual: dict, expected: dict, dtype, rtol: float | None = None) -> None:
@@ -154,10 +230,11 @@ def random_lengths(rng: np.random.Generator, N: int, T: int) -> np.ndarray:
 
 
 def make_lstm(input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-              bidirectional=False, dtype=np.float64, seed=0, n_threads=None):
+              bidirectional=False, proj_size=0, dtype=np.float64, seed=0, n_threads=None):
     """An LSTM and its parameters in float64, as the reference takes them."""
     model = ln.LSTM(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-                    bidirectional=bidirectional, dtype=dtype, seed=seed, n_threads=n_threads)
+                    bidirectional=bidirectional, proj_size=proj_size, dtype=dtype, seed=seed,
+                    n_threads=n_threads)
     params = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
     return model, params
 

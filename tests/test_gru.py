@@ -4,11 +4,7 @@ reset before, threads and the hidden-unit split, and the GRU inside a `Sequentia
 and a checkpoint."""
 from __future__ import annotations
 
-import itertools
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -17,18 +13,25 @@ import pytest
 import lstm_native as ln
 from conftest import (
     DTYPES,
+    SIMD_LEVELS,
+    TORCH_RTOL,
     assert_all_equal,
     assert_close,
     assert_grads_close,
+    assert_threads_bitwise_equal,
+    check_finite_differences,
     from_time_major,
+    grid_id,
     import_torch,
     numerical_grad,
     ort_session,
     randn,
     random_lengths,
+    run_at_simd_level,
     to_numpy,
     to_time_major,
     torch_dtype,
+    torch_grid,
 )
 from lstm_native import reference as ref
 from lstm_native.layers import LastStep, Linear, Sequential
@@ -217,17 +220,9 @@ _SIMD_CHECK = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("level", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_every_simd_level_matches_the_reference(level):
-    levels = ["generic", "avx2", "avx512"]
-    env = dict(os.environ, LSTM_NATIVE_ISA=level)
-    run = subprocess.run([sys.executable, "-c", _SIMD_CHECK], env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    if levels.index(result["level"]) < levels.index(level):
-        pytest.skip(f"this CPU offers {result['level']}, not {level}")
-    assert result["level"] == level
+    result = run_at_simd_level(_SIMD_CHECK, level)
     assert result["worst"]["float64"] <= 1e-10, result
     assert result["worst"]["float32"] <= 1e-5, result
 
@@ -246,16 +241,6 @@ FD_CONFIGS = {
 }
 
 
-def _check_fd(analytic: dict, arrays: dict, loss) -> None:
-    """Every coordinate of every array against central differences."""
-    for name, a in arrays.items():
-        numeric_grad = numerical_grad(loss, a, FD_EPS)
-        for idx in np.ndindex(a.shape):
-            numeric = numeric_grad[idx]
-            assert abs(numeric - analytic[name][idx]) <= FD_RTOL * max(1.0, abs(numeric)), \
-                f"{name}{idx}: analytic {analytic[name][idx]!r}, numeric {numeric!r}"
-
-
 @pytest.mark.parametrize("reset_after", RESETS, ids=RESET_IDS)
 @pytest.mark.parametrize("cfg", list(FD_CONFIGS.values()), ids=list(FD_CONFIGS))
 def test_kernel_finite_differences(cfg, reset_after):
@@ -271,7 +256,7 @@ def test_kernel_finite_differences(cfg, reset_after):
     loss()
     dx, dh0 = model.backward(dout, dh_n)
     analytic = dict(model.grads, x=dx, h0=dh0)
-    _check_fd(analytic, dict(model.parameters(), x=x, h0=h0), loss)
+    check_finite_differences(analytic, dict(model.parameters(), x=x, h0=h0), loss)
 
 
 @pytest.mark.parametrize("reset_after", RESETS, ids=RESET_IDS)
@@ -290,7 +275,7 @@ def test_reference_finite_differences(cfg, reset_after):
 
     _, _, cache = ref.gru_forward(x, params, h0, lengths, **kwargs)
     dx, dh0, grads = ref.gru_backward(dout, cache, dh_n)
-    _check_fd(dict(grads, x=dx, h0=dh0), dict(params, x=x, h0=h0), loss)
+    check_finite_differences(dict(grads, x=dx, h0=dh0), dict(params, x=x, h0=h0), loss)
 
 
 # -------------------------------------------------------------------------------------
@@ -332,37 +317,15 @@ def torch_run(model, x, hx, lengths, dout, dh_n):
             "grads": {k: to_numpy(p.grad) for k, p in t_gru.named_parameters()}}
 
 
-# The grid: layers × directions × batch_first × lengths × hx × bias, batched, and the
-# unbatched input (no lengths, batch_first meaningless) over layers × directions × hx ×
-# bias; dh_n always flows in.
-TORCH_GRID = [
-    dict(T=6, N=4, I=3, H=5, L=L, bi=bi, bf=bf, lengths=lengths, hx=hx, bias=bias, dhn=True)
-    for L, bi, bf, lengths, hx, bias in itertools.product(
-        (1, 2), (False, True), (False, True), (False, True), (False, True), (True, False))
-] + [
-    dict(T=5, N=1, I=3, H=4, L=L, bi=bi, hx=hx, bias=bias, dhn=True, batched=False)
-    for L, bi, hx, bias in itertools.product((1, 2), (False, True), (False, True),
-                                             (True, False))
-]
+TORCH_GRID = torch_grid(dict(T=6, N=4, I=3, H=5), dict(T=5, I=3, H=4), "dhn")
 
 
-def _grid_id(cfg):
-    parts = [f"L{cfg['L']}"] + [k for k in ("bi", "bf", "lengths", "hx") if cfg.get(k)]
-    if not cfg["bias"]:
-        parts.append("nobias")
-    if cfg.get("batched") is False:
-        parts.append("unbatched")
-    return "-".join(parts)
-
-
-# Against torch, relative to max(1, max|expected|): float64 to 1e-12, float32 to 1e-6
-# (both libraries round in float32). `python tests/test_gru.py` prints the worst
-# difference over the grid: 8.9e-16 and 4.5e-7 when this was written.
-TORCH_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+# `python tests/test_gru.py` prints the worst difference over the grid: 8.9e-16 and
+# 4.5e-7 when this was written.
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("cfg", TORCH_GRID, ids=[_grid_id(c) for c in TORCH_GRID])
+@pytest.mark.parametrize("cfg", TORCH_GRID, ids=[grid_id(c) for c in TORCH_GRID])
 def test_matches_torch(cfg, dtype):
     model, _, case = make_case(cfg, dtype, seed=21)
     got = model_run(model, **case)
@@ -455,16 +418,15 @@ def test_chunked_equals_whole(reset_after):
 @pytest.mark.parametrize("reset_after", RESETS, ids=RESET_IDS)
 def test_one_and_two_threads_bitwise_equal(reset_after, dtype):
     cfg = dict(T=12, N=8, I=5, H=16, L=2, bi=True, lengths=True, hx=True, dhn=True)
-    results = []
-    for n_threads in (1, 2):
+
+    def run(n_threads):
         model, _, case = make_case(cfg, dtype, reset_after, seed=8, n_threads=n_threads)
         r = model_run(model, **case)
         model.eval()
         r["out_eval"] = model(case["x"], case["hx"], case["lengths"])[0]
-        results.append(r)
-    names = list(KEYS) + ["out_eval"]
-    assert_all_equal([results[0][k] for k in names], [results[1][k] for k in names], names)
-    assert_all_equal(list(results[0]["grads"].values()), list(results[1]["grads"].values()))
+        return r
+
+    assert_threads_bitwise_equal(run, KEYS)
 
 
 @pytest.mark.skipif(not ln.openmp_enabled(), reason="built without OpenMP")
@@ -557,14 +519,15 @@ def test_driver_refuses_gru_buffers_that_do_not_fit():
     w_ih, w_hh = np.zeros((G, I_)), np.zeros((G, H_))
 
     def forward(cell, bias_hn, side, G=G, w_hh=w_hh, w_ih=w_ih):
-        _recurrent.forward_layer(cell, x, w_ih, w_hh, np.zeros(G), bias_hn, lengths,
+        _recurrent.forward_layer(cell, x, w_ih, w_hh, None, np.zeros(G), bias_hn, lengths,
                                  np.zeros((T_ * B, G)), side, h, None, np.zeros((T_ * B, H_)),
                                  0, False, True, 1)
 
     def backward(cell, side, db_hn):
-        _recurrent.backward_layer(cell, x, w_ih, w_hh, lengths, np.zeros((T_ * B, G)), side,
-                                  h, None, np.zeros((T_ * B, H_)), 0, np.zeros((B, H_)), None,
-                                  np.zeros((G, I_)), np.zeros((G, H_)), np.zeros(G), db_hn,
+        _recurrent.backward_layer(cell, x, w_ih, w_hh, None, lengths, np.zeros((T_ * B, G)),
+                                  side, None, h, None, np.zeros((T_ * B, H_)), 0,
+                                  np.zeros((B, H_)), None, np.zeros((G, I_)), np.zeros((G, H_)),
+                                  None, np.zeros(G), db_hn,
                                   None, False, 1)
 
     side = np.zeros((T_ * B, H_))

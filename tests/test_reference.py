@@ -240,8 +240,10 @@ def test_float32_computes_in_float32():
 
 def test_bad_inputs_are_rejected():
     x, params, _, _, _ = make_case(6, 3, 2, 2, 2, 1, False, True, None, False)
-    with pytest.raises(KeyError):
-        ref.lstm_forward(x, {**params, "weight_hr_l0": np.zeros((2, 2))})
+    with pytest.raises(KeyError):  # a layer the stack does not have
+        ref.lstm_forward(x, {**params, "weight_hr_l1": np.zeros((1, 2))})
+    with pytest.raises(ValueError, match="weight_hh_l0"):  # a projection to 1 needs (8, 1)
+        ref.lstm_forward(x, {**params, "weight_hr_l0": np.zeros((1, 2))})
     with pytest.raises(ValueError):
         ref.lstm_forward(x, params, lengths=[0, 3])
     with pytest.raises(ValueError):

@@ -14,6 +14,8 @@ from conftest import (
     assert_all_equal,
     assert_close,
     assert_grads_close,
+    assert_threads_bitwise_equal,
+    check_finite_differences,
     from_time_major,
     import_torch,
     numerical_grad,
@@ -190,16 +192,6 @@ FD_CONFIGS = {
 }
 
 
-def _check_fd(analytic: dict, arrays: dict, loss) -> None:
-    """Every coordinate of every array against central differences."""
-    for name, a in arrays.items():
-        numeric_grad = numerical_grad(loss, a, FD_EPS)
-        for idx in np.ndindex(a.shape):
-            numeric = numeric_grad[idx]
-            assert abs(numeric - analytic[name][idx]) <= FD_RTOL * max(1.0, abs(numeric)), \
-                f"{name}{idx}: analytic {analytic[name][idx]!r}, numeric {numeric!r}"
-
-
 @pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
 @pytest.mark.parametrize("cfg", list(FD_CONFIGS.values()), ids=list(FD_CONFIGS))
 def test_kernel_finite_differences(cfg, nonlinearity):
@@ -215,7 +207,7 @@ def test_kernel_finite_differences(cfg, nonlinearity):
     loss()
     dx, dh0 = model.backward(dout, dh_n)
     analytic = dict(model.grads, x=dx, h0=dh0)
-    _check_fd(analytic, dict(model.parameters(), x=x, h0=h0), loss)
+    check_finite_differences(analytic, dict(model.parameters(), x=x, h0=h0), loss)
 
 
 @pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
@@ -232,7 +224,7 @@ def test_reference_finite_differences(nonlinearity):
     _, _, cache = ref.rnn_forward(x, params, h0, lengths, num_layers=2, bidirectional=True,
                                   nonlinearity=nonlinearity)
     dx, dh0, grads = ref.rnn_backward(dout, cache, dh_n)
-    _check_fd(dict(grads, x=dx, h0=dh0), dict(params, x=x, h0=h0), loss)
+    check_finite_differences(dict(grads, x=dx, h0=dh0), dict(params, x=x, h0=h0), loss)
 
 
 # -------------------------------------------------------------------------------------
@@ -330,16 +322,15 @@ def test_chunked_equals_whole(nonlinearity):
 @pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
 def test_one_and_two_threads_bitwise_equal(nonlinearity, dtype):
     cfg = dict(T=12, N=8, I=5, H=16, L=2, bi=True, lengths=True, hx=True, dhn=True)
-    results = []
-    for n_threads in (1, 2):
+
+    def run(n_threads):
         model, _, case = make_case(cfg, dtype, nonlinearity, seed=8, n_threads=n_threads)
         r = model_run(model, **case)
         model.eval()
         r["out_eval"] = model(case["x"], case["hx"], case["lengths"])[0]
-        results.append(r)
-    names = list(KEYS) + ["out_eval"]
-    assert_all_equal([results[0][k] for k in names], [results[1][k] for k in names], names)
-    assert_all_equal(list(results[0]["grads"].values()), list(results[1]["grads"].values()))
+        return r
+
+    assert_threads_bitwise_equal(run, KEYS)
 
 
 @pytest.mark.skipif(not ln.openmp_enabled(), reason="built without OpenMP")
@@ -488,9 +479,9 @@ def test_driver_refuses_a_cell_that_does_not_fit_its_buffers():
     out = np.zeros((T_ * B, H_))
 
     def run(cell, G, c):
-        _recurrent.forward_layer(cell, x, np.zeros((G, I_)), np.zeros((G, H_)), np.zeros(G),
-                                 None, lengths, np.zeros((T_ * B, G)), None, h, c, out, 0,
-                                 False, True, 1)
+        _recurrent.forward_layer(cell, x, np.zeros((G, I_)), np.zeros((G, H_)), None,
+                                 np.zeros(G), None, lengths, np.zeros((T_ * B, G)), None, h,
+                                 c, out, 0, False, True, 1)
 
     run(Cell.RNN_RELU, H_, None)
     run(Cell.LSTM, 4 * H_, np.zeros_like(h))

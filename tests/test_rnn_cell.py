@@ -13,6 +13,7 @@ import pytest
 import lstm_native as ln
 from conftest import (
     DTYPES,
+    TORCH_RTOL,
     assert_all_equal,
     assert_close,
     assert_grads_close,
@@ -120,10 +121,6 @@ def test_cell_finite_differences(bias, nonlinearity):
         for idx in np.ndindex(array.shape):  # every coordinate
             numeric = numeric_grad[idx]
             assert abs(numeric - analytic[idx]) <= 1e-7 * max(1.0, abs(numeric)), name
-
-
-#: The worst relative differences from torch.nn.RNNCell seen by `test_cell_matches_torch`.
-TORCH_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])

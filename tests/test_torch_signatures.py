@@ -1,8 +1,6 @@
-"""The constructors take torch's arguments in torch's order, positionally: the GRU's, the
-RNN's and the cells' all of them, the LSTM's up to bidirectional (its next, proj_size, is
-not ours); `device` and `dtype` as torch
-spells them; our own extras keyword-only; errors that name the public class;
-`flatten_parameters`; configurations and checkpoints as before."""
+"""The constructors take torch's arguments in torch's order, positionally, all of them;
+`device` and `dtype` as torch spells them; our own extras keyword-only; errors that name
+the public class; `flatten_parameters`; configurations and checkpoints as before."""
 from __future__ import annotations
 
 import inspect
@@ -22,11 +20,10 @@ LAYERS = [ln.LSTM, ln.GRU, ln.RNN]
 CELLS = [ln.LSTMCell, ln.GRUCell, ln.RNNCell]
 ALL = LAYERS + CELLS
 
-#: torch's documented order (torch/nn/modules/rnn.py); the LSTM's ends before proj_size,
-#: which lstm_native does not take yet, so that what follows is keyword-only for now.
+#: torch's documented order (torch/nn/modules/rnn.py).
 TORCH_ORDER = {
     ln.LSTM: ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-              "bidirectional"],
+              "bidirectional", "proj_size", "device", "dtype"],
     ln.GRU: ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
              "bidirectional", "device", "dtype"],
     ln.RNN: ["input_size", "hidden_size", "num_layers", "nonlinearity", "bias",
@@ -57,18 +54,15 @@ def test_positional_arguments_are_torchs_in_torchs_order(cls):
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_positional_order_and_defaults_equal_torchs_own(cls):
-    """Against torch's signature itself (the layers' typed overload): whole, but the
-    LSTM's up to proj_size; the defaults too (torch's dtype None is our float32)."""
+    """Against torch's signature itself (the layers' typed overload), the defaults too
+    (torch's dtype None is our float32)."""
     import typing
     torch = import_torch()
     init = getattr(torch.nn, cls.__name__).__init__
     if cls in LAYERS:
         init = typing.get_overloads(init)[0]
     theirs = list(inspect.signature(init).parameters.values())[1:]
-    names = [p.name for p in theirs]
-    if "proj_size" in names:
-        names = names[:names.index("proj_size")]
-    assert _positional(cls) == names
+    assert _positional(cls) == [p.name for p in theirs]
     ours = inspect.signature(cls.__init__).parameters
     for p in theirs:
         if p.name in ours and p.name != "dtype":
@@ -90,6 +84,22 @@ def test_torchs_positional_calls_lstm_gru(cls, args, kwargs):
     for name in ("input_size", "hidden_size", "num_layers", "bias", "batch_first",
                  "bidirectional"):
         assert getattr(ours, name) == getattr(theirs, name), name
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+
+
+@pytest.mark.parametrize("args", [
+    (4, 8, 2, True, False, 0.0, True, 3),
+    (4, 8, 1, False, True, 0.0, False, 5, "cpu"),
+    (4, 8, 2, True, False, 0.0, False, 0, None, "float64"),
+])
+def test_torchs_positional_calls_lstm_with_proj_size_device_dtype(args):
+    torch = import_torch()
+    ours = ln.LSTM(*args, seed=0)
+    theirs = torch.nn.LSTM(*args[:9], *([torch.float64] if len(args) > 9 else []))
+    for name in ("num_layers", "bias", "batch_first", "bidirectional", "proj_size"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.dtype == np.dtype(str(theirs.weight_ih_l0.dtype).replace("torch.", ""))
     assert {k: v.shape for k, v in ours.state_dict().items()} == \
         {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
 
@@ -132,9 +142,8 @@ def test_torchs_positional_calls_cells():
 
 
 def test_the_arguments_after_the_positional_ones_are_keywords():
-    # The LSTM's eighth positional in torch is proj_size (not ours), the others have
-    # no more: each is a TypeError naming the public class.
-    for cls, args in [(ln.LSTM, (4, 8, 1, True, False, 0.0, False, 0)),
+    # One more than torch's: each is a TypeError naming the public class.
+    for cls, args in [(ln.LSTM, (4, 8, 1, True, False, 0.0, False, 0, None, np.float32, 0)),
                       (ln.GRU, (4, 8, 1, True, False, 0.0, False, None, np.float32, True)),
                       (ln.RNN, (4, 8, 1, "tanh", True, False, 0.0, False, None, np.float32,
                                 0)),
@@ -328,8 +337,11 @@ OLD_CONFIGS = [
 @pytest.mark.parametrize("name,config", OLD_CONFIGS, ids=[n for n, _ in OLD_CONFIGS])
 def test_existing_configs_still_build_and_load(tmp_path, name, config):
     m = build_module({"type": name, "config": config})
-    # What these files did not hold takes its default (a layer's dropout: 0).
+    # What these files did not hold takes its default (a layer's dropout: 0, an LSTM's
+    # proj_size: 0).
     now = {**config, "dropout": 0.0} if name in ("LSTM", "RNN", "GRU") else config
+    if name == "LSTM":
+        now["proj_size"] = 0
     assert type(m).__name__ == name and m.get_config() == now
     ln.save_checkpoint(tmp_path / "m.npz", m)
     loaded = ln.load_model(tmp_path / "m.npz")
