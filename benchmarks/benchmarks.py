@@ -1,9 +1,10 @@
 """asv benchmarks of lstm_native: inference, a training step, backward alone, memory, GF/s.
 
-The full matrix: the LSTM (`Inference`, `TrainingStep`, `Backward`) and the GRU
-(`GRUInference`, ...) on the standard configurations A-F and S, float32 and float64, 1
-and 2 threads. It takes a while; quick.py runs the same benchmarks on a few
-configurations, and a regular expression on the names or parameters picks other subsets (README.md,
+The full matrix: the LSTM (`Inference`, `TrainingStep`, `Backward`), the GRU
+(`GRUInference`, ...) and the LSTM with a projection (`LSTMPInference`, ...) on the
+standard configurations A-F and S, float32 and float64, 1 and 2 threads. It takes a
+while; quick.py runs the same benchmarks on a few configurations, and a regular
+expression on the names or parameters picks other subsets (README.md,
 "Benchmarks"): ``asv run -b "^quick\\."``, ``asv run -b "'float32', 2\\)"``.
 
 The configurations and their FLOPs are those of ``python -m lstm_native.bench``
@@ -34,8 +35,10 @@ def _layer_and_config(cell, config):
     try:
         from lstm_native.bench.configs import CELLS
     except ImportError:
-        # asv marks the benchmark skipped on a commit from before the cells.
-        raise NotImplementedError(f"no {cell} cell in this lstm_native.bench") from None
+        CELLS = {}
+    if cell not in CELLS:
+        # asv marks the benchmark skipped on a commit from before the cell.
+        raise NotImplementedError(f"no {cell} cell in this lstm_native.bench")
     return getattr(ln, CELLS[cell].layer), cfg.with_cell(cell)
 
 
@@ -44,13 +47,17 @@ def _problem(cell, config, dtype, n_threads):
     key = (cell, config, dtype, n_threads)
     if key not in _problems:
         layer, cfg = _layer_and_config(cell, config)
+        # A projection's width from the cell (commits from before the projected LSTM's
+        # benchmarks have none).
+        proj_size = getattr(cfg, "proj_size", 0)
         model = layer(cfg.input_size, cfg.hidden_size, cfg.num_layers,
                       bidirectional=cfg.bidirectional, dtype=np.dtype(dtype), seed=0,
-                      n_threads=n_threads)
+                      n_threads=n_threads, **({"proj_size": proj_size} if proj_size else {}))
         rng = np.random.default_rng(0)
         x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
         dout = rng.standard_normal(
-            (cfg.steps, cfg.batch, cfg.directions * cfg.hidden_size)).astype(dtype)
+            (cfg.steps, cfg.batch, cfg.directions * (proj_size or cfg.hidden_size)))
+        dout = dout.astype(dtype)
         _problems[key] = (model, x, dout, cfg)
     return _problems[key]
 
@@ -132,8 +139,8 @@ class Backward(_Benchmark):
         self.model.backward(self.dout, input_grad=False)
 
 
-# The GRU's benchmarks are classes of their own rather than a `cell` parameter of the
-# ones above: asv keys a result by benchmark name and parameters, and a new parameter
+# The GRU's and the projected LSTM's benchmarks are classes of their own rather than a
+# `cell` parameter of the ones above: asv keys a result by benchmark name and parameters, and a new parameter
 # would cut the LSTM's benchmarks off their history.
 
 class GRUInference(Inference):
@@ -152,3 +159,21 @@ class GRUBackward(Backward):
     """`Backward` of ``ln.GRU``."""
 
     cell = "gru"
+
+
+class LSTMPInference(Inference):
+    """`Inference` of ``ln.LSTM`` with a projection to P = H/4 (the cell "lstmp")."""
+
+    cell = "lstmp"
+
+
+class LSTMPTrainingStep(TrainingStep):
+    """`TrainingStep` of the projected ``ln.LSTM``."""
+
+    cell = "lstmp"
+
+
+class LSTMPBackward(Backward):
+    """`Backward` of the projected ``ln.LSTM``."""
+
+    cell = "lstmp"

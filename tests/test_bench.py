@@ -88,6 +88,22 @@ def test_gru_flops_of_each_mode():
     assert configs.forward_flops(bi) == 2 * (1620 + 2700)
 
 
+def test_lstmp_flops_by_hand():
+    # P = H/4. Per step and direction: the gates (B × (I + P))·((I + P) × 4H), the
+    # projection (B × H)·(H × P); layer 1 reads D·P = P.
+    cfg = CONFIGS["E"].with_cell("lstmp")            # B=32 T=50 I=512 H=512 L=2
+    P = 128
+    assert cfg.proj_size == P and cfg.state_size == P
+    per_step = [2 * 4 * 32 * 512 * (512 + P) + 2 * 32 * P * 512,
+                2 * 4 * 32 * 512 * (P + P) + 2 * 32 * P * 512]
+    assert configs.forward_flops(cfg) == 50 * sum(per_step)
+    dx = 2 * 4 * 32 * 512 * 512 * 50
+    assert configs.mode_flops(cfg, "train") == 3 * configs.forward_flops(cfg) - dx
+    assert cfg.layer_kwargs() == {"num_layers": 2, "bidirectional": False, "proj_size": P}
+    assert "P=128" in cfg.describe() and "P=" not in CONFIGS["E"].describe()
+    assert CONFIGS["E"].proj_size == 0 and CONFIGS["E"].state_size == 512
+
+
 def test_a_config_names_its_cell():
     cfg = CONFIGS["F"]
     assert cfg.cell == "lstm" and cfg.gates == 4
@@ -108,6 +124,11 @@ def test_activations_and_parameters():
     assert configs.activation_bytes(gru, 4) == 50 * 32 * 5 * 512 * 2 * 4
     model = ln.GRU(cfg.input_size, cfg.hidden_size, cfg.num_layers)
     assert configs.parameter_count(gru) == sum(p.size for p in model.parameters().values())
+    lstmp = cfg.with_cell("lstmp")
+    # the gates, c and the projection's input m (6H), and h (P) per row
+    assert configs.activation_bytes(lstmp, 4) == 50 * 32 * (6 * 512 + 128) * 2 * 4
+    model = ln.LSTM(cfg.input_size, cfg.hidden_size, **lstmp.layer_kwargs())
+    assert configs.parameter_count(lstmp) == sum(p.size for p in model.parameters().values())
 
 
 def test_targets_table_takes_worst_geometric_mean_and_the_faster_peer():
@@ -150,11 +171,12 @@ def test_asv_suite_shares_the_configurations_and_has_a_quick_profile(monkeypatch
     quick = importlib.import_module("benchmarks.quick")
     assert full.CONFIGS is CONFIGS     # one definition, not a copy to keep in step
     for name in ("Inference", "TrainingStep", "Backward"):
-        lstm, gru = getattr(full, name), getattr(full, "GRU" + name)
+        lstm, gru, lstmp = (getattr(full, prefix + name) for prefix in ("", "GRU", "LSTMP"))
         # The LSTM's benchmarks keep their names and parameters (asv's history); the
-        # GRU's are the same benchmarks on ln.GRU.
-        assert lstm.cell == "lstm" and gru.cell == "gru" and issubclass(gru, lstm)
-        for matrix in (lstm, gru):
+        # GRU's and the LSTMP's are the same benchmarks on those cells.
+        assert lstm.cell == "lstm" and gru.cell == "gru" and lstmp.cell == "lstmp"
+        assert issubclass(gru, lstm) and issubclass(lstmp, lstm)
+        for matrix in (lstm, gru, lstmp):
             profile = getattr(quick, matrix.__name__)
             assert issubclass(profile, matrix)
             assert matrix.params == [list(CONFIGS), ["float32", "float64"], [1, 2]]
@@ -162,11 +184,13 @@ def test_asv_suite_shares_the_configurations_and_has_a_quick_profile(monkeypatch
             assert profile.params == [["S", "F", "A"], ["float32"], [1]]
     # The quick profile's smallest case runs, each benchmark once, for each cell.
     params = ("S", "float32", 1)
-    for prefix, layer in (("", ln.LSTM), ("GRU", ln.GRU)):
+    for prefix, layer, proj_size in (("", ln.LSTM, 0), ("GRU", ln.GRU, 0),
+                                     ("LSTMP", ln.LSTM, 16)):
         infer, step, back = (getattr(quick, prefix + name)()
                              for name in ("Inference", "TrainingStep", "Backward"))
         infer.setup(*params)
         assert type(infer.model) is layer
+        assert getattr(infer.model, "proj_size", 0) == proj_size
         assert infer.track_gflops(*params) > 0
         step.setup(*params)
         step.time_step(*params)
@@ -181,9 +205,12 @@ def test_asv_gru_benchmarks_are_skipped_on_a_commit_without_cells(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
     full = importlib.import_module("benchmarks.benchmarks")
     monkeypatch.delattr(configs, "CELLS")
+    monkeypatch.delattr(configs.Config, "proj_size")   # came with the projected LSTM
     monkeypatch.setattr(full, "_problems", {})   # nothing made by an earlier test
     with pytest.raises(NotImplementedError, match="no gru cell"):
         full.GRUInference().setup("S", "float32", 1)
+    with pytest.raises(NotImplementedError, match="no lstmp cell"):
+        full.LSTMPInference().setup("S", "float32", 1)
     lstm = full.Inference()
     lstm.setup("S", "float32", 1)
     assert type(lstm.model) is ln.LSTM
@@ -239,6 +266,20 @@ def test_a_tiny_gru_is_measured_against_each_peer(dtype):
                     or (mode == "infer" and dtype == np.float32)]
         assert [t.library for t in timings] == expected
         assert all(t.median > 0 for t in timings)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections:UserWarning")
+def test_a_tiny_lstmp_is_measured_against_torch():
+    # torch.nn.LSTM(proj_size=P) with the same state_dict, checked against ours before
+    # it is timed; ONNX's LSTM has no projection: no ONNX Runtime task.
+    problem = peers.Problem.make(CONFIGS["F"].with_steps(4).with_cell("lstmp"), np.float32)
+    assert problem.ln_model(1).proj_size == 16 and problem.dout.shape == (4, 32, 16)
+    found, _ = peers.available_libraries()
+    schedule = timing.Schedule(repeats=1, blocks=1, pause=0.0, warmup=1)
+    for mode in ("infer", "train"):
+        timings = peers.measure(problem, mode, 1, found, schedule)
+        assert [t.library for t in timings] == [lib for lib in found if lib != "onnxruntime"]
+    assert peers.ort_task(problem, "infer", 1) is None
 
 
 def test_torch_gru_is_checked_against_ln_gru():
@@ -322,7 +363,7 @@ def test_command_line_cells(text, cells):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("lstm,tree", "unknown cell tree; choose from lstm, gru"),
+    ("lstm,tree", "unknown cell tree; choose from lstm, gru, lstmp"),
     (",", "unknown cell (none)"), ("GRU", "unknown cell GRU")])
 def test_command_line_rejects_unknown_cells(text, message, capsys):
     with pytest.raises(SystemExit):

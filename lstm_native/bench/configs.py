@@ -27,13 +27,17 @@ class Cell:
     gates : int
         Gate blocks of H rows in W_ih and W_hh, G: what the GEMMs' FLOPs scale with.
     kept : int
-        Values per hidden unit a training forward keeps per step for backward.
+        Values per hidden unit a training forward keeps per step for backward (and, with
+        a projection, the P-wide hidden state besides).
+    proj_divisor : int
+        With a projection (an LSTM's `proj_size`), P = H // proj_divisor; 0 for none.
     """
 
     name: str
     layer: str
     gates: int
     kept: int
+    proj_divisor: int = 0
 
 
 CELLS: dict[str, Cell] = {c.name: c for c in [
@@ -42,6 +46,9 @@ CELLS: dict[str, Cell] = {c.name: c for c in [
     # torch's GRU (reset after the recurrent GEMM): the three activated gates, the hidden
     # state, and n's recurrent term W_hn·h + b_hn, which the reset gate's gradient needs.
     Cell("gru", "GRU", gates=3, kept=5),
+    # The LSTM with a projection to P = H/4 (the ratio of Sak et al. 2014's LSTMP, 2048
+    # cells projected to 512): the four gates, the cell and the projection's input m.
+    Cell("lstmp", "LSTM", gates=4, kept=6, proj_divisor=4),
 ]}
 
 
@@ -88,6 +95,25 @@ class Config:
         """The cell's gate blocks, G."""
         return CELLS[self.cell].gates
 
+    @property
+    def proj_size(self) -> int:
+        """P, the projected hidden state's width; 0 without a projection."""
+        divisor = CELLS[self.cell].proj_divisor
+        return self.hidden_size // divisor if divisor else 0
+
+    @property
+    def state_size(self) -> int:
+        """The width of h and of each direction's output: P, or H."""
+        return self.proj_size or self.hidden_size
+
+    def layer_kwargs(self) -> dict:
+        """The layer's arguments after input_size and hidden_size, as lstm_native's and
+        torch's classes take them."""
+        kwargs = {"num_layers": self.num_layers, "bidirectional": self.bidirectional}
+        if self.proj_size:
+            kwargs["proj_size"] = self.proj_size
+        return kwargs
+
     def with_steps(self, steps: int) -> Config:
         """The same problem over `steps` time steps."""
         return dataclasses.replace(self, steps=steps)
@@ -98,7 +124,7 @@ class Config:
 
     def describe(self) -> str:
         text = (f"B={self.batch} T={self.steps} I={self.input_size} H={self.hidden_size} "
-                f"L={self.num_layers}")
+                + (f"P={self.proj_size} " if self.proj_size else "") + f"L={self.num_layers}")
         return text + (" bidirectional" if self.bidirectional else "")
 
 
@@ -129,8 +155,8 @@ SHORT_NAMES = {"lstm_native": "ln", "torch": "torch", "onnxruntime": "ORT"}
 
 
 def _layer_inputs(cfg: Config) -> list[int]:
-    """The input width of each layer: I, then D·H."""
-    return [cfg.input_size] + [cfg.directions * cfg.hidden_size] * (cfg.num_layers - 1)
+    """The input width of each layer: I, then D·H (D·P with a projection)."""
+    return [cfg.input_size] + [cfg.directions * cfg.state_size] * (cfg.num_layers - 1)
 
 
 def forward_flops(cfg: Config) -> int:
@@ -138,12 +164,14 @@ def forward_flops(cfg: Config) -> int:
 
     Each step multiplies [x_t, h_{t-1}] (B × (I + H)) by the G gates' weights
     ((I + H) × G·H), B·(I + H)·G·H multiply-adds counted as two FLOPs each: 8·B·H·(I + H)
-    for the LSTM's four gates, 6·B·H·(I + H) for the GRU's three. The elementwise work
-    (a few dozen FLOPs per hidden unit; the GRU's r ⊙ (W_hn·h + b_hn) among them) is left
-    out, as by convention.
+    for the LSTM's four gates, 6·B·H·(I + H) for the GRU's three. With a projection h_{t-1}
+    is P wide, 2·G·B·H·(I + P), and the projection itself adds 2·B·P·H. The elementwise
+    work (a few dozen FLOPs per hidden unit; the GRU's r ⊙ (W_hn·h + b_hn) among them) is
+    left out, as by convention.
     """
     B, T, H, D, G = cfg.batch, cfg.steps, cfg.hidden_size, cfg.directions, cfg.gates
-    return sum(2 * G * B * H * (i + H) * T * D for i in _layer_inputs(cfg))
+    S, P = cfg.state_size, cfg.proj_size
+    return sum((2 * G * B * H * (i + S) + 2 * B * P * H) * T * D for i in _layer_inputs(cfg))
 
 
 def backward_flops(cfg: Config, input_grad: bool = True) -> int:
@@ -177,12 +205,14 @@ def mode_flops(cfg: Config, mode: str) -> int:
 def activation_bytes(cfg: Config, itemsize: int) -> int:
     """What a training forward must keep for backward: per step, layer and direction
     the cell's `Cell.kept` values per hidden unit (LSTM: the four activated gates, the
-    cell and the hidden state, 6·H per row)."""
-    return (cfg.steps * cfg.batch * CELLS[cfg.cell].kept * cfg.hidden_size * cfg.num_layers
-            * cfg.directions * itemsize)
+    cell and the hidden state, 6·H per row), and the P-wide hidden state with a
+    projection."""
+    per_row = CELLS[cfg.cell].kept * cfg.hidden_size + cfg.proj_size
+    return cfg.steps * cfg.batch * per_row * cfg.num_layers * cfg.directions * itemsize
 
 
 def parameter_count(cfg: Config) -> int:
-    """Weights and biases (b_ih and b_hh) of all layers and directions."""
-    H, D, G = cfg.hidden_size, cfg.directions, cfg.gates
-    return sum(D * (G * H * (i + H) + 2 * G * H) for i in _layer_inputs(cfg))
+    """Weights and biases (b_ih and b_hh) of all layers and directions, and the
+    projections (P × H) with one."""
+    H, D, G, S = cfg.hidden_size, cfg.directions, cfg.gates, cfg.state_size
+    return sum(D * (G * H * (i + S) + 2 * G * H + cfg.proj_size * H) for i in _layer_inputs(cfg))

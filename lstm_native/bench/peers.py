@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -44,20 +45,20 @@ class Problem:
 
     @classmethod
     def make(cls, cfg: Config, dtype, seed: int = 0) -> Problem:
-        model = getattr(ln, CELLS[cfg.cell].layer)(cfg.input_size, cfg.hidden_size, cfg.num_layers,
-                        bidirectional=cfg.bidirectional, dtype=dtype, seed=seed)
+        model = getattr(ln, CELLS[cfg.cell].layer)(cfg.input_size, cfg.hidden_size,
+                                                   **cfg.layer_kwargs(), dtype=dtype, seed=seed)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
         dout = rng.standard_normal(
-            (cfg.steps, cfg.batch, cfg.directions * cfg.hidden_size)).astype(dtype)
+            (cfg.steps, cfg.batch, cfg.directions * cfg.state_size)).astype(dtype)
         return cls(cfg, np.dtype(dtype), model.state_dict(), x, dout)
 
     def ln_model(self, n_threads: int):
         """The lstm_native layer (`ln.LSTM`, `ln.GRU`) with the shared weights."""
         cfg = self.cfg
-        model = getattr(ln, CELLS[cfg.cell].layer)(cfg.input_size, cfg.hidden_size, cfg.num_layers,
-                        bidirectional=cfg.bidirectional, dtype=self.dtype,
-                        n_threads=n_threads)
+        model = getattr(ln, CELLS[cfg.cell].layer)(cfg.input_size, cfg.hidden_size,
+                                                   **cfg.layer_kwargs(), dtype=self.dtype,
+                                                   n_threads=n_threads)
         model.load_state_dict(self.state_dict)
         return model
 
@@ -220,8 +221,12 @@ def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) 
     cfg = problem.cfg
     layer = CELLS[cfg.cell].layer
     tdtype = torch.float64 if problem.dtype == np.float64 else torch.float32
-    rnn = getattr(torch.nn, layer)(cfg.input_size, cfg.hidden_size, cfg.num_layers,
-                                   bidirectional=cfg.bidirectional, dtype=tdtype)
+    rnn = getattr(torch.nn, layer)(cfg.input_size, cfg.hidden_size, **cfg.layer_kwargs(),
+                                   dtype=tdtype)
+    if cfg.proj_size:
+        # torch warns on each call that oneDNN has no projected LSTM and runs its own
+        # implementation: what is timed, and said in docs/performance.md.
+        warnings.filterwarnings("ignore", "LSTM with projections", UserWarning)
     rnn.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
                          for k, v in problem.state_dict.items()})
     x, dout = torch.from_numpy(problem.x), torch.from_numpy(problem.dout)
@@ -263,8 +268,9 @@ def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) 
 
 
 def ort_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task | None:
-    """ONNX Runtime's call: float32 inference only (None otherwise)."""
-    if mode != "infer" or problem.dtype != np.float32:
+    """ONNX Runtime's call: float32 inference only (None otherwise, and for a projected
+    LSTM, which ONNX's operator cannot express)."""
+    if mode != "infer" or problem.dtype != np.float32 or problem.cfg.proj_size:
         return None
     cfg = problem.cfg
     session = onnx_session(onnx_recurrent_model(problem.state_dict, cfg.input_size,

@@ -15,7 +15,8 @@ __all__ = ["Table", "Result", "Report", "problem_title", "summary_table", "targe
 
 NOTES = ("Times in ms (median); spread is the interquartile range relative to the median. "
          "GF/s count the GEMM FLOPs (forward 2·G·B·H·(I+H)·T per layer and direction, "
-         "G the cell's gate blocks: 4 for the LSTM, 3 for the GRU; backward twice that, "
+         "G the cell's gate blocks: 4 for the LSTM, 3 for the GRU; with a projection "
+         "2·G·B·H·(I+P)·T + 2·B·P·H·T; backward twice that, "
          "less the first layer's input gradient when it is not asked for); % GEMM is "
          "the share of numpy's SGEMM (float32) or DGEMM (float64) rate on the same "
          "threads, measured right after each configuration. ln / peer < 1: lstm_native "
