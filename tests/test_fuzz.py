@@ -334,6 +334,8 @@ def arguments(draw, *, optional: bool = False, wild: dict | None = None, **valid
 @given(data=st.data())
 def test_recurrent_constructor(cls, data):
     extra = {"nonlinearity": st.sampled_from(["tanh", "relu"])} if cls is ln.RNN else {}
+    if cls is ln.LSTM:
+        extra = {"proj_size": small_int(0, 3)}   # >= hidden_size: torch's ValueError
     kwargs = data.draw(arguments(
         input_size=small_int(), hidden_size=small_int(), num_layers=small_int(1, 2),
         bias=BOOL_ARG, batch_first=BOOL_ARG, bidirectional=BOOL_ARG, dtype=DTYPE_ARG,
@@ -350,7 +352,8 @@ def test_recurrent_constructor(cls, data):
         assert m.dtype in (np.float32, np.float64)
         # The model it built runs, and its config rebuilds it.
         out = attempt(f"{target}.forward", m, np.ones((2, 3, m.input_size), m.dtype)).value[0]
-        assert out.shape == (2, 3, m.num_directions * m.hidden_size)
+        width = getattr(m, "proj_size", 0) or m.hidden_size
+        assert out.shape == (2, 3, m.num_directions * width)
         assert np.all(np.isfinite(out))
         assert type(m)(**m.get_config()).state_dict().keys() == m.state_dict().keys()
 
@@ -432,19 +435,31 @@ def recurrent_models(draw):
                   n_threads=draw(st.sampled_from([None, 1, 2, 64])))
     if cls is ln.RNN:
         kwargs["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
-    return cls(draw(st.integers(1, 3)), draw(st.integers(1, 3)), **kwargs)
+    hidden_size = draw(st.integers(1, 3))
+    if cls is ln.LSTM:
+        kwargs["proj_size"] = draw(st.integers(0, hidden_size - 1))
+    return cls(draw(st.integers(1, 3)), hidden_size, **kwargs)
+
+
+def state_sizes(model) -> tuple:
+    """The widths of the model's states: h (P with a projection, else H), and c (H)."""
+    H = model.hidden_size
+    if isinstance(model, ln.LSTM):
+        return (model.proj_size or H, H)
+    return (H,)
 
 
 def state_strategy(model, N: int, batched: bool):
     """hx / dhx for `model`: mostly of the right shape, else anything."""
     DL = model.num_directions * model.num_layers
-    shape = (DL, N, model.hidden_size) if batched else (DL, model.hidden_size)
-    one = any_array_near(shape)
+    shapes = [(DL, N, size) if batched else (DL, size) for size in state_sizes(model)]
+    one = any_array_near(shapes[0])
     if isinstance(model, ln.LSTM):
-        valid = st.tuples(float_arrays(shape), float_arrays(shape))
-        wild = st.one_of(st.tuples(one, one), st.lists(one, max_size=3), one, WILD)
+        valid = st.tuples(float_arrays(shapes[0]), float_arrays(shapes[1]))
+        wild = st.one_of(st.tuples(one, any_array_near(shapes[1])), st.lists(one, max_size=3),
+                         one, WILD)
     else:
-        valid = float_arrays(shape)
+        valid = float_arrays(shapes[0])
         wild = st.one_of(one, st.tuples(one, one), WILD)
     return weighted((1, st.none()), (3, valid), (1, wild))
 
@@ -481,17 +496,19 @@ def test_recurrent_forward_backward(data):
         if not fwd.ok:
             return
         out, state = fwd.value
-        D, H = model.num_directions, model.hidden_size
+        D = model.num_directions
         xa = np.asarray(x)
         # The layout x really had (the draw may have dropped or added an axis).
         batched = xa.ndim == 3
         T, N = (xa.shape[:2][::-1] if model.batch_first else xa.shape[:2]) if batched else (
             xa.shape[0], 1)
-        assert out.shape == xa.shape[:-1] + (D * H,) and out.dtype == model.dtype
+        sizes = state_sizes(model)
+        assert out.shape == xa.shape[:-1] + (D * sizes[0],) and out.dtype == model.dtype
         states = state if isinstance(state, tuple) else (state,)
         assert len(states) == (2 if name == "LSTM" else 1)
-        state_shape = (D * model.num_layers, N, H) if batched else (D * model.num_layers, H)
-        assert all(s.shape == state_shape for s in states)
+        DL = D * model.num_layers
+        assert [s.shape for s in states] == [(DL, N, size) if batched else (DL, size)
+                                             for size in sizes]
         hx_arrays = [] if hx is None else (list(hx) if isinstance(hx, tuple) else [hx])
         if finite_in(xa, model.dtype) and all(finite_in(h, model.dtype) for h in hx_arrays):
             assert np.all(np.isfinite(out)), "finite inputs gave a non-finite output"
