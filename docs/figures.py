@@ -356,7 +356,7 @@ def _longlag_section(results: dict, seed_text: str) -> list[str]:
             for cell in cells:
                 done = row.get(cell)
                 figures += (["–", "–"] if done is None else
-                            [spread(done["test_mse"], ".4f"),
+                            [spread(done["test_mse"], longlag.MSE_FORMAT),
                              f"{sum(done['solved'])}/{len(done['solved'])}"])
             rows.append((*_config_name(config), row["lag"], spread(row["trivial_mse"], ".4f"),
                          *figures))

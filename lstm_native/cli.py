@@ -830,6 +830,7 @@ def longlag_command(args) -> int:
         f"sequences")
     say(f"always answering 1.0 scores MSE {longlag.TRIVIAL_MSE:.3f}; solved = MSE < "
         f"{longlag.SOLVED_MSE:.4f} (ten times better)")
+    mse = longlag.MSE_FORMAT
     runs = {}       # (seed, T, cell) -> LongLagRun
     curves = {}     # (cell, when) -> one gradient curve per seed
     for seed in seeds:
@@ -841,8 +842,8 @@ def longlag_command(args) -> int:
                                           n_threads=args.threads or None)
                 runs[seed, seq_len, kind] = run
                 say(f"  {f'seed {seed}  ' * several}T = {seq_len:>3}  {kind:<4}  test MSE "
-                    f"{run.test_mse:.4f}  (training loss {run.loss[0]:.3f} -> "
-                    f"{run.loss[-1]:.4f}, {run.seconds:.1f} s)")
+                    f"{run.test_mse:{mse}}  (training loss {run.loss[0]:{mse}} -> "
+                    f"{run.loss[-1]:{mse}}, {run.seconds:.1f} s)")
         for key, curve in longlag.gradient_curves(
                 {k: runs[seed, longest, k] for k in cells}, seed).items():
             curves.setdefault(key, []).append(curve)
@@ -860,7 +861,7 @@ def longlag_command(args) -> int:
     def solved(flags):
         return _yes(flags[0]) if not several else f"{sum(flags)}/{len(flags)}"
 
-    width = 22 if several else 8
+    width = 24 if several else 8
     if several:
         print(f"median [range] over seeds {', '.join(map(str, seeds))}:")
     print(f"{'T':>4}  {'trivial':>8}" + "".join(
@@ -876,7 +877,7 @@ def longlag_command(args) -> int:
                          "seconds": [r.seconds for r in done]}
         table.append(row)
         print(f"{seq_len:>4}  {longlag.spread(row['trivial_mse'])[0]:>8.4f}" + "".join(
-            f"  {cell(row[kind]['test_mse'], '.4f'):>{width}}  "
+            f"  {cell(row[kind]['test_mse'], mse):>{width}}  "
             f"{solved(row[kind]['solved']):>6}" for kind in cells))
     print(f"gradient reaching back {longest - 1} steps (T = {longest}), as a fraction of "
           f"the one at the loss (median over sequences"

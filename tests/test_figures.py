@@ -52,7 +52,7 @@ def _fake_results(seeds=(0, 1, 2), cells=("RNN", "LSTM")):
     def longlag_json(shift):
         mse = {"RNN": {"test_mse": [0.1 + shift, 0.01, 0.2][:n],
                        "solved": [False, True, False][:n]},
-               "GRU": {"test_mse": [0.004, 0.005, 0.006][:n], "solved": [True] * n},
+               "GRU": {"test_mse": [3e-5, 2e-5, 5e-5][:n], "solved": [True] * n},
                "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}
         return {
             "table": [{"lag": 4, "trivial_mse": [0.17] * n,
@@ -121,9 +121,10 @@ def test_render_gives_each_configuration_its_median_and_range(figures):
             "19.00, 20.00, 21.00 |") in lines
     assert any(line.startswith("| avx512 | Haswell (OPENBLAS_CORETYPE=Haswell) | 21.00 ")
                for line in lines)
-    # longlag: MSE with the solved count, the gradient T/2 and T - 1 steps back, the gates.
-    assert ("| generic | SkylakeX | 4 | 0.1700 | 0.1000 [0.0100, 0.2000] | 1/3 | "
-            "0.0020 [0.0010, 0.0030] | 3/3 |") in lines
+    # longlag: MSE (two significant digits) with the solved count, the gradient T/2 and
+    # T - 1 steps back, the gates.
+    assert ("| generic | SkylakeX | 4 | 0.1700 | 0.1 [0.01, 0.2] | 1/3 | "
+            "0.002 [0.001, 0.003] | 3/3 |") in lines
     assert "2 and 3 steps back" in text
     assert "| generic | SkylakeX | LSTM | 0.2 [0.1, 0.3] | 0.002 [0.001, 0.003] | " \
            "0.2 [0.1, 0.3] | 0.002 [0.001, 0.003] |" in lines
@@ -142,7 +143,7 @@ def test_render_gives_each_configuration_its_median_and_range(figures):
 def test_render_with_one_seed_gives_plain_values(figures):
     lines = figures.render(_fake_results(seeds=(0,))).splitlines()
     assert "| generic | SkylakeX | 19.00 | 52.68 | 228 | 197 | 1.0 | 19.00 |" in lines
-    assert "| generic | SkylakeX | 4 | 0.1700 | 0.1000 | 0/1 | 0.0010 | 1/1 |" in lines
+    assert "| generic | SkylakeX | 4 | 0.1700 | 0.1 | 0/1 | 0.001 | 1/1 |" in lines
 
 
 def _longlag_tables(text):
@@ -168,9 +169,8 @@ def test_render_longlag_with_three_cells(figures):
         _longlag_tables(text)
     assert mse_header == ["SIMD level", "BLAS kernels", "T", "trivial MSE", "RNN MSE",
                           "RNN solved", "GRU MSE", "GRU solved", "LSTM MSE", "LSTM solved"]
-    assert mse_rows[0] == ["generic", "SkylakeX", "4", "0.1700", "0.1000 [0.0100, 0.2000]",
-                           "1/3", "0.0050 [0.0040, 0.0060]", "3/3",
-                           "0.0020 [0.0010, 0.0030]", "3/3"]
+    assert mse_rows[0] == ["generic", "SkylakeX", "4", "0.1700", "0.1 [0.01, 0.2]", "1/3",
+                           "3e-05 [2e-05, 5e-05]", "3/3", "0.002 [0.001, 0.003]", "3/3"]
     assert [row[2] for row in grad_rows] == ["RNN", "GRU", "LSTM"] * 2
     assert len(gates_rows) == 2 and "longlag_gates.png" in text
 
