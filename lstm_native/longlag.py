@@ -49,9 +49,9 @@ from .schedules import CosineAnnealingLR
 from .training import evaluate, fit
 
 __all__ = ["CELLS", "MSE_FORMAT", "SOLVED_MSE", "TRIVIAL_MSE", "LongLagRun", "adding_data",
-           "build_model", "gradient_curves", "gradient_profile", "gradient_profiles", "hidden_state_grads",
-           "lstm_gates", "make_plots", "memory_unit", "parse_cells", "parse_seeds",
-           "plot_gates", "plot_gradients", "setting", "spread", "train_model"]
+           "build_model", "gradient_curves", "gradient_profile", "gradient_profiles",
+           "hidden_state_grads", "lstm_gates", "make_plots", "memory_unit", "parse_cells",
+           "parse_seeds", "plot_gates", "plot_gradients", "setting", "spread", "train_model"]
 
 #: The recurrent layers the experiment can compare, by the name of their class.
 CELLS = ("RNN", "GRU", "LSTM")
