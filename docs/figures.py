@@ -1,6 +1,6 @@
 """Regenerate the README's figures: docs/figures.md and the longlag plots in docs/.
 
-    python docs/figures.py                         # all of them (about 35 min, idle machine)
+    python docs/figures.py          # all of them (longlag: about 8 min per SIMD level on 2 cores)
     python docs/figures.py --coretypes Haswell --out /tmp/h --save /tmp/h.json  # other BLAS
     python docs/figures.py --save a.json && python docs/figures.py --merge a.json /tmp/h.json
     python docs/figures.py --parts examples --save e.json     # the scripts in examples/ only
