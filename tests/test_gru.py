@@ -436,17 +436,17 @@ def test_hidden_unit_split(reset_after, dtype):
     """Few rows and a W_hh larger than a core's L2 (3·512² values): the threads split
     hidden units, not rows. Against the reference, and bitwise against one thread."""
     cfg = dict(T=4, N=2, I=3, H=512, L=1, bi=True, lengths=True, hx=True, dhn=True)
-    results = []
-    for n_threads in (1, 2):
+
+    def run(n_threads):
         model, params, case = make_case(cfg, dtype, reset_after, seed=4,
                                         n_threads=n_threads)
         r = model_run(model, **case)
         assert_results_close(r, reference_run(model, params, **case), dtype)
         model.eval()
         r["out_eval"] = model(case["x"], case["hx"], case["lengths"])[0]
-        results.append(r)
-    names = list(KEYS) + ["out_eval"]
-    assert_all_equal([results[0][k] for k in names], [results[1][k] for k in names], names)
+        return r
+
+    assert_threads_bitwise_equal(run, KEYS)
 
 
 def test_eval_mode_and_backward_once():

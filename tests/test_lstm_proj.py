@@ -16,7 +16,6 @@ from conftest import (
     DTYPES,
     SIMD_LEVELS,
     TORCH_RTOL,
-    assert_all_equal,
     assert_results_close,
     assert_threads_bitwise_equal,
     check_finite_differences,
@@ -282,16 +281,16 @@ def test_hidden_unit_split(dtype, P):
     units, wait for all of m_t, then split the projection's P columns (P = 200: the last
     block is short). Against the reference, and bitwise against one thread."""
     cfg = dict(T=4, N=2, I=3, H=512, P=P, L=1, bi=True, lengths=True, hx=True, dhx=True)
-    results = []
-    for n_threads in (1, 2):
+
+    def run(n_threads):
         model, params, case = make_case(cfg, dtype, seed=4, n_threads=n_threads)
         r = model_run(model, **case)
         assert_results_close(r, reference_run(model, params, **case), dtype)
         model.eval()
         r["out_eval"] = model(case["x"], case["hx"], case["lengths"])[0]
-        results.append(r)
-    names = list(KEYS) + ["out_eval"]
-    assert_all_equal([results[0][k] for k in names], [results[1][k] for k in names], names)
+        return r
+
+    assert_threads_bitwise_equal(run, KEYS)
 
 
 # -------------------------------------------------------------------------------------
