@@ -13,7 +13,7 @@ from ._validation import check_isa_request as _check_isa_request
 # Before any kernel loads: they read LSTM_NATIVE_ISA then, and ignore a value they do not know.
 _check_isa_request(_os.environ)
 
-from . import data, losses, optim, schedules
+from . import data, init, losses, optim, schedules
 from ._parallel import openmp_enabled
 from .checkpoint import (CheckpointError, load_checkpoint, load_model, register_module,
                          save_checkpoint)
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LSTM", "LSTMCell", "RNN", "RNNCell", "GRU", "GRUCell", "Linear", "Dropout", "LastStep",
     "Sequential", "Module",
-    "losses", "optim", "schedules", "data",
+    "losses", "optim", "schedules", "data", "init",
     "save_checkpoint", "load_checkpoint", "load_model", "register_module", "CheckpointError",
     "openmp_enabled", "__version__",
     "fit", "predict", "evaluate", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
