@@ -280,14 +280,17 @@ _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
                    "num_layers": _ints(1, MAX_LAYERS), "bias": _BOOL, "batch_first": _BOOL,
                    "dropout": _Key("a float in [0, 1]",
                                    lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0),
-                   "bidirectional": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS}
+                   "bidirectional": _BOOL,
+                   "init": _choice("torch", "keras")._replace(default="torch"),
+                   "dtype": _DTYPE, "n_threads": _THREADS}
 
 #: Per built-in class: every key its get_config() writes, and its parameters as
 #: (name, shape, dtype name) from the checked config. `layer_parameters(where, spec)`
 #: gives a sub-module's (for Sequential). A key added later gets a default, so that
 #: older files still load.
 _RULES = {
-    LSTM: ({**_RECURRENT_KEYS, "proj_size": _ints(0, MAX_SIZE - 1, default=0)},
+    LSTM: ({**_RECURRENT_KEYS, "proj_size": _ints(0, MAX_SIZE - 1, default=0),
+            "unit_forget_bias": _BOOL._replace(default=False)},
            _recurrent_shapes(LSTM)),
     RNN: ({**_RECURRENT_KEYS, "nonlinearity": _choice("tanh", "relu")},
           _recurrent_shapes(RNN)),

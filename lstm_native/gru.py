@@ -81,9 +81,14 @@ class GRU(_Recurrent):
         As torch's: the kernels run on the CPU; any other device is a ValueError.
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         The precision of parameters and computation; default float32.
+    init : {"torch", "keras"}, default "torch"
+        The initialisation: torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, or
+        Keras' (Glorot-uniform `weight_ih`, an orthogonal `weight_hh` over all gates at
+        once, the transpose of Keras' (H, 3H) recurrent kernel, zero biases;
+        `lstm_native.init`).
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
-        generator then draws the dropout masks; an int >= 0.
+        Seed of the initialisation, whose generator then draws the dropout masks; an int
+        >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OpenMP's default (OMP_NUM_THREADS, else all cores).
@@ -114,12 +119,12 @@ class GRU(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device=None, dtype=np.float32, *,
-                 reset_after: bool = True, seed: int | None = None,
+                 reset_after: bool = True, init: str = "torch", seed: int | None = None,
                  n_threads: int | None = None):
         self.reset_after = check_bool(reset_after, "reset_after")
         self._cell = _cell_kind(self.reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, seed, n_threads)
+                         bidirectional, device, dtype, seed, n_threads, init=init)
 
     def _cell_config(self) -> dict:
         return {"reset_after": self.reset_after}

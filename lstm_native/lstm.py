@@ -67,9 +67,18 @@ class LSTM(_Recurrent):
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         The precision of parameters and computation; default float32. The arguments up
         to here are torch's, in its order; the rest are keyword-only.
+    init : {"torch", "keras"}, default "torch"
+        The initialisation: torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, or
+        Keras' (Glorot-uniform `weight_ih` and `weight_hr`, an orthogonal `weight_hh` over
+        all four gates at once, the transpose of Keras' (H, 4H) recurrent kernel, zero
+        biases; `lstm_native.init`).
+    unit_forget_bias : bool, default False
+        Keras' `unit_forget_bias` (Jozefowicz et al. 2015): the forget gate's bias starts
+        at 1 (its block of `bias_ih` set to 1, of `bias_hh` to 0, in place of the drawn
+        values; the rest as `init` draws it). Needs `bias`.
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
-        generator then draws the dropout masks; an int >= 0.
+        Seed of the initialisation, whose generator then draws the dropout masks; an int
+        >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the
@@ -116,17 +125,19 @@ class LSTM(_Recurrent):
     _n_gates = 4
     _state_names = ("h", "c")
     _cell = _recurrent.Cell.LSTM
-    _cell_defaults = {"proj_size": 0}
+    _cell_defaults = {"proj_size": 0, "unit_forget_bias": False}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, device=None,
-                 dtype=np.float32, *, seed: int | None = None, n_threads: int | None = None):
+                 dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
+                 seed: int | None = None, n_threads: int | None = None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, seed, n_threads, proj_size)
+                         bidirectional, device, dtype, seed, n_threads, proj_size, init,
+                         unit_forget_bias)
 
     def _cell_config(self) -> dict:
-        return {"proj_size": self.proj_size}
+        return {"proj_size": self.proj_size, "unit_forget_bias": self.unit_forget_bias}
 
     def forward(self, x, hx=None, lengths=None):
         """Run the LSTM over whole sequences.

@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from . import _recurrent
+from . import init as initializers
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
 from ._validation import (MAX_FEATURES, MAX_NUM_LAYERS, as_float_array, check_bool,
                           check_device, check_lengths, check_model_dtype,
@@ -81,6 +82,18 @@ def check_proj_size(proj_size, hidden_size: int) -> int:
     return int(proj_size)
 
 
+INITS = ("torch", "keras")
+
+
+def check_init(init) -> str:
+    """`init` as one of `INITS`."""
+    if not isinstance(init, str) or init not in INITS:
+        raise ValueError(f"init must be 'torch' (U(-1/sqrt(H), 1/sqrt(H)) for every "
+                         f"parameter) or 'keras' (glorot-uniform, orthogonal recurrent "
+                         f"kernel, zero biases), got {init!r}")
+    return init
+
+
 def check_dropout(dropout, num_layers: int) -> float:
     """`dropout` as a float in [0, 1], with torch's message and torch's warning for a
     single layer (there is no inner layer to drop from)."""
@@ -103,10 +116,10 @@ class _Recurrent(Module):
     Parameters
     ----------
     input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-    dtype, seed, n_threads, proj_size
+    dtype, seed, n_threads, proj_size, init, unit_forget_bias
         As documented by `LSTM`, `RNN` and `GRU`, which each define their own constructor
         (so that its signature and errors name the public class) and call this one; only
-        the LSTM has a `proj_size`.
+        the LSTM has a `proj_size` and a `unit_forget_bias`.
     """
 
     #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
@@ -120,7 +133,8 @@ class _Recurrent(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, device, dtype, seed,
-                 n_threads, proj_size: int = 0):
+                 n_threads, proj_size: int = 0, init: str = "torch",
+                 unit_forget_bias: bool = False):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
@@ -131,6 +145,11 @@ class _Recurrent(Module):
         self.dropout = check_dropout(dropout, self.num_layers)
         self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.proj_size = check_proj_size(proj_size, self.hidden_size)
+        self.init = check_init(init)
+        self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias")
+        if self.unit_forget_bias and not self.bias:
+            raise ValueError("unit_forget_bias=True sets the forget gate's bias: it needs "
+                             "bias=True")
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
         self._spare = {}
@@ -148,18 +167,35 @@ class _Recurrent(Module):
             for direction in range(D):
                 sfx = self._suffix(layer, direction)
                 # torch's order of parameters (and so of the seeded draws)
-                self._add_parameter(f"weight_ih{sfx}", init_uniform(rng, (G, in_size), H))
-                self._add_parameter(f"weight_hh{sfx}", init_uniform(rng, (G, P), H))
+                shapes = {f"weight_ih{sfx}": (G, in_size), f"weight_hh{sfx}": (G, P)}
                 if self.bias:
-                    self._add_parameter(f"bias_ih{sfx}", init_uniform(rng, (G,), H))
-                    self._add_parameter(f"bias_hh{sfx}", init_uniform(rng, (G,), H))
+                    shapes.update({f"bias_ih{sfx}": (G,), f"bias_hh{sfx}": (G,)})
                 if self.proj_size:
-                    self._add_parameter(f"weight_hr{sfx}", init_uniform(rng, (P, H), H))
+                    shapes[f"weight_hr{sfx}"] = (P, H)
+                for name, shape in shapes.items():
+                    self._add_parameter(name, self._initial_value(rng, name, shape))
+                if self.unit_forget_bias:
+                    # Keras' unit_forget_bias: the forget gate's bias b_ih + b_hh starts at 1.
+                    self._params[f"bias_ih{sfx}"][H:2 * H] = 1
+                    self._params[f"bias_hh{sfx}"][H:2 * H] = 0
         # The masks of `dropout` come from the same generator, past the initialisation.
         self._rng = rng
 
     #: Defaults of the subclass's own constructor arguments (left out of repr).
     _cell_defaults: dict = {}
+
+    def _initial_value(self, rng: np.random.Generator, name: str, shape: tuple) -> np.ndarray:
+        """A parameter's initial value by `init`: torch's U(-1/sqrt(H), 1/sqrt(H)) for all,
+        or Keras' (glorot-uniform input weights and projections, an orthogonal recurrent
+        kernel over all gates at once, as Keras draws its (H, G) kernel: ours is its
+        transpose, zero biases)."""
+        if self.init == "torch":
+            return init_uniform(rng, shape, self.hidden_size)
+        if name.startswith("bias"):
+            return np.zeros(shape)
+        if name.startswith("weight_hh"):
+            return initializers.orthogonal_(np.empty(shape), rng=rng)
+        return initializers.glorot_uniform_(np.empty(shape), rng=rng)
 
     @property
     def _out_size(self) -> int:
@@ -179,8 +215,8 @@ class _Recurrent(Module):
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
                 "batch_first": self.batch_first, "dropout": self.dropout,
-                "bidirectional": self.bidirectional, "dtype": self.dtype.name,
-                "n_threads": self.n_threads}
+                "bidirectional": self.bidirectional, "init": self.init,
+                "dtype": self.dtype.name, "n_threads": self.n_threads}
 
     def flatten_parameters(self) -> None:
         """Do nothing, as there is nothing to do: the parameters are always contiguous
@@ -192,10 +228,11 @@ class _Recurrent(Module):
         return f"_l{layer}" + ("_reverse" if direction else "")
 
     def __repr__(self) -> str:
-        defaults = {"num_layers": 1, "bias": True, "dropout": 0.0, **self._cell_defaults}
+        defaults = {"num_layers": 1, "bias": True, "dropout": 0.0, "init": "torch",
+                    **self._cell_defaults}
         shown = {"num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
                  "batch_first": self.batch_first, "dropout": self.dropout,
-                 "bidirectional": self.bidirectional}
+                 "bidirectional": self.bidirectional, "init": self.init}
         extra = "".join(f", {k}={v!r}" for k, v in shown.items()
                         if v != defaults.get(k, False))
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "

@@ -71,9 +71,14 @@ class RNN(_Recurrent):
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         The precision of parameters and computation; default float32. The arguments up
         to here are torch's, in its order; the rest are keyword-only.
+    init : {"torch", "keras"}, default "torch"
+        The initialisation: torch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter, or
+        Keras' (Glorot-uniform `weight_ih`, an orthogonal `weight_hh` over all gates at
+        once, the transpose of Keras' (H, H) recurrent kernel, zero biases;
+        `lstm_native.init`).
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation (PyTorch's default), whose
-        generator then draws the dropout masks; an int >= 0.
+        Seed of the initialisation, whose generator then draws the dropout masks; an int
+        >= 0.
     n_threads : int or None
         OpenMP threads of the kernels, in 1..1024, used up to the cores the process may
         run on; None uses OMP_NUM_THREADS when it is set, else the physical cores the
@@ -115,11 +120,12 @@ class RNN(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, device=None,
-                 dtype=np.float32, *, seed: int | None = None, n_threads: int | None = None):
+                 dtype=np.float32, *, init: str = "torch", seed: int | None = None,
+                 n_threads: int | None = None):
         self.nonlinearity = _check_nonlinearity(nonlinearity)
         self._cell = _NONLINEARITIES[nonlinearity]
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, seed, n_threads)
+                         bidirectional, device, dtype, seed, n_threads, init=init)
 
     def _cell_config(self) -> dict:
         return {"nonlinearity": self.nonlinearity}

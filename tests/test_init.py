@@ -1,5 +1,6 @@
 """`lstm_native.init`: torch.nn.init's rules on NumPy arrays — gains, fans, bounds and
-spreads against torch's own functions, orthogonality, in place and seeded, and the errors."""
+spreads against torch's own functions, orthogonality, in place and seeded, and the errors;
+and the recurrent layers' `init="keras"` and the LSTM's `unit_forget_bias`."""
 from __future__ import annotations
 
 import math
@@ -154,3 +155,73 @@ def test_read_only_array_is_refused_unchanged():
 def test_zero_element_arrays_are_a_no_op():
     for fn in (init.kaiming_uniform_, init.xavier_normal_, init.orthogonal_):
         assert fn(np.empty((0, 3))).shape == (0, 3)
+
+
+# -- the layers' init= and unit_forget_bias= -------------------------------------------------
+
+def test_keras_init_of_an_lstm():
+    """Glorot-uniform input weights and projections, an orthogonal recurrent kernel over
+    all four gates (orthonormal columns: the transpose of Keras' (P, 4H) kernel's rows),
+    zero biases; every layer and direction."""
+    I, H, P = 5, 8, 3
+    m = ln.LSTM(I, H, 2, bidirectional=True, proj_size=P, init="keras", dtype=np.float64,
+                seed=0)
+    for sfx in ("_l0", "_l0_reverse", "_l1", "_l1_reverse"):
+        params = {k[:-len(sfx)]: v for k, v in m.state_dict().items() if k.endswith(sfx)}
+        w_ih, w_hh, w_hr = params["weight_ih"], params["weight_hh"], params["weight_hr"]
+        in_size = I if sfx.startswith("_l0") else 2 * P
+        assert np.abs(w_ih).max() <= math.sqrt(6 / (in_size + 4 * H))
+        assert np.abs(w_hr).max() <= math.sqrt(6 / (H + P))
+        np.testing.assert_allclose(w_hh.T @ w_hh, np.eye(P), atol=1e-12)
+        assert not params["bias_ih"].any() and not params["bias_hh"].any()
+    assert m.get_config()["init"] == "keras" and "init='keras'" in repr(m)
+    assert "init" not in repr(ln.LSTM(2, 3))
+
+
+@pytest.mark.parametrize("cls,gates", [(ln.GRU, 3), (ln.RNN, 1)])
+def test_keras_init_of_the_gru_and_the_rnn(cls, gates):
+    m = cls(4, 6, init="keras", dtype=np.float64, seed=1)
+    sd = m.state_dict()
+    assert np.abs(sd["weight_ih_l0"]).max() <= math.sqrt(6 / (4 + gates * 6))
+    np.testing.assert_allclose(sd["weight_hh_l0"].T @ sd["weight_hh_l0"], np.eye(6),
+                               atol=1e-12)
+    assert not sd["bias_ih_l0"].any() and not sd["bias_hh_l0"].any()
+    assert cls(**m.get_config()).get_config() == m.get_config()
+
+
+@pytest.mark.parametrize("init_name", ["torch", "keras"])
+def test_unit_forget_bias(init_name, tmp_path):
+    H = 4
+    plain = ln.LSTM(3, H, 2, bidirectional=True, init=init_name, seed=7)
+    forget = ln.LSTM(3, H, 2, bidirectional=True, init=init_name, unit_forget_bias=True,
+                     seed=7)
+    for name, value in forget.state_dict().items():
+        if name.startswith("bias"):
+            gate = value[H:2 * H]
+            assert np.all(gate == (1 if name.startswith("bias_ih") else 0)), name
+            # the other blocks are the same draw as without the option
+            assert np.array_equal(np.delete(value, np.s_[H:2 * H]),
+                                  np.delete(plain.state_dict()[name], np.s_[H:2 * H]))
+        else:
+            assert np.array_equal(value, plain.state_dict()[name]), name
+    assert forget.get_config()["unit_forget_bias"] is True
+    assert "unit_forget_bias=True" in repr(forget)
+    ln.save_checkpoint(tmp_path / "m.npz", forget)
+    assert ln.load_model(tmp_path / "m.npz").get_config() == forget.get_config()
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(init="glorot"), ValueError, "init must be 'torch'"),
+    (dict(init=None), ValueError, "init must be 'torch'"),
+    (dict(unit_forget_bias=True, bias=False), ValueError, "needs bias=True"),
+    (dict(unit_forget_bias=1), TypeError, "unit_forget_bias"),
+])
+def test_layer_init_errors(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ln.LSTM(3, 4, **kwargs)
+
+
+@pytest.mark.parametrize("cls", [ln.GRU, ln.RNN])
+def test_unit_forget_bias_is_the_lstms(cls):
+    with pytest.raises(TypeError, match=rf"{cls.__name__}.*unit_forget_bias"):
+        cls(3, 4, unit_forget_bias=True)
