@@ -226,6 +226,7 @@ _BOOL = _Key("a bool", lambda v: type(v) is bool, _REQUIRED)
 _SIZE = _ints(1, MAX_SIZE)
 _DTYPE = _choice("float32", "float64")
 _THREADS = _optional_ints(1, MAX_THREADS)
+_INIT = _choice("torch", "keras")._replace(default="torch")   # older files: torch's
 
 
 def _recurrent_shapes(cls):
@@ -281,7 +282,7 @@ _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
                    "dropout": _Key("a float in [0, 1]",
                                    lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0),
                    "bidirectional": _BOOL,
-                   "init": _choice("torch", "keras")._replace(default="torch"),
+                   "init": _INIT,
                    "dtype": _DTYPE, "n_threads": _THREADS}
 
 #: Per built-in class: every key its get_config() writes, and its parameters as
@@ -295,13 +296,14 @@ _RULES = {
     RNN: ({**_RECURRENT_KEYS, "nonlinearity": _choice("tanh", "relu")},
           _recurrent_shapes(RNN)),
     GRU: ({**_RECURRENT_KEYS, "reset_after": _BOOL}, _recurrent_shapes(GRU)),
-    LSTMCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL, "dtype": _DTYPE,
+    LSTMCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL, "init": _INIT,
+                "unit_forget_bias": _BOOL._replace(default=False), "dtype": _DTYPE,
                 "n_threads": _THREADS}, _cell_shapes(4)),
     RNNCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL,
-               "nonlinearity": _choice("tanh", "relu"), "dtype": _DTYPE,
+               "nonlinearity": _choice("tanh", "relu"), "init": _INIT, "dtype": _DTYPE,
                "n_threads": _THREADS}, _cell_shapes(1)),
     GRUCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL,
-               "reset_after": _BOOL, "dtype": _DTYPE, "n_threads": _THREADS},
+               "reset_after": _BOOL, "init": _INIT, "dtype": _DTYPE, "n_threads": _THREADS},
               _cell_shapes(3)),
     Linear: ({"in_features": _SIZE, "out_features": _SIZE, "bias": _BOOL, "dtype": _DTYPE},
              _linear_shapes),

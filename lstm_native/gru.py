@@ -17,7 +17,7 @@ from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device
                           check_model_dtype, check_parameter_count, check_rows, check_seed,
                           check_size)
 from .module import Module, one_thread_in_training
-from .recurrent import _Recurrent, check_state, init_uniform
+from .recurrent import _Recurrent, add_initial_parameters, check_init, check_state
 
 __all__ = ["GRU", "GRUCell"]
 
@@ -217,8 +217,10 @@ class GRUCell(Module):
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         Default float32. `bias`, `device` and `dtype` are torch's positional arguments,
         in its order.
+    init : {"torch", "keras"}, default "torch"
+        torch's U(-1/sqrt(H), 1/sqrt(H)) initialisation, or Keras' (as `GRU`'s).
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
+        Seed of the initialisation; an int >= 0.
     n_threads : int or None
         OpenMP threads (they split the batch), in 1..1024, used up to the cores the
         process may run on; None uses OpenMP's default.
@@ -233,34 +235,35 @@ class GRUCell(Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
-                 dtype=np.float32, *, reset_after: bool = True, seed: int | None = None,
-                 n_threads: int | None = None):
+                 dtype=np.float32, *, reset_after: bool = True, init: str = "torch",
+                 seed: int | None = None, n_threads: int | None = None):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
         self.bias = check_bool(bias, "bias")
+        self.init = check_init(init)
         self.reset_after = check_bool(reset_after, "reset_after")
         self.n_threads = check_n_threads(n_threads)
         H = self.hidden_size
         check_parameter_count(3 * H * (self.input_size + H + 2 * self.bias),
                               "input_size and hidden_size")
         rng = np.random.default_rng(check_seed(seed))
-        self._add_parameter("weight_ih", init_uniform(rng, (3 * H, self.input_size), H))
-        self._add_parameter("weight_hh", init_uniform(rng, (3 * H, H), H))
+        shapes = {"weight_ih": (3 * H, self.input_size), "weight_hh": (3 * H, H)}
         if self.bias:
-            self._add_parameter("bias_ih", init_uniform(rng, (3 * H,), H))
-            self._add_parameter("bias_hh", init_uniform(rng, (3 * H,), H))
+            shapes.update(bias_ih=(3 * H,), bias_hh=(3 * H,))
+        add_initial_parameters(self, rng, shapes, self.init)
 
     def get_config(self) -> dict:
         """The constructor's arguments (but the seed) as a JSON-ready dict."""
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "bias": self.bias, "reset_after": self.reset_after, "dtype": self.dtype.name,
-                "n_threads": self.n_threads}
+                "bias": self.bias, "reset_after": self.reset_after, "init": self.init,
+                "dtype": self.dtype.name, "n_threads": self.n_threads}
 
     def __repr__(self) -> str:
         extra = ("" if self.bias else ", bias=False") + \
-            ("" if self.reset_after else ", reset_after=False")
+            ("" if self.reset_after else ", reset_after=False") + \
+            ("" if self.init == "torch" else f", init={self.init!r}")
         return f"GRUCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
 
     def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:

@@ -16,7 +16,8 @@ from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device
                           check_model_dtype, check_parameter_count, check_rows, check_seed,
                           check_size)
 from .module import Module, one_thread_in_training
-from .recurrent import _Recurrent, check_state, check_state_pair, init_uniform
+from .recurrent import (_Recurrent, add_initial_parameters, check_init, check_state,
+                        check_state_pair, check_unit_forget_bias)
 
 __all__ = ["LSTM", "LSTMCell"]
 
@@ -216,8 +217,12 @@ class LSTMCell(Module):
     dtype : np.float32, np.float64, their names, or torch.float32 / torch.float64
         Default float32. The arguments up to here are torch's, in its order; the rest
         are keyword-only.
+    init : {"torch", "keras"}, default "torch"
+        torch's U(-1/sqrt(H), 1/sqrt(H)) initialisation, or Keras' (as `LSTM`'s).
+    unit_forget_bias : bool, default False
+        Start the forget gate's bias at 1 (as `LSTM`'s; needs `bias`).
     seed : int, numpy Generator or None
-        Seed of the U(-1/sqrt(H), 1/sqrt(H)) initialisation; an int >= 0.
+        Seed of the initialisation; an int >= 0.
     n_threads : int or None
         OpenMP threads (they split the batch), in 1..1024, used up to the cores the
         process may run on; None as in `LSTM`.
@@ -256,31 +261,36 @@ class LSTMCell(Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
-                 dtype=np.float32, *, seed: int | None = None, n_threads: int | None = None):
+                 dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
+                 seed: int | None = None, n_threads: int | None = None):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
         self.hidden_size = check_size(hidden_size, "hidden_size", maximum=MAX_FEATURES)
         self.bias = check_bool(bias, "bias")
+        self.init = check_init(init)
+        self.unit_forget_bias = check_unit_forget_bias(unit_forget_bias, self.bias)
         self.n_threads = check_n_threads(n_threads)
         H = self.hidden_size
         check_parameter_count(4 * H * (self.input_size + H + 2 * self.bias),
                               "input_size and hidden_size")
         rng = np.random.default_rng(check_seed(seed))
-        self._add_parameter("weight_ih", init_uniform(rng, (4 * H, self.input_size), H))
-        self._add_parameter("weight_hh", init_uniform(rng, (4 * H, H), H))
+        shapes = {"weight_ih": (4 * H, self.input_size), "weight_hh": (4 * H, H)}
         if self.bias:
-            self._add_parameter("bias_ih", init_uniform(rng, (4 * H,), H))
-            self._add_parameter("bias_hh", init_uniform(rng, (4 * H,), H))
+            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
+        add_initial_parameters(self, rng, shapes, self.init, self.unit_forget_bias)
 
     def get_config(self) -> dict:
         """The constructor's arguments (but the seed) as a JSON-ready dict."""
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "bias": self.bias, "dtype": self.dtype.name, "n_threads": self.n_threads}
+                "bias": self.bias, "init": self.init, "unit_forget_bias": self.unit_forget_bias,
+                "dtype": self.dtype.name, "n_threads": self.n_threads}
 
     def __repr__(self) -> str:
-        bias = "" if self.bias else ", bias=False"
-        return f"LSTMCell({self.input_size}, {self.hidden_size}{bias}, dtype={self.dtype.name})"
+        extra = ("" if self.bias else ", bias=False") + \
+            ("" if self.init == "torch" else f", init={self.init!r}") + \
+            (", unit_forget_bias=True" if self.unit_forget_bias else "")
+        return f"LSTMCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
 
     def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
         H = self.hidden_size

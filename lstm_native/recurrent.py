@@ -94,6 +94,39 @@ def check_init(init) -> str:
     return init
 
 
+def check_unit_forget_bias(unit_forget_bias, bias: bool) -> bool:
+    """`unit_forget_bias` as a bool, which needs the biases it sets."""
+    if check_bool(unit_forget_bias, "unit_forget_bias") and not bias:
+        raise ValueError("unit_forget_bias=True sets the forget gate's bias: it needs "
+                         "bias=True")
+    return unit_forget_bias
+
+
+def add_initial_parameters(module: Module, rng: np.random.Generator, shapes: dict,
+                           init: str, unit_forget_bias: bool = False) -> None:
+    """Add the parameters of `shapes` (name -> shape, in torch's order: the order of the
+    seeded draws) to a recurrent layer or cell, initialised by `init`: torch's
+    U(-1/sqrt(H), 1/sqrt(H)) for all, or Keras' (Glorot-uniform input weights and
+    projections, an orthogonal recurrent kernel over all gates at once, as Keras draws
+    its (H, G) kernel: ours is its transpose, zero biases). `unit_forget_bias` (an LSTM's,
+    Keras') then sets the forget gate's bias b_ih + b_hh to 1."""
+    H = module.hidden_size
+    for name, shape in shapes.items():
+        if init == "torch":
+            value = init_uniform(rng, shape, H)
+        elif name.startswith("bias"):
+            value = np.zeros(shape)
+        elif name.startswith("weight_hh"):
+            value = initializers.orthogonal_(np.empty(shape), rng=rng)
+        else:
+            value = initializers.glorot_uniform_(np.empty(shape), rng=rng)
+        module._add_parameter(name, value)
+    if unit_forget_bias:
+        for name in shapes:
+            if name.startswith("bias"):
+                module._params[name][H:2 * H] = 1 if name.startswith("bias_ih") else 0
+
+
 def check_dropout(dropout, num_layers: int) -> float:
     """`dropout` as a float in [0, 1], with torch's message and torch's warning for a
     single layer (there is no inner layer to drop from)."""
@@ -146,10 +179,7 @@ class _Recurrent(Module):
         self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.proj_size = check_proj_size(proj_size, self.hidden_size)
         self.init = check_init(init)
-        self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias")
-        if self.unit_forget_bias and not self.bias:
-            raise ValueError("unit_forget_bias=True sets the forget gate's bias: it needs "
-                             "bias=True")
+        self.unit_forget_bias = check_unit_forget_bias(unit_forget_bias, self.bias)
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
         self._spare = {}
@@ -172,30 +202,13 @@ class _Recurrent(Module):
                     shapes.update({f"bias_ih{sfx}": (G,), f"bias_hh{sfx}": (G,)})
                 if self.proj_size:
                     shapes[f"weight_hr{sfx}"] = (P, H)
-                for name, shape in shapes.items():
-                    self._add_parameter(name, self._initial_value(rng, name, shape))
-                if self.unit_forget_bias:
-                    # Keras' unit_forget_bias: the forget gate's bias b_ih + b_hh starts at 1.
-                    self._params[f"bias_ih{sfx}"][H:2 * H] = 1
-                    self._params[f"bias_hh{sfx}"][H:2 * H] = 0
+                add_initial_parameters(self, rng, shapes, self.init, self.unit_forget_bias)
         # The masks of `dropout` come from the same generator, past the initialisation.
         self._rng = rng
 
     #: Defaults of the subclass's own constructor arguments (left out of repr).
     _cell_defaults: dict = {}
 
-    def _initial_value(self, rng: np.random.Generator, name: str, shape: tuple) -> np.ndarray:
-        """A parameter's initial value by `init`: torch's U(-1/sqrt(H), 1/sqrt(H)) for all,
-        or Keras' (glorot-uniform input weights and projections, an orthogonal recurrent
-        kernel over all gates at once, as Keras draws its (H, G) kernel: ours is its
-        transpose, zero biases)."""
-        if self.init == "torch":
-            return init_uniform(rng, shape, self.hidden_size)
-        if name.startswith("bias"):
-            return np.zeros(shape)
-        if name.startswith("weight_hh"):
-            return initializers.orthogonal_(np.empty(shape), rng=rng)
-        return initializers.glorot_uniform_(np.empty(shape), rng=rng)
 
     @property
     def _out_size(self) -> int:

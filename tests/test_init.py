@@ -225,3 +225,33 @@ def test_layer_init_errors(kwargs, exc, match):
 def test_unit_forget_bias_is_the_lstms(cls):
     with pytest.raises(TypeError, match=rf"{cls.__name__}.*unit_forget_bias"):
         cls(3, 4, unit_forget_bias=True)
+
+
+@pytest.mark.parametrize("cls,gates", [(ln.LSTMCell, 4), (ln.GRUCell, 3), (ln.RNNCell, 1)])
+def test_the_cells_take_init_as_their_layers(cls, gates, tmp_path):
+    """A cell's init= draws what its layer's does for layer 0 (the same names, shapes
+    and order of draws), and round-trips through get_config and a checkpoint."""
+    cell = cls(4, 6, init="keras", dtype=np.float64, seed=2)
+    layer = getattr(ln, cls.__name__[:-4])(4, 6, init="keras", dtype=np.float64, seed=2)
+    for name, value in cell.state_dict().items():
+        assert np.array_equal(value, layer.state_dict()[name + "_l0"]), name
+    np.testing.assert_allclose(cell.state_dict()["weight_hh"].T @ cell.state_dict()["weight_hh"],
+                               np.eye(6), atol=1e-12)
+    assert "init='keras'" in repr(cell) and cls(**cell.get_config()).get_config() == \
+        cell.get_config()
+    ln.save_checkpoint(tmp_path / "c.npz", cell)
+    assert ln.load_model(tmp_path / "c.npz").get_config()["init"] == "keras"
+    with pytest.raises(ValueError, match="init must be"):
+        cls(4, 6, init="he")
+
+
+def test_lstm_cell_unit_forget_bias():
+    cell = ln.LSTMCell(3, 5, unit_forget_bias=True, seed=0)
+    layer = ln.LSTM(3, 5, unit_forget_bias=True, seed=0)
+    for name, value in cell.state_dict().items():
+        assert np.array_equal(value, layer.state_dict()[name + "_l0"]), name
+    b = cell.state_dict()
+    assert np.all(b["bias_ih"][5:10] + b["bias_hh"][5:10] == 1)
+    assert "unit_forget_bias=True" in repr(cell)
+    with pytest.raises(ValueError, match="needs bias=True"):
+        ln.LSTMCell(3, 5, bias=False, unit_forget_bias=True)

@@ -206,8 +206,8 @@ def test_cell_modes_and_object():
     assert repr(ln.RNNCell(2, 3, False)) == "RNNCell(2, 3, bias=False, dtype=float32)"
     assert ln.RNNCell(**cell.get_config()).get_config() == cell.get_config()
     assert cell.get_config() == {"input_size": 3, "hidden_size": 4, "bias": True,
-                                 "nonlinearity": "relu", "dtype": "float64",
-                                 "n_threads": None}
+                                 "nonlinearity": "relu", "init": "torch",
+                                 "dtype": "float64", "n_threads": None}
     with pytest.raises(ValueError, match="hx"):
         cell(x, np.zeros((3, 4)))
     with pytest.raises(ValueError, match="x must have shape"):
