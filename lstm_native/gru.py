@@ -13,11 +13,10 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device,
-                          check_model_dtype, check_parameter_count, check_rows, check_seed,
-                          check_size)
-from .module import Module, one_thread_in_training
-from .recurrent import _Recurrent, add_initial_parameters, check_init, check_state
+from ._validation import (MAX_FEATURES, check_bool, check_device, check_model_dtype,
+                          check_parameter_count, check_seed, check_size)
+from .module import one_thread_in_training
+from .recurrent import _Cell, _Recurrent, add_initial_parameters, check_init, check_state
 
 __all__ = ["GRU", "GRUCell"]
 
@@ -199,7 +198,7 @@ class GRU(_Recurrent):
         return self._backward(dout, dh_n, "dh_n", input_grad)
 
 
-class GRUCell(Module):
+class GRUCell(_Cell):
     """One GRU step, as `torch.nn.GRUCell`.
 
     Parameters
@@ -266,10 +265,6 @@ class GRUCell(Module):
             ("" if self.init == "torch" else f", init={self.init!r}")
         return f"GRUCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
 
-    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
-        H = self.hidden_size
-        return ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
-
     @one_thread_in_training
     def forward(self, x, hx=None):
         """One step.
@@ -286,17 +281,7 @@ class GRUCell(Module):
         h : numpy.ndarray, (N, H) ((H,) unbatched)
             The new hidden state.
         """
-        expected = f"(N, I) or (I,) with I = input_size = {self.input_size}"
-        user_x = x
-        x = as_float_array(x, "x", self.dtype, expected)
-        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
-            raise ValueError(f"x must have shape {expected}, got {x.shape}")
-        batched = x.ndim == 2
-        check_rows(x.size // self.input_size, "x", "the batch N")
-        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
-        if self.training and np.may_share_memory(x, user_x):
-            # backward reads x again: our own copy, so the caller may reuse its buffer.
-            x = x.copy()
+        x, batched = self._check_step_input(x)
         N, H = x.shape[0], self.hidden_size
         if hx is None:
             h_prev = np.zeros((N, H), self.dtype)

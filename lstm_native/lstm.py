@@ -12,11 +12,10 @@ import numpy as np
 
 from . import _recurrent
 from ._parallel import check_n_threads, effective_n_threads, single_threaded_blas
-from ._validation import (MAX_FEATURES, as_float_array, check_bool, check_device,
-                          check_model_dtype, check_parameter_count, check_rows, check_seed,
-                          check_size)
-from .module import Module, one_thread_in_training
-from .recurrent import (_Recurrent, add_initial_parameters, check_init, check_state,
+from ._validation import (MAX_FEATURES, check_bool, check_device, check_model_dtype,
+                          check_parameter_count, check_seed, check_size)
+from .module import one_thread_in_training
+from .recurrent import (_Cell, _Recurrent, add_initial_parameters, check_init, check_state,
                         check_state_pair, check_unit_forget_bias)
 
 __all__ = ["LSTM", "LSTMCell"]
@@ -201,7 +200,7 @@ class LSTM(_Recurrent):
         return self._backward(dout, dhx, "dhx", input_grad)
 
 
-class LSTMCell(Module):
+class LSTMCell(_Cell):
     """One LSTM step, as `torch.nn.LSTMCell`: what streaming inference runs.
 
     Parameters
@@ -292,10 +291,6 @@ class LSTMCell(Module):
             (", unit_forget_bias=True" if self.unit_forget_bias else "")
         return f"LSTMCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
 
-    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
-        H = self.hidden_size
-        return ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
-
     def _check_pair(self, pair, name: str, N: int, batched: bool):
         H = self.hidden_size
         shape, expected = self._state_shape(N, batched)
@@ -320,17 +315,7 @@ class LSTMCell(Module):
         (h, c) : tuple of numpy.ndarray, each (N, H) ((H,) unbatched)
             The new hidden and cell states.
         """
-        expected = f"(N, I) or (I,) with I = input_size = {self.input_size}"
-        user_x = x
-        x = as_float_array(x, "x", self.dtype, expected)
-        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
-            raise ValueError(f"x must have shape {expected}, got {x.shape}")
-        batched = x.ndim == 2
-        check_rows(x.size // self.input_size, "x", "the batch N")
-        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
-        if self.training and np.may_share_memory(x, user_x):
-            # backward reads x again: our own copy, so the caller may reuse its buffer.
-            x = x.copy()
+        x, batched = self._check_step_input(x)
         N, H = x.shape[0], self.hidden_size
         h_prev, c_prev = self._check_pair(hx, "hx", N, batched)
         bias = (self._params["bias_ih"] + self._params["bias_hh"] if self.bias

@@ -143,6 +143,32 @@ def check_dropout(dropout, num_layers: int) -> float:
     return float(dropout)
 
 
+class _Cell(Module):
+    """What `LSTMCell`, `GRUCell` and `RNNCell` share: the one-step input and state
+    layouts (each cell's own constructor, forward and backward are in its module)."""
+
+    def _state_shape(self, N: int, batched: bool) -> tuple[tuple, str]:
+        """The shape of a state array and its description for messages."""
+        H = self.hidden_size
+        return ((N, H), "(N, hidden_size)") if batched else ((H,), "(hidden_size,)")
+
+    def _check_step_input(self, x) -> tuple[np.ndarray, bool]:
+        """x, (N, I) or unbatched (I,) in any memory layout, as a contiguous (N, I) array
+        of the cell's dtype, and whether it was batched. In training the array is the
+        cell's own: backward reads x again, and the caller may reuse its buffer."""
+        expected = f"(N, I) or (I,) with I = input_size = {self.input_size}"
+        user_x = x
+        x = as_float_array(x, "x", self.dtype, expected)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size or x.size == 0:
+            raise ValueError(f"x must have shape {expected}, got {x.shape}")
+        batched = x.ndim == 2
+        check_rows(x.size // self.input_size, "x", "the batch N")
+        x = np.ascontiguousarray(x.reshape(-1, self.input_size))
+        if self.training and np.may_share_memory(x, user_x):
+            x = x.copy()
+        return x, batched
+
+
 class _Recurrent(Module):
     """A stacked, optionally bidirectional recurrent layer over whole sequences.
 
