@@ -52,13 +52,15 @@ Design notes (the algorithm of docs/algorithm.md):
 from cython.parallel cimport prange, parallel
 from cython cimport floating
 from libc.stdint cimport int64_t
+from libc.math cimport INFINITY
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
 
 from _blas cimport gemm
 from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
 from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
-from _lstm_cell cimport lstm_forward_row, lstm_backward_row
+from _lstm_cell cimport (lstm_forward_row, lstm_backward_row, lstm_variant_forward_row,
+                         lstm_variant_backward_row)
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
 from _gru_cell cimport (gru_forward_row, gru_backward_row, gru_reset_row, gru_update_row,
                         gru_update_backward_row, gru_reset_backward_row)
@@ -266,6 +268,10 @@ cdef inline void _cell_forward(
     floating* h_next,            # OUT   (H,) may alias h_prev (inference)
     floating* c_next,            # OUT   (H,) may alias c_prev; NULL without a cell state
     floating* out,               # OUT   (H,)
+    const floating* peephole,    # IN    (3, H) rows p_i, p_f, p_o: the LSTM's variant pass
+                                 #       (lstm_cell.h) with `clip` and `input_forget`; NULL
+                                 #       for the plain pass
+    floating clip, bint input_forget,
     Py_ssize_t n, Py_ssize_t H, bint active,
 ) noexcept nogil:
     """One row of one step: the gates, the cell and the hidden output, for hidden units
@@ -275,7 +281,10 @@ cdef inline void _cell_forward(
     if active:
         # The vectorised passes of lstm_cell.c / rnn_cell.c / gru_cell.c: the equations
         # of reference.py.
-        if cell == LSTM:
+        if cell == LSTM and peephole != NULL:
+            lstm_variant_forward_row(<int> n, <int> H, gates, bias, peephole, clip,
+                                     input_forget, c_prev, h_next, c_next, out)
+        elif cell == LSTM:
             lstm_forward_row(<int> n, <int> H, gates, bias, c_prev, h_next, c_next, out)
         elif cell == GRU:
             gru_forward_row(<int> n, <int> H, gates, bias, bias_hn, side, h_prev, h_next, out)
@@ -353,11 +362,13 @@ cdef void _forward_rows(
     const floating* w_hh_packed, const floating* w_hn_packed, const floating* w_hr_packed,
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
+    const floating* peephole, floating clip, bint input_forget,
     bint reverse, bint training,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
     cell state, side and w_hn_packed but for the GRU and the projection, w_hr_packed but
-    for the projection); `gates` and `side` hold the steps from time t_base on."""
+    for the projection, peephole but for the LSTM's variant pass, see _cell_forward);
+    `gates` and `side` hold the steps from time t_base on."""
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
@@ -390,7 +401,7 @@ cdef void _forward_rows(
                 m_r = s_t + r * H
                 _cell_forward(cell, g_t + r * G, bias, NULL, NULL, m_r,
                               _row(c, prev * B + r, H), m_r, _row(c, nxt * B + r, H), m_r,
-                              H, H, t < lengths[r])
+                              peephole, clip, input_forget, H, H, t < lengths[r])
             _project(r0, r1, 0, P, t, B, H, P, w_hr_packed, s_t, h + prev * B * P,
                      h + nxt * B * P, out, ldo, lengths)
             continue
@@ -398,7 +409,7 @@ cdef void _forward_rows(
             _cell_forward(cell, g_t + r * G, bias, bias_hn, _row(s_t, r, H),
                           _row(h, prev * B + r, H), _row(c, prev * B + r, H),
                           _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
-                          out + (t * B + r) * ldo,
+                          out + (t * B + r) * ldo, peephole, clip, input_forget,
                           H, H, t < lengths[r])
 
 
@@ -409,6 +420,7 @@ cdef void _forward_units(
     const floating* w_hh_packed, const floating* w_hn_packed, const floating* w_hr_packed,
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
+    const floating* peephole, floating clip, bint input_forget,
     bint reverse, bint training,
 ) noexcept nogil:
     """The other split of the recurrence, run by every thread of a parallel region: each
@@ -436,6 +448,7 @@ cdef void _forward_units(
     cdef floating* h_u = h + u0
     cdef floating* c_u = c + u0 if c != NULL else NULL
     cdef const floating* bias_hn_u = bias_hn + u0 if bias_hn != NULL else NULL
+    cdef const floating* peephole_u = peephole + u0 if peephole != NULL else NULL
     cdef floating* m_r
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
@@ -472,7 +485,8 @@ cdef void _forward_units(
                     m_r = s_t + r * H + u0
                     _cell_forward(cell, g_t + r * G + u0, bias + u0, NULL, NULL, m_r,
                                   _row(c_u, prev * B + r, H), m_r, _row(c_u, nxt * B + r, H),
-                                  m_r, u1 - u0, H, t < lengths[r])
+                                  m_r, peephole_u, clip, input_forget, u1 - u0, H,
+                                  t < lengths[r])
             ln_omp_barrier()
             if p1 > p0:
                 _project(0, B, p0, p1, t, B, H, P,
@@ -484,8 +498,8 @@ cdef void _forward_units(
                               _row(s_t + u0 if s_t != NULL else NULL, r, H),
                               _row(h_u, prev * B + r, H), _row(c_u, prev * B + r, H),
                               _row(h_u, nxt * B + r, H), _row(c_u, nxt * B + r, H),
-                              out + (t * B + r) * ldo + u0,
-                              u1 - u0, H, t < lengths[r])
+                              out + (t * B + r) * ldo + u0, peephole_u, clip,
+                              input_forget, u1 - u0, H, t < lengths[r])
         ln_omp_barrier()
 
 
@@ -511,8 +525,14 @@ def forward_layer(
     bint reverse,
     bint training,
     int n_threads,
+    const floating[:, ::1] peephole=None,  # IN (3, H) the LSTM's peepholes p_i, p_f, p_o
+    double clip=0,                   # IN    the LSTM's gate clip, > 0; 0 for none
+    bint input_forget=False,         # IN    the LSTM's coupled gates, f = 1 - i
 ):
     """Run one direction of one layer over the whole sequence.
+
+    With `peephole`, `clip` or `input_forget` the LSTM runs its variant pass
+    (lstm_cell.h) and, in training, `gates` keeps the pre-activations for backward.
 
     h0 (and c0) must be in the starting slot on entry: slot 0 (forward) or slot T
     (reverse) in training, the only slot in inference. On return the final states are in
@@ -534,6 +554,9 @@ def forward_layer(
     cdef const floating* bias_hn_ptr = &bias_hn[0] if bias_hn is not None else NULL
     cdef Py_ssize_t unit_align = tile_columns(&w_hh[0, 0])
     cdef int n_unit = _unit_split_threads(n_threads, B, H, G, P, sizeof(floating), unit_align)
+    cdef floating* peephole_ptr = NULL
+    cdef floating clip_value = <floating> (clip if clip > 0 else INFINITY)
+    _check_variant(cell, H, peephole, clip, input_forget)
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
                          f"(training={training}), got {gates.shape[0]}")
@@ -553,6 +576,7 @@ def forward_layer(
             w_hn_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> H)
         if w_hr is not None:
             w_hr_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> P)
+        peephole_ptr = _variant_peephole(peephole, H, clip, input_forget)
         with nogil:
             pack(<int> P, <int> n_summed, &w_hh[0, 0], 1, P, w_hh_packed)
             if w_hn_packed != NULL:
@@ -579,7 +603,8 @@ def forward_layer(
                                        w_hn_packed, w_hr_packed, &bias[0], bias_hn_ptr,
                                        &lengths[0],
                                        &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
-                                       &out[0, out_col], out.shape[1], reverse, training)
+                                       &out[0, out_col], out.shape[1], peephole_ptr,
+                                       clip_value, input_forget, reverse, training)
                     s0 = s1
                     continue
                 # Recurrence: threads split the batch rows, each runs its rows through time.
@@ -590,12 +615,44 @@ def forward_layer(
                                   w_hn_packed, w_hr_packed, &bias[0], bias_hn_ptr,
                                   &lengths[0],
                                   &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
-                                  &out[0, out_col], out.shape[1], reverse, training)
+                                  &out[0, out_col], out.shape[1], peephole_ptr, clip_value,
+                                  input_forget, reverse, training)
                 s0 = s1
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
         free(w_hr_packed)
+        if peephole is None:
+            free(peephole_ptr)
+
+
+cdef int _check_variant(Cell cell, Py_ssize_t H, const floating[:, ::1] peephole, double clip,
+                        bint input_forget) except -1:
+    """The LSTM's variant options fit (a guard against a caller's mistake)."""
+    if (peephole is not None or clip != 0 or input_forget) and cell != LSTM:
+        raise ValueError(f"cell kind {<int> cell}: peephole, clip and input_forget are the "
+                         "LSTM's")
+    if peephole is not None and (peephole.shape[0] != 3 or peephole.shape[1] != H):
+        raise ValueError(f"peephole must be (3, {H}), got ({peephole.shape[0]}, "
+                         f"{peephole.shape[1]})")
+    if not clip >= 0:
+        raise ValueError(f"clip must be > 0, or 0 for none, got {clip}")
+    return 0
+
+
+cdef floating* _variant_peephole(const floating[:, ::1] peephole, Py_ssize_t H, double clip,
+                                 bint input_forget) except? NULL:
+    """What the passes take as `peephole`: the given one, zeros (calloc'd: the caller
+    frees it) for a variant without peepholes, NULL for the plain LSTM pass."""
+    cdef floating* zeros
+    if peephole is not None:
+        return <floating*> &peephole[0, 0]
+    if clip == 0 and not input_forget:
+        return NULL
+    zeros = <floating*> calloc(3 * H, sizeof(floating))
+    if zeros == NULL:
+        raise MemoryError("no memory for the peephole scratch")
+    return zeros
 
 
 cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
@@ -621,11 +678,16 @@ cdef inline void _cell_backward(
     const floating* dout,        # IN    (H,) gradient on this step's output
     floating* dh,                # INOUT (H,) dh from step t+1 in; what the GEMMs add to out
     floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out; NULL without a cell state
+    const floating* peephole,    # IN    as given to _cell_forward
+    floating clip, bint input_forget,
     Py_ssize_t H, Py_ssize_t G, bint active,
 ) noexcept nogil:
     """One row of one step of BPTT (for the GRU with the reset before: its first pass)."""
     if active:
-        if cell == LSTM:
+        if cell == LSTM and peephole != NULL:
+            lstm_variant_backward_row(<int> H, gates, peephole, clip, input_forget, c_prev, c_t,
+                                      dout, dh, dc)
+        elif cell == LSTM:
             lstm_backward_row(<int> H, gates, c_prev, c_t, dout, dh, dc)
         elif cell == GRU:
             gru_backward_row(<int> H, gates, side, h_prev, dout, dh)
@@ -649,6 +711,7 @@ cdef void _backward_rows(
     floating* gates, floating* side, const floating* h, const floating* c,
     const floating* dout, Py_ssize_t ldo,
     floating* dh, floating* dc, floating* drh, floating* proj_grad, const floating* zeros,
+    const floating* peephole, floating clip, bint input_forget,
     bint reverse,
 ) noexcept nogil:
     """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state;
@@ -688,7 +751,8 @@ cdef void _backward_rows(
                 _cell_backward(cell, g_t + r * G, NULL, NULL,
                                _row(<floating*> c, prev * B + r, H),
                                _row(<floating*> c, nxt * B + r, H), zeros, drh + r * H,
-                               _row(dc, r, H), H, G, t < lengths[r])
+                               _row(dc, r, H), peephole, clip, input_forget, H, G,
+                               t < lengths[r])
                 if t >= lengths[r]:
                     memset(drh + r * H, 0, H * sizeof(floating))
         else:
@@ -697,7 +761,7 @@ cdef void _backward_rows(
                                _row(<floating*> c, prev * B + r, H),
                                _row(<floating*> c, nxt * B + r, H),
                                dout + (t * B + r) * ldo, dh + r * H, _row(dc, r, H),
-                               H, G, t < lengths[r])
+                               peephole, clip, input_forget, H, G, t < lengths[r])
         if cell == GRU:
             # dh_{t-1} += (r ⊙ da_n) · W_hn
             gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
@@ -745,6 +809,10 @@ def backward_layer(
     floating[:, ::1] dx,             # INOUT (T·B, I) accumulated, or None to skip
     bint reverse,
     int n_threads,
+    const floating[:, ::1] peephole=None,  # IN as given to forward_layer
+    double clip=0,                   # IN    as given to forward_layer
+    bint input_forget=False,         # IN    as given to forward_layer
+    floating[:, ::1] dpeephole=None,  # INOUT (3, H) accumulated, with peephole; else None
 ):
     """Back-propagate one direction of one layer through the whole sequence."""
     cdef Py_ssize_t B = lengths.shape[0]
@@ -779,6 +847,17 @@ def backward_layer(
     cdef Py_ssize_t ld_n_grad = H
     cdef floating* drh = NULL
     cdef floating* zeros = NULL
+    cdef floating* peephole_ptr = NULL
+    cdef floating clip_value = <floating> (clip if clip > 0 else INFINITY)
+    # c_{t-1} and c_t of every step t, in time order (for the peepholes' gradient).
+    cdef const floating* c_prev = &c[B if reverse else 0, 0] if c is not None else NULL
+    cdef const floating* c_now = &c[0 if reverse else B, 0] if c is not None else NULL
+    cdef int n_dp_parts = _gemm_parts(H, <double> TB * 3 * H)
+    cdef int n_dp = _n_workers(n_threads, n_dp_parts, <double> TB * 3 * H)
+    _check_variant(cell, H, peephole, clip, input_forget)
+    if (dpeephole is None) != (peephole is None) or (
+            dpeephole is not None and (dpeephole.shape[0] != 3 or dpeephole.shape[1] != H)):
+        raise ValueError(f"dpeephole must be (3, {H}) with peephole, else None")
     if (dc is None) != (c is None):
         raise ValueError("c and dc must both be given (LSTM) or both be None (other cells)")
     if (proj_grad is None or dw_hr is None) == with_proj or (with_proj and (
@@ -818,6 +897,7 @@ def backward_layer(
             drh = <floating*> calloc(B * H, sizeof(floating))
         if (drh == NULL and (cell == GRU_RESET_BEFORE or with_proj)) or (with_proj and zeros == NULL):
             raise MemoryError("no memory for the backward scratch")
+        peephole_ptr = _variant_peephole(peephole, H, clip, input_forget)
         with nogil:
             pack(<int> n_summed, <int> P, &w_hh[0, 0], P, 1, w_hh_packed)
             if w_hn_packed != NULL:
@@ -830,13 +910,16 @@ def backward_layer(
                 _backward_rows(cell, r0, r1, T, B, H, G, P, w_hh_packed, w_hn_packed,
                                w_hr_packed, &lengths[0], &gates[0, 0], side_ptr, &h[0, 0],
                                c_ptr, &dout[0, out_col], dout.shape[1], &dh[0, 0], dc_ptr,
-                               drh, &proj_grad[0, 0] if with_proj else NULL, zeros, reverse)
+                               drh, &proj_grad[0, 0] if with_proj else NULL, zeros,
+                               peephole_ptr, clip_value, input_forget, reverse)
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
         free(w_hr_packed)
         free(drh)
         free(zeros)
+        if peephole is None:
+            free(peephole_ptr)
     with nogil:
         # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
         for k in prange(n_dw_parts, num_threads=n_dw, schedule='static'):
@@ -871,12 +954,33 @@ def backward_layer(
                 _gemm_part(<int> k, n_dwr_parts, True, False, <int> P, <int> H, <int> TB,
                            <floating> 1, &proj_grad[0, 0], <int> P, side_ptr, <int> H,
                            <floating> 1, &dw_hr[0, 0], <int> H)
+        # dp_i += Σ da_i ⊙ c_{t-1}, dp_f += Σ da_f ⊙ c_{t-1}, dp_o += Σ da_o ⊙ c_t over all
+        # T·B rows (zero gradients at inactive rows), threads share blocks of units.
+        if dpeephole is not None:
+            for k in prange(n_dp_parts, num_threads=n_dp, schedule='static'):
+                _peephole_grad(_chunk_start(k, n_dp_parts, H), _chunk_start(k + 1, n_dp_parts, H),
+                               TB, H, &gates[0, 0], c_prev, c_now, &dpeephole[0, 0])
         # dX += dG · W_ih, threads share its parts.
         if with_dx:
             for k in prange(n_dx_parts, num_threads=n_dx, schedule='static'):
                 _gemm_part(<int> k, n_dx_parts, False, False, <int> TB, <int> I, <int> G,
                            <floating> 1, &gates[0, 0], <int> G, &w_ih[0, 0], <int> I,
                            <floating> 1, &dx[0, 0], <int> I)
+
+
+cdef void _peephole_grad(Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t TB, Py_ssize_t H,
+                         const floating* dg, const floating* c_prev, const floating* c_now,
+                         floating* dp) noexcept nogil:
+    """Units j0..j1 of the peepholes' gradient (dp: rows p_i, p_f, p_o, H apart), summed
+    over the rows in order, whatever the threads."""
+    cdef Py_ssize_t r, j
+    cdef const floating* d
+    for r in range(TB):
+        d = dg + r * 4 * H
+        for j in range(j0, j1):
+            dp[j] += d[j] * c_prev[r * H + j]
+            dp[H + j] += d[H + j] * c_prev[r * H + j]
+            dp[2 * H + j] += d[3 * H + j] * c_now[r * H + j]
 
 
 # ---------------------------------------------------------------------------------------

@@ -31,4 +31,32 @@ void ln_lstm_backward_row_f32(int H, float *gates, const float *c_prev, const fl
 void ln_lstm_backward_row_f64(int H, double *gates, const double *c_prev, const double *c_t,
                               const double *dout, double *dh, double *dc);
 
+/* The same step with the ONNX LSTM operator's options (Gers & Schmidhuber 2000's
+ * peepholes, `clip`, `input_forget`), a pass of its own so that the plain LSTM's is
+ * untouched. peephole: p_i, p_f, p_o, ld apart (zeros for none): i_t and f_t also read
+ * p ⊙ c_{t-1}, o_t reads p_o ⊙ c_t. Every pre-activation (bias and peephole terms in) is
+ * clipped to [-clip, clip] before its nonlinearity (clip = inf for none). input_forget:
+ * f_t = 1 - i_t. gates: pre-activations in (as above); the full pre-activations out,
+ * unclipped, from which backward computes the gates again and sees what was clipped
+ * (an activated value cannot tell). */
+void ln_lstm_variant_forward_row_f32(int n, int ld, float *gates, const float *bias,
+                                     const float *peephole, float clip, int input_forget,
+                                     const float *c_prev, float *h_next, float *c_next,
+                                     float *out);
+void ln_lstm_variant_forward_row_f64(int n, int ld, double *gates, const double *bias,
+                                     const double *peephole, double clip, int input_forget,
+                                     const double *c_prev, double *h_next, double *c_next,
+                                     double *out);
+
+/* gates: the pre-activations the forward pass left in, their gradients out (zero where
+ * a value was clipped, and in f's block with input_forget); dh, dc as above. */
+void ln_lstm_variant_backward_row_f32(int H, float *gates, const float *peephole, float clip,
+                                      int input_forget, const float *c_prev,
+                                      const float *c_t, const float *dout, float *dh,
+                                      float *dc);
+void ln_lstm_variant_backward_row_f64(int H, double *gates, const double *peephole,
+                                      double clip, int input_forget, const double *c_prev,
+                                      const double *c_t, const double *dout, double *dh,
+                                      double *dc);
+
 #endif
