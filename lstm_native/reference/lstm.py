@@ -1,0 +1,421 @@
+"""The LSTM in plain NumPy, as ``torch.nn.LSTM`` and ``torch.nn.LSTMCell``: one function
+per gate, one step forward and backward, and whole sequences through stacked layers
+in both directions.
+
+Equations
+---------
+For one layer and one direction, at step t, with input x_t (N, I), previous hidden
+state h_{t-1} (N, H) and previous cell state c_{t-1} (N, H)::
+
+    i_t = σ(x_t W_xi^T + h_{t-1} W_hi^T + b_i)        input gate
+    f_t = σ(x_t W_xf^T + h_{t-1} W_hf^T + b_f)        forget gate
+    g_t = tanh(x_t W_xg^T + h_{t-1} W_hg^T + b_g)     candidate cell
+    o_t = σ(x_t W_xo^T + h_{t-1} W_ho^T + b_o)        output gate
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t                   cell state
+    h_t = o_t ⊙ tanh(c_t)                             hidden state
+
+where σ is the logistic sigmoid and ⊙ the elementwise product.
+
+Parameters are stored exactly as in ``torch.nn.LSTM``: the four gates are stacked
+row-wise in the order i, f, g, o, so for hidden size H::
+
+    weight_ih_l{k}  (4H, I_k)   rows [0:H] = W_xi, [H:2H] = W_xf, [2H:3H] = W_xg, [3H:4H] = W_xo
+    weight_hh_l{k}  (4H, H)     the same for W_h*
+    bias_ih_l{k}    (4H,)       optional (bias=False drops both biases)
+    bias_hh_l{k}    (4H,)       optional; b_* = bias_ih + bias_hh
+
+Layer k reads I_0 = I features, or I_k = D·H for k > 0 (the previous layer's output,
+D = 2 for a bidirectional LSTM, else 1). The reverse direction's parameters carry the
+suffix ``_reverse``.
+
+Backward through one step, given dh = ∂L/∂h_t and dc = ∂L/∂c_t (the part of the cell
+gradient coming from step t + 1)::
+
+    d_output    = dh ⊙ tanh(c_t)
+    dc         += dh ⊙ o_t ⊙ (1 − tanh²(c_t))
+    d_input     = dc ⊙ g_t
+    d_forget    = dc ⊙ c_{t-1}
+    d_candidate = dc ⊙ i_t
+    dc_{t-1}    = dc ⊙ f_t
+
+then through the nonlinearities to the pre-activations a_*,
+σ'(a) = σ(a)(1 − σ(a)) and tanh'(a) = 1 − tanh²(a)::
+
+    da_i = d_input ⊙ i_t ⊙ (1 − i_t)
+    da_f = d_forget ⊙ f_t ⊙ (1 − f_t)
+    da_g = d_candidate ⊙ (1 − g_t²)
+    da_o = d_output ⊙ o_t ⊙ (1 − o_t)
+
+and with da = [da_i, da_f, da_g, da_o] (N, 4H)::
+
+    dx_t      = da W_ih          dW_ih += da^T x_t        db_ih += Σ_n da
+    dh_{t-1}  = da W_hh          dW_hh += da^T h_{t-1}    db_hh += Σ_n da
+
+With a projection (``proj_size`` P > 0, LSTMP: Sak et al. 2014, as ``torch.nn.LSTM``)
+the hidden state is projected to P features before it leaves the step::
+
+    m_t = o_t ⊙ tanh(c_t)                             (N, H)
+    h_t = m_t W_hr^T                                  (N, P)
+
+with ``weight_hr_l{k}`` (P, H); ``weight_hh_l{k}`` is then (4H, P), h is P wide (c stays
+H wide) and layer k > 0 reads D·P features. Backward first takes dh through the
+projection, dm = dh W_hr and dW_hr += dh^T m_t, then goes on as above with dm in the
+place of dh.
+
+Variable-length batches (``lengths``) follow `lstm_native.reference`'s conventions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import _check_sequence, _layer_params, _param_name, sigmoid
+
+# ----------------------------------------------------------------------------------
+# The gates, one function each
+# ----------------------------------------------------------------------------------
+
+def input(x_t, h_prev, W_xi, W_hi, b_i):  # shadows the builtin on purpose: the gate's name
+    """Input gate: i_t = σ(x_t W_xi^T + h_{t-1} W_hi^T + b_i)."""
+    return sigmoid(x_t @ W_xi.T + h_prev @ W_hi.T + b_i)
+
+
+def forget(x_t, h_prev, W_xf, W_hf, b_f):
+    """Forget gate: f_t = σ(x_t W_xf^T + h_{t-1} W_hf^T + b_f)."""
+    return sigmoid(x_t @ W_xf.T + h_prev @ W_hf.T + b_f)
+
+
+def candidate(x_t, h_prev, W_xg, W_hg, b_g):
+    """Candidate cell: g_t = tanh(x_t W_xg^T + h_{t-1} W_hg^T + b_g)."""
+    return np.tanh(x_t @ W_xg.T + h_prev @ W_hg.T + b_g)
+
+
+def output(x_t, h_prev, W_xo, W_ho, b_o):
+    """Output gate: o_t = σ(x_t W_xo^T + h_{t-1} W_ho^T + b_o)."""
+    return sigmoid(x_t @ W_xo.T + h_prev @ W_ho.T + b_o)
+
+
+def cell(f_t, i_t, g_t, c_prev):
+    """Cell state: c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t."""
+    return f_t * c_prev + i_t * g_t
+
+
+def hidden(o_t, c_t):
+    """Hidden state: h_t = o_t ⊙ tanh(c_t)."""
+    return o_t * np.tanh(c_t)
+
+
+def projection(m_t, W_hr):
+    """Projected hidden state (LSTMP): h_t = m_t W_hr^T."""
+    return m_t @ W_hr.T
+
+
+def _gate_blocks(stacked, H):
+    """Split PyTorch's stacked (4H, ...) weights or (4H,) bias into (i, f, g, o)."""
+    return stacked[0:H], stacked[H:2 * H], stacked[2 * H:3 * H], stacked[3 * H:4 * H]
+
+
+# ----------------------------------------------------------------------------------
+# One step
+# ----------------------------------------------------------------------------------
+
+def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
+    """One LSTM step, as ``torch.nn.LSTMCell`` (or one step of an LSTM with a projection).
+
+    Parameters
+    ----------
+    x_t : numpy.ndarray, shape (N, I)
+        Input at this step.
+    h_prev : numpy.ndarray, shape (N, P)
+        Hidden state of the previous step; P = H without a projection.
+    c_prev : numpy.ndarray, shape (N, H)
+        Cell state of the previous step.
+    w_ih : numpy.ndarray, shape (4H, I)
+        Input-to-hidden weights, gates stacked i, f, g, o.
+    w_hh : numpy.ndarray, shape (4H, P)
+        Hidden-to-hidden weights, gates stacked i, f, g, o.
+    b_ih, b_hh : numpy.ndarray of shape (4H,), or None
+        The two biases; None means absent.
+    w_hr : numpy.ndarray of shape (P, H), or None
+        The projection; None means none (h_t = m_t).
+
+    Returns
+    -------
+    h : numpy.ndarray, shape (N, P)
+        New hidden state h_t.
+    c : numpy.ndarray, shape (N, H)
+        New cell state c_t.
+    cache : dict
+        Everything `lstm_cell_backward` needs.
+    """
+    H = c_prev.shape[1]
+    W_xi, W_xf, W_xg, W_xo = _gate_blocks(w_ih, H)
+    W_hi, W_hf, W_hg, W_ho = _gate_blocks(w_hh, H)
+
+    b = np.zeros(4 * H, dtype=x_t.dtype)
+    if b_ih is not None:
+        b = b + b_ih
+    if b_hh is not None:
+        b = b + b_hh
+    b_i, b_f, b_g, b_o = _gate_blocks(b, H)
+
+    i_t = input(x_t, h_prev, W_xi, W_hi, b_i)
+    f_t = forget(x_t, h_prev, W_xf, W_hf, b_f)
+    g_t = candidate(x_t, h_prev, W_xg, W_hg, b_g)
+    o_t = output(x_t, h_prev, W_xo, W_ho, b_o)
+    c_t = cell(f_t, i_t, g_t, c_prev)
+    m_t = hidden(o_t, c_t)
+    h_t = m_t if w_hr is None else projection(m_t, w_hr)
+
+    cache = {
+        "x_t": x_t, "h_prev": h_prev, "c_prev": c_prev,
+        "i": i_t, "f": f_t, "g": g_t, "o": o_t, "c": c_t, "m": m_t,
+        "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr,
+        "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
+    }
+    return h_t, c_t, cache
+
+
+def lstm_cell_backward(dh, dc, cache):
+    """Backward through one LSTM step.
+
+    Parameters
+    ----------
+    dh : numpy.ndarray, shape (N, P)
+        ∂L/∂h_t (everything that reaches h_t: the output and the next step).
+    dc : numpy.ndarray, shape (N, H)
+        ∂L/∂c_t arriving directly (from the next step or from c_n), not through h_t.
+    cache : dict
+        As returned by `lstm_cell_forward`.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (N, I)
+        ∂L/∂x_t.
+    dh_prev : numpy.ndarray, shape (N, P)
+        ∂L/∂h_{t-1}.
+    dc_prev : numpy.ndarray, shape (N, H)
+        ∂L/∂c_{t-1}.
+    grads : dict of str to numpy.ndarray
+        "weight_ih" (4H, I), "weight_hh" (4H, P), "weight_hr" (P, H) with a projection,
+        and "bias_ih" / "bias_hh" (4H,) for those biases that were given.
+    """
+    x_t, h_prev, c_prev = cache["x_t"], cache["h_prev"], cache["c_prev"]
+    i_t, f_t, g_t, o_t, c_t = cache["i"], cache["f"], cache["g"], cache["o"], cache["c"]
+
+    grads = {}
+    if cache["w_hr"] is not None:
+        # Through the projection h_t = m_t W_hr^T first.
+        grads["weight_hr"] = dh.T @ cache["m"]
+        dh = dh @ cache["w_hr"]
+
+    tanh_c = np.tanh(c_t)
+    d_output = dh * tanh_c
+    dc = dc + dh * o_t * (1.0 - tanh_c ** 2)
+    d_input = dc * g_t
+    d_forget = dc * c_prev
+    d_candidate = dc * i_t
+    dc_prev = dc * f_t
+
+    # Through the nonlinearities, to the pre-activations.
+    da_i = d_input * i_t * (1.0 - i_t)
+    da_f = d_forget * f_t * (1.0 - f_t)
+    da_g = d_candidate * (1.0 - g_t ** 2)
+    da_o = d_output * o_t * (1.0 - o_t)
+    da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (N, 4H), PyTorch's order
+
+    dx = da @ cache["w_ih"]
+    dh_prev = da @ cache["w_hh"]
+    grads["weight_ih"] = da.T @ x_t
+    grads["weight_hh"] = da.T @ h_prev
+    if cache["has_bias_ih"]:
+        grads["bias_ih"] = da.sum(axis=0)
+    if cache["has_bias_hh"]:
+        grads["bias_hh"] = da.sum(axis=0)
+    return dx, dh_prev, dc_prev, grads
+
+
+# ----------------------------------------------------------------------------------
+# Whole sequences, stacked layers, both directions
+# ----------------------------------------------------------------------------------
+
+def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectional=False):
+    """Forward pass of a multi-layer LSTM over a time-major batch, as ``torch.nn.LSTM``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+        Input sequences, time-major. Its dtype (float32 or float64) is the dtype of the
+        whole computation.
+    params : dict of str to numpy.ndarray
+        PyTorch's names and shapes: ``weight_ih_l{k}`` (4H, I_k), ``weight_hh_l{k}``
+        (4H, P), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H,), and with a
+        projection ``weight_hr_l{k}`` (P, H), each with the suffix ``_reverse`` for the
+        reverse direction. P = H without a projection; I_0 = I, I_k = D·P for k > 0.
+    hx : tuple of two numpy.ndarray, or None
+        (h0, c0), (D·L, N, P) and (D·L, N, H), index layer·D + direction; None means
+        zeros.
+    lengths : sequence of int, or None
+        N lengths in 1..T, any order; sequence n has the valid steps 0..lengths[n] − 1
+        (as ``pack_padded_sequence(enforce_sorted=False)``). None means all T.
+    num_layers : int, default 1
+        L, the number of stacked layers.
+    bidirectional : bool, default False
+        Whether each layer also runs backwards in time (D = 2).
+
+    Returns
+    -------
+    out : numpy.ndarray, shape (T, N, D·P)
+        Hidden state of the last layer at every step, forward direction in [..., :P],
+        reverse in [..., P:]; zero at padded steps (t >= lengths[n]).
+    (h_n, c_n) : tuple of numpy.ndarray, (D·L, N, P) and (D·L, N, H)
+        Hidden and cell state of every layer and direction after its last valid step
+        (for the reverse direction: after step 0).
+    cache : dict
+        Everything `lstm_backward` needs.
+    """
+    projected = "weight_hr_l0" in params
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional, projected)
+    dtype = x.dtype
+    T, N, _ = x.shape
+    L = num_layers
+    D = 2 if bidirectional else 1
+    H = np.asarray(params["weight_ih_l0"]).shape[0] // 4
+    P = np.asarray(params["weight_hr_l0"]).shape[0] if projected else H
+
+    if hx is None:
+        h0 = np.zeros((D * L, N, P), dtype=dtype)
+        c0 = np.zeros((D * L, N, H), dtype=dtype)
+    else:
+        h0 = np.asarray(hx[0], dtype=dtype)
+        c0 = np.asarray(hx[1], dtype=dtype)
+        for name, s, size in (("h0", h0, P), ("c0", c0, H)):
+            if s.shape != (D * L, N, size):
+                raise ValueError(f"{name} must have shape {(D * L, N, size)}, got {s.shape}")
+
+    h_n = np.zeros((D * L, N, P), dtype=dtype)
+    c_n = np.zeros((D * L, N, H), dtype=dtype)
+    layer_caches = []  # layer_caches[layer][direction][t] = cell cache, or None if no row ran
+
+    layer_in = x
+    for layer in range(L):
+        in_size = layer_in.shape[2]
+        layer_out = np.zeros((T, N, D * P), dtype=dtype)
+        direction_caches = []
+        for d in range(D):
+            w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(params, layer, d, in_size, H, dtype,
+                                                         proj_size=P if projected else 0)
+            h = h0[layer * D + d].copy()
+            c = c0[layer * D + d].copy()
+            step_caches = [None] * T
+            time_steps = range(T) if d == 0 else reversed(range(T))
+            for t in time_steps:
+                active = t < lengths  # the sequences that have a step t
+                if not active.any():
+                    continue
+                h_new, c_new, step_caches[t] = lstm_cell_forward(
+                    layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr
+                )
+                h[active] = h_new
+                c[active] = c_new
+                layer_out[t, active, d * P:(d + 1) * P] = h_new
+            h_n[layer * D + d] = h
+            c_n[layer * D + d] = c
+            direction_caches.append(step_caches)
+        layer_caches.append(direction_caches)
+        layer_in = layer_out
+
+    cache = {
+        "layer_caches": layer_caches,
+        "lengths": lengths,
+        "shape": (T, N, H),
+        "proj_size": P if projected else 0,
+        "input_size": x.shape[2],
+        "num_layers": L,
+        "num_directions": D,
+        "dtype": dtype,
+        "param_names": sorted(params),
+    }
+    return layer_in, (h_n, c_n), cache
+
+
+def lstm_backward(dout, cache, dhx=None):
+    """Backpropagation through time for `lstm_forward`.
+
+    Parameters
+    ----------
+    dout : numpy.ndarray, shape (T, N, D·P)
+        ∂L/∂out. Entries at padded steps (t >= lengths[n]) are ignored.
+    cache : dict
+        As returned by `lstm_forward`.
+    dhx : tuple of two numpy.ndarray, or None
+        (dh_n, dc_n), (D·L, N, P) and (D·L, N, H): ∂L/∂h_n and ∂L/∂c_n; None means zeros.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (T, N, I)
+        ∂L/∂x; zero at padded steps.
+    (dh0, dc0) : tuple of numpy.ndarray, (D·L, N, P) and (D·L, N, H)
+        ∂L/∂h0 and ∂L/∂c0.
+    grads : dict of str to numpy.ndarray
+        ∂L/∂ of every parameter, same keys and shapes as the ``params`` given to
+        `lstm_forward`.
+    """
+    T, N, H = cache["shape"]
+    P = cache["proj_size"] or H
+    L, D, dtype = cache["num_layers"], cache["num_directions"], cache["dtype"]
+    lengths = cache["lengths"]
+    dout = np.asarray(dout, dtype=dtype)
+    if dout.shape != (T, N, D * P):
+        raise ValueError(f"dout must have shape {(T, N, D * P)}, got {dout.shape}")
+    if dhx is None:
+        dh_n = np.zeros((D * L, N, P), dtype=dtype)
+        dc_n = np.zeros((D * L, N, H), dtype=dtype)
+    else:
+        dh_n = np.asarray(dhx[0], dtype=dtype)
+        dc_n = np.asarray(dhx[1], dtype=dtype)
+        for name, s, size in (("dh_n", dh_n, P), ("dc_n", dc_n, H)):
+            if s.shape != (D * L, N, size):
+                raise ValueError(f"{name} must have shape {(D * L, N, size)}, got {s.shape}")
+
+    grads = {}
+    dh0 = np.zeros((D * L, N, P), dtype=dtype)
+    dc0 = np.zeros((D * L, N, H), dtype=dtype)
+
+    d_layer_out = dout
+    for layer in reversed(range(L)):
+        in_size = cache["input_size"] if layer == 0 else D * P
+        d_layer_in = np.zeros((T, N, in_size), dtype=dtype)
+        for d in range(D):
+            step_caches = cache["layer_caches"][layer][d]
+            names = {kind: _param_name(kind, layer, d)
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+            grads[names["weight_ih"]] = np.zeros((4 * H, in_size), dtype=dtype)
+            grads[names["weight_hh"]] = np.zeros((4 * H, P), dtype=dtype)
+            if cache["proj_size"]:
+                grads[names["weight_hr"]] = np.zeros((P, H), dtype=dtype)
+            for kind in ("bias_ih", "bias_hh"):
+                if names[kind] in cache["param_names"]:
+                    grads[names[kind]] = np.zeros(4 * H, dtype=dtype)
+
+            dh = dh_n[layer * D + d].copy()  # ∂L/∂h carried back from later steps
+            dc = dc_n[layer * D + d].copy()  # ∂L/∂c carried back from later steps
+            # Visit the steps in the opposite order of the forward pass.
+            time_steps = reversed(range(T)) if d == 0 else range(T)
+            for t in time_steps:
+                active = t < lengths
+                if not active.any():
+                    continue
+                dh_t = dh[active] + d_layer_out[t, active, d * P:(d + 1) * P]
+                dx_t, dh_prev, dc_prev, step_grads = lstm_cell_backward(
+                    dh_t, dc[active], step_caches[t]
+                )
+                dh[active] = dh_prev
+                dc[active] = dc_prev
+                d_layer_in[t, active] += dx_t
+                for kind, g in step_grads.items():
+                    grads[names[kind]] += g
+            dh0[layer * D + d] = dh
+            dc0[layer * D + d] = dc
+        d_layer_out = d_layer_in
+
+    return d_layer_out, (dh0, dc0), grads

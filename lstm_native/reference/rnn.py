@@ -1,0 +1,270 @@
+"""The Elman RNN in plain NumPy, as ``torch.nn.RNN`` and ``torch.nn.RNNCell``.
+
+Equations
+---------
+``torch.nn.RNN`` has one gate and no cell state::
+
+    h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)      act = tanh or relu
+
+with ``weight_ih_l{k}`` (H, I_k), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}`` and
+``bias_hh_l{k}`` (H,), and the same layers, directions and lengths as the LSTM
+(`lstm_native.reference.lstm`). Backward through one step, given dh = ∂L/∂h_t, goes to
+the pre-activation a through the derivative written with h_t itself,
+tanh'(a) = 1 − h_t², relu'(a) = [h_t > 0]::
+
+    da = dh ⊙ (1 − h_t²)   or   da = dh ⊙ [h_t > 0]
+    dx_t = da W_ih    dh_{t-1} = da W_hh    dW_ih += da^T x_t    dW_hh += da^T h_{t-1}
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import _check_sequence, _layer_params, _param_name, relu
+
+
+def rnn_hidden(x_t, h_prev, w_ih, w_hh, b, nonlinearity):
+    """Hidden state: h_t = act(x_t W_ih^T + h_{t-1} W_hh^T + b), act = tanh or relu."""
+    pre = x_t @ w_ih.T + h_prev @ w_hh.T + b
+    return np.tanh(pre) if nonlinearity == "tanh" else relu(pre)
+
+
+def _check_nonlinearity(nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
+
+
+def rnn_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One Elman RNN step, as ``torch.nn.RNNCell``.
+
+    Parameters
+    ----------
+    x_t : numpy.ndarray, shape (N, I)
+        Input at this step.
+    h_prev : numpy.ndarray, shape (N, H)
+        Hidden state of the previous step.
+    w_ih : numpy.ndarray, shape (H, I)
+    w_hh : numpy.ndarray, shape (H, H)
+    b_ih, b_hh : numpy.ndarray of shape (H,), or None
+        The two biases; None means absent.
+    nonlinearity : {"tanh", "relu"}
+
+    Returns
+    -------
+    h : numpy.ndarray, shape (N, H)
+        New hidden state h_t.
+    cache : dict
+        Everything `rnn_cell_backward` needs.
+    """
+    nonlinearity = _check_nonlinearity(nonlinearity)
+    H = h_prev.shape[1]
+    b = np.zeros(H, dtype=x_t.dtype)
+    if b_ih is not None:
+        b = b + b_ih
+    if b_hh is not None:
+        b = b + b_hh
+    h_t = rnn_hidden(x_t, h_prev, w_ih, w_hh, b, nonlinearity)
+    cache = {
+        "x_t": x_t, "h_prev": h_prev, "h": h_t, "w_ih": w_ih, "w_hh": w_hh,
+        "nonlinearity": nonlinearity,
+        "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
+    }
+    return h_t, cache
+
+
+def rnn_cell_backward(dh, cache):
+    """Backward through one Elman RNN step.
+
+    Parameters
+    ----------
+    dh : numpy.ndarray, shape (N, H)
+        ∂L/∂h_t (everything that reaches h_t: the output and the next step).
+    cache : dict
+        As returned by `rnn_cell_forward`.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (N, I)
+        ∂L/∂x_t.
+    dh_prev : numpy.ndarray, shape (N, H)
+        ∂L/∂h_{t-1}.
+    grads : dict of str to numpy.ndarray
+        "weight_ih" (H, I), "weight_hh" (H, H), and "bias_ih" / "bias_hh" (H,) for those
+        biases that were given.
+    """
+    h_t = cache["h"]
+    # Through the nonlinearity, to the pre-activation, with its derivative written
+    # in terms of h_t: tanh' = 1 − tanh², relu' = 1 where the output is positive.
+    if cache["nonlinearity"] == "tanh":
+        da = dh * (1.0 - h_t ** 2)
+    else:
+        da = dh * (h_t > 0)
+    dx = da @ cache["w_ih"]
+    dh_prev = da @ cache["w_hh"]
+    grads = {"weight_ih": da.T @ cache["x_t"], "weight_hh": da.T @ cache["h_prev"]}
+    if cache["has_bias_ih"]:
+        grads["bias_ih"] = da.sum(axis=0)
+    if cache["has_bias_hh"]:
+        grads["bias_hh"] = da.sum(axis=0)
+    return dx, dh_prev, grads
+
+
+def rnn_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional=False,
+                nonlinearity="tanh"):
+    """Forward pass of a multi-layer Elman RNN over a time-major batch, as ``torch.nn.RNN``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (T, N, I)
+        Input sequences, time-major. Its dtype (float32 or float64) is the dtype of the
+        whole computation.
+    params : dict of str to numpy.ndarray
+        PyTorch's names and shapes: ``weight_ih_l{k}`` (H, I_k), ``weight_hh_l{k}``
+        (H, H), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (H,), each with the
+        suffix ``_reverse`` for the reverse direction. I_0 = I, I_k = D·H for k > 0.
+    h0 : numpy.ndarray, shape (D·L, N, H), or None
+        Initial hidden state, index layer·D + direction; None means zeros.
+    lengths : sequence of int, or None
+        N lengths in 1..T, any order (as ``pack_padded_sequence(enforce_sorted=False)``).
+        None means all T.
+    num_layers : int, default 1
+        L, the number of stacked layers.
+    bidirectional : bool, default False
+        Whether each layer also runs backwards in time (D = 2).
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+
+    Returns
+    -------
+    out : numpy.ndarray, shape (T, N, D·H)
+        Hidden state of the last layer at every step, forward direction in [..., :H],
+        reverse in [..., H:]; zero at padded steps (t >= lengths[n]).
+    h_n : numpy.ndarray, shape (D·L, N, H)
+        Hidden state of every layer and direction after its last valid step (for the
+        reverse direction: after step 0).
+    cache : dict
+        Everything `rnn_backward` needs.
+    """
+    nonlinearity = _check_nonlinearity(nonlinearity)
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
+    dtype = x.dtype
+    T, N, _ = x.shape
+    L = num_layers
+    D = 2 if bidirectional else 1
+    H = np.asarray(params["weight_hh_l0"]).shape[1]
+    if h0 is None:
+        h0 = np.zeros((D * L, N, H), dtype=dtype)
+    else:
+        h0 = np.asarray(h0, dtype=dtype)
+        if h0.shape != (D * L, N, H):
+            raise ValueError(f"h0 must have shape {(D * L, N, H)}, got {h0.shape}")
+
+    h_n = np.zeros((D * L, N, H), dtype=dtype)
+    layer_caches = []  # layer_caches[layer][direction][t] = cell cache, or None if no row ran
+
+    layer_in = x
+    for layer in range(L):
+        in_size = layer_in.shape[2]
+        layer_out = np.zeros((T, N, D * H), dtype=dtype)
+        direction_caches = []
+        for d in range(D):
+            w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, dtype,
+                                                   n_gates=1)
+            h = h0[layer * D + d].copy()
+            step_caches = [None] * T
+            time_steps = range(T) if d == 0 else reversed(range(T))
+            for t in time_steps:
+                active = t < lengths  # the sequences that have a step t
+                if not active.any():
+                    continue
+                h_new, step_caches[t] = rnn_cell_forward(
+                    layer_in[t, active], h[active], w_ih, w_hh, b_ih, b_hh, nonlinearity
+                )
+                h[active] = h_new
+                layer_out[t, active, d * H:(d + 1) * H] = h_new
+            h_n[layer * D + d] = h
+            direction_caches.append(step_caches)
+        layer_caches.append(direction_caches)
+        layer_in = layer_out
+
+    cache = {
+        "layer_caches": layer_caches,
+        "lengths": lengths,
+        "shape": (T, N, H),
+        "input_size": x.shape[2],
+        "num_layers": L,
+        "num_directions": D,
+        "dtype": dtype,
+        "param_names": sorted(params),
+    }
+    return layer_in, h_n, cache
+
+
+def rnn_backward(dout, cache, dh_n=None):
+    """Backpropagation through time for `rnn_forward`.
+
+    Parameters
+    ----------
+    dout : numpy.ndarray, shape (T, N, D·H)
+        ∂L/∂out. Entries at padded steps (t >= lengths[n]) are ignored.
+    cache : dict
+        As returned by `rnn_forward`.
+    dh_n : numpy.ndarray, shape (D·L, N, H), or None
+        ∂L/∂h_n; None means zeros.
+
+    Returns
+    -------
+    dx : numpy.ndarray, shape (T, N, I)
+        ∂L/∂x; zero at padded steps.
+    dh0 : numpy.ndarray, shape (D·L, N, H)
+        ∂L/∂h0.
+    grads : dict of str to numpy.ndarray
+        ∂L/∂ of every parameter, same keys and shapes as the ``params`` given to
+        `rnn_forward`.
+    """
+    T, N, H = cache["shape"]
+    L, D, dtype = cache["num_layers"], cache["num_directions"], cache["dtype"]
+    lengths = cache["lengths"]
+    dout = np.asarray(dout, dtype=dtype)
+    if dout.shape != (T, N, D * H):
+        raise ValueError(f"dout must have shape {(T, N, D * H)}, got {dout.shape}")
+    if dh_n is None:
+        dh_n = np.zeros((D * L, N, H), dtype=dtype)
+    else:
+        dh_n = np.asarray(dh_n, dtype=dtype)
+        if dh_n.shape != (D * L, N, H):
+            raise ValueError(f"dh_n must have shape {(D * L, N, H)}, got {dh_n.shape}")
+
+    grads = {}
+    dh0 = np.zeros((D * L, N, H), dtype=dtype)
+
+    d_layer_out = dout
+    for layer in reversed(range(L)):
+        in_size = cache["input_size"] if layer == 0 else D * H
+        d_layer_in = np.zeros((T, N, in_size), dtype=dtype)
+        for d in range(D):
+            step_caches = cache["layer_caches"][layer][d]
+            names = {kind: _param_name(kind, layer, d)
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            grads[names["weight_ih"]] = np.zeros((H, in_size), dtype=dtype)
+            grads[names["weight_hh"]] = np.zeros((H, H), dtype=dtype)
+            for kind in ("bias_ih", "bias_hh"):
+                if names[kind] in cache["param_names"]:
+                    grads[names[kind]] = np.zeros(H, dtype=dtype)
+
+            dh = dh_n[layer * D + d].copy()  # ∂L/∂h carried back from later steps
+            # Visit the steps in the opposite order of the forward pass.
+            time_steps = reversed(range(T)) if d == 0 else range(T)
+            for t in time_steps:
+                active = t < lengths
+                if not active.any():
+                    continue
+                dh_t = dh[active] + d_layer_out[t, active, d * H:(d + 1) * H]
+                dx_t, dh_prev, step_grads = rnn_cell_backward(dh_t, step_caches[t])
+                dh[active] = dh_prev
+                d_layer_in[t, active] += dx_t
+                for kind, g in step_grads.items():
+                    grads[names[kind]] += g
+            dh0[layer * D + d] = dh
+        d_layer_out = d_layer_in
+
+    return d_layer_out, dh0, grads
