@@ -227,6 +227,14 @@ _SIZE = _ints(1, MAX_SIZE)
 _DTYPE = _choice("float32", "float64")
 _THREADS = _optional_ints(1, MAX_THREADS)
 _INIT = _choice("torch", "keras")._replace(default="torch")   # older files: torch's
+#: The LSTM's variants (older files: none).
+_LSTM_VARIANT_KEYS = {
+    "peepholes": _BOOL._replace(default=False),
+    "clip": _Key("None or a finite number > 0",
+                 lambda v: v is None or (type(v) in (int, float) and 0 < v < float("inf")),
+                 None),
+    "input_forget": _BOOL._replace(default=False),
+}
 
 
 def _recurrent_shapes(cls):
@@ -246,6 +254,8 @@ def _recurrent_shapes(cls):
                     yield f"bias_hh{sfx}", (G,), c["dtype"]
                 if P != H:
                     yield f"weight_hr{sfx}", (P, H), c["dtype"]
+                if c.get("peepholes"):
+                    yield f"weight_peephole{sfx}", (3, H), c["dtype"]
     return shapes
 
 
@@ -258,6 +268,8 @@ def _cell_shapes(n_gates: int):
         if c["bias"]:
             yield "bias_ih", (G,), c["dtype"]
             yield "bias_hh", (G,), c["dtype"]
+        if c.get("peepholes"):
+            yield "weight_peephole", (3, H), c["dtype"]
     return shapes
 
 
@@ -291,14 +303,14 @@ _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
 #: older files still load.
 _RULES = {
     LSTM: ({**_RECURRENT_KEYS, "proj_size": _ints(0, MAX_SIZE - 1, default=0),
-            "unit_forget_bias": _BOOL._replace(default=False)},
+            "unit_forget_bias": _BOOL._replace(default=False), **_LSTM_VARIANT_KEYS},
            _recurrent_shapes(LSTM)),
     RNN: ({**_RECURRENT_KEYS, "nonlinearity": _choice("tanh", "relu")},
           _recurrent_shapes(RNN)),
     GRU: ({**_RECURRENT_KEYS, "reset_after": _BOOL}, _recurrent_shapes(GRU)),
     LSTMCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL, "init": _INIT,
-                "unit_forget_bias": _BOOL._replace(default=False), "dtype": _DTYPE,
-                "n_threads": _THREADS}, _cell_shapes(4)),
+                "unit_forget_bias": _BOOL._replace(default=False), **_LSTM_VARIANT_KEYS,
+                "dtype": _DTYPE, "n_threads": _THREADS}, _cell_shapes(4)),
     RNNCell: ({"input_size": _SIZE, "hidden_size": _SIZE, "bias": _BOOL,
                "nonlinearity": _choice("tanh", "relu"), "init": _INIT, "dtype": _DTYPE,
                "n_threads": _THREADS}, _cell_shapes(1)),

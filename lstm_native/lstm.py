@@ -15,8 +15,8 @@ from ._parallel import check_n_threads, effective_n_threads, single_threaded_bla
 from ._validation import (MAX_FEATURES, check_bool, check_device, check_model_dtype,
                           check_parameter_count, check_seed, check_size)
 from .module import one_thread_in_training
-from .recurrent import (_Cell, _Recurrent, add_initial_parameters, check_init, check_state,
-                        check_state_pair, check_unit_forget_bias)
+from .recurrent import (_Cell, _Recurrent, add_initial_parameters, check_clip, check_init,
+                        check_state, check_state_pair, check_unit_forget_bias)
 
 __all__ = ["LSTM", "LSTMCell"]
 
@@ -35,6 +35,10 @@ class LSTM(_Recurrent):
         h_t = o_t ⊙ tanh(c_t)
 
     and with a projection (`proj_size` P > 0, LSTMP), h_t = W_hr (o_t ⊙ tanh(c_t)).
+    The variants the ONNX LSTM operator defines change the gates: with `peepholes`
+    (weights p_i, p_f, p_o) i_t and f_t also read p_i ⊙ c_{t-1} and p_f ⊙ c_{t-1}, o_t
+    reads p_o ⊙ c_t; with `clip` every gate's pre-activation (all its terms) is clipped
+    to [-clip, clip] before σ or tanh; with `input_forget`, f_t = 1 - i_t.
 
     Parameters
     ----------
@@ -76,6 +80,20 @@ class LSTM(_Recurrent):
         Keras' `unit_forget_bias` (Jozefowicz et al. 2015): the forget gate's bias starts
         at 1 (its block of `bias_ih` set to 1, of `bias_hh` to 0, in place of the drawn
         values; the rest as `init` draws it). Needs `bias`.
+    peepholes : bool, default False
+        Peephole connections (Gers & Schmidhuber 2000, as the ONNX LSTM operator's `P`):
+        `weight_peephole_l{k}` (3, H), rows p_i, p_f, p_o, drawn as the other weights by
+        `init` ("keras": U(±sqrt(3/H)), as TF's PeepholeLSTMCell's Glorot-uniform (H,)
+        vectors). ONNX orders P's rows i, o, f.
+    clip : float or None, default None
+        The ONNX operator's `clip`, as ONNX Runtime applies it: every gate's
+        pre-activation, bias and peephole terms included (the candidate's too), is
+        clipped to [-clip, clip] before its σ or tanh; c_t is not clipped. The gradient
+        is zero where a value was clipped. A finite number > 0, or None for none.
+    input_forget : bool, default False
+        The ONNX operator's `input_forget` (coupled input and forget gates, Greff et al.
+        2017's CIFG): f_t = 1 - i_t. The weights keep their 4H rows (ONNX's and torch's
+        shapes); the forget rows (and p_f) are unused and get zero gradients.
     seed : int, numpy Generator or None
         Seed of the initialisation, whose generator then draws the dropout masks; an int
         >= 0.
@@ -95,7 +113,9 @@ class LSTM(_Recurrent):
     Parameter names and shapes are PyTorch's: `weight_ih_l{k}` (4H, in), `weight_hh_l{k}`
     (4H, H), or (4H, P) with a projection, `bias_ih_l{k}` and `bias_hh_l{k}` (4H,), and
     `weight_hr_l{k}` (P, H) with a projection, with the suffix `_reverse` for the
-    backward direction; so `load_state_dict(torch_lstm.state_dict())` works.
+    backward direction; so `load_state_dict(torch_lstm.state_dict())` works. The
+    variants' own come after torch's, and every option combines with the others and
+    with `proj_size` (the peepholes read c, which stays H wide).
 
     Limits (`lstm_native._validation`): at most 2**31 - 1 parameters, and at most 2**30
     rows T·N in one call. A float64 input to a float32 model must fit float32's range
@@ -125,19 +145,33 @@ class LSTM(_Recurrent):
     _n_gates = 4
     _state_names = ("h", "c")
     _cell = _recurrent.Cell.LSTM
-    _cell_defaults = {"proj_size": 0, "unit_forget_bias": False}
+    _cell_defaults = {"proj_size": 0, "unit_forget_bias": False, "peepholes": False,
+                      "clip": None, "input_forget": False}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, device=None,
                  dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
+                 peepholes: bool = False, clip: float | None = None,
+                 input_forget: bool = False,
                  seed: int | None = None, n_threads: int | None = None):
+        self.peepholes = check_bool(peepholes, "peepholes")
+        self.clip = check_clip(clip)
+        self.input_forget = check_bool(input_forget, "input_forget")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, seed, n_threads, proj_size, init,
                          unit_forget_bias)
 
     def _cell_config(self) -> dict:
-        return {"proj_size": self.proj_size, "unit_forget_bias": self.unit_forget_bias}
+        return {"proj_size": self.proj_size, "unit_forget_bias": self.unit_forget_bias,
+                "peepholes": self.peepholes, "clip": self.clip,
+                "input_forget": self.input_forget}
+
+    def _extra_shapes(self) -> dict:
+        return {"weight_peephole": (3, self.hidden_size)} if self.peepholes else {}
+
+    def _kernel_options(self, sfx: str, grads: bool) -> dict:
+        return variant_options(self, sfx, grads)
 
     def forward(self, x, hx=None, lengths=None):
         """Run the LSTM over whole sequences.
@@ -200,6 +234,22 @@ class LSTM(_Recurrent):
         return self._backward(dout, dhx, "dhx", input_grad)
 
 
+def variant_options(module, sfx: str, grads: bool) -> dict:
+    """The kernels' keyword arguments for the variants of an `LSTM`'s layer and direction
+    of suffix `sfx` (or an `LSTMCell`'s, sfx ""): peephole, clip and input_forget, and
+    with `grads` the peepholes' gradient buffer."""
+    options = {}
+    if module.peepholes:
+        options["peephole"] = module._params[f"weight_peephole{sfx}"]
+        if grads:
+            options["dpeephole"] = module.grads[f"weight_peephole{sfx}"]
+    if module.clip is not None:
+        options["clip"] = module.clip
+    if module.input_forget:
+        options["input_forget"] = True
+    return options
+
+
 class LSTMCell(_Cell):
     """One LSTM step, as `torch.nn.LSTMCell`: what streaming inference runs.
 
@@ -220,6 +270,9 @@ class LSTMCell(_Cell):
         torch's U(-1/sqrt(H), 1/sqrt(H)) initialisation, or Keras' (as `LSTM`'s).
     unit_forget_bias : bool, default False
         Start the forget gate's bias at 1 (as `LSTM`'s; needs `bias`).
+    peepholes, clip, input_forget
+        The variants of `LSTM`, the same equations; the peepholes are `weight_peephole`
+        (3, H).
     seed : int, numpy Generator or None
         Seed of the initialisation; an int >= 0.
     n_threads : int or None
@@ -261,6 +314,8 @@ class LSTMCell(_Cell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
+                 peepholes: bool = False, clip: float | None = None,
+                 input_forget: bool = False,
                  seed: int | None = None, n_threads: int | None = None):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
@@ -269,26 +324,36 @@ class LSTMCell(_Cell):
         self.bias = check_bool(bias, "bias")
         self.init = check_init(init)
         self.unit_forget_bias = check_unit_forget_bias(unit_forget_bias, self.bias)
+        self.peepholes = check_bool(peepholes, "peepholes")
+        self.clip = check_clip(clip)
+        self.input_forget = check_bool(input_forget, "input_forget")
         self.n_threads = check_n_threads(n_threads)
         H = self.hidden_size
-        check_parameter_count(4 * H * (self.input_size + H + 2 * self.bias),
-                              "input_size and hidden_size")
+        check_parameter_count(4 * H * (self.input_size + H + 2 * self.bias)
+                              + 3 * H * self.peepholes, "input_size and hidden_size")
         rng = np.random.default_rng(check_seed(seed))
         shapes = {"weight_ih": (4 * H, self.input_size), "weight_hh": (4 * H, H)}
         if self.bias:
             shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
+        if self.peepholes:
+            shapes.update(weight_peephole=(3, H))
         add_initial_parameters(self, rng, shapes, self.init, self.unit_forget_bias)
 
     def get_config(self) -> dict:
         """The constructor's arguments (but the seed) as a JSON-ready dict."""
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
                 "bias": self.bias, "init": self.init, "unit_forget_bias": self.unit_forget_bias,
+                "peepholes": self.peepholes, "clip": self.clip,
+                "input_forget": self.input_forget,
                 "dtype": self.dtype.name, "n_threads": self.n_threads}
 
     def __repr__(self) -> str:
         extra = ("" if self.bias else ", bias=False") + \
             ("" if self.init == "torch" else f", init={self.init!r}") + \
-            (", unit_forget_bias=True" if self.unit_forget_bias else "")
+            (", unit_forget_bias=True" if self.unit_forget_bias else "") + \
+            (", peepholes=True" if self.peepholes else "") + \
+            ("" if self.clip is None else f", clip={self.clip!r}") + \
+            (", input_forget=True" if self.input_forget else "")
         return f"LSTMCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
 
     def _check_pair(self, pair, name: str, N: int, batched: bool):
@@ -330,7 +395,8 @@ class LSTMCell(_Cell):
             _recurrent.forward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
                                      self._params["weight_hh"], None, bias, None, lengths, gates,
                                      None, h, c, out, 0, False, True,
-                                     effective_n_threads(self.n_threads))
+                                     effective_n_threads(self.n_threads),
+                                     **variant_options(self, "", False))
         h_new, c_new = h[N:].copy(), c[N:].copy()
         if self.training:
             self._keep_for_backward((x, lengths, gates, h, c, batched))
@@ -377,7 +443,8 @@ class LSTMCell(_Cell):
                                       self._params["weight_hh"], None, lengths, gates, None,
                                       None, h, c, no_output_grad, 0, dh_next, dc_next,
                                       self.grads["weight_ih"], self.grads["weight_hh"], None, db,
-                                      None, dx, False, effective_n_threads(self.n_threads))
+                                      None, dx, False, effective_n_threads(self.n_threads),
+                                      **variant_options(self, "", True))
         if self.bias:
             self.grads["bias_ih"] += db
             self.grads["bias_hh"] += db

@@ -114,6 +114,10 @@ def add_initial_parameters(module: Module, rng: np.random.Generator, shapes: dic
     for name, shape in shapes.items():
         if init == "torch":
             value = init_uniform(rng, shape, H)
+        elif name.startswith("weight_peephole"):
+            # Keras' LSTM has none; TF's PeepholeLSTMCell drew each gate's (H,) vector
+            # with the Glorot-uniform kernel initializer, fan_in = fan_out = H.
+            value = rng.uniform(-np.sqrt(3.0 / H), np.sqrt(3.0 / H), size=shape)
         elif name.startswith("bias"):
             value = np.zeros(shape)
         elif name.startswith("weight_hh"):
@@ -125,6 +129,17 @@ def add_initial_parameters(module: Module, rng: np.random.Generator, shapes: dic
         for name in shapes:
             if name.startswith("bias"):
                 module._params[name][H:2 * H] = 1 if name.startswith("bias_ih") else 0
+
+
+def check_clip(clip) -> float | None:
+    """The LSTM's `clip` as a finite float > 0, or None."""
+    if clip is None:
+        return None
+    if isinstance(clip, (bool, np.bool_)) or not isinstance(clip, numbers.Real) or \
+            not 0 < clip < np.inf:
+        raise ValueError(f"clip must be None or a finite number > 0 (the bound of every "
+                         f"gate pre-activation), got {clip!r}")
+    return float(clip)
 
 
 def check_dropout(dropout, num_layers: int) -> float:
@@ -178,7 +193,9 @@ class _Recurrent(Module):
     dtype, seed, n_threads, proj_size, init, unit_forget_bias
         As documented by `LSTM`, `RNN` and `GRU`, which each define their own constructor
         (so that its signature and errors name the public class) and call this one; only
-        the LSTM has a `proj_size` and a `unit_forget_bias`.
+        the LSTM has a `proj_size` and a `unit_forget_bias`. A subclass with options of
+        its own checks and sets them before calling this one, and says what they add
+        through `_extra_shapes` and `_kernel_options`.
     """
 
     #: Runs over whole sequences with `lengths` and states: what `Sequential` looks for.
@@ -213,8 +230,9 @@ class _Recurrent(Module):
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
         P = self._out_size
         proj = P * H if self.proj_size else 0
-        per_direction = G * (D * P + P + 2 * self.bias) + proj  # an inner layer's
-        first = D * (G * (self.input_size + P + 2 * self.bias) + proj)
+        extra = proj + sum(int(np.prod(shape)) for shape in self._extra_shapes().values())
+        per_direction = G * (D * P + P + 2 * self.bias) + extra  # an inner layer's
+        first = D * (G * (self.input_size + P + 2 * self.bias) + extra)
         check_parameter_count(first + (self.num_layers - 1) * D * per_direction,
                               "input_size, hidden_size, proj_size and num_layers")
         rng = np.random.default_rng(check_seed(seed))
@@ -228,6 +246,8 @@ class _Recurrent(Module):
                     shapes.update({f"bias_ih{sfx}": (G,), f"bias_hh{sfx}": (G,)})
                 if self.proj_size:
                     shapes[f"weight_hr{sfx}"] = (P, H)
+                shapes.update({f"{name}{sfx}": shape
+                               for name, shape in self._extra_shapes().items()})
                 add_initial_parameters(self, rng, shapes, self.init, self.unit_forget_bias)
         # The masks of `dropout` come from the same generator, past the initialisation.
         self._rng = rng
@@ -247,6 +267,17 @@ class _Recurrent(Module):
 
     def _cell_config(self) -> dict:
         """The subclass's own constructor arguments (listed after num_layers)."""
+        return {}
+
+    def _extra_shapes(self) -> dict:
+        """The subclass's own parameters of each layer and direction, name (without the
+        suffix) -> shape, after torch's in the order of the seeded draws."""
+        return {}
+
+    def _kernel_options(self, sfx: str, grads: bool) -> dict:
+        """The subclass's own keyword arguments of `_recurrent.forward_layer` for the
+        layer and direction of suffix `sfx`, and with `grads` those that
+        `backward_layer` adds (its gradient buffers, from `self.grads`)."""
         return {}
 
     def get_config(self) -> dict:
@@ -479,7 +510,7 @@ class _Recurrent(Module):
                     _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, w_hr, bias,
                                              bias_hn, lengths, gates, side, h, c, out,
                                              direction * P, bool(direction), training,
-                                             n_threads)
+                                             n_threads, **self._kernel_options(sfx, False))
                     for final, slot in zip(finals, slots):
                         final[idx] = slot[last * N:(last + 1) * N]
                     if training:
@@ -555,7 +586,8 @@ class _Recurrent(Module):
                     _recurrent.backward_layer(self._cell, layer_input, w_ih, w_hh, w_hr, lengths,
                                               gates, side, proj_grad, h, c, d_layer_out,
                                               direction * P, dh, dc, dw_ih, dw_hh, dw_hr, db,
-                                              db_hn, dx, bool(direction), n_threads)
+                                              db_hn, dx, bool(direction), n_threads,
+                                              **self._kernel_options(sfx, True))
                     if self.bias:
                         self._add_bias_grads(sfx, db, db_hn)
                     for d_initial, d in zip(d_initials, ds):

@@ -280,7 +280,7 @@ cdef inline void _cell_forward(
     cdef Py_ssize_t j
     if active:
         # The vectorised passes of lstm_cell.c / rnn_cell.c / gru_cell.c: the equations
-        # of reference.py.
+        # of lstm_native/reference/.
         if cell == LSTM and peephole != NULL:
             lstm_variant_forward_row(<int> n, <int> H, gates, bias, peephole, clip,
                                      input_forget, c_prev, h_next, c_next, out)

@@ -5,7 +5,7 @@
  * (cpu_features.h). Gates are in PyTorch's order: reset r [0, H), update z [H, 2H),
  * candidate n [2H, 3H) (PyTorch's "new" gate).
  *
- * Two GRUs (reference.py has both written out):
+ * Two GRUs (lstm_native/reference/gru.py has both written out):
  * - reset after the recurrent product (PyTorch's, ONNX linear_before_reset=1):
  *       n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),
  *   so the recurrent n rows cannot be summed with the input projection: the driver keeps

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -128,6 +129,41 @@ def run_at_simd_level(script: str, level: str, timeout: float = 300) -> dict:
     return result
 
 
+def lstm_simd_check(variants: list[dict]) -> str:
+    """A script for `run_at_simd_level`: for each of `variants` (LSTM keyword arguments)
+    and each dtype, a training step of a 2-layer bidirectional LSTM with H = 37 (not a
+    multiple of any vector width) on uneven lengths against the reference; it prints the
+    worst relative difference per dtype."""
+    return textwrap.dedent(f"""
+        import json, numpy as np, lstm_native as ln
+        from lstm_native import _recurrent, reference as ref
+        worst = {{}}
+        for dtype in (np.float32, np.float64):
+            for options in {variants!r}:
+                rng = np.random.default_rng(0)
+                x = rng.standard_normal((9, 7, 5)).astype(dtype)
+                lengths = np.array([9, 3, 7, 1, 9, 5, 8])
+                m = ln.LSTM(5, 37, 2, bidirectional=True, dtype=dtype, seed=2, n_threads=2,
+                            **options)
+                out, (h, c) = m(x, lengths=lengths)
+                dout = rng.standard_normal(out.shape).astype(dtype)
+                dx, (dh0, dc0) = m.backward(dout)
+                params = {{k: v.astype(np.float64) for k, v in m.state_dict().items()}}
+                r_out, (r_h, r_c), cache = ref.lstm_forward(
+                    x.astype(np.float64), params, lengths=lengths, num_layers=2,
+                    bidirectional=True, clip=m.clip, input_forget=m.input_forget)
+                r_dx, (r_dh0, r_dc0), r_grads = ref.lstm_backward(dout.astype(np.float64),
+                                                                  cache)
+                pairs = [(out, r_out), (h, r_h), (c, r_c), (dx, r_dx), (dh0, r_dh0),
+                         (dc0, r_dc0)]
+                pairs += [(m.grads[k], r_grads[k]) for k in r_grads]
+                name = np.dtype(dtype).name
+                worst[name] = max(worst.get(name, 0.0), max(
+                    float(np.abs(a - b).max() / max(1.0, np.abs(b).max())) for a, b in pairs))
+        print(json.dumps({{"level": _recurrent.simd_level(), "worst": worst}}))
+    """)
+
+
 def assert_threads_bitwise_equal(run, keys) -> None:
     """`run(n_threads)` (the results of a training step, as `model_run`'s, with the eval
     output under "out_eval") gives bitwise the same `keys` and gradients for 1 and 2
@@ -230,11 +266,13 @@ def random_lengths(rng: np.random.Generator, N: int, T: int) -> np.ndarray:
 
 
 def make_lstm(input_size, hidden_size, num_layers=1, *, bias=True, batch_first=False,
-              bidirectional=False, proj_size=0, dtype=np.float64, seed=0, n_threads=None):
-    """An LSTM and its parameters in float64, as the reference takes them."""
+              bidirectional=False, proj_size=0, dtype=np.float64, seed=0, n_threads=None,
+              **variant):
+    """An LSTM (with the options `variant` names: peepholes, clip, ...) and its parameters
+    in float64, as the reference takes them."""
     model = ln.LSTM(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
                     bidirectional=bidirectional, proj_size=proj_size, dtype=dtype, seed=seed,
-                    n_threads=n_threads)
+                    n_threads=n_threads, **variant)
     params = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
     return model, params
 
@@ -280,7 +318,8 @@ def reference_run(model, params, x, hx=None, lengths=None, dout=None, dhx=None):
     dhx64 = None if dhx is None else tuple(f64(s) for s in dhx)
     out, (h_n, c_n), cache = ref.lstm_forward(
         x_tm, params, state_batched(hx64, batched), lengths,
-        num_layers=model.num_layers, bidirectional=model.bidirectional)
+        num_layers=model.num_layers, bidirectional=model.bidirectional,
+        clip=model.clip, input_forget=model.input_forget)
     result = {
         "out": from_time_major(out, model.batch_first, batched),
         "h_n": state_unbatched((h_n, c_n), batched)[0],

@@ -6,7 +6,6 @@ projected LSTM inside `Sequential`, `fit`, stateful TBPTT and a checkpoint."""
 from __future__ import annotations
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from conftest import (
     check_finite_differences,
     grid_id,
     import_torch,
+    lstm_simd_check,
     make_lstm,
     model_run,
     randn,
@@ -117,31 +117,7 @@ def test_padded_steps_output_zeros_and_carry_the_state():
         assert np.allclose(c_short[0, 0], c_n[0, n], rtol=0, atol=1e-15)
 
 
-_SIMD_CHECK = textwrap.dedent("""
-    import json, numpy as np, lstm_native as ln
-    from lstm_native import _recurrent, reference as ref
-    worst = {}
-    for dtype in (np.float32, np.float64):
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((9, 7, 5)).astype(dtype)
-        lengths = np.array([9, 3, 7, 1, 9, 5, 8])
-        # H = 37, P = 19: not multiples of any vector width.
-        m = ln.LSTM(5, 37, 2, bidirectional=True, proj_size=19, dtype=dtype, seed=2,
-                    n_threads=2)
-        out, (h, c) = m(x, lengths=lengths)
-        dout = rng.standard_normal(out.shape).astype(dtype)
-        dx, (dh0, dc0) = m.backward(dout)
-        params = {k: v.astype(np.float64) for k, v in m.state_dict().items()}
-        r_out, (r_h, r_c), cache = ref.lstm_forward(x.astype(np.float64), params,
-                                                    lengths=lengths, num_layers=2,
-                                                    bidirectional=True)
-        r_dx, (r_dh0, r_dc0), r_grads = ref.lstm_backward(dout.astype(np.float64), cache)
-        pairs = [(out, r_out), (h, r_h), (c, r_c), (dx, r_dx), (dh0, r_dh0), (dc0, r_dc0)]
-        pairs += [(m.grads[k], r_grads[k]) for k in r_grads]
-        worst[np.dtype(dtype).name] = max(
-            float(np.abs(a - b).max() / max(1.0, np.abs(b).max())) for a, b in pairs)
-    print(json.dumps({"level": _recurrent.simd_level(), "worst": worst}))
-""")
+_SIMD_CHECK = lstm_simd_check([dict(proj_size=19)])
 
 
 @pytest.mark.parametrize("level", SIMD_LEVELS)

@@ -338,14 +338,15 @@ OLD_CONFIGS = [
 def test_existing_configs_still_build_and_load(tmp_path, name, config):
     m = build_module({"type": name, "config": config})
     # What these files did not hold takes its default (a layer's dropout: 0, every
-    # layer's and cell's init: torch's, an LSTM's proj_size: 0, unit_forget_bias: False).
+    # layer's and cell's init: torch's, an LSTM's proj_size: 0, unit_forget_bias: False,
+    # no variant).
     now = {**config, "init": "torch"}
     if name in ("LSTM", "RNN", "GRU"):
         now["dropout"] = 0.0
     if name == "LSTM":
         now["proj_size"] = 0
     if name in ("LSTM", "LSTMCell"):
-        now["unit_forget_bias"] = False
+        now.update(unit_forget_bias=False, peepholes=False, clip=None, input_forget=False)
     assert type(m).__name__ == name and m.get_config() == now
     ln.save_checkpoint(tmp_path / "m.npz", m)
     loaded = ln.load_model(tmp_path / "m.npz")

@@ -9,8 +9,10 @@ Each cell lives in its own module, which opens with its equations, forward and
 backward:
 
 - `lstm_native.reference.lstm`: the LSTM (``torch.nn.LSTM``), with its projection
-  (LSTMP, ``proj_size``); the gates `input`, `forget`, `candidate`, `output`, the
-  `cell` and `hidden` states, `projection`, one step and whole sequences.
+  (LSTMP, ``proj_size``) and the ONNX operator's variants (peepholes, clip, coupled
+  input and forget gates); the gates `input`, `forget`, `candidate`, `output` over
+  their `pre_activation` (`clipped`), the `cell` and `hidden` states, `projection`,
+  one step and whole sequences.
 - `lstm_native.reference.rnn`: the Elman RNN (``torch.nn.RNN``), tanh or relu.
 - `lstm_native.reference.gru`: the GRU (``torch.nn.GRU``), with the reset gate after
   or before the recurrent product.
@@ -47,6 +49,7 @@ from .gru import (
 from .lstm import (
     candidate,
     cell,
+    clipped,
     forget,
     hidden,
     input,
@@ -54,7 +57,9 @@ from .lstm import (
     lstm_cell_backward,
     lstm_cell_forward,
     lstm_forward,
+    lstm_pre_activations,
     output,
+    pre_activation,
     projection,
 )
 from .rnn import (
@@ -68,6 +73,7 @@ from .rnn import (
 __all__ = [
     "candidate",
     "cell",
+    "clipped",
     "forget",
     "gru_backward",
     "gru_candidate",
@@ -81,7 +87,9 @@ __all__ = [
     "lstm_cell_backward",
     "lstm_cell_forward",
     "lstm_forward",
+    "lstm_pre_activations",
     "output",
+    "pre_activation",
     "projection",
     "relu",
     "reset",

@@ -72,10 +72,11 @@ def _check_lengths(lengths, T, N):
     return lengths.astype(np.int64)
 
 
-def _check_sequence(x, params, lengths, num_layers, bidirectional, projection=False):
+def _check_sequence(x, params, lengths, num_layers, bidirectional, projection=False,
+                    extra=()):
     """x as a (T, N, I) float array and lengths as N ints in 1..T; params must hold no
     names but a stack of num_layers (bidirectional) layers' weights and biases (and
-    projections, when `projection`)."""
+    projections, when `projection`, and the parameters of the kinds `extra`)."""
     x = np.asarray(x)
     if x.ndim != 3:
         raise ValueError(f"x must have shape (T, N, I), got {x.shape}")
@@ -85,7 +86,7 @@ def _check_sequence(x, params, lengths, num_layers, bidirectional, projection=Fa
     known = {
         _param_name(kind, layer, d)
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        + (("weight_hr",) if projection else ())
+        + (("weight_hr",) if projection else ()) + tuple(extra)
         for layer in range(num_layers)
         for d in range(2 if bidirectional else 1)
     }

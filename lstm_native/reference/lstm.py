@@ -74,24 +74,41 @@ from ._common import _check_sequence, _layer_params, _param_name, sigmoid
 # The gates, one function each
 # ----------------------------------------------------------------------------------
 
-def input(x_t, h_prev, W_xi, W_hi, b_i):  # shadows the builtin on purpose: the gate's name
-    """Input gate: i_t = σ(x_t W_xi^T + h_{t-1} W_hi^T + b_i)."""
-    return sigmoid(x_t @ W_xi.T + h_prev @ W_hi.T + b_i)
+def pre_activation(x_t, h_prev, W_x, W_h, b, p=None, c=None):
+    """A gate's pre-activation a = x_t W_x^T + h_{t-1} W_h^T + b, plus the peephole term
+    p ⊙ c with peepholes (p given)."""
+    a = x_t @ W_x.T + h_prev @ W_h.T + b
+    return a if p is None else a + p * c
 
 
-def forget(x_t, h_prev, W_xf, W_hf, b_f):
-    """Forget gate: f_t = σ(x_t W_xf^T + h_{t-1} W_hf^T + b_f)."""
-    return sigmoid(x_t @ W_xf.T + h_prev @ W_hf.T + b_f)
+def clipped(a, clip):
+    """a clipped to [−clip, clip] (the ONNX operator's `clip`); a itself for clip None."""
+    return a if clip is None else np.clip(a, -clip, clip)
 
 
-def candidate(x_t, h_prev, W_xg, W_hg, b_g):
-    """Candidate cell: g_t = tanh(x_t W_xg^T + h_{t-1} W_hg^T + b_g)."""
-    return np.tanh(x_t @ W_xg.T + h_prev @ W_hg.T + b_g)
+# `input` shadows the builtin on purpose: it is the gate's name.
+def input(x_t, h_prev, W_xi, W_hi, b_i, *, p_i=None, c_prev=None, clip=None):
+    """Input gate: i_t = σ(x_t W_xi^T + h_{t-1} W_hi^T + b_i); with peepholes p_i the
+    pre-activation adds p_i ⊙ c_{t-1}, with `clip` it is clipped first."""
+    return sigmoid(clipped(pre_activation(x_t, h_prev, W_xi, W_hi, b_i, p_i, c_prev), clip))
 
 
-def output(x_t, h_prev, W_xo, W_ho, b_o):
-    """Output gate: o_t = σ(x_t W_xo^T + h_{t-1} W_ho^T + b_o)."""
-    return sigmoid(x_t @ W_xo.T + h_prev @ W_ho.T + b_o)
+def forget(x_t, h_prev, W_xf, W_hf, b_f, *, p_f=None, c_prev=None, clip=None):
+    """Forget gate: f_t = σ(x_t W_xf^T + h_{t-1} W_hf^T + b_f); with peepholes p_f the
+    pre-activation adds p_f ⊙ c_{t-1}, with `clip` it is clipped first."""
+    return sigmoid(clipped(pre_activation(x_t, h_prev, W_xf, W_hf, b_f, p_f, c_prev), clip))
+
+
+def candidate(x_t, h_prev, W_xg, W_hg, b_g, *, clip=None):
+    """Candidate cell: g_t = tanh(x_t W_xg^T + h_{t-1} W_hg^T + b_g), the pre-activation
+    clipped first with `clip`."""
+    return np.tanh(clipped(pre_activation(x_t, h_prev, W_xg, W_hg, b_g), clip))
+
+
+def output(x_t, h_prev, W_xo, W_ho, b_o, *, p_o=None, c_t=None, clip=None):
+    """Output gate: o_t = σ(x_t W_xo^T + h_{t-1} W_ho^T + b_o); with peepholes p_o the
+    pre-activation adds p_o ⊙ c_t (the new cell state), with `clip` it is clipped first."""
+    return sigmoid(clipped(pre_activation(x_t, h_prev, W_xo, W_ho, b_o, p_o, c_t), clip))
 
 
 def cell(f_t, i_t, g_t, c_prev):
@@ -118,8 +135,10 @@ def _gate_blocks(stacked, H):
 # One step
 # ----------------------------------------------------------------------------------
 
-def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
-    """One LSTM step, as ``torch.nn.LSTMCell`` (or one step of an LSTM with a projection).
+def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, *,
+                      peephole=None, clip=None, input_forget=False):
+    """One LSTM step, as ``torch.nn.LSTMCell`` (or one step of an LSTM with a projection,
+    or with the ONNX operator's variants).
 
     Parameters
     ----------
@@ -137,6 +156,12 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
         The two biases; None means absent.
     w_hr : numpy.ndarray of shape (P, H), or None
         The projection; None means none (h_t = m_t).
+    peephole : numpy.ndarray of shape (3, H), or None
+        The peepholes p_i, p_f, p_o (Gers & Schmidhuber 2000); None means none.
+    clip : float or None
+        Clip every gate's pre-activation to [−clip, clip] (the ONNX operator's `clip`).
+    input_forget : bool
+        Couple the gates, f_t = 1 − i_t (the ONNX operator's `input_forget`).
 
     Returns
     -------
@@ -158,21 +183,40 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
         b = b + b_hh
     b_i, b_f, b_g, b_o = _gate_blocks(b, H)
 
-    i_t = input(x_t, h_prev, W_xi, W_hi, b_i)
-    f_t = forget(x_t, h_prev, W_xf, W_hf, b_f)
-    g_t = candidate(x_t, h_prev, W_xg, W_hg, b_g)
-    o_t = output(x_t, h_prev, W_xo, W_ho, b_o)
+    p_i, p_f, p_o = (None, None, None) if peephole is None else peephole
+
+    i_t = input(x_t, h_prev, W_xi, W_hi, b_i, p_i=p_i, c_prev=c_prev, clip=clip)
+    if input_forget:
+        f_t = 1.0 - i_t
+    else:
+        f_t = forget(x_t, h_prev, W_xf, W_hf, b_f, p_f=p_f, c_prev=c_prev, clip=clip)
+    g_t = candidate(x_t, h_prev, W_xg, W_hg, b_g, clip=clip)
     c_t = cell(f_t, i_t, g_t, c_prev)
+    o_t = output(x_t, h_prev, W_xo, W_ho, b_o, p_o=p_o, c_t=c_t, clip=clip)
     m_t = hidden(o_t, c_t)
     h_t = m_t if w_hr is None else projection(m_t, w_hr)
 
     cache = {
         "x_t": x_t, "h_prev": h_prev, "c_prev": c_prev,
         "i": i_t, "f": f_t, "g": g_t, "o": o_t, "c": c_t, "m": m_t,
-        "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr,
+        "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr, "b": b,
+        "peephole": peephole, "clip": clip, "input_forget": input_forget,
         "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
     }
     return h_t, c_t, cache
+
+
+def lstm_pre_activations(cache):
+    """The pre-activations (a_i, a_f, a_g, a_o) of the step `cache` holds, peephole terms
+    in, before any clip: what the ONNX operator's `clip` bounds."""
+    H = cache["c"].shape[1]
+    x_t, h_prev, c_prev, c_t = cache["x_t"], cache["h_prev"], cache["c_prev"], cache["c"]
+    p_i, p_f, p_o = (None, None, None) if cache["peephole"] is None else cache["peephole"]
+    blocks = zip(_gate_blocks(cache["w_ih"], H), _gate_blocks(cache["w_hh"], H),
+                 _gate_blocks(cache["b"], H), (p_i, p_f, None, p_o),
+                 (c_prev, c_prev, None, c_t))
+    return tuple(pre_activation(x_t, h_prev, W_x, W_h, b, p, c)
+                 for W_x, W_h, b, p, c in blocks)
 
 
 def lstm_cell_backward(dh, dc, cache):
@@ -197,7 +241,8 @@ def lstm_cell_backward(dh, dc, cache):
         ∂L/∂c_{t-1}.
     grads : dict of str to numpy.ndarray
         "weight_ih" (4H, I), "weight_hh" (4H, P), "weight_hr" (P, H) with a projection,
-        and "bias_ih" / "bias_hh" (4H,) for those biases that were given.
+        "weight_peephole" (3, H) with peepholes, and "bias_ih" / "bias_hh" (4H,) for
+        those biases that were given.
     """
     x_t, h_prev, c_prev = cache["x_t"], cache["h_prev"], cache["c_prev"]
     i_t, f_t, g_t, o_t, c_t = cache["i"], cache["f"], cache["g"], cache["o"], cache["c"]
@@ -208,20 +253,39 @@ def lstm_cell_backward(dh, dc, cache):
         grads["weight_hr"] = dh.T @ cache["m"]
         dh = dh @ cache["w_hr"]
 
+    peephole, clip = cache["peephole"], cache["clip"]
+    H = c_t.shape[1]
+    p_i, p_f, p_o = np.zeros((3, H), c_t.dtype) if peephole is None else peephole
+    # Where a clip cut the pre-activation, its gradient stops (1 where it let it through).
+    if clip is None:
+        keep_i = keep_f = keep_g = keep_o = 1.0
+    else:
+        keep_i, keep_f, keep_g, keep_o = (np.abs(a) <= clip for a in lstm_pre_activations(cache))
+
     tanh_c = np.tanh(c_t)
     d_output = dh * tanh_c
-    dc = dc + dh * o_t * (1.0 - tanh_c ** 2)
+    da_o = d_output * o_t * (1.0 - o_t) * keep_o
+    # c_t reaches the loss through h_t, and through o_t's peephole.
+    dc = dc + dh * o_t * (1.0 - tanh_c ** 2) + da_o * p_o
     d_input = dc * g_t
     d_forget = dc * c_prev
     d_candidate = dc * i_t
-    dc_prev = dc * f_t
+    if cache["input_forget"]:
+        # f_t = 1 − i_t: the input gate takes the forget gate's gradient, negated.
+        d_input = d_input - d_forget
+        d_forget = np.zeros_like(d_forget)
 
     # Through the nonlinearities, to the pre-activations.
-    da_i = d_input * i_t * (1.0 - i_t)
-    da_f = d_forget * f_t * (1.0 - f_t)
-    da_g = d_candidate * (1.0 - g_t ** 2)
-    da_o = d_output * o_t * (1.0 - o_t)
+    da_i = d_input * i_t * (1.0 - i_t) * keep_i
+    da_f = d_forget * f_t * (1.0 - f_t) * keep_f
+    da_g = d_candidate * (1.0 - g_t ** 2) * keep_g
     da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (N, 4H), PyTorch's order
+    # c_{t-1} reaches the loss through c_t, and through i_t's and f_t's peepholes.
+    dc_prev = dc * f_t + da_i * p_i + da_f * p_f
+    if peephole is not None:
+        grads["weight_peephole"] = np.stack([(da_i * c_prev).sum(axis=0),
+                                             (da_f * c_prev).sum(axis=0),
+                                             (da_o * c_t).sum(axis=0)])
 
     dx = da @ cache["w_ih"]
     dh_prev = da @ cache["w_hh"]
@@ -238,7 +302,8 @@ def lstm_cell_backward(dh, dc, cache):
 # Whole sequences, stacked layers, both directions
 # ----------------------------------------------------------------------------------
 
-def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectional=False):
+def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectional=False,
+                 clip=None, input_forget=False):
     """Forward pass of a multi-layer LSTM over a time-major batch, as ``torch.nn.LSTM``.
 
     Parameters
@@ -248,9 +313,10 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         whole computation.
     params : dict of str to numpy.ndarray
         PyTorch's names and shapes: ``weight_ih_l{k}`` (4H, I_k), ``weight_hh_l{k}``
-        (4H, P), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H,), and with a
-        projection ``weight_hr_l{k}`` (P, H), each with the suffix ``_reverse`` for the
-        reverse direction. P = H without a projection; I_0 = I, I_k = D·P for k > 0.
+        (4H, P), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H,), with a
+        projection ``weight_hr_l{k}`` (P, H), and with peepholes ``weight_peephole_l{k}``
+        (3, H) (rows p_i, p_f, p_o), each with the suffix ``_reverse`` for the reverse
+        direction. P = H without a projection; I_0 = I, I_k = D·P for k > 0.
     hx : tuple of two numpy.ndarray, or None
         (h0, c0), (D·L, N, P) and (D·L, N, H), index layer·D + direction; None means
         zeros.
@@ -261,6 +327,8 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         L, the number of stacked layers.
     bidirectional : bool, default False
         Whether each layer also runs backwards in time (D = 2).
+    clip, input_forget
+        The ONNX operator's variants, as `lstm_cell_forward`'s.
 
     Returns
     -------
@@ -274,7 +342,9 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         Everything `lstm_backward` needs.
     """
     projected = "weight_hr_l0" in params
-    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional, projected)
+    peepholes = "weight_peephole_l0" in params
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional, projected,
+                                 ("weight_peephole",) if peepholes else ())
     dtype = x.dtype
     T, N, _ = x.shape
     L = num_layers
@@ -304,6 +374,15 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         for d in range(D):
             w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(params, layer, d, in_size, H, dtype,
                                                          proj_size=P if projected else 0)
+            peephole = None
+            if peepholes:
+                name = _param_name("weight_peephole", layer, d)
+                if name not in params:
+                    raise KeyError(f"params is missing {name!r}")
+                peephole = np.asarray(params[name], dtype=dtype)
+                if peephole.shape != (3, H):
+                    raise ValueError(f"params[{name!r}] must have shape {(3, H)}, "
+                                     f"got {peephole.shape}")
             h = h0[layer * D + d].copy()
             c = c0[layer * D + d].copy()
             step_caches = [None] * T
@@ -313,7 +392,8 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
                 if not active.any():
                     continue
                 h_new, c_new, step_caches[t] = lstm_cell_forward(
-                    layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr
+                    layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr,
+                    peephole=peephole, clip=clip, input_forget=input_forget
                 )
                 h[active] = h_new
                 c[active] = c_new
@@ -388,11 +468,14 @@ def lstm_backward(dout, cache, dhx=None):
         for d in range(D):
             step_caches = cache["layer_caches"][layer][d]
             names = {kind: _param_name(kind, layer, d)
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr",
+                                  "weight_peephole")}
             grads[names["weight_ih"]] = np.zeros((4 * H, in_size), dtype=dtype)
             grads[names["weight_hh"]] = np.zeros((4 * H, P), dtype=dtype)
             if cache["proj_size"]:
                 grads[names["weight_hr"]] = np.zeros((P, H), dtype=dtype)
+            if names["weight_peephole"] in cache["param_names"]:
+                grads[names["weight_peephole"]] = np.zeros((3, H), dtype=dtype)
             for kind in ("bias_ih", "bias_hh"):
                 if names[kind] in cache["param_names"]:
                     grads[names[kind]] = np.zeros(4 * H, dtype=dtype)
