@@ -289,10 +289,11 @@ def _sequential_shapes(c, layer_parameters):
             yield f"{i}.{name}", shape, dtype
 
 
+#: A dropout probability (older files: none).
+_RATE = _Key("a float in [0, 1]", lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0)
 _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
                    "num_layers": _ints(1, MAX_LAYERS), "bias": _BOOL, "batch_first": _BOOL,
-                   "dropout": _Key("a float in [0, 1]",
-                                   lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0),
+                   "dropout": _RATE, "input_dropout": _RATE, "recurrent_dropout": _RATE,
                    "bidirectional": _BOOL,
                    "init": _INIT,
                    "dtype": _DTYPE, "n_threads": _THREADS}

@@ -447,7 +447,9 @@ class Sequential(Module):
     other gives the outputs of one forward over the whole sequences; `backward` stops
     at the chunk's start (no gradient flows into the previous chunk). The batch must
     keep its size and order from chunk to chunk; with `lengths`, a sequence's kept state
-    is the one at its last valid step. `reset_states()` starts new sequences. A
+    is the one at its last valid step. `reset_states()` starts new sequences. The
+    variational dropout masks of the layers (`input_dropout`, `recurrent_dropout`) are
+    held too: one per stream over all its chunks, drawn anew after `reset_states()`. A
     bidirectional recurrent layer cannot be stateful: its reverse direction starts at
     each chunk's end.
 
@@ -596,6 +598,9 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             if _is_recurrent(layer):
                 hx = self._states[i] if self._stateful else None
+                if hasattr(layer, "_hold_masks"):
+                    # Continuing its streams, a layer keeps its variational dropout masks.
+                    layer._hold_masks = hx is not None
                 try:
                     x, state = layer(x, hx=hx, lengths=lengths)
                 except ValueError as e:

@@ -94,6 +94,19 @@ class LSTM(_Recurrent):
         The ONNX operator's `input_forget` (coupled input and forget gates, Greff et al.
         2017's CIFG): f_t = 1 - i_t. The weights keep their 4H rows (ONNX's and torch's
         shapes); the forget rows (and p_f) are unused and get zero gradients.
+    input_dropout : float, default 0.0
+        Variational dropout of the input (Gal & Ghahramani 2016, as Keras' `dropout`):
+        in training mode each feature of x_t is zeroed with this probability, the
+        others scaled by 1/(1 - p), by one mask per sequence, layer and direction
+        that is the same at every step and for every gate; in [0, 1]. The masks come
+        from the layer's generator (`seed`, `rng_state`); a stateful `Sequential`
+        holds them across the chunks of its streams. Eval mode is the identity.
+    recurrent_dropout : float, default 0.0
+        Variational dropout of the recurrent connection (Keras' `recurrent_dropout`),
+        the same way on the copy of h_{t-1} that W_hh reads (P wide with a
+        projection); the state itself is not dropped. Keras 3 draws one mask per gate
+        when it is set; these are shared by the gates, as Gal & Ghahramani's tied
+        weights. Both combine with `dropout` (between layers) and every other option.
     seed : int, numpy Generator or None
         Seed of the initialisation, whose generator then draws the dropout masks; an int
         >= 0.
@@ -153,14 +166,15 @@ class LSTM(_Recurrent):
                  bidirectional: bool = False, proj_size: int = 0, device=None,
                  dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
                  peepholes: bool = False, clip: float | None = None,
-                 input_forget: bool = False,
+                 input_forget: bool = False, input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0,
                  seed: int | None = None, n_threads: int | None = None):
         self.peepholes = check_bool(peepholes, "peepholes")
         self.clip = check_clip(clip)
         self.input_forget = check_bool(input_forget, "input_forget")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, seed, n_threads, proj_size, init,
-                         unit_forget_bias)
+                         unit_forget_bias, input_dropout, recurrent_dropout)
 
     def _cell_config(self) -> dict:
         return {"proj_size": self.proj_size, "unit_forget_bias": self.unit_forget_bias,

@@ -142,6 +142,14 @@ def check_clip(clip) -> float | None:
     return float(clip)
 
 
+def check_rate(p, name: str) -> float:
+    """A dropout probability `name` as a float in [0, 1]."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1] (the probability of zeroing "
+                         f"each feature), got {p!r}")
+    return float(p)
+
+
 def check_dropout(dropout, num_layers: int) -> float:
     """`dropout` as a float in [0, 1], with torch's message and torch's warning for a
     single layer (there is no inner layer to drop from)."""
@@ -184,13 +192,22 @@ class _Cell(Module):
         return x, batched
 
 
+def _dropped(seq: np.ndarray, mask, T: int) -> np.ndarray:
+    """The (T·N, I) rows of a sequence times a per-sequence mask (N, I), the same at every
+    step; the rows themselves without a mask."""
+    if mask is None:
+        return seq
+    return (seq.reshape(T, *mask.shape) * mask).reshape(seq.shape)
+
+
 class _Recurrent(Module):
     """A stacked, optionally bidirectional recurrent layer over whole sequences.
 
     Parameters
     ----------
     input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-    dtype, seed, n_threads, proj_size, init, unit_forget_bias
+    dtype, seed, n_threads, proj_size, init, unit_forget_bias, input_dropout,
+    recurrent_dropout
         As documented by `LSTM`, `RNN` and `GRU`, which each define their own constructor
         (so that its signature and errors name the public class) and call this one; only
         the LSTM has a `proj_size` and a `unit_forget_bias`. A subclass with options of
@@ -210,7 +227,8 @@ class _Recurrent(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, device, dtype, seed,
                  n_threads, proj_size: int = 0, init: str = "torch",
-                 unit_forget_bias: bool = False):
+                 unit_forget_bias: bool = False, input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
         self.input_size = check_size(input_size, "input_size", maximum=MAX_FEATURES)
@@ -219,6 +237,8 @@ class _Recurrent(Module):
         self.bias = check_bool(bias, "bias")
         self.batch_first = check_bool(batch_first, "batch_first")
         self.dropout = check_dropout(dropout, self.num_layers)
+        self.input_dropout = check_rate(input_dropout, "input_dropout")
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
         self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.proj_size = check_proj_size(proj_size, self.hidden_size)
         self.init = check_init(init)
@@ -226,6 +246,10 @@ class _Recurrent(Module):
         self.n_threads = check_n_threads(n_threads)
         self.num_directions = 2 if self.bidirectional else 1
         self._spare = {}
+        # The variational masks of the last training forward, per layer and direction,
+        # and whether the next one continues its sequences (see _variational_masks).
+        self._held_masks = {}
+        self._hold_masks = False
 
         H, D, G = self.hidden_size, self.num_directions, self._n_gates * self.hidden_size
         P = self._out_size
@@ -285,6 +309,8 @@ class _Recurrent(Module):
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
                 "batch_first": self.batch_first, "dropout": self.dropout,
+                "input_dropout": self.input_dropout,
+                "recurrent_dropout": self.recurrent_dropout,
                 "bidirectional": self.bidirectional, "init": self.init,
                 "dtype": self.dtype.name, "n_threads": self.n_threads}
 
@@ -298,10 +324,12 @@ class _Recurrent(Module):
         return f"_l{layer}" + ("_reverse" if direction else "")
 
     def __repr__(self) -> str:
-        defaults = {"num_layers": 1, "bias": True, "dropout": 0.0, "init": "torch",
-                    **self._cell_defaults}
+        defaults = {"num_layers": 1, "bias": True, "dropout": 0.0, "input_dropout": 0.0,
+                    "recurrent_dropout": 0.0, "init": "torch", **self._cell_defaults}
         shown = {"num_layers": self.num_layers, **self._cell_config(), "bias": self.bias,
                  "batch_first": self.batch_first, "dropout": self.dropout,
+                 "input_dropout": self.input_dropout,
+                 "recurrent_dropout": self.recurrent_dropout,
                  "bidirectional": self.bidirectional, "init": self.init}
         extra = "".join(f", {k}={v!r}" for k, v in shown.items()
                         if v != defaults.get(k, False))
@@ -311,6 +339,7 @@ class _Recurrent(Module):
     def _drop_cache(self) -> None:
         self._cache = None
         self._spare = {}
+        self._held_masks = {}
 
     # -- training buffers kept between steps ------------------------------------------------
     # A training step needs tens to hundreds of MiB of activations (gates, state slots,
@@ -339,17 +368,39 @@ class _Recurrent(Module):
         (T·N, D·H) output kept with probability 1 - p and scaled by 1/(1 - p), as
         torch's inter-layer dropout (p == 1 gives zeros). One draw of the layer's own
         generator per element, as `Dropout`'s."""
-        mask = self._take(("mask", layer), shape)
+        return self._draw_mask(self._take(("mask", layer), shape), self.dropout)
+
+    def _draw_mask(self, mask: np.ndarray, p: float) -> np.ndarray:
+        """Fill `mask` with one draw of the layer's generator per element: kept with
+        probability 1 - p and scaled by 1/(1 - p), else 0 (all 0 for p == 1)."""
         self._rng.random(dtype=self.dtype, out=mask)
-        keep = mask >= self.dropout
-        scale = 0.0 if self.dropout == 1 else 1.0 / (1.0 - self.dropout)
+        keep = mask >= p
+        scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
         np.multiply(keep, self.dtype.type(scale), out=mask)
         return mask
+
+    def _variational_masks(self, idx: int, N: int, in_size: int) -> tuple:
+        """The variational masks (Gal & Ghahramani 2016) of layer and direction `idx` in a
+        training forward: (input mask (N, in_size) or None, recurrent mask (N, P) or
+        None), one per sequence for all its steps, shared by all gates, drawn input mask
+        first. A stateful `Sequential` continuing its sequences (`_hold_masks`) gets the
+        last forward's again, so that one mask covers all chunks of a stream until its
+        states are reset."""
+        held = self._held_masks.get(idx)
+        if self._hold_masks and held is not None and all(
+                m is None or m.shape[0] == N for m in held):
+            return held
+        masks = tuple(None if p == 0 else self._draw_mask(np.empty((N, size), self.dtype), p)
+                      for p, size in ((self.input_dropout, in_size),
+                                      (self.recurrent_dropout, self._out_size)))
+        self._held_masks[idx] = masks
+        return masks
 
     def rng_state(self) -> dict | None:
         """The state of the generator of the dropout masks (numpy's `bit_generator.state`);
         None without dropout, when no mask is drawn."""
-        return self._rng.bit_generator.state if self.dropout > 0 else None
+        drawn = self.dropout > 0 or self.input_dropout > 0 or self.recurrent_dropout > 0
+        return self._rng.bit_generator.state if drawn else None
 
     def set_rng_state(self, state: dict) -> None:
         """Put the generator of the dropout masks where `rng_state` said it was."""
@@ -507,14 +558,18 @@ class _Recurrent(Module):
                         slots = [s0[idx].copy() for s0 in states0]
                         first = last = 0
                     h, c = slots[0], (slots[1] if len(slots) > 1 else None)
-                    _recurrent.forward_layer(self._cell, layer_input, w_ih, w_hh, w_hr, bias,
-                                             bias_hn, lengths, gates, side, h, c, out,
-                                             direction * P, bool(direction), training,
-                                             n_threads, **self._kernel_options(sfx, False))
+                    masks = (self._variational_masks(idx, N, layer_input.shape[1])
+                             if training else (None, None))
+                    _recurrent.forward_layer(self._cell, _dropped(layer_input, masks[0], T),
+                                             w_ih, w_hh, w_hr, bias, bias_hn, lengths, gates,
+                                             side, h, c, out, direction * P, bool(direction),
+                                             training, n_threads,
+                                             recurrent_mask=masks[1],
+                                             **self._kernel_options(sfx, False))
                     for final, slot in zip(finals, slots):
                         final[idx] = slot[last * N:(last + 1) * N]
                     if training:
-                        kept.append((gates, side, h, c))
+                        kept.append((gates, side, h, c, masks))
                 mask = None
                 if training and self.dropout > 0 and layer < self.num_layers - 1:
                     mask = self._dropout_mask(layer, out.shape)
@@ -574,7 +629,7 @@ class _Recurrent(Module):
                     dx = np.zeros_like(layer_input)
                 for direction in range(D):
                     idx = layer * D + direction
-                    gates, side, h, c = kept[direction]
+                    gates, side, h, c, (in_mask, rec_mask) = kept[direction]
                     w_ih, w_hh, w_hr, sfx = self._layer_arrays(layer, direction, self._params)
                     dw_ih, dw_hh, dw_hr, _ = self._layer_arrays(layer, direction, self.grads)
                     proj_grad = (self._take(("proj_grad", idx), (T * N, P))
@@ -583,11 +638,18 @@ class _Recurrent(Module):
                     dh, dc = ds[0], (ds[1] if len(ds) > 1 else None)
                     db = np.zeros(G, self.dtype) if self.bias else None
                     db_hn = np.zeros(H, self.dtype) if self.bias and self._has_side else None
-                    _recurrent.backward_layer(self._cell, layer_input, w_ih, w_hh, w_hr, lengths,
-                                              gates, side, proj_grad, h, c, d_layer_out,
-                                              direction * P, dh, dc, dw_ih, dw_hh, dw_hr, db,
-                                              db_hn, dx, bool(direction), n_threads,
+                    # With an input mask the kernel's dx is the gradient on x ⊙ mask:
+                    # it goes to x through the mask.
+                    d_input = dx if dx is None or in_mask is None else np.zeros_like(dx)
+                    _recurrent.backward_layer(self._cell, _dropped(layer_input, in_mask, T),
+                                              w_ih, w_hh, w_hr, lengths, gates, side,
+                                              proj_grad, h, c, d_layer_out, direction * P, dh,
+                                              dc, dw_ih, dw_hh, dw_hr, db, db_hn, d_input,
+                                              bool(direction), n_threads,
+                                              recurrent_mask=rec_mask,
                                               **self._kernel_options(sfx, True))
+                    if d_input is not dx:
+                        dx += _dropped(d_input, in_mask, T)
                     if self.bias:
                         self._add_bias_grads(sfx, db, db_hn)
                     for d_initial, d in zip(d_initials, ds):

@@ -75,6 +75,10 @@ class RNN(_Recurrent):
         Keras' (Glorot-uniform `weight_ih`, an orthogonal `weight_hh` over all gates at
         once, the transpose of Keras' (H, H) recurrent kernel, zero biases;
         `lstm_native.init`).
+    input_dropout, recurrent_dropout : float, default 0.0
+        Variational dropout (Gal & Ghahramani 2016), as `LSTM`'s: in training mode, one
+        mask per sequence, layer and direction, the same at every step, on x_t and on
+        the copy of h_{t-1} that the recurrent weights read; in [0, 1].
     seed : int, numpy Generator or None
         Seed of the initialisation, whose generator then draws the dropout masks; an int
         >= 0.
@@ -119,12 +123,14 @@ class RNN(_Recurrent):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, device=None,
-                 dtype=np.float32, *, init: str = "torch", seed: int | None = None,
+                 dtype=np.float32, *, init: str = "torch", input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, seed: int | None = None,
                  n_threads: int | None = None):
         self.nonlinearity = _check_nonlinearity(nonlinearity)
         self._cell = _NONLINEARITIES[nonlinearity]
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype, seed, n_threads, init=init)
+                         bidirectional, device, dtype, seed, n_threads, init=init,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
 
     def _cell_config(self) -> dict:
         return {"nonlinearity": self.nonlinearity}

@@ -355,6 +355,16 @@ cdef void _project(
                 o[j] = 0
 
 
+cdef inline void _mask_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t j0, Py_ssize_t j1,
+                            Py_ssize_t P, const floating* h, const floating* mask,
+                            floating* hm) noexcept nogil:
+    """hm = h ⊙ mask on rows r0..r1, columns j0..j1 of (B, P) buffers."""
+    cdef Py_ssize_t r, j
+    for r in range(r0, r1):
+        for j in range(j0, j1):
+            hm[r * P + j] = h[r * P + j] * mask[r * P + j]
+
+
 cdef void _forward_rows(
     Cell cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t t_base,
@@ -363,34 +373,39 @@ cdef void _forward_rows(
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     const floating* peephole, floating clip, bint input_forget,
+    const floating* mask, floating* hm,
     bint reverse, bint training,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
     cell state, side and w_hn_packed but for the GRU and the projection, w_hr_packed but
-    for the projection, peephole but for the LSTM's variant pass, see _cell_forward);
-    `gates` and `side` hold the steps from time t_base on."""
+    for the projection, peephole but for the LSTM's variant pass, see _cell_forward,
+    mask and hm but with a recurrent dropout mask, see forward_layer); `gates` and `side`
+    hold the steps from time t_base on."""
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
     cdef floating* s_t = NULL
     cdef floating* m_r
+    # What the recurrent products read: h_{t-1}, or its dropped-out copy hm.
+    cdef const floating* h_in
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
         if side != NULL:
             s_t = side + (t - t_base) * B * H
+        h_in = hm if hm != NULL else h + prev * B * P
         # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows (the GRU: its r, z rows)
-        gemm_packed(<int> (r1 - r0), <int> n_summed, <int> P, h + (prev * B + r0) * P,
+        gemm_packed(<int> (r1 - r0), <int> n_summed, <int> P, h_in + r0 * P,
                     <int> P, w_hh_packed, g_t + r0 * G, <int> G)
         if cell == GRU:
             # side[t] = h_{t-1} · W_hnᵀ, kept apart for r to multiply
             memset(s_t + r0 * H, 0, (r1 - r0) * H * sizeof(floating))
-            gemm_packed(<int> (r1 - r0), <int> H, <int> H, h + (prev * B + r0) * H, <int> H,
+            gemm_packed(<int> (r1 - r0), <int> H, <int> H, h_in + r0 * H, <int> H,
                         w_hn_packed, s_t + r0 * H, <int> H)
         elif cell == GRU_RESET_BEFORE:
             # r first, then gates[t]'s n columns += (r ⊙ h_{t-1}) · W_hnᵀ
             for r in range(r0, r1):
-                _cell_reset(g_t + r * G, bias, h + (prev * B + r) * H, s_t + r * H, H,
+                _cell_reset(g_t + r * G, bias, h_in + r * H, s_t + r * H, H,
                             t < lengths[r])
             gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
                         w_hn_packed, g_t + r0 * G + 2 * H, <int> G)
@@ -404,13 +419,15 @@ cdef void _forward_rows(
                               peephole, clip, input_forget, H, H, t < lengths[r])
             _project(r0, r1, 0, P, t, B, H, P, w_hr_packed, s_t, h + prev * B * P,
                      h + nxt * B * P, out, ldo, lengths)
-            continue
-        for r in range(r0, r1):
-            _cell_forward(cell, g_t + r * G, bias, bias_hn, _row(s_t, r, H),
-                          _row(h, prev * B + r, H), _row(c, prev * B + r, H),
-                          _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
-                          out + (t * B + r) * ldo, peephole, clip, input_forget,
-                          H, H, t < lengths[r])
+        else:
+            for r in range(r0, r1):
+                _cell_forward(cell, g_t + r * G, bias, bias_hn, _row(s_t, r, H),
+                              _row(h, prev * B + r, H), _row(c, prev * B + r, H),
+                              _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
+                              out + (t * B + r) * ldo, peephole, clip, input_forget,
+                              H, H, t < lengths[r])
+        if hm != NULL:
+            _mask_rows(r0, r1, 0, P, P, h + nxt * B * P, mask, hm)
 
 
 cdef void _forward_units(
@@ -421,6 +438,7 @@ cdef void _forward_units(
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     const floating* peephole, floating clip, bint input_forget,
+    const floating* mask, floating* hm,
     bint reverse, bint training,
 ) noexcept nogil:
     """The other split of the recurrence, run by every thread of a parallel region: each
@@ -432,7 +450,9 @@ cdef void _forward_units(
     GEMM reads it again), one after its elementwise pass. The GRU with the reset before
     needs all of r ⊙ h_{t-1} for its second GEMM: one more barrier before it. So does
     the projection, which needs all of m_t: the threads then split the P state columns
-    in blocks of unit_align the same way."""
+    in blocks of unit_align the same way. With a recurrent dropout mask each thread
+    writes its own columns of hm once it has written them in h_t; the step's last
+    barrier makes all of hm ready for the next step's products."""
     cdef int n_team = omp_get_num_threads(), tid = omp_get_thread_num()
     cdef Py_ssize_t n_blocks = H // unit_align
     cdef Py_ssize_t u0 = _chunk_start(tid, n_team, n_blocks) * unit_align
@@ -450,27 +470,29 @@ cdef void _forward_units(
     cdef const floating* bias_hn_u = bias_hn + u0 if bias_hn != NULL else NULL
     cdef const floating* peephole_u = peephole + u0 if peephole != NULL else NULL
     cdef floating* m_r
+    cdef const floating* h_in
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
         if side != NULL:
             s_t = side + (t - t_base) * B * H
+        h_in = hm if hm != NULL else h + prev * B * P
         if u1 > u0:
             # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
             for q in range(n_summed_gates):
-                gemm_packed(<int> B, <int> (u1 - u0), <int> P, h + prev * B * P, <int> P,
+                gemm_packed(<int> B, <int> (u1 - u0), <int> P, h_in, <int> P,
                             packed_columns(w_hh_packed, <int> P, <int> (q * H + u0)),
                             g_t + q * H + u0, <int> G)
             if cell == GRU:
                 for r in range(B):
                     memset(s_t + r * H + u0, 0, (u1 - u0) * sizeof(floating))
-                gemm_packed(<int> B, <int> (u1 - u0), <int> H, h + prev * B * H, <int> H,
+                gemm_packed(<int> B, <int> (u1 - u0), <int> H, h_in, <int> H,
                             packed_columns(w_hn_packed, <int> H, <int> u0), s_t + u0, <int> H)
         ln_omp_barrier()
         if cell == GRU_RESET_BEFORE:
             if u1 > u0:
                 for r in range(B):
-                    _cell_reset(g_t + r * G + u0, bias + u0, h + (prev * B + r) * H + u0,
+                    _cell_reset(g_t + r * G + u0, bias + u0, h_in + r * H + u0,
                                 s_t + r * H + u0, u1 - u0, t < lengths[r])
             ln_omp_barrier()
             if u1 > u0:
@@ -492,6 +514,8 @@ cdef void _forward_units(
                 _project(0, B, p0, p1, t, B, H, P,
                          packed_columns(w_hr_packed, <int> H, <int> p0), s_t,
                          h + prev * B * P, h + nxt * B * P, out, ldo, lengths)
+                if hm != NULL:
+                    _mask_rows(0, B, p0, p1, P, h + nxt * B * P, mask, hm)
         elif u1 > u0:
             for r in range(B):
                 _cell_forward(cell, g_t + r * G + u0, bias + u0, bias_hn_u,
@@ -500,6 +524,8 @@ cdef void _forward_units(
                               _row(h_u, nxt * B + r, H), _row(c_u, nxt * B + r, H),
                               out + (t * B + r) * ldo + u0, peephole_u, clip,
                               input_forget, u1 - u0, H, t < lengths[r])
+            if hm != NULL:
+                _mask_rows(0, B, u0, u1, P, h + nxt * B * P, mask, hm)
         ln_omp_barrier()
 
 
@@ -528,8 +554,14 @@ def forward_layer(
     const floating[:, ::1] peephole=None,  # IN (3, H) the LSTM's peepholes p_i, p_f, p_o
     double clip=0,                   # IN    the LSTM's gate clip, > 0; 0 for none
     bint input_forget=False,         # IN    the LSTM's coupled gates, f = 1 - i
+    const floating[:, ::1] recurrent_mask=None,  # IN (B, P) variational recurrent dropout
 ):
     """Run one direction of one layer over the whole sequence.
+
+    With `recurrent_mask` m (variational dropout: one mask per sequence, for all steps)
+    the recurrent products read h_{t-1} ⊙ m, kept in a scratch hm that each step updates
+    after writing h_t; the state itself, and the GRU's update z ⊙ h_{t-1}, are not
+    dropped.
 
     With `peephole`, `clip` or `input_forget` the LSTM runs its variant pass
     (lstm_cell.h) and, in training, `gates` keeps the pre-activations for backward.
@@ -556,7 +588,15 @@ def forward_layer(
     cdef int n_unit = _unit_split_threads(n_threads, B, H, G, P, sizeof(floating), unit_align)
     cdef floating* peephole_ptr = NULL
     cdef floating clip_value = <floating> (clip if clip > 0 else INFINITY)
+    cdef const floating* mask_ptr = NULL
+    cdef floating* hm = NULL
+    cdef Py_ssize_t first = (T if reverse else 0) if training else 0
     _check_variant(cell, H, peephole, clip, input_forget)
+    if recurrent_mask is not None:
+        if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
+            raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
+                             f"({recurrent_mask.shape[0]}, {recurrent_mask.shape[1]})")
+        mask_ptr = &recurrent_mask[0, 0]
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
                          f"(training={training}), got {gates.shape[0]}")
@@ -577,7 +617,14 @@ def forward_layer(
         if w_hr is not None:
             w_hr_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> P)
         peephole_ptr = _variant_peephole(peephole, H, clip, input_forget)
+        if mask_ptr != NULL:
+            hm = <floating*> malloc(B * P * sizeof(floating))
+            if hm == NULL:
+                raise MemoryError("no memory for the recurrent dropout scratch")
         with nogil:
+            if hm != NULL:
+                # h0 ⊙ m, what the first step's products read
+                _mask_rows(0, B, 0, P, P, &h[first * B, 0], mask_ptr, hm)
             pack(<int> P, <int> n_summed, &w_hh[0, 0], 1, P, w_hh_packed)
             if w_hn_packed != NULL:
                 pack(<int> H, <int> H, &w_hh[2 * H, 0], 1, H, w_hn_packed)
@@ -604,7 +651,8 @@ def forward_layer(
                                        &lengths[0],
                                        &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                        &out[0, out_col], out.shape[1], peephole_ptr,
-                                       clip_value, input_forget, reverse, training)
+                                       clip_value, input_forget, mask_ptr, hm, reverse,
+                                       training)
                     s0 = s1
                     continue
                 # Recurrence: threads split the batch rows, each runs its rows through time.
@@ -616,12 +664,13 @@ def forward_layer(
                                   &lengths[0],
                                   &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                   &out[0, out_col], out.shape[1], peephole_ptr, clip_value,
-                                  input_forget, reverse, training)
+                                  input_forget, mask_ptr, hm, reverse, training)
                 s0 = s1
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
         free(w_hr_packed)
+        free(hm)
         if peephole is None:
             free(peephole_ptr)
 
@@ -712,18 +761,24 @@ cdef void _backward_rows(
     const floating* dout, Py_ssize_t ldo,
     floating* dh, floating* dc, floating* drh, floating* proj_grad, const floating* zeros,
     const floating* peephole, floating clip, bint input_forget,
+    const floating* mask, const floating* hm, floating* dhm,
     bint reverse,
 ) noexcept nogil:
     """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state;
     side, w_hn_packed but for the GRU; drh, scratch of B × H, but for its reset before
     and the projection, where it holds dm and must be zeros on entry; w_hr_packed,
-    proj_grad and zeros (H zeros) but for the projection)."""
+    proj_grad and zeros (H zeros) but for the projection). With a recurrent dropout
+    mask: hm, the (T·B, P) inputs h_{t-1} ⊙ m of the recurrent products in time order,
+    and dhm, B × P zeros, where those products' gradients gather before dh takes them
+    through the mask."""
     cdef Py_ssize_t s, t, r, j, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
     cdef floating* s_t = NULL
     cdef floating* pg
     cdef const floating* do
+    # Where the recurrent products' gradients go: dh, or dhm with a mask.
+    cdef floating* d_in = dhm if mask != NULL else dh
     for s in range(T):
         # The opposite order of the forward pass.
         t = s if reverse else T - 1 - s
@@ -765,7 +820,7 @@ cdef void _backward_rows(
         if cell == GRU:
             # dh_{t-1} += (r ⊙ da_n) · W_hn
             gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
-                        w_hn_packed, dh + r0 * H, <int> H)
+                        w_hn_packed, d_in + r0 * H, <int> H)
         elif cell == GRU_RESET_BEFORE:
             # drh = da_n · W_hn, the gradient on r ⊙ h_{t-1}; then r's gradient and
             # drh ⊙ r into dh_{t-1}
@@ -775,11 +830,18 @@ cdef void _backward_rows(
             for r in range(r0, r1):
                 if t < lengths[r]:
                     gru_reset_backward_row(<int> H, g_t + r * G, drh + r * H,
-                                           h + (prev * B + r) * H, dh + r * H)
+                                           hm + (t * B + r) * H if mask != NULL
+                                           else h + (prev * B + r) * H, d_in + r * H)
         # dh_{t-1} += dG_t · W_hh (the GRU: its r, z rows; inactive rows have dG_t = 0 and
         # keep their dh)
         gemm_packed(<int> (r1 - r0), <int> P, <int> n_summed, g_t + r0 * G, <int> G,
-                    w_hh_packed, dh + r0 * P, <int> P)
+                    w_hh_packed, d_in + r0 * P, <int> P)
+        if mask != NULL:
+            # through the mask: dh_{t-1} += dhm ⊙ m
+            for r in range(r0, r1):
+                for j in range(P):
+                    dh[r * P + j] += dhm[r * P + j] * mask[r * P + j]
+                memset(dhm + r * P, 0, P * sizeof(floating))
 
 
 def backward_layer(
@@ -813,6 +875,7 @@ def backward_layer(
     double clip=0,                   # IN    as given to forward_layer
     bint input_forget=False,         # IN    as given to forward_layer
     floating[:, ::1] dpeephole=None,  # INOUT (3, H) accumulated, with peephole; else None
+    const floating[:, ::1] recurrent_mask=None,  # IN as given to forward_layer
 ):
     """Back-propagate one direction of one layer through the whole sequence."""
     cdef Py_ssize_t B = lengths.shape[0]
@@ -854,7 +917,15 @@ def backward_layer(
     cdef const floating* c_now = &c[0 if reverse else B, 0] if c is not None else NULL
     cdef int n_dp_parts = _gemm_parts(H, <double> TB * 3 * H)
     cdef int n_dp = _n_workers(n_threads, n_dp_parts, <double> TB * 3 * H)
+    cdef const floating* mask_ptr = NULL
+    cdef floating* hm = NULL
+    cdef floating* dhm = NULL
     _check_variant(cell, H, peephole, clip, input_forget)
+    if recurrent_mask is not None:
+        if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
+            raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
+                             f"({recurrent_mask.shape[0]}, {recurrent_mask.shape[1]})")
+        mask_ptr = &recurrent_mask[0, 0]
     if (dpeephole is None) != (peephole is None) or (
             dpeephole is not None and (dpeephole.shape[0] != 3 or dpeephole.shape[1] != H)):
         raise ValueError(f"dpeephole must be (3, {H}) with peephole, else None")
@@ -898,6 +969,18 @@ def backward_layer(
         if (drh == NULL and (cell == GRU_RESET_BEFORE or with_proj)) or (with_proj and zeros == NULL):
             raise MemoryError("no memory for the backward scratch")
         peephole_ptr = _variant_peephole(peephole, H, clip, input_forget)
+        if mask_ptr != NULL:
+            hm = <floating*> malloc(TB * P * sizeof(floating))
+            dhm = <floating*> calloc(B * P, sizeof(floating))
+            if hm == NULL or dhm == NULL:
+                raise MemoryError("no memory for the recurrent dropout scratch")
+            # h_{t-1} ⊙ m of every step, in time order: what the products read forward,
+            # for the reset gate's gradient below and dW_hh (and the GRU's dW_hn) after.
+            for k in range(T):
+                _mask_rows(0, B, 0, P, P, h_prev + k * B * P, mask_ptr, hm + k * B * P)
+            h_prev = hm
+            if cell == GRU:
+                n_input = hm
         with nogil:
             pack(<int> n_summed, <int> P, &w_hh[0, 0], P, 1, w_hh_packed)
             if w_hn_packed != NULL:
@@ -911,62 +994,68 @@ def backward_layer(
                                w_hr_packed, &lengths[0], &gates[0, 0], side_ptr, &h[0, 0],
                                c_ptr, &dout[0, out_col], dout.shape[1], &dh[0, 0], dc_ptr,
                                drh, &proj_grad[0, 0] if with_proj else NULL, zeros,
-                               peephole_ptr, clip_value, input_forget, reverse)
+                               peephole_ptr, clip_value, input_forget, mask_ptr, hm,
+                               dhm, reverse)
+        # After the loop, with the scratch (hm) still there.
+        with nogil:
+            # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
+            for k in prange(n_dw_parts, num_threads=n_dw, schedule='static'):
+                c0 = _chunk_start(k, n_dw_parts, G)
+                c1 = _chunk_start(k + 1, n_dw_parts, G)
+                # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev (the rows summed into the gates)
+                gemm(True, False, <int> (c1 - c0), <int> I, <int> TB,
+                     <floating> 1, &gates[0, c0], <int> G, &x[0, 0], <int> I,
+                     <floating> 1, &dw_ih[c0, 0], <int> I)
+                n0 = c1 if c1 < n_summed else n_summed
+                if n0 > c0:
+                    gemm(True, False, <int> (n0 - c0), <int> P, <int> TB,
+                         <floating> 1, &gates[0, c0], <int> G, h_prev, <int> P,
+                         <floating> 1, &dw_hh[c0, 0], <int> P)
+                if with_bias:
+                    for r in range(TB):
+                        for j in range(c0, c1):
+                            db_ptr[j] += gates[r, j]
+                # The GRU's n rows of this part: dW_hn += dG_nᵀ · (H_prev or R ⊙ H_prev)
+                n0 = c0 if c0 > n_summed else n_summed
+                if n_grad != NULL and c1 > n0:
+                    gemm(True, False, <int> (c1 - n0), <int> H, <int> TB,
+                         <floating> 1, n_grad + (n0 - n_summed), <int> ld_n_grad, n_input, <int> H,
+                         <floating> 1, &dw_hh[n0, 0], <int> H)
+                    if db_hn_ptr != NULL:
+                        for r in range(TB):
+                            for j in range(n0, c1):
+                                db_hn_ptr[j - n_summed] += n_grad[r * ld_n_grad + j - n_summed]
+            # dW_hr += proj_gradᵀ · M, the projection's inputs m_t kept in side.
+            if with_proj:
+                for k in prange(n_dwr_parts, num_threads=n_dwr, schedule='static'):
+                    _gemm_part(<int> k, n_dwr_parts, True, False, <int> P, <int> H, <int> TB,
+                               <floating> 1, &proj_grad[0, 0], <int> P, side_ptr, <int> H,
+                               <floating> 1, &dw_hr[0, 0], <int> H)
+            # dp_i += Σ da_i ⊙ c_{t-1}, dp_f += Σ da_f ⊙ c_{t-1}, dp_o += Σ da_o ⊙ c_t
+            # over all T·B rows (zero gradients at inactive rows), threads share blocks
+            # of units.
+            if dpeephole is not None:
+                for k in prange(n_dp_parts, num_threads=n_dp, schedule='static'):
+                    _peephole_grad(_chunk_start(k, n_dp_parts, H),
+                                   _chunk_start(k + 1, n_dp_parts, H), TB, H, &gates[0, 0],
+                                   c_prev, c_now, &dpeephole[0, 0])
+            # dX += dG · W_ih, threads share its parts.
+            if with_dx:
+                for k in prange(n_dx_parts, num_threads=n_dx, schedule='static'):
+                    _gemm_part(<int> k, n_dx_parts, False, False, <int> TB, <int> I, <int> G,
+                               <floating> 1, &gates[0, 0], <int> G, &w_ih[0, 0], <int> I,
+                               <floating> 1, &dx[0, 0], <int> I)
+
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
         free(w_hr_packed)
         free(drh)
         free(zeros)
+        free(hm)
+        free(dhm)
         if peephole is None:
             free(peephole_ptr)
-    with nogil:
-        # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
-        for k in prange(n_dw_parts, num_threads=n_dw, schedule='static'):
-            c0 = _chunk_start(k, n_dw_parts, G)
-            c1 = _chunk_start(k + 1, n_dw_parts, G)
-            # dW_ih += dGᵀ · X ; dW_hh += dGᵀ · H_prev (the rows summed into the gates)
-            gemm(True, False, <int> (c1 - c0), <int> I, <int> TB,
-                 <floating> 1, &gates[0, c0], <int> G, &x[0, 0], <int> I,
-                 <floating> 1, &dw_ih[c0, 0], <int> I)
-            n0 = c1 if c1 < n_summed else n_summed
-            if n0 > c0:
-                gemm(True, False, <int> (n0 - c0), <int> P, <int> TB,
-                     <floating> 1, &gates[0, c0], <int> G, h_prev, <int> P,
-                     <floating> 1, &dw_hh[c0, 0], <int> P)
-            if with_bias:
-                for r in range(TB):
-                    for j in range(c0, c1):
-                        db_ptr[j] += gates[r, j]
-            # The GRU's n rows of this part: dW_hn += dG_nᵀ · (H_prev or R ⊙ H_prev)
-            n0 = c0 if c0 > n_summed else n_summed
-            if n_grad != NULL and c1 > n0:
-                gemm(True, False, <int> (c1 - n0), <int> H, <int> TB,
-                     <floating> 1, n_grad + (n0 - n_summed), <int> ld_n_grad, n_input, <int> H,
-                     <floating> 1, &dw_hh[n0, 0], <int> H)
-                if db_hn_ptr != NULL:
-                    for r in range(TB):
-                        for j in range(n0, c1):
-                            db_hn_ptr[j - n_summed] += n_grad[r * ld_n_grad + j - n_summed]
-        # dW_hr += proj_gradᵀ · M, the projection's inputs m_t kept in side.
-        if with_proj:
-            for k in prange(n_dwr_parts, num_threads=n_dwr, schedule='static'):
-                _gemm_part(<int> k, n_dwr_parts, True, False, <int> P, <int> H, <int> TB,
-                           <floating> 1, &proj_grad[0, 0], <int> P, side_ptr, <int> H,
-                           <floating> 1, &dw_hr[0, 0], <int> H)
-        # dp_i += Σ da_i ⊙ c_{t-1}, dp_f += Σ da_f ⊙ c_{t-1}, dp_o += Σ da_o ⊙ c_t over all
-        # T·B rows (zero gradients at inactive rows), threads share blocks of units.
-        if dpeephole is not None:
-            for k in prange(n_dp_parts, num_threads=n_dp, schedule='static'):
-                _peephole_grad(_chunk_start(k, n_dp_parts, H), _chunk_start(k + 1, n_dp_parts, H),
-                               TB, H, &gates[0, 0], c_prev, c_now, &dpeephole[0, 0])
-        # dX += dG · W_ih, threads share its parts.
-        if with_dx:
-            for k in prange(n_dx_parts, num_threads=n_dx, schedule='static'):
-                _gemm_part(<int> k, n_dx_parts, False, False, <int> TB, <int> I, <int> G,
-                           <floating> 1, &gates[0, 0], <int> G, &w_ih[0, 0], <int> I,
-                           <floating> 1, &dx[0, 0], <int> I)
-
 
 cdef void _peephole_grad(Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t TB, Py_ssize_t H,
                          const floating* dg, const floating* c_prev, const floating* c_now,

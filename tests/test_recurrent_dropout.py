@@ -257,9 +257,12 @@ def test_a_model_without_dropout_writes_no_generator_states(tmp_path):
     assert "rng_states" not in meta
 
 
-def test_resume_with_dropout_equals_the_uninterrupted_run(tmp_path):
-    """A run with an LSTM(dropout=0.3, num_layers=2) and a Dropout, interrupted after
-    epoch 2 and resumed from its ModelCheckpoint, ends bitwise as the uninterrupted one."""
+@pytest.mark.parametrize("variational", [{}, dict(input_dropout=0.2, recurrent_dropout=0.3)],
+                         ids=["dropout", "and-variational"])
+def test_resume_with_dropout_equals_the_uninterrupted_run(tmp_path, variational):
+    """A run with an LSTM(dropout=0.3, num_layers=2) (and variational dropout) and a
+    Dropout, interrupted after epoch 2 and resumed from its ModelCheckpoint, ends
+    bitwise as the uninterrupted one."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((24, 8, 1))
     y = np.sin(x.sum(axis=1))
@@ -267,7 +270,7 @@ def test_resume_with_dropout_equals_the_uninterrupted_run(tmp_path):
 
     def setup():
         model = ln.Sequential(ln.LSTM(1, 6, 2, dropout=0.3, batch_first=True,
-                                      dtype=np.float64, seed=0, n_threads=1),
+                                      dtype=np.float64, seed=0, n_threads=1, **variational),
                               ln.LastStep(batch_first=True), ln.Dropout(0.25, seed=1),
                               ln.Linear(6, 1, dtype=np.float64, seed=2))
         return model, ln.optim.Adam(model, lr=0.01)

@@ -342,7 +342,7 @@ def test_existing_configs_still_build_and_load(tmp_path, name, config):
     # no variant).
     now = {**config, "init": "torch"}
     if name in ("LSTM", "RNN", "GRU"):
-        now["dropout"] = 0.0
+        now.update(dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0)
     if name == "LSTM":
         now["proj_size"] = 0
     if name in ("LSTM", "LSTMCell"):

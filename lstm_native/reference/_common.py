@@ -94,3 +94,15 @@ def _check_sequence(x, params, lengths, num_layers, bidirectional, projection=Fa
     if unknown:
         raise KeyError(f"params has unexpected entries {sorted(unknown)}")
     return x, _check_lengths(lengths, T, N)
+
+
+def dropped(a, mask):
+    """a ⊙ mask, a variational dropout mask (one per sequence, the same at every step:
+    Gal & Ghahramani 2016); a itself for mask None."""
+    return a if mask is None else a * mask
+
+
+def _step_masks(masks, idx, active):
+    """The masks of layer and direction `idx` (an index into `masks`, D·L arrays of
+    (N, ·), or None) for the active sequences of a step."""
+    return None if masks is None else np.asarray(masks[idx])[active]

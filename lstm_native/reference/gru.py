@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _check_sequence, _layer_params, _param_name, sigmoid
+from ._common import _check_sequence, _layer_params, _param_name, _step_masks, dropped, sigmoid
 
 
 def reset(x_t, h_prev, W_ir, W_hr, b_r):
@@ -61,7 +61,8 @@ def _gru_gate_blocks(stacked, H):
     return stacked[0:H], stacked[H:2 * H], stacked[2 * H:3 * H]
 
 
-def gru_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
+def gru_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, *,
+                     input_mask=None, recurrent_mask=None):
     """One GRU step, as ``torch.nn.GRUCell`` (``reset_after=True``).
 
     Parameters
@@ -76,6 +77,10 @@ def gru_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=
         The two biases; None means absent.
     reset_after : bool, default True
         Where the reset gate applies (see `gru_candidate`).
+    input_mask, recurrent_mask : numpy.ndarray of shape (N, I) and (N, H), or None
+        Variational dropout: the step reads x_t ⊙ input_mask, and its recurrent
+        products (all three gates') read h_{t-1} ⊙ recurrent_mask (`dropped`); the
+        update z_t ⊙ h_{t-1} keeps the state itself.
 
     Returns
     -------
@@ -85,6 +90,8 @@ def gru_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=
         Everything `gru_cell_backward` needs.
     """
     H = h_prev.shape[1]
+    x_t = dropped(x_t, input_mask)
+    h_rec = dropped(h_prev, recurrent_mask)  # what the recurrent products read
     zeros = np.zeros(3 * H, dtype=x_t.dtype)
     b_i = zeros if b_ih is None else b_ih
     b_h = zeros if b_hh is None else b_hh
@@ -93,16 +100,17 @@ def gru_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=
     b_ir, b_iz, b_in = _gru_gate_blocks(b_i, H)
     b_hr, b_hz, b_hn = _gru_gate_blocks(b_h, H)
 
-    r_t = reset(x_t, h_prev, W_ir, W_hr, b_ir + b_hr)
-    z_t = update(x_t, h_prev, W_iz, W_hz, b_iz + b_hz)
-    n_t = gru_candidate(x_t, h_prev, r_t, W_in, W_hn, b_in, b_hn, reset_after)
+    r_t = reset(x_t, h_rec, W_ir, W_hr, b_ir + b_hr)
+    z_t = update(x_t, h_rec, W_iz, W_hz, b_iz + b_hz)
+    n_t = gru_candidate(x_t, h_rec, r_t, W_in, W_hn, b_in, b_hn, reset_after)
     h_t = gru_hidden(z_t, n_t, h_prev)
 
     cache = {
-        "x_t": x_t, "h_prev": h_prev, "r": r_t, "z": z_t, "n": n_t,
+        "x_t": x_t, "h_prev": h_prev, "h_rec": h_rec, "r": r_t, "z": z_t, "n": n_t,
         # what r multiplies: the recurrent term of n (reset after), or h_{t-1} (before)
-        "hn": h_prev @ W_hn.T + b_hn if reset_after else None,
+        "hn": h_rec @ W_hn.T + b_hn if reset_after else None,
         "w_ih": w_ih, "w_hh": w_hh, "reset_after": reset_after,
+        "input_mask": input_mask, "recurrent_mask": recurrent_mask,
         "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
     }
     return h_t, cache
@@ -116,7 +124,10 @@ def gru_cell_backward(dh, cache):
     Reset after: r multiplies hn = h_{t-1} W_hn^T + b_hn, so d_reset = da_n ⊙ hn and the
     recurrent n rows see r ⊙ da_n; b_hn's gradient differs from b_in's. Reset before:
     r multiplies h_{t-1}, and the gradient on r ⊙ h_{t-1} is d_rh = da_n W_hn, so
-    d_reset = d_rh ⊙ h_{t-1} and h_{t-1} also gets d_rh ⊙ r. Then da_r = d_reset ⊙ r_t (1 − r_t).
+    d_reset = d_rh ⊙ h_{t-1} and h_{t-1} also gets d_rh ⊙ r. Then
+    da_r = d_reset ⊙ r_t (1 − r_t). With a recurrent mask, the products read
+    h_rec = h_{t-1} ⊙ mask in the place of h_{t-1}, and their gradient reaches h_{t-1}
+    through the mask; the update's z_t ⊙ h_{t-1} keeps the state itself.
 
     Parameters
     ----------
@@ -133,38 +144,38 @@ def gru_cell_backward(dh, cache):
         "weight_ih" (3H, I), "weight_hh" (3H, H), and "bias_ih" / "bias_hh" (3H,) for
         those biases that were given.
     """
-    x_t, h_prev = cache["x_t"], cache["h_prev"]
+    x_t, h_prev, h_rec = cache["x_t"], cache["h_prev"], cache["h_rec"]
     r_t, z_t, n_t = cache["r"], cache["z"], cache["n"]
     H = h_prev.shape[1]
     W_hr, W_hz, W_hn = _gru_gate_blocks(cache["w_hh"], H)
 
     d_candidate = dh * (1.0 - z_t)
     d_update = dh * (h_prev - n_t)
-    dh_prev = dh * z_t
     da_n = d_candidate * (1.0 - n_t ** 2)
     da_z = d_update * z_t * (1.0 - z_t)
+    # h_rec, what the recurrent products read (h_{t-1}, or its dropped copy), gets
+    # d_rec; h_{t-1} itself gets z_t ⊙ dh through the update, and d_rec through the mask.
     if cache["reset_after"]:
         d_reset = da_n * cache["hn"]
-        d_hn = da_n * r_t                      # the gradient of h_{t-1} W_hn^T + b_hn
-        n_input = h_prev                       # what W_hn multiplies
+        d_hn = da_n * r_t                      # the gradient of h_rec W_hn^T + b_hn
+        n_input = h_rec                        # what W_hn multiplies
+        d_rec = d_hn @ W_hn
     else:
-        d_rh = da_n @ W_hn                     # the gradient of r_t ⊙ h_{t-1}
-        d_reset = d_rh * h_prev
-        dh_prev = dh_prev + d_rh * r_t
-        d_hn = da_n                            # the gradient of (r ⊙ h) W_hn^T + b_hn
-        n_input = r_t * h_prev
+        d_rh = da_n @ W_hn                     # the gradient of r_t ⊙ h_rec
+        d_reset = d_rh * h_rec
+        d_rec = d_rh * r_t
+        d_hn = da_n                            # the gradient of (r ⊙ h_rec) W_hn^T + b_hn
+        n_input = r_t * h_rec
     da_r = d_reset * r_t * (1.0 - r_t)
 
     da_ih = np.concatenate([da_r, da_z, da_n], axis=1)   # (N, 3H): x W_ih^T + b_ih
     da_rz = np.concatenate([da_r, da_z], axis=1)         # (N, 2H): h W_hr^T, h W_hz^T
-    dx = da_ih @ cache["w_ih"]
-    if cache["reset_after"]:
-        dh_prev = dh_prev + da_rz @ np.concatenate([W_hr, W_hz]) + d_hn @ W_hn
-    else:
-        dh_prev = dh_prev + da_rz @ np.concatenate([W_hr, W_hz])
+    dx = dropped(da_ih @ cache["w_ih"], cache["input_mask"])
+    d_rec = d_rec + da_rz @ np.concatenate([W_hr, W_hz])
+    dh_prev = dh * z_t + dropped(d_rec, cache["recurrent_mask"])
     grads = {
         "weight_ih": da_ih.T @ x_t,
-        "weight_hh": np.concatenate([da_rz.T @ h_prev, d_hn.T @ n_input]),
+        "weight_hh": np.concatenate([da_rz.T @ h_rec, d_hn.T @ n_input]),
     }
     if cache["has_bias_ih"]:
         grads["bias_ih"] = da_ih.sum(axis=0)
@@ -174,7 +185,7 @@ def gru_cell_backward(dh, cache):
 
 
 def gru_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional=False,
-                reset_after=True):
+                reset_after=True, input_masks=None, recurrent_masks=None):
     """Forward pass of a multi-layer GRU over a time-major batch, as ``torch.nn.GRU``
     (``reset_after=True``).
 
@@ -194,6 +205,9 @@ def gru_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
         As `lstm_forward`.
     reset_after : bool, default True
         Where the reset gate applies (see `gru_candidate`).
+    input_masks, recurrent_masks : sequences of D·L arrays, (N, I_k) and (N, H), or None
+        Variational dropout masks of every layer and direction (index layer·D +
+        direction), each held for all the steps (`gru_cell_forward`).
 
     Returns
     -------
@@ -234,7 +248,9 @@ def gru_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
                 if not active.any():
                     continue
                 h_new, step_caches[t] = gru_cell_forward(
-                    layer_in[t, active], h[active], w_ih, w_hh, b_ih, b_hh, reset_after
+                    layer_in[t, active], h[active], w_ih, w_hh, b_ih, b_hh, reset_after,
+                    input_mask=_step_masks(input_masks, layer * D + d, active),
+                    recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active),
                 )
                 h[active] = h_new
                 layer_out[t, active, d * H:(d + 1) * H] = h_new

@@ -68,7 +68,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _check_sequence, _layer_params, _param_name, sigmoid
+from ._common import (
+    _check_sequence,
+    _layer_params,
+    _param_name,
+    _step_masks,
+    dropped,
+    sigmoid,
+)
 
 # ----------------------------------------------------------------------------------
 # The gates, one function each
@@ -136,7 +143,8 @@ def _gate_blocks(stacked, H):
 # ----------------------------------------------------------------------------------
 
 def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, *,
-                      peephole=None, clip=None, input_forget=False):
+                      peephole=None, clip=None, input_forget=False, input_mask=None,
+                      recurrent_mask=None):
     """One LSTM step, as ``torch.nn.LSTMCell`` (or one step of an LSTM with a projection,
     or with the ONNX operator's variants).
 
@@ -162,6 +170,9 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
         Clip every gate's pre-activation to [−clip, clip] (the ONNX operator's `clip`).
     input_forget : bool
         Couple the gates, f_t = 1 − i_t (the ONNX operator's `input_forget`).
+    input_mask, recurrent_mask : numpy.ndarray of shape (N, I) and (N, P), or None
+        Variational dropout: the step reads x_t ⊙ input_mask, and its recurrent
+        products read h_{t-1} ⊙ recurrent_mask (`dropped`).
 
     Returns
     -------
@@ -173,6 +184,8 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
         Everything `lstm_cell_backward` needs.
     """
     H = c_prev.shape[1]
+    # h_{t-1} only enters the recurrent products: both are what the gates read.
+    x_t, h_prev = dropped(x_t, input_mask), dropped(h_prev, recurrent_mask)
     W_xi, W_xf, W_xg, W_xo = _gate_blocks(w_ih, H)
     W_hi, W_hf, W_hg, W_ho = _gate_blocks(w_hh, H)
 
@@ -201,6 +214,7 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
         "i": i_t, "f": f_t, "g": g_t, "o": o_t, "c": c_t, "m": m_t,
         "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr, "b": b,
         "peephole": peephole, "clip": clip, "input_forget": input_forget,
+        "input_mask": input_mask, "recurrent_mask": recurrent_mask,
         "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
     }
     return h_t, c_t, cache
@@ -287,8 +301,9 @@ def lstm_cell_backward(dh, dc, cache):
                                              (da_f * c_prev).sum(axis=0),
                                              (da_o * c_t).sum(axis=0)])
 
-    dx = da @ cache["w_ih"]
-    dh_prev = da @ cache["w_hh"]
+    # x_t and h_prev are the dropped ones the step read: back through their masks.
+    dx = dropped(da @ cache["w_ih"], cache["input_mask"])
+    dh_prev = dropped(da @ cache["w_hh"], cache["recurrent_mask"])
     grads["weight_ih"] = da.T @ x_t
     grads["weight_hh"] = da.T @ h_prev
     if cache["has_bias_ih"]:
@@ -303,7 +318,7 @@ def lstm_cell_backward(dh, dc, cache):
 # ----------------------------------------------------------------------------------
 
 def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectional=False,
-                 clip=None, input_forget=False):
+                 clip=None, input_forget=False, input_masks=None, recurrent_masks=None):
     """Forward pass of a multi-layer LSTM over a time-major batch, as ``torch.nn.LSTM``.
 
     Parameters
@@ -329,6 +344,9 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         Whether each layer also runs backwards in time (D = 2).
     clip, input_forget
         The ONNX operator's variants, as `lstm_cell_forward`'s.
+    input_masks, recurrent_masks : sequences of D·L arrays, (N, I_k) and (N, P), or None
+        Variational dropout masks of every layer and direction (index layer·D +
+        direction), each held for all the steps (`lstm_cell_forward`).
 
     Returns
     -------
@@ -393,7 +411,9 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
                     continue
                 h_new, c_new, step_caches[t] = lstm_cell_forward(
                     layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr,
-                    peephole=peephole, clip=clip, input_forget=input_forget
+                    peephole=peephole, clip=clip, input_forget=input_forget,
+                    input_mask=_step_masks(input_masks, layer * D + d, active),
+                    recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active),
                 )
                 h[active] = h_new
                 c[active] = c_new

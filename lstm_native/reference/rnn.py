@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _check_sequence, _layer_params, _param_name, relu
+from ._common import _check_sequence, _layer_params, _param_name, _step_masks, dropped, relu
 
 
 def rnn_hidden(x_t, h_prev, w_ih, w_hh, b, nonlinearity):
@@ -34,7 +34,8 @@ def _check_nonlinearity(nonlinearity):
     return nonlinearity
 
 
-def rnn_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+def rnn_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", *,
+                     input_mask=None, recurrent_mask=None):
     """One Elman RNN step, as ``torch.nn.RNNCell``.
 
     Parameters
@@ -48,6 +49,9 @@ def rnn_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity
     b_ih, b_hh : numpy.ndarray of shape (H,), or None
         The two biases; None means absent.
     nonlinearity : {"tanh", "relu"}
+    input_mask, recurrent_mask : numpy.ndarray of shape (N, I) and (N, H), or None
+        Variational dropout: the step reads x_t ⊙ input_mask, and its recurrent
+        product reads h_{t-1} ⊙ recurrent_mask (`dropped`).
 
     Returns
     -------
@@ -58,6 +62,8 @@ def rnn_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity
     """
     nonlinearity = _check_nonlinearity(nonlinearity)
     H = h_prev.shape[1]
+    # h_{t-1} only enters the recurrent product: both are what the step reads.
+    x_t, h_prev = dropped(x_t, input_mask), dropped(h_prev, recurrent_mask)
     b = np.zeros(H, dtype=x_t.dtype)
     if b_ih is not None:
         b = b + b_ih
@@ -67,6 +73,7 @@ def rnn_cell_forward(x_t, h_prev, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity
     cache = {
         "x_t": x_t, "h_prev": h_prev, "h": h_t, "w_ih": w_ih, "w_hh": w_hh,
         "nonlinearity": nonlinearity,
+        "input_mask": input_mask, "recurrent_mask": recurrent_mask,
         "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
     }
     return h_t, cache
@@ -99,8 +106,9 @@ def rnn_cell_backward(dh, cache):
         da = dh * (1.0 - h_t ** 2)
     else:
         da = dh * (h_t > 0)
-    dx = da @ cache["w_ih"]
-    dh_prev = da @ cache["w_hh"]
+    # x_t and h_prev are the dropped ones the step read: back through their masks.
+    dx = dropped(da @ cache["w_ih"], cache["input_mask"])
+    dh_prev = dropped(da @ cache["w_hh"], cache["recurrent_mask"])
     grads = {"weight_ih": da.T @ cache["x_t"], "weight_hh": da.T @ cache["h_prev"]}
     if cache["has_bias_ih"]:
         grads["bias_ih"] = da.sum(axis=0)
@@ -110,7 +118,7 @@ def rnn_cell_backward(dh, cache):
 
 
 def rnn_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional=False,
-                nonlinearity="tanh"):
+                nonlinearity="tanh", input_masks=None, recurrent_masks=None):
     """Forward pass of a multi-layer Elman RNN over a time-major batch, as ``torch.nn.RNN``.
 
     Parameters
@@ -132,6 +140,9 @@ def rnn_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
     bidirectional : bool, default False
         Whether each layer also runs backwards in time (D = 2).
     nonlinearity : {"tanh", "relu"}, default "tanh"
+    input_masks, recurrent_masks : sequences of D·L arrays, (N, I_k) and (N, H), or None
+        Variational dropout masks of every layer and direction (index layer·D +
+        direction), each held for all the steps (`rnn_cell_forward`).
 
     Returns
     -------
@@ -177,7 +188,9 @@ def rnn_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
                 if not active.any():
                     continue
                 h_new, step_caches[t] = rnn_cell_forward(
-                    layer_in[t, active], h[active], w_ih, w_hh, b_ih, b_hh, nonlinearity
+                    layer_in[t, active], h[active], w_ih, w_hh, b_ih, b_hh, nonlinearity,
+                    input_mask=_step_masks(input_masks, layer * D + d, active),
+                    recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active),
                 )
                 h[active] = h_new
                 layer_out[t, active, d * H:(d + 1) * H] = h_new
