@@ -8,9 +8,10 @@ Subcommands:
   matplotlib, plots.
 - ``predict``: run a saved forecaster on a series: its error there, and the next values
   past the end.
-- ``longlag``: why LSTMs exist: an RNN, a GRU and an LSTM (or some of them, ``--cells``)
-  with the same budget on the adding problem at growing lags, with plots of the gradient
-  reaching back and of the LSTM's gates (the experiment itself is `lstm_native.longlag`).
+- ``longlag``: why LSTMs exist: an RNN, a GRU and an LSTM (or some of them, or the LSTM's
+  variants, ``--cells``) with the same budget on the adding problem at growing lags, with
+  plots of the gradient reaching back and of the LSTM's gates (the experiment itself is
+  `lstm_native.longlag`).
 
 Adding a subcommand is one function taking the parsed arguments and returning the exit
 code, registered with ``@subcommand(name, help=..., arguments=...)``. It raises `CLIError`
@@ -768,11 +769,13 @@ def _longlag_arguments(p) -> None:
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
-    every_cell = ",".join(cell.lower() for cell in longlag.CELLS)
+    default = ",".join(label.lower() for label in longlag.CELLS)
+    variants = ", ".join(f"{name} ({_options(spec)})" for name, spec in
+                         longlag.REGISTRY.items() if spec.label not in longlag.CELLS)
     p.add_argument("--cells", type=cells, default=list(longlag.CELLS), metavar="CELL,...",
                    help=f"the recurrent layers to compare, side by side in this order: "
-                        f"some of {every_cell} (any case; default: {every_cell}); the "
-                        "gates plot is the LSTM's")
+                        f"some of {default} (the default) and the LSTM's variants "
+                        f"{variants}; any case; the gates plot is the plain lstm's")
     p.add_argument("--lags", type=_lags, default=[20, 50, 100], metavar="T,T,...",
                    help="sequence lengths of the adding problem; the first marked value is "
                         "held T/2 to T steps (default: 20,50,100)")
@@ -804,9 +807,19 @@ def _yes(solved: bool) -> str:
     return "yes" if solved else "no"
 
 
+def _options(spec) -> str:
+    """"peepholes=True": the options a `longlag.Cell` gives its layer."""
+    return ", ".join(f"{name}={value!r}" for name, value in spec.options.items())
+
+
 def _describe_cells(cells) -> str:
-    """"RNN(tanh), GRU and LSTM": the models of --cells, as the header names them."""
-    names = [f"{cell}(tanh)" if cell == "RNN" else cell for cell in cells]
+    """"RNN(tanh), GRU, LSTM and LSTM-CIFG(input_forget=True)": the models of --cells
+    (labels of `longlag.REGISTRY`), as the header names them."""
+    names = []
+    for label in cells:
+        spec = longlag.cell_spec(label)
+        names.append("RNN(tanh)" if label == "RNN" else
+                     f"{label}({_options(spec)})" if spec.options else label)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
@@ -831,6 +844,7 @@ def longlag_command(args) -> int:
     say(f"always answering 1.0 scores MSE {longlag.TRIVIAL_MSE:.3f}; solved = MSE < "
         f"{longlag.SOLVED_MSE:.4f} (ten times better)")
     mse = longlag.MSE_FORMAT
+    name_width = max(4, *map(len, cells))
     runs = {}       # (seed, T, cell) -> LongLagRun
     curves = {}     # (cell, when) -> one gradient curve per seed
     for seed in seeds:
@@ -841,7 +855,8 @@ def longlag_command(args) -> int:
                                           batch_size=args.batch_size, lr=args.lr, seed=seed,
                                           n_threads=args.threads or None)
                 runs[seed, seq_len, kind] = run
-                say(f"  {f'seed {seed}  ' * several}T = {seq_len:>3}  {kind:<4}  test MSE "
+                say(f"  {f'seed {seed}  ' * several}T = {seq_len:>3}  "
+                    f"{kind:<{name_width}}  test MSE "
                     f"{run.test_mse:{mse}}  (training loss {run.loss[0]:{mse}} -> "
                     f"{run.loss[-1]:{mse}}, {run.seconds:.1f} s)")
         for key, curve in longlag.gradient_curves(
@@ -861,11 +876,12 @@ def longlag_command(args) -> int:
     def solved(flags):
         return _yes(flags[0]) if not several else f"{sum(flags)}/{len(flags)}"
 
-    width = 24 if several else 8
+    # A column as wide as its figures or its heading, whichever is wider.
+    width = {kind: max(24 if several else 8, len(f"{kind} MSE")) for kind in cells}
     if several:
         print(f"median [range] over seeds {', '.join(map(str, seeds))}:")
     print(f"{'T':>4}  {'trivial':>8}" + "".join(
-        f"  {f'{kind} MSE':>{width}}  {'solved':>6}" for kind in cells))
+        f"  {f'{kind} MSE':>{width[kind]}}  {'solved':>6}" for kind in cells))
     table = []
     for seq_len in args.lags:
         row = {"lag": seq_len,
@@ -877,7 +893,7 @@ def longlag_command(args) -> int:
                          "seconds": [r.seconds for r in done]}
         table.append(row)
         print(f"{seq_len:>4}  {longlag.spread(row['trivial_mse'])[0]:>8.4f}" + "".join(
-            f"  {cell(row[kind]['test_mse'], mse):>{width}}  "
+            f"  {cell(row[kind]['test_mse'], mse):>{width[kind]}}  "
             f"{solved(row[kind]['solved']):>6}" for kind in cells))
     print(f"gradient reaching back {longest - 1} steps (T = {longest}), as a fraction of "
           f"the one at the loss (median over sequences"

@@ -1,11 +1,12 @@
 """The long-lag experiment behind `python -m lstm_native longlag`: why LSTMs exist.
 
-An Elman RNN (tanh), a GRU and an LSTM of the same hidden size get the same training
-budget on the adding problem (`lstm_native.data.adding_problem`) at several sequence
-lengths T: each sequence carries two marked values, one in each half, and the target is
-their sum, so the first one must be held for between T/2 and T steps. Always answering
-1.0 (the expected sum) scores a mean squared error of 1/6; a model that beats it tenfold
-(MSE < 1/60) has learned to remember.
+An Elman RNN (tanh), a GRU and an LSTM of the same hidden size (or any models of
+`REGISTRY`, which adds the LSTM's variants) get the same training budget on the adding
+problem (`lstm_native.data.adding_problem`) at several sequence lengths T: each sequence
+carries two marked values, one in each half, and the target is their sum, so the first
+one must be held for between T/2 and T steps. Always answering 1.0 (the expected sum)
+scores a mean squared error of 1/6; a model that beats it tenfold (MSE < 1/60) has
+learned to remember.
 
 Two diagnostics explain the table:
 
@@ -19,7 +20,8 @@ Two diagnostics explain the table:
   how much of it does reach back.
 - `lstm_gates`: the forget, input and output gates of a trained one-layer LSTM along one
   sequence, recomputed from its `state_dict` and hidden states with the reference's gate
-  functions (`lstm_native.reference.forget`, `input`, `output`).
+  functions (`lstm_native.reference.forget`, `input`, `output`). Those are the plain
+  LSTM's equations, so the gates are shown for the plain "lstm" only, not its variants.
 
 Trained models differ from seed to seed, and between SIMD levels of the kernels and BLAS
 kernel sets (their float sums round differently; `setting` names those of a run), so the
@@ -48,14 +50,42 @@ from .rnn import RNN
 from .schedules import CosineAnnealingLR
 from .training import evaluate, fit
 
-__all__ = ["CELLS", "MSE_FORMAT", "SOLVED_MSE", "TRIVIAL_MSE", "LongLagRun", "adding_data",
-           "build_model", "gradient_curves", "gradient_profile", "gradient_profiles",
-           "hidden_state_grads", "lstm_gates", "make_plots", "memory_unit", "parse_cells",
-           "parse_seeds", "plot_gates", "plot_gradients", "setting", "spread", "train_model"]
+__all__ = ["CELLS", "MSE_FORMAT", "REGISTRY", "SOLVED_MSE", "TRIVIAL_MSE", "Cell",
+           "LongLagRun", "adding_data", "build_model", "cell_spec", "gradient_curves",
+           "gradient_profile", "gradient_profiles", "hidden_state_grads", "lstm_gates",
+           "make_plots", "memory_unit", "parse_cells", "parse_seeds", "plot_gates",
+           "plot_gradients", "setting", "spread", "train_model"]
 
-#: The recurrent layers the experiment can compare, by the name of their class.
+
+@dataclass(frozen=True)
+class Cell:
+    """A recurrent layer the experiment can train: its class, the options it gets on top of
+    the model's sizes, its label (in the tables, the JSON and the plots' legends) and its
+    color in the plots."""
+    layer: type
+    options: dict
+    label: str
+    color: str
+
+
+#: The models the experiment can compare, by their name on the command line (--cells):
+#: the three layers at torch's defaults (the RNN's tanh, the GRU's reset_after=True) and
+#: the LSTM's variants. Each label is its name in other case, so a label (any case) is
+#: also a name.
+REGISTRY = {
+    "rnn": Cell(RNN, {}, "RNN", "tab:blue"),
+    "gru": Cell(GRU, {}, "GRU", "tab:green"),
+    "lstm": Cell(LSTM, {}, "LSTM", "tab:orange"),
+    "lstm-peephole": Cell(LSTM, {"peepholes": True}, "LSTM-peephole", "tab:red"),
+    "lstm-cifg": Cell(LSTM, {"input_forget": True}, "LSTM-CIFG", "tab:purple"),
+    # The recurrent connection only: a mask on x_t is held for the whole sequence, and
+    # with two input features it would hide the markers or the values of 10% of the
+    # sequences each, leaving their targets unpredictable (label noise, not a
+    # regulariser). The memory, c, is never dropped.
+    "lstm-vd": Cell(LSTM, {"recurrent_dropout": 0.1}, "LSTM-VD", "tab:brown"),
+}
+#: The labels of the models the command compares by default.
 CELLS = ("RNN", "GRU", "LSTM")
-_LAYERS = {"RNN": RNN, "GRU": GRU, "LSTM": LSTM}
 #: Var(U1 + U2): the test MSE of always predicting the expected sum 1.0.
 TRIVIAL_MSE = 1.0 / 6.0
 #: A model counts as having solved a lag when it beats the trivial predictor tenfold.
@@ -76,13 +106,28 @@ def adding_data(n_samples: int, seq_len: int, seed: int, part: int):
     return x.astype(np.float32), y.astype(np.float32)
 
 
+def cell_spec(kind: str) -> Cell:
+    """The `REGISTRY` entry of `kind`, a name or label in any case.
+
+    Raises
+    ------
+    ValueError
+        If `kind` is neither.
+    """
+    found = REGISTRY.get(kind.lower()) if isinstance(kind, str) else None
+    if found is None:
+        raise ValueError(f"kind must be one of {','.join(REGISTRY)} (any case), got {kind!r}")
+    return found
+
+
 def build_model(kind: str, hidden: int, *, seed: int, n_threads: int | None = None,
                 dtype=np.float32) -> Sequential:
-    """``Sequential(CELL(2, hidden, batch_first=True), LastStep(batch_first=True),
-    Linear(hidden, 1))`` with CELL the layer `kind` names (one of `CELLS`, at its torch
-    defaults: the RNN's tanh, the GRU's reset_after=True): the model of every run."""
-    return Sequential(_LAYERS[kind](2, hidden, batch_first=True, dtype=dtype, seed=seed,
-                                    n_threads=n_threads),
+    """``Sequential(CELL(2, hidden, batch_first=True, **options), LastStep(batch_first=True),
+    Linear(hidden, 1))`` with CELL and options those of `kind` (a name or label of
+    `REGISTRY`, any case): the model of every run."""
+    spec = cell_spec(kind)
+    return Sequential(spec.layer(2, hidden, batch_first=True, dtype=dtype, seed=seed,
+                                 n_threads=n_threads, **spec.options),
                       LastStep(batch_first=True),
                       Linear(hidden, 1, dtype=dtype, seed=seed + 1))
 
@@ -127,25 +172,27 @@ def train_model(kind: str, seq_len: int, *, hidden: int, samples: int, epochs: i
 
 
 def parse_cells(text: str) -> list[str]:
-    """Cell names from "rnn,gru,lstm" (any case), in the order given, as in `CELLS`.
+    """The labels of the cells named in "rnn,gru,lstm,lstm-cifg" (names of `REGISTRY`, any
+    case), in the order given: ["RNN", "GRU", "LSTM", "LSTM-CIFG"].
 
     Raises
     ------
     ValueError
-        If a name is not one of `CELLS`, is given twice, or none is given.
+        If a name is not one of `REGISTRY`, is given twice, or none is given.
     """
-    names = [part.strip() for part in text.split(",")]
-    allowed = ",".join(cell.lower() for cell in CELLS)
-    cells = []
-    for name in names:
-        if name.upper() not in CELLS:
+    parts = [part.strip() for part in text.split(",")]
+    allowed = ",".join(REGISTRY)
+    names = []
+    for part in parts:
+        name = part.lower()
+        if name not in REGISTRY:
             raise ValueError(f"cells must be comma-separated names among {allowed}, got "
-                             f"{name!r} in {text!r}")
-        if name.upper() in cells:
+                             f"{part!r} in {text!r}")
+        if name in names:
             raise ValueError(f"cells must be each given once (among {allowed}), got "
-                             f"{name!r} twice in {text!r}")
-        cells.append(name.upper())
-    return cells
+                             f"{part!r} twice in {text!r}")
+        names.append(name)
+    return [REGISTRY[name].label for name in names]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -198,12 +245,17 @@ def setting(n_threads: int | None) -> str:
 # -- ∂L/∂h_t -------------------------------------------------------------------------------
 
 def _as_float64(model: Sequential, state: dict | None = None) -> Sequential:
-    """A float64 copy of a Sequential (with `state`, or the model's own weights): long
-    products of small factors underflow float32 long before they reach zero."""
+    """A float64 copy of a Sequential (with `state`, or the model's own weights) without
+    dropout: long products of small factors underflow float32 long before they reach
+    zero, and the gradient wanted is that of the model as it predicts (in eval mode),
+    while a backward needs training mode, where dropout draws masks."""
     config = model.get_config()
     for spec in config["layers"]:
         if "dtype" in spec["config"]:
             spec["config"]["dtype"] = "float64"
+        for rate in ("dropout", "input_dropout", "recurrent_dropout"):
+            if rate in spec["config"]:
+                spec["config"][rate] = 0.0
     copy = build_module({"type": "Sequential", "config": config})
     copy.load_state_dict(model.state_dict() if state is None else state)
     return copy
@@ -215,8 +267,10 @@ def hidden_state_grads(layer, x, d_last) -> np.ndarray:
     Parameters
     ----------
     layer : RNN, GRU or LSTM
-        One layer, one direction, ``batch_first=True``. Left in training mode, with the
-        gradients of L in its `grads`.
+        One layer, one direction, ``batch_first=True``, any of the LSTM's variants but
+        without dropout (the backward runs in training mode, where dropout would draw
+        masks the forward did not use; `gradient_profile` takes a copy without). Left in
+        training mode, with the gradients of L in its `grads`.
     x : array_like, (N, T, I)
         The input sequences.
     d_last : array_like, (N, H)
@@ -243,6 +297,10 @@ def hidden_state_grads(layer, x, d_last) -> np.ndarray:
     if layer.num_layers != 1 or layer.bidirectional or not layer.batch_first:
         raise ValueError("hidden_state_grads needs a one-layer, one-direction layer with "
                          "batch_first=True")
+    if layer.input_dropout or layer.recurrent_dropout:
+        raise ValueError(f"hidden_state_grads needs a layer without dropout, got "
+                         f"input_dropout={layer.input_dropout}, recurrent_dropout="
+                         f"{layer.recurrent_dropout}")
     x = np.asarray(x, layer.dtype)
     N, T, _ = x.shape
     H = layer.hidden_size
@@ -275,7 +333,8 @@ def gradient_profile(model: Sequential, x, y, state: dict | None = None) -> np.n
     Parameters
     ----------
     model : Sequential
-        ``Sequential(RNN, GRU or LSTM, LastStep, Linear)`` as `build_model` makes.
+        ``Sequential(RNN, GRU or LSTM, LastStep, Linear)`` as `build_model` makes (its
+        dropout, if any, is left out: the gradient of the model in eval mode).
     x, y : array_like
         Sequences (N, T, I) and targets (N, 1).
     state : dict, optional
@@ -310,7 +369,8 @@ def lstm_gates(lstm: LSTM, x) -> dict:
     Parameters
     ----------
     lstm : LSTM
-        One layer, one direction.
+        One layer, one direction, plain: the reference's gate functions are the plain
+        LSTM's, so peepholes, a clip or coupled gates (input_forget) are refused.
     x : array_like, (T, I)
         One sequence.
 
@@ -323,6 +383,12 @@ def lstm_gates(lstm: LSTM, x) -> dict:
     """
     if lstm.num_layers != 1 or lstm.bidirectional:
         raise ValueError("lstm_gates needs a one-layer, one-direction LSTM")
+    config = lstm.get_config()
+    variants = [f"{name}={config[name]!r}" for name in ("peepholes", "clip", "input_forget")
+                if config[name] not in (False, None)]
+    if variants:
+        raise ValueError(f"lstm_gates needs a plain LSTM (the reference's gate functions), "
+                         f"got {', '.join(variants)}")
     x = np.asarray(x, np.float64)
     H = lstm.hidden_size
     was_training = lstm.training
@@ -354,9 +420,6 @@ def _figure(size):
     return fig
 
 
-COLORS = {"RNN": "tab:blue", "GRU": "tab:green", "LSTM": "tab:orange"}
-
-
 def plot_gradients(path: str, curves: dict, seq_len: int, note: str) -> str:
     """How much gradient reaches each step back, log y.
 
@@ -365,9 +428,10 @@ def plot_gradients(path: str, curves: dict, seq_len: int, note: str) -> str:
     path : str
         The PNG to write.
     curves : dict
-        (kind, "trained" or "initial") -> (S, T): per seed, the median over sequences of
-        `gradient_profile` (as `gradient_curves` gives). The line is the median over the
-        S seeds, the shaded band their range (when S > 1).
+        (kind, "trained" or "initial") -> (S, T), kind a label of `REGISTRY`: per seed,
+        the median over sequences of `gradient_profile` (as `gradient_curves` gives). The
+        line is the median over the S seeds, in the kind's color, the shaded band their
+        range (when S > 1).
     seq_len : int
         T.
     note : str
@@ -383,12 +447,13 @@ def plot_gradients(path: str, curves: dict, seq_len: int, note: str) -> str:
         per_seed = np.asarray(per_seed, np.float64).reshape(-1, seq_len)
         per_seed = np.where(per_seed > 0, per_seed, np.nan)    # log axis
         trained = when == "trained"
-        ax.plot(k, np.nanmedian(per_seed, axis=0), color=COLORS[kind],
+        color = cell_spec(kind).color
+        ax.plot(k, np.nanmedian(per_seed, axis=0), color=color,
                 lw=2 if trained else 1.2, ls="-" if trained else "--",
                 alpha=1 if trained else 0.7, label=f"{kind}, {when}")
         if len(per_seed) > 1:
             ax.fill_between(k, np.nanmin(per_seed, axis=0), np.nanmax(per_seed, axis=0),
-                            color=COLORS[kind], alpha=0.2 if trained else 0.1, lw=0)
+                            color=color, alpha=0.2 if trained else 0.1, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("distance from the loss, T - 1 - t (steps)")
     ax.set_ylabel(r"$\|\partial L/\partial h_t\| \,/\, \|\partial L/\partial h_{T-1}\|$"
@@ -491,15 +556,17 @@ def _seed_list(seeds) -> str:
 
 
 def make_plots(out: str, runs: dict, curves: dict, seeds, setting: str):
-    """gradients.png, and gates.png when an LSTM was trained, in `out`.
+    """gradients.png (every cell of `runs`), and gates.png when the plain LSTM was
+    trained, in `out`. The variants get no gates plot: `lstm_gates` recomputes the gates
+    with the plain LSTM's equations.
 
     Parameters
     ----------
     out : str
         The folder (made if missing).
     runs : dict
-        Cell -> `LongLagRun` of the longest lag, trained with ``seeds[0]``: gates.png
-        shows its LSTM (when it holds one) on its first test sequence.
+        Label -> `LongLagRun` of the longest lag, trained with ``seeds[0]``: gates.png
+        shows its "LSTM" (when it holds one) on its first test sequence.
     curves : dict
         (cell, when) -> (S, T), one row per seed of `seeds`, as `plot_gradients` takes.
     seeds : sequence of int
@@ -514,7 +581,7 @@ def make_plots(out: str, runs: dict, curves: dict, seeds, setting: str):
         What was skipped and why, or None.
     unit : dict or None
         `memory_unit` of the LSTM's gates (computed with or without matplotlib), None
-        without an LSTM among `runs`.
+        without the plain LSTM among `runs`.
     """
     seq_len = next(iter(runs.values())).seq_len
     names = ["gradients.png"]
