@@ -1,8 +1,9 @@
 """asv benchmarks of lstm_native: inference, a training step, backward alone, memory, GF/s.
 
 The full matrix: the LSTM (`Inference`, `TrainingStep`, `Backward`), the GRU
-(`GRUInference`, ...) and the LSTM with a projection (`LSTMPInference`, ...) on the
-standard configurations A-F and S, float32 and float64, 1 and 2 threads. It takes a
+(`GRUInference`, ...), the LSTM with a projection (`LSTMPInference`, ...) and with
+peepholes (`LSTMPeepholeInference`, ...) on the standard configurations A-F and S,
+float32 and float64, 1 and 2 threads. It takes a
 while; quick.py runs the same benchmarks on a few configurations, and a regular
 expression on the names or parameters picks other subsets (README.md,
 "Benchmarks"): ``asv run -b "^quick\\."``, ``asv run -b "'float32', 2\\)"``.
@@ -42,6 +43,14 @@ def _layer_and_config(cell, config):
     return getattr(ln, CELLS[cell].layer), cfg.with_cell(cell)
 
 
+def _cell_options(cell):
+    """The layer's keyword arguments of a variant cell (`Cell.options`, which came with
+    the variants: none before)."""
+    from lstm_native.bench.configs import CELLS
+
+    return dict(getattr(CELLS[cell], "options", {}))
+
+
 def _problem(cell, config, dtype, n_threads):
     """(model, x, dout, cfg) of one parameter set, made once per process."""
     key = (cell, config, dtype, n_threads)
@@ -50,9 +59,12 @@ def _problem(cell, config, dtype, n_threads):
         # A projection's width from the cell (commits from before the projected LSTM's
         # benchmarks have none).
         proj_size = getattr(cfg, "proj_size", 0)
+        options = {} if cell == "lstm" else _cell_options(cell)
+        if proj_size:
+            options["proj_size"] = proj_size
         model = layer(cfg.input_size, cfg.hidden_size, cfg.num_layers,
                       bidirectional=cfg.bidirectional, dtype=np.dtype(dtype), seed=0,
-                      n_threads=n_threads, **({"proj_size": proj_size} if proj_size else {}))
+                      n_threads=n_threads, **options)
         rng = np.random.default_rng(0)
         x = rng.standard_normal((cfg.steps, cfg.batch, cfg.input_size)).astype(dtype)
         dout = rng.standard_normal(
@@ -74,7 +86,7 @@ def _gflops(fn, flops, runs=5):
 
 
 class _Benchmark:
-    #: The layer timed; the GRU's classes below set "gru".
+    #: The layer timed, a key of `CELLS`; `_cell_benchmarks` sets the other cells'.
     cell = "lstm"
     params = [list(CONFIGS), DTYPES, THREADS]
     param_names = ["config", "dtype", "n_threads"]
@@ -139,41 +151,27 @@ class Backward(_Benchmark):
         self.model.backward(self.dout, input_grad=False)
 
 
-# The GRU's and the projected LSTM's benchmarks are classes of their own rather than a
-# `cell` parameter of the ones above: asv keys a result by benchmark name and parameters, and a new parameter
+# The other cells' benchmarks are classes of their own rather than a `cell` parameter of
+# the ones above: asv keys a result by benchmark name and parameters, and a new parameter
 # would cut the LSTM's benchmarks off their history.
 
-class GRUInference(Inference):
-    """`Inference` of ``ln.GRU`` (torch's GRU, reset after the recurrent GEMM)."""
+def _cell_benchmarks(cell, prefix):
+    """`Inference`, `TrainingStep` and `Backward` of `cell` (a key of `CELLS`), named
+    prefix + their name.
 
-    cell = "gru"
-
-
-class GRUTrainingStep(TrainingStep):
-    """`TrainingStep` of ``ln.GRU``."""
-
-    cell = "gru"
-
-
-class GRUBackward(Backward):
-    """`Backward` of ``ln.GRU``."""
-
-    cell = "gru"
+    asv finds a class by the name it is bound to in this module, which must be its
+    ``__name__`` (a benchmark's name is module.class.method): bind each to its own name.
+    """
+    return tuple(type(prefix + base.__name__, (base,), {
+        "cell": cell, "__module__": __name__,
+        "__doc__": f"`{base.__name__}` of the {cell!r} cell (`lstm_native.bench.configs.CELLS`)."})
+        for base in (Inference, TrainingStep, Backward))
 
 
-class LSTMPInference(Inference):
-    """`Inference` of ``ln.LSTM`` with a projection to P = H/4 (the cell "lstmp")."""
-
-    cell = "lstmp"
-
-
-class LSTMPTrainingStep(TrainingStep):
-    """`TrainingStep` of the projected ``ln.LSTM``."""
-
-    cell = "lstmp"
-
-
-class LSTMPBackward(Backward):
-    """`Backward` of the projected ``ln.LSTM``."""
-
-    cell = "lstmp"
+# torch's GRU (reset after the recurrent GEMM).
+GRUInference, GRUTrainingStep, GRUBackward = _cell_benchmarks("gru", "GRU")
+# The LSTM with a projection to P = H/4.
+LSTMPInference, LSTMPTrainingStep, LSTMPBackward = _cell_benchmarks("lstmp", "LSTMP")
+# The LSTM with peepholes.
+(LSTMPeepholeInference, LSTMPeepholeTrainingStep,
+ LSTMPeepholeBackward) = _cell_benchmarks("lstm-peephole", "LSTMPeephole")

@@ -3,8 +3,8 @@
 The FLOP counts of the LSTM and the GRU against hand-computed values, the gate-order
 conversions and ONNX Runtime's LSTM and GRU against ours (when onnxruntime is
 installed), quick end-to-end runs of the command line with their tables and files (the
-GRU's next to the LSTM's), and a copy of the package run on its own, as
-docs/performance.md's "History" does.
+GRU's next to the LSTM's, the peephole LSTM's against our plain LSTM), and a copy of the
+package run on its own, as docs/performance.md's "History" does.
 """
 from __future__ import annotations
 
@@ -114,6 +114,30 @@ def test_a_config_names_its_cell():
         cfg.with_cell("tree")
 
 
+def test_a_variant_cell_carries_its_options_and_its_baseline():
+    cell = configs.CELLS["lstm-peephole"]
+    assert cell.options == {"peepholes": True} and cell.peers == ()
+    assert (cell.baseline, cell.baseline_library, cell.overhead_target) == (
+        "lstm", "lstm_native:lstm", 1.10)
+    assert configs.CELLS["lstm"].baseline_library is None
+    cfg = CONFIGS["E"].with_cell("lstm-peephole")
+    assert cfg.layer_kwargs() == {"num_layers": 2, "bidirectional": False, "peepholes": True}
+    assert CONFIGS["E"].layer_kwargs() == {"num_layers": 2, "bidirectional": False}
+    # The peepholes are elementwise: the GEMMs' FLOPs and the kept values are the plain
+    # LSTM's (the pre-activations instead of the activated gates).
+    for mode in configs.MODES:
+        assert configs.mode_flops(cfg, mode) == configs.mode_flops(CONFIGS["E"], mode)
+    assert configs.activation_bytes(cfg, 4) == configs.activation_bytes(CONFIGS["E"], 4)
+    model = ln.LSTM(cfg.input_size, cfg.hidden_size, **cfg.layer_kwargs())
+    assert configs.parameter_count(cfg) == sum(p.size for p in model.parameters().values())
+    assert configs.parameter_count(cfg) == configs.parameter_count(CONFIGS["E"]) + 2 * 3 * 512
+    assert report.problem_title(cfg).startswith("LSTM(peepholes=True) E: B=32")
+    assert cell.describe() == ("lstm-peephole = lstm_native.LSTM(peepholes=True) vs "
+                               "lstm_native's lstm, side by side")
+    assert configs.CELLS["lstmp"].describe() == (
+        "lstmp = lstm_native.LSTM with proj_size = H/4 vs torch.nn.LSTM")
+
+
 def test_activations_and_parameters():
     cfg = CONFIGS["E"]
     assert configs.activation_bytes(cfg, 4) == 50 * 32 * 6 * 512 * 2 * 4
@@ -199,6 +223,40 @@ def test_asv_suite_shares_the_configurations_and_has_a_quick_profile(monkeypatch
         back.time_backward(*params)
 
 
+def test_asv_variant_benchmarks_time_the_layer_with_its_options(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    full = importlib.import_module("benchmarks.benchmarks")
+    for name in ("Inference", "TrainingStep", "Backward"):
+        cls = getattr(full, "LSTMPeephole" + name)
+        assert cls.cell == "lstm-peephole" and issubclass(cls, getattr(full, name))
+        assert cls.params == getattr(full, name).params
+    # asv names a benchmark module.class.method by the class's __name__ and finds it
+    # again by that name: every public class is bound to its own name.
+    classes = {k: v for k, v in vars(full).items() if isinstance(v, type)
+               and not k.startswith("_") and v.__module__ == full.__name__}
+    assert {k for k, v in classes.items() if v.__name__ != k} == set()
+    assert {"GRUBackward", "LSTMPInference", "LSTMPeepholeTrainingStep"} <= set(classes)
+    params = ("S", "float32", 1)
+    infer = full.LSTMPeepholeInference()
+    infer.setup(*params)
+    assert type(infer.model) is ln.LSTM and infer.model.peepholes
+    plain = full.Inference()
+    plain.setup(*params)
+    assert not plain.model.peepholes
+    step = full.LSTMPeepholeTrainingStep()
+    step.setup(*params)
+    step.time_step(*params)
+    assert step.model.grads["weight_peephole_l0"].any()   # the peepholes were trained
+    back = full.LSTMPeepholeBackward()
+    back.setup(*params)
+    back.time_backward(*params)
+    # A commit whose bench has cells but not this one: asv marks it skipped.
+    monkeypatch.delitem(configs.CELLS, "lstm-peephole")
+    monkeypatch.setattr(full, "_problems", {})
+    with pytest.raises(NotImplementedError, match="no lstm-peephole cell"):
+        full.LSTMPeepholeInference().setup(*params)
+
+
 def test_asv_gru_benchmarks_are_skipped_on_a_commit_without_cells(monkeypatch):
     # asv imports the package of the commit it times: one from before the cells has no
     # CELLS, and asv marks a benchmark whose setup raises NotImplementedError skipped.
@@ -211,6 +269,8 @@ def test_asv_gru_benchmarks_are_skipped_on_a_commit_without_cells(monkeypatch):
         full.GRUInference().setup("S", "float32", 1)
     with pytest.raises(NotImplementedError, match="no lstmp cell"):
         full.LSTMPInference().setup("S", "float32", 1)
+    with pytest.raises(NotImplementedError, match="no lstm-peephole cell"):
+        full.LSTMPeepholeTrainingStep().setup("S", "float32", 1)
     lstm = full.Inference()
     lstm.setup("S", "float32", 1)
     assert type(lstm.model) is ln.LSTM
@@ -280,6 +340,74 @@ def test_a_tiny_lstmp_is_measured_against_torch():
         timings = peers.measure(problem, mode, 1, found, schedule)
         assert [t.library for t in timings] == [lib for lib in found if lib != "onnxruntime"]
     assert peers.ort_task(problem, "infer", 1) is None
+
+
+@pytest.mark.parametrize("mode", ["infer", "train", "bwd"])
+def test_a_tiny_peephole_lstm_is_measured_against_our_plain_lstm(mode):
+    # No peer has the peephole LSTM here: ours runs, and our plain LSTM on the same
+    # weights (but the peepholes) and data beside it, in the same blocks, labelled apart.
+    problem = peers.Problem.make(CONFIGS["F"].with_steps(4).with_cell("lstm-peephole"),
+                                 np.float32)
+    model = problem.ln_model(1)
+    assert model.peepholes and "weight_peephole_l1" in problem.state_dict
+    plain = problem.baseline
+    assert plain.cfg == CONFIGS["F"].with_steps(4) and plain.x is problem.x
+    assert plain.dout is problem.dout and plain.baseline is None
+    assert set(problem.state_dict) - set(plain.state_dict) == {
+        "weight_peephole_l0", "weight_peephole_l1"}
+    assert all(plain.state_dict[k] is v for k, v in problem.state_dict.items()
+               if "peephole" not in k)
+    assert not plain.ln_model(1).peepholes
+    assert peers.torch_task(problem, mode, 1) is None
+    assert peers.ort_task(problem, mode, 1) is None
+    found, _ = peers.available_libraries()
+    schedule = timing.Schedule(repeats=2, blocks=2, pause=0.0, warmup=1)
+    timings = peers.measure(problem, mode, 1, found, schedule)
+    assert [t.library for t in timings] == ["lstm_native", "lstm_native:lstm"]
+    assert all(len(t.times) == 2 and t.median > 0 for t in timings)
+    # A cell without a baseline times no plain layer besides.
+    assert peers.Problem.make(CONFIGS["F"].with_steps(4), np.float32).baseline is None
+
+
+def test_variants_table_takes_the_worst_of_a_to_e_against_the_target():
+    def result(name, cell, n=2, **modes):
+        timings = {mode: [timing.Timing(lib, [t]) for lib, t in libs.items()]
+                   for mode, libs in modes.items()}
+        return report.Result(CONFIGS[name].with_cell(cell), "float32", n, 100.0, timings)
+
+    results = [
+        result("A", "lstm", train={"lstm_native": 2.0, "torch": 4.0}),
+        result("A", "lstm-peephole", train={"lstm_native": 2.1, "lstm_native:lstm": 2.0},
+               infer={"lstm_native": 1.0, "lstm_native:lstm": 1.0}),
+        result("C", "lstm-peephole", train={"lstm_native": 2.4, "lstm_native:lstm": 2.0},
+               infer={"lstm_native": 0.9, "lstm_native:lstm": 1.0}),
+        # F is timed but not one of the configurations the target is stated on.
+        result("F", "lstm-peephole", train={"lstm_native": 3.0, "lstm_native:lstm": 2.0},
+               infer={"lstm_native": 1.1, "lstm_native:lstm": 1.0}),
+    ]
+    table = report.variants_table(results)
+    assert table.columns == ["cell", "dtype", "threads", "mode", "A", "C", "F",
+                             "worst of A-E", "target"]
+    assert table.rows == [
+        ["lstm-peephole", "float32", "2", "train", "1.050", "1.200", "1.500", "1.200 (C)",
+         "≤ 1.10"],
+        ["lstm-peephole", "float32", "2", "infer", "1.000", "0.900", "1.100", "1.000 (A)",
+         "–"]]
+    # The summary has the plain LSTM's time and the ratio; the targets, only the cells
+    # with peers; the per-configuration table a ratio on the variant's row.
+    summary = report.summary_table(results)
+    rows = {(r[0], r[1], r[4]): dict(zip(summary.columns, r)) for r in summary.rows}
+    assert rows["C", "lstm-peephole", "train"]["plain ms"] == "2000.0"
+    assert rows["C", "lstm-peephole", "train"]["variant / plain"] == "1.200"
+    assert rows["A", "lstm", "train"]["variant / plain"] == "–"
+    titles = [t.title.split(":")[0] for t in report.Report("", {}, {}, results).summaries()]
+    assert titles == ["Summary, float32", "Targets", "Variants"]
+    assert [r[0] for r in report.targets_table(results).rows] == ["lstm"]
+    per_config = results[2].table()
+    assert per_config.columns[-1] == "variant / lstm"
+    assert [r[1] for r in per_config.rows[:2]] == ["lstm_native", "lstm_native:lstm"]
+    assert [r[-1] for r in per_config.rows[:2]] == ["1.200", ""]
+    assert "ln / " not in " ".join(per_config.columns)
 
 
 def test_torch_gru_is_checked_against_ln_gru():
@@ -356,14 +484,14 @@ def test_command_line_rejects_unknown_choices(capsys):
 
 @pytest.mark.parametrize("text, cells", [
     (None, ["lstm"]), ("gru", ["gru"]), ("lstm,gru", ["lstm", "gru"]),
-    (" gru , lstm ", ["gru", "lstm"])])
+    (" gru , lstm ", ["gru", "lstm"]), ("lstm,lstm-peephole", ["lstm", "lstm-peephole"])])
 def test_command_line_cells(text, cells):
     argv = [] if text is None else ["--cells", text]
     assert cli.build_parser().parse_args(argv).cells == cells
 
 
 @pytest.mark.parametrize("text, message", [
-    ("lstm,tree", "unknown cell tree; choose from lstm, gru, lstmp"),
+    ("lstm,tree", "unknown cell tree; choose from lstm, gru, lstmp, lstm-peephole"),
     (",", "unknown cell (none)"), ("GRU", "unknown cell GRU")])
 def test_command_line_rejects_unknown_cells(text, message, capsys):
     with pytest.raises(SystemExit):
@@ -393,6 +521,36 @@ def test_command_line_times_the_gru_beside_the_lstm(tmp_path, capsys):
     again = report.Report.from_json(json.loads(saved.read_text()))
     assert [r.cfg for r in again.results] == [CONFIGS["F"], CONFIGS["F"].with_cell("gru")]
     assert report.problem_title(again.results[1].cfg).startswith("GRU F:")
+
+
+def test_command_line_times_the_peephole_lstm_against_our_plain_lstm(tmp_path, capsys):
+    md, saved = tmp_path / "bench.md", tmp_path / "bench.json"
+    assert cli.main(["--quick", "--cells", "lstm-peephole", "--configs", "F,S",
+                     "--modes", "infer,train", "--threads", "1", "--markdown", str(md),
+                     "--json", str(saved)]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("LSTM(peepholes=True) F: B=32 T=100"):]
+    header = table.splitlines()[1].split()
+    assert header[-3:] == ["variant", "/", "lstm"] and "torch" not in header
+    rows = [line.split() for line in table.splitlines()[3:7]]
+    assert [r[:2] for r in rows] == [["infer", "lstm_native"], ["infer", "lstm_native:lstm"],
+                                     ["train", "lstm_native"], ["train", "lstm_native:lstm"]]
+    # The ratio on the variant's row: its median over the plain LSTM's.
+    assert float(rows[2][-1]) == pytest.approx(float(rows[2][2]) / float(rows[3][2]),
+                                               rel=0.02)
+    assert "plain ms  variant / plain" in out and "Targets" not in out
+    variants = out[out.index("Variants"):].splitlines()
+    assert variants[1].split()[-6:] == ["F", "S", "worst", "of", "A-E", "target"]
+    assert variants[3].split()[:4] == ["lstm-peephole", "float32", "1", "infer"]
+    assert variants[4].split()[-3:] == ["–", "≤", "1.10"]   # no A-E timed here
+    assert "| lstm-peephole | float32 | 1 | train |" in md.read_text()
+    results = json.loads(saved.read_text())["results"]
+    assert [r["cell"] for r in results] == ["lstm-peephole"] * 2
+    assert set(results[0]["timings"]["train"]) == {"lstm_native", "lstm_native:lstm"}
+    # The saved run shown again: the same ratios.
+    assert cli.main(["--report", str(saved)]) == 0
+    again = capsys.readouterr().out
+    assert again[again.index("Variants"):].splitlines()[:5] == variants[:5]
 
 
 def test_a_run_saved_before_the_cells_reads_as_lstm():

@@ -36,16 +36,13 @@ def _thread_counts(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lstm_native.bench",
-        description="Time lstm_native's LSTM (and GRU, LSTMP: --cells) side by side with "
-                    "torch.nn's and ONNX Runtime's operator of the same cell (whichever are "
-                    "installed), in one process.",
+        description="Time lstm_native's LSTM (and GRU, LSTMP, variants: --cells) side by "
+                    "side with torch.nn's and ONNX Runtime's operator of the same cell "
+                    "(whichever are installed), in one process; a variant no peer has, "
+                    "with lstm_native's plain LSTM.",
         epilog="Configurations: " + "; ".join(
             f"{c.name} = {c.describe()}" for c in CONFIGS.values())
-        + ". Cells: " + "; ".join(
-            f"{c.name} = lstm_native.{c.layer} vs torch.nn.{c.layer}"
-            + (f" with proj_size = H/{c.proj_divisor} (ONNX has none)" if c.proj_divisor
-               else f" and ONNX's {c.layer}")
-            for c in CELLS.values())
+        + ". Cells: " + "; ".join(c.describe() for c in CELLS.values())
         + ". Modes: " + "; ".join(f"{m} = {d}" for m, d in MODES.items()) + ".")
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         type=lambda s: _choices(s, list(CONFIGS), "configuration", upper=True),
@@ -53,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cells", default="lstm",
                         type=lambda s: _choices(s, list(CELLS), "cell"),
                         help="comma-separated cells, each timed on every configuration's "
-                             "shape (default lstm; lstm,gru,lstmp for all)")
+                             f"shape (default lstm; {','.join(CELLS)} for all)")
     parser.add_argument("--dtype", default="float32",
                         type=lambda s: _choices(s, ["float32", "float64"], "dtype"),
                         help="float32 or float64, or both comma-separated (default float32)")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 __all__ = ["Cell", "CELLS", "Config", "CONFIGS", "MODES", "LIBRARIES", "SHORT_NAMES",
-           "SCALING_CONFIGS", "forward_flops", "backward_flops", "mode_flops", "activation_bytes",
-           "parameter_count"]
+           "SCALING_CONFIGS", "OVERHEAD_CONFIGS", "forward_flops", "backward_flops",
+           "mode_flops", "activation_bytes", "parameter_count"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +31,21 @@ class Cell:
         a projection, the P-wide hidden state besides).
     proj_divisor : int
         With a projection (an LSTM's `proj_size`), P = H // proj_divisor; 0 for none.
+    options : dict
+        The layer's keyword arguments besides its shape (``{"peepholes": True}``), the
+        same for every configuration.
+    unit_params : int
+        Parameters per hidden unit, layer and direction besides the weights, biases and
+        projection (the peepholes p_i, p_f, p_o: 3).
+    peers : tuple of str
+        The peers (`LIBRARIES` but lstm_native) that have this cell and are timed on it.
+    baseline : str or None
+        A cell (a key of `CELLS`) whose lstm_native layer is timed side by side with this
+        one, in the same alternating blocks, for the ratio variant / baseline; None for
+        none.
+    overhead_target : float or None
+        The most a training step may take relative to the baseline's on A-E (1.10: at
+        most 10% more), shown next to the measured ratio.
     """
 
     name: str
@@ -38,6 +53,29 @@ class Cell:
     gates: int
     kept: int
     proj_divisor: int = 0
+    options: dict = dataclasses.field(default_factory=dict)
+    unit_params: int = 0
+    peers: tuple[str, ...] = ("torch", "onnxruntime")
+    baseline: str | None = None
+    overhead_target: float | None = None
+
+    @property
+    def baseline_library(self) -> str | None:
+        """The baseline's name in the library column of timings and tables
+        (``"lstm_native:lstm"``), or None without one."""
+        return f"lstm_native:{self.baseline}" if self.baseline else None
+
+    def describe(self) -> str:
+        """What is timed against what, for ``--help``."""
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        ours = f"lstm_native.{self.layer}" + (f"({options})" if options else "")
+        if self.proj_divisor:
+            ours += f" with proj_size = H/{self.proj_divisor}"
+        against = [f"torch.nn.{self.layer}" if p == "torch" else f"ONNX's {self.layer}"
+                   for p in self.peers]
+        if self.baseline:
+            against.append(f"lstm_native's {self.baseline}, side by side")
+        return f"{self.name} = {ours} vs {' and '.join(against) or 'nothing'}"
 
 
 CELLS: dict[str, Cell] = {c.name: c for c in [
@@ -48,7 +86,13 @@ CELLS: dict[str, Cell] = {c.name: c for c in [
     Cell("gru", "GRU", gates=3, kept=5),
     # The LSTM with a projection to P = H/4 (the ratio of Sak et al. 2014's LSTMP, 2048
     # cells projected to 512): the four gates, the cell and the projection's input m.
-    Cell("lstmp", "LSTM", gates=4, kept=6, proj_divisor=4),
+    # ONNX's LSTM has no projection.
+    Cell("lstmp", "LSTM", gates=4, kept=6, proj_divisor=4, peers=("torch",)),
+    # The peephole LSTM (ONNX's P): its training forward keeps the four pre-activations
+    # instead of the activated gates, the same amount. Neither torch.nn.LSTM nor (in this
+    # comparison) ONNX Runtime runs it: it is timed against our plain LSTM.
+    Cell("lstm-peephole", "LSTM", gates=4, kept=6, options={"peepholes": True}, unit_params=3,
+         peers=(), baseline="lstm", overhead_target=1.10),
 ]}
 
 
@@ -108,8 +152,10 @@ class Config:
 
     def layer_kwargs(self) -> dict:
         """The layer's arguments after input_size and hidden_size, as lstm_native's and
-        torch's classes take them."""
-        kwargs = {"num_layers": self.num_layers, "bidirectional": self.bidirectional}
+        torch's classes take them (with the cell's `Cell.options`, which torch's take
+        only where torch is one of the cell's peers)."""
+        kwargs = {"num_layers": self.num_layers, "bidirectional": self.bidirectional,
+                  **CELLS[self.cell].options}
         if self.proj_size:
             kwargs["proj_size"] = self.proj_size
         return kwargs
@@ -140,6 +186,9 @@ CONFIGS: dict[str, Config] = {c.name: c for c in [
 
 #: The configurations ``--scaling`` runs: those large enough for T and threads to matter.
 SCALING_CONFIGS = ("A", "B", "C", "D", "E")
+
+#: The configurations a variant's `Cell.overhead_target` is stated on.
+OVERHEAD_CONFIGS = ("A", "B", "C", "D", "E")
 
 #: What each mode times. "train" is a first layer's step: no gradient for the input.
 MODES: dict[str, str] = {
@@ -212,7 +261,8 @@ def activation_bytes(cfg: Config, itemsize: int) -> int:
 
 
 def parameter_count(cfg: Config) -> int:
-    """Weights and biases (b_ih and b_hh) of all layers and directions, and the
-    projections (P × H) with one."""
+    """Weights and biases (b_ih and b_hh) of all layers and directions, the projections
+    (P × H) with one, and the cell's `Cell.unit_params` per hidden unit."""
     H, D, G, S = cfg.hidden_size, cfg.directions, cfg.gates, cfg.state_size
-    return sum(D * (G * H * (i + S) + 2 * G * H + cfg.proj_size * H) for i in _layer_inputs(cfg))
+    extra = cfg.proj_size * H + CELLS[cfg.cell].unit_params * H
+    return sum(D * (G * H * (i + S) + 2 * G * H + extra) for i in _layer_inputs(cfg))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .configs import CONFIGS, Config, activation_bytes, parameter_count
+from .configs import CELLS, CONFIGS, Config, activation_bytes, parameter_count
 from .peers import TASK_FACTORIES, Problem
 from .report import Table
 
@@ -128,7 +128,9 @@ def memory_table(cfgs: Sequence[Config], dtype, libraries: Sequence[str],
         acts = activation_bytes(cfg, itemsize)
         params = 2 * parameter_count(cfg) * itemsize
         for lib in libraries:
-            if lib == "onnxruntime":
+            # ONNX Runtime has no training; a peer without the cell has nothing to run.
+            if lib == "onnxruntime" or (lib != "lstm_native"
+                                        and lib not in CELLS[cfg.cell].peers):
                 continue
             m = memory_usage(cfg, dtype, lib, n_threads)
             traced = m.get("traced_peak")

@@ -7,7 +7,9 @@ ONNX's ``GRU`` with linear_before_reset=1), so their ratio is measured under the
 load; figures taken at different times on a shared 2-core machine vary by up to 2.5x,
 ratios much less.
 Each peer's output is checked against lstm_native's before it is timed. torch and ONNX
-are imported only when their runner is built.
+are imported only when their runner is built. A variant no peer has (the peephole LSTM)
+is timed against lstm_native's plain layer instead (its cell's `Cell.baseline`), on the
+same shared weights and data, in the same alternating blocks.
 """
 from __future__ import annotations
 
@@ -61,6 +63,20 @@ class Problem:
                                                    n_threads=n_threads)
         model.load_state_dict(self.state_dict)
         return model
+
+    @functools.cached_property
+    def baseline(self) -> Problem | None:
+        """The problem of the cell's `Cell.baseline` on the same shape, data and weights
+        (those the baseline has: a variant's own, like the peepholes, left out); None
+        without a baseline."""
+        cell = CELLS[self.cfg.cell].baseline
+        if cell is None:
+            return None
+        cfg = self.cfg.with_cell(cell)
+        names = getattr(ln, CELLS[cell].layer)(cfg.input_size, cfg.hidden_size,
+                                               **cfg.layer_kwargs()).state_dict()
+        return Problem(cfg, self.dtype, {k: self.state_dict[k] for k in names},
+                       self.x, self.dout)
 
     @functools.cached_property
     def reference_output(self) -> np.ndarray:
@@ -212,13 +228,16 @@ def ln_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> 
     return Task("lstm_native", step)
 
 
-def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task:
+def torch_task(problem: Problem, mode: str, n_threads: int,
+               check: bool = True) -> Task | None:
     """``torch.nn.LSTM``'s or ``torch.nn.GRU``'s call for `mode` (time-major; oneDNN as
-    torch configures it)."""
+    torch configures it); None for a cell torch is not a peer of (`Cell.peers`)."""
+    cfg = problem.cfg
+    if "torch" not in CELLS[cfg.cell].peers:
+        return None
     import torch
 
     torch.set_num_threads(n_threads)
-    cfg = problem.cfg
     layer = CELLS[cfg.cell].layer
     tdtype = torch.float64 if problem.dtype == np.float64 else torch.float32
     rnn = getattr(torch.nn, layer)(cfg.input_size, cfg.hidden_size, **cfg.layer_kwargs(),
@@ -268,9 +287,11 @@ def torch_task(problem: Problem, mode: str, n_threads: int, check: bool = True) 
 
 
 def ort_task(problem: Problem, mode: str, n_threads: int, check: bool = True) -> Task | None:
-    """ONNX Runtime's call: float32 inference only (None otherwise, and for a projected
-    LSTM, which ONNX's operator cannot express)."""
-    if mode != "infer" or problem.dtype != np.float32 or problem.cfg.proj_size:
+    """ONNX Runtime's call: float32 inference only (None otherwise, and for a cell ONNX
+    Runtime is not a peer of, `Cell.peers`: a projected LSTM, which ONNX's operator
+    cannot express, or a variant)."""
+    if (mode != "infer" or problem.dtype != np.float32
+            or "onnxruntime" not in CELLS[problem.cfg.cell].peers):
         return None
     cfg = problem.cfg
     session = onnx_session(onnx_recurrent_model(problem.state_dict, cfg.input_size,
@@ -302,11 +323,17 @@ def available_libraries(wanted: Iterable[str] = LIBRARIES) -> tuple[list[str], d
 
 def measure(problem: Problem, mode: str, n_threads: int, libraries: Sequence[str],
             schedule: Schedule) -> list[Timing]:
-    """Build each library's task for `mode` (skipping those without one) and time them."""
+    """Build each library's task for `mode` (skipping those without one) and time them,
+    with lstm_native's baseline (`Problem.baseline`) last, labelled
+    `Cell.baseline_library`, when the cell has one."""
     tasks = []
     for lib in libraries:
         task = TASK_FACTORIES[lib](problem, mode, n_threads)
         if task is not None:
             tasks.append(task)
+    if problem.baseline is not None:
+        plain = ln_task(problem.baseline, mode, n_threads)
+        tasks.append(dataclasses.replace(
+            plain, library=CELLS[problem.cfg.cell].baseline_library))
     with threadpool_limits(limits=n_threads, user_api="blas"):
         return time_tasks(tasks, schedule)

@@ -1,5 +1,6 @@
-"""The tables of a run: per configuration, the summaries, the targets, the machine; a
-run's `Report` as text, markdown and JSON (``--json`` saves it, ``--report`` shows it)."""
+"""The tables of a run: per configuration, the summaries, the targets, the variants
+against their plain layer, the machine; a run's `Report` as text, markdown and JSON
+(``--json`` saves it, ``--report`` shows it)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,11 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .configs import CELLS, CONFIGS, LIBRARIES, SHORT_NAMES, Config, mode_flops
+from .configs import (CELLS, CONFIGS, LIBRARIES, OVERHEAD_CONFIGS, SHORT_NAMES, Config,
+                      mode_flops)
 from .timing import Timing
 
 __all__ = ["Table", "Result", "Report", "problem_title", "summary_table", "targets_table",
-           "machine_table", "render_markdown", "NOTES"]
+           "variants_table", "machine_table", "render_markdown", "NOTES"]
 
 NOTES = ("Times in ms (median); spread is the interquartile range relative to the median. "
          "GF/s count the GEMM FLOPs (forward 2·G·B·H·(I+H)·T per layer and direction, "
@@ -20,7 +22,9 @@ NOTES = ("Times in ms (median); spread is the interquartile range relative to th
          "less the first layer's input gradient when it is not asked for); % GEMM is "
          "the share of numpy's SGEMM (float32) or DGEMM (float64) rate on the same "
          "threads, measured right after each configuration. ln / peer < 1: lstm_native "
-         "is faster.")
+         "is faster. A variant no peer has (lstm-peephole) is timed side by side with "
+         "lstm_native's plain LSTM (library lstm_native:lstm) on the same weights and "
+         "data: variant / plain > 1 is what the variant costs more.")
 
 
 @dataclasses.dataclass
@@ -69,8 +73,27 @@ def _ratio(ours: float, theirs: float) -> str:
 
 
 def problem_title(cfg: Config) -> str:
-    """A problem's name in a table's title: its cell's layer, its letter, its shape."""
-    return f"{CELLS[cfg.cell].layer} {cfg.name}: {cfg.describe()}"
+    """A problem's name in a table's title: its cell's layer (and options), its letter,
+    its shape."""
+    options = ", ".join(f"{k}={v!r}" for k, v in CELLS[cfg.cell].options.items())
+    layer = CELLS[cfg.cell].layer + (f"({options})" if options else "")
+    return f"{layer} {cfg.name}: {cfg.describe()}"
+
+
+def _is_baseline(library: str) -> bool:
+    """Whether a timing's library is a variant's baseline, lstm_native's plain layer
+    (`Cell.baseline_library`), not a peer."""
+    return library in {c.baseline_library for c in CELLS.values() if c.baseline}
+
+
+def _over_baseline(cfg: Config, timings: Sequence[Timing]) -> float | None:
+    """The variant's median over its baseline's, timed side by side; None without a
+    baseline in `timings`."""
+    by_lib = {t.library: t.median for t in timings}
+    plain = by_lib.get(CELLS[cfg.cell].baseline_library)
+    if plain is None or "lstm_native" not in by_lib:
+        return None
+    return by_lib["lstm_native"] / plain
 
 
 @dataclasses.dataclass
@@ -86,21 +109,29 @@ class Result:
 
     def table(self) -> Table:
         gemm = "SGEMM" if self.dtype == "float32" else "DGEMM"
-        peers = sorted({t.library for ts in self.timings.values() for t in ts} - {"lstm_native"},
+        libraries = {t.library for ts in self.timings.values() for t in ts}
+        peers = sorted({lib for lib in libraries - {"lstm_native"} if not _is_baseline(lib)},
                        key=LIBRARIES.index)
+        baseline = CELLS[self.cfg.cell].baseline
+        with_baseline = CELLS[self.cfg.cell].baseline_library in libraries
         table = Table(f"{problem_title(self.cfg)} — {self.dtype}, "
                       f"{self.n_threads} thread{'s' if self.n_threads > 1 else ''}",
                       ["mode", "library", "ms (median)", "spread", "GF/s", f"% {gemm}"]
-                      + [f"ln / {SHORT_NAMES[p]}" for p in peers], left=2)
+                      + [f"ln / {SHORT_NAMES[p]}" for p in peers]
+                      + ([f"variant / {baseline}"] if with_baseline else []), left=2)
         for mode, timings in self.timings.items():
             ours = next((t for t in timings if t.library == "lstm_native"), None)
             for t in timings:
-                gflops = mode_flops(self.cfg, mode) / t.median / 1e9
+                cfg = self.cfg.with_cell(baseline) if _is_baseline(t.library) else self.cfg
+                gflops = mode_flops(cfg, mode) / t.median / 1e9
                 row = [mode, t.library, ms(t.median), f"{100 * t.spread:.0f}%",
                        f"{gflops:.1f}", f"{100 * gflops / self.gemm_gflops:.0f}%"]
                 for p in peers:
                     row.append(_ratio(ours.median, t.median)
                                if ours is not None and t.library == p else "")
+                if with_baseline:
+                    ratio = _over_baseline(self.cfg, timings)
+                    row.append(f"{ratio:.3f}" if t is ours and ratio is not None else "")
                 table.rows.append(row)
         return table
 
@@ -121,13 +152,17 @@ class Result:
 
 def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
     """One row per configuration, cell and mode: lstm_native's median, GF/s and share of the
-    GEMM rate, the peers' medians and the ratios lstm_native / peer."""
+    GEMM rate, the peers' medians and the ratios lstm_native / peer; and when a variant
+    was timed, its plain layer's median and the ratio variant / plain."""
     peers = [p for p in LIBRARIES[1:]
              if any(t.library == p for r in results for ts in r.timings.values() for t in ts)]
+    variants = any(_over_baseline(r.cfg, ts) is not None
+                   for r in results for ts in r.timings.values())
     table = Table(f"{title}: median ms; lstm_native / peer < 1: lstm_native is faster",
                   ["cfg", "cell", "dtype", "threads", "mode", "lstm_native ms", "GF/s",
                    "% GEMM"]
-                  + [f"{p} ms" for p in peers] + [f"ln / {SHORT_NAMES[p]}" for p in peers],
+                  + [f"{p} ms" for p in peers] + [f"ln / {SHORT_NAMES[p]}" for p in peers]
+                  + (["plain ms", "variant / plain"] if variants else []),
                   left=5)
     for r in results:
         for mode, timings in r.timings.items():
@@ -142,6 +177,11 @@ def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
             row += [ms(by_lib[p]) if p in by_lib else "–" for p in peers]
             row += [_ratio(ours, by_lib[p]) if p in by_lib and ours is not None else "–"
                     for p in peers]
+            if variants:
+                ratio = _over_baseline(r.cfg, timings)
+                plain = by_lib.get(CELLS[r.cfg.cell].baseline_library)
+                row += [ms(plain) if plain is not None else "–",
+                        f"{ratio:.3f}" if ratio is not None else "–"]
             table.rows.append(row)
     return table
 
@@ -172,7 +212,9 @@ def targets_table(results: Sequence[Result]) -> Table:
         name = max(rs, key=rs.get)
         return f"{rs[name]:.2f} ({name})"
 
-    keys = dict.fromkeys((r.cfg.cell, r.dtype, r.n_threads) for r in results)
+    # A cell no peer has is in `variants_table` instead.
+    keys = dict.fromkeys((r.cfg.cell, r.dtype, r.n_threads) for r in results
+                         if CELLS[r.cfg.cell].peers)
     for cell, dtype, n in keys:
         group = [r for r in results
                  if (r.cfg.cell, r.dtype, r.n_threads) == (cell, dtype, n)]
@@ -183,6 +225,37 @@ def targets_table(results: Sequence[Result]) -> Table:
         but_s = {name: v for name, v in infer.items() if name != "S"}
         table.rows.append([cell, dtype, str(n), worst(train), geo, worst(but_s),
                            f"{infer['S']:.2f}" if "S" in infer else "–"])
+    return table
+
+
+def variants_table(results: Sequence[Result]) -> Table:
+    """Each variant's median over its plain layer's (`Cell.baseline`), timed side by side,
+    per cell, dtype, threads and mode: one column per configuration, the worst of A-E, and
+    the training step's target (`Cell.overhead_target`)."""
+    results = [r for r in results if CELLS[r.cfg.cell].baseline]
+    names = list(dict.fromkeys(r.cfg.name for r in results))
+    table = Table("Variants: lstm_native's variant / its plain LSTM, medians timed side by "
+                  "side in this run (> 1: the variant takes longer)",
+                  ["cell", "dtype", "threads", "mode"] + names
+                  + [f"worst of {OVERHEAD_CONFIGS[0]}-{OVERHEAD_CONFIGS[-1]}", "target"],
+                  left=4)
+    keys = dict.fromkeys((r.cfg.cell, r.dtype, r.n_threads, mode)
+                         for r in results for mode in r.timings)
+    for cell, dtype, n, mode in keys:
+        ratios = {}
+        for r in results:
+            if (r.cfg.cell, r.dtype, r.n_threads) == (cell, dtype, n) and mode in r.timings:
+                ratio = _over_baseline(r.cfg, r.timings[mode])
+                if ratio is not None:
+                    ratios[r.cfg.name] = ratio
+        bounded = {name: v for name, v in ratios.items() if name in OVERHEAD_CONFIGS}
+        worst = max(bounded, key=bounded.get, default=None)
+        target = CELLS[cell].overhead_target
+        table.rows.append([cell, dtype, str(n), mode]
+                          + [f"{ratios[name]:.3f}" if name in ratios else "–"
+                             for name in names]
+                          + [f"{bounded[worst]:.3f} ({worst})" if worst else "–",
+                             f"≤ {target:.2f}" if target and mode == "train" else "–"])
     return table
 
 
@@ -208,10 +281,14 @@ class Report:
     tables: list[Table] = dataclasses.field(default_factory=list)   # scaling, memory
 
     def summaries(self) -> list[Table]:
-        """One summary table per dtype, then the ratios of the targets."""
+        """One summary table per dtype, then the ratios of the targets (of the cells with
+        peers) and the variants against their plain layer, for the cells the run timed."""
+        compared = [r for r in self.results if CELLS[r.cfg.cell].peers]
+        variants = [r for r in self.results if CELLS[r.cfg.cell].baseline]
         return [summary_table([r for r in self.results if r.dtype == d], f"Summary, {d}")
                 for d in dict.fromkeys(r.dtype for r in self.results)] + \
-            [targets_table(self.results)]
+            ([targets_table(compared)] if compared else []) + \
+            ([variants_table(variants)] if variants else [])
 
     def to_json(self) -> dict:
         return {"command": self.command, "machine": self.machine,
