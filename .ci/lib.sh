@@ -4,7 +4,8 @@
 KERNEL_TESTS=(tests/test_lstm.py tests/test_rnn.py tests/test_lstm_cell.py tests/test_gru.py
               tests/test_gru_cell.py tests/test_rnn_cell.py tests/test_recurrent_dropout.py
               tests/test_lstm_proj.py tests/test_lstm_variants.py tests/test_gemm.py
-              tests/test_variational_dropout.py tests/test_simd.py tests/test_errors.py)
+              tests/test_variational_dropout.py tests/test_layer_norm_lstm.py tests/test_simd.py
+              tests/test_errors.py)
 
 # The one manylinux tag the repaired wheels carry: the bundled libgomp of this builder
 # (Debian 12, glibc 2.36) calls pthread_* and dl* at their GLIBC_2.34 versions.

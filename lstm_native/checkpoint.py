@@ -49,7 +49,7 @@ from numpy.lib import format as npy_format
 from ._validation import FLOAT_DTYPES
 from .gru import GRU, GRUCell
 from .layers import Dropout, LastStep, Linear, Sequential
-from .lstm import LSTM, LSTMCell
+from .lstm import LSTM, LSTMCell, variant_shapes
 from .module import BIT_GENERATORS, Module, generator_from_state, modules_by_path, rng_states
 from .rnn import RNN, RNNCell
 
@@ -234,6 +234,7 @@ _LSTM_VARIANT_KEYS = {
                  lambda v: v is None or (type(v) in (int, float) and 0 < v < float("inf")),
                  None),
     "input_forget": _BOOL._replace(default=False),
+    "layer_norm": _BOOL._replace(default=False),
 }
 
 
@@ -254,8 +255,8 @@ def _recurrent_shapes(cls):
                     yield f"bias_hh{sfx}", (G,), c["dtype"]
                 if P != H:
                     yield f"weight_hr{sfx}", (P, H), c["dtype"]
-                if c.get("peepholes"):
-                    yield f"weight_peephole{sfx}", (3, H), c["dtype"]
+                for name, shape in _variant_shapes(c):
+                    yield f"{name}{sfx}", shape, c["dtype"]
     return shapes
 
 
@@ -268,9 +269,15 @@ def _cell_shapes(n_gates: int):
         if c["bias"]:
             yield "bias_ih", (G,), c["dtype"]
             yield "bias_hh", (G,), c["dtype"]
-        if c.get("peepholes"):
-            yield "weight_peephole", (3, H), c["dtype"]
+        for name, shape in _variant_shapes(c):
+            yield name, shape, c["dtype"]
     return shapes
+
+
+def _variant_shapes(c):
+    """The parameters the LSTM's variants add to a layer and direction (or a cell)."""
+    return variant_shapes(c["hidden_size"], c.get("peepholes", False),
+                          c.get("layer_norm", False)).items()
 
 
 def _linear_shapes(c, layer_parameters):

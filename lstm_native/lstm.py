@@ -38,7 +38,11 @@ class LSTM(_Recurrent):
     The variants the ONNX LSTM operator defines change the gates: with `peepholes`
     (weights p_i, p_f, p_o) i_t and f_t also read p_i ⊙ c_{t-1} and p_f ⊙ c_{t-1}, o_t
     reads p_o ⊙ c_t; with `clip` every gate's pre-activation (all its terms) is clipped
-    to [-clip, clip] before σ or tanh; with `input_forget`, f_t = 1 - i_t.
+    to [-clip, clip] before σ or tanh; with `input_forget`, f_t = 1 - i_t. The
+    layer-normalised LSTM (`layer_norm`) normalises the two projections and the cell::
+
+        [i, f, g, o]_t = LN(W_ih x_t; γ_ih, β_ih) + LN(W_hh h_{t-1}; γ_hh, β_hh) + b
+        h_t = o_t ⊙ tanh(LN(c_t; γ_c, β_c))
 
     Parameters
     ----------
@@ -107,6 +111,18 @@ class LSTM(_Recurrent):
         projection); the state itself is not dropped. Keras 3 draws one mask per gate
         when it is set; these are shared by the gates, as Gal & Ghahramani's tied
         weights. Both combine with `dropout` (between layers) and every other option.
+    layer_norm : bool, default False
+        The layer-normalised LSTM (Ba, Kiros & Hinton 2016, eq. 20-22): layer
+        normalisation (mean and variance over the whole vector, epsilon 1e-5) of the
+        input projection W_ih x_t and of the recurrent projection W_hh h_{t-1}, each
+        over all 4H pre-activations with its own gain and bias, before the biases b_ih
+        + b_hh are added, and of c_t (H values) before the output's tanh; the state c_t
+        itself is not normalised. Parameters `weight_ln_ih_l{k}`, `bias_ln_ih_l{k}`,
+        `weight_ln_hh_l{k}`, `bias_ln_hh_l{k}` (4H,), `weight_ln_c_l{k}`,
+        `bias_ln_c_l{k}` (H,), gains starting at 1 and biases at 0 under either `init`.
+        Combines with `proj_size` and the dropouts, not with `peepholes`, `clip` or
+        `input_forget` (ValueError). The kernels then always split the batch rows
+        between threads, as the normalisation reads a whole row.
     seed : int, numpy Generator or None
         Seed of the initialisation, whose generator then draws the dropout masks; an int
         >= 0.
@@ -159,7 +175,7 @@ class LSTM(_Recurrent):
     _state_names = ("h", "c")
     _cell = _recurrent.Cell.LSTM
     _cell_defaults = {"proj_size": 0, "unit_forget_bias": False, "peepholes": False,
-                      "clip": None, "input_forget": False}
+                      "clip": None, "input_forget": False, "layer_norm": False}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -167,11 +183,13 @@ class LSTM(_Recurrent):
                  dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
                  peepholes: bool = False, clip: float | None = None,
                  input_forget: bool = False, input_dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, layer_norm: bool = False,
                  seed: int | None = None, n_threads: int | None = None):
         self.peepholes = check_bool(peepholes, "peepholes")
         self.clip = check_clip(clip)
         self.input_forget = check_bool(input_forget, "input_forget")
+        self.layer_norm = check_layer_norm(layer_norm, self.peepholes, self.clip,
+                                           self.input_forget)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, seed, n_threads, proj_size, init,
                          unit_forget_bias, input_dropout, recurrent_dropout)
@@ -179,13 +197,20 @@ class LSTM(_Recurrent):
     def _cell_config(self) -> dict:
         return {"proj_size": self.proj_size, "unit_forget_bias": self.unit_forget_bias,
                 "peepholes": self.peepholes, "clip": self.clip,
-                "input_forget": self.input_forget}
+                "input_forget": self.input_forget, "layer_norm": self.layer_norm}
 
     def _extra_shapes(self) -> dict:
-        return {"weight_peephole": (3, self.hidden_size)} if self.peepholes else {}
+        return variant_shapes(self.hidden_size, self.peepholes, self.layer_norm)
 
     def _kernel_options(self, sfx: str, grads: bool) -> dict:
         return variant_options(self, sfx, grads)
+
+    def _add_option_grads(self, sfx: str, options: dict) -> None:
+        add_layer_norm_grads(self, sfx, options)
+
+    @property
+    def _norm_width(self) -> int:
+        return 9 * self.hidden_size + 3 if self.layer_norm else 0
 
     def forward(self, x, hx=None, lengths=None):
         """Run the LSTM over whole sequences.
@@ -248,11 +273,54 @@ class LSTM(_Recurrent):
         return self._backward(dout, dhx, "dhx", input_grad)
 
 
+#: The layer norm's parameters of a layer and direction, in the kernels' order (18H
+#: values: γ_ih, β_ih, γ_hh, β_hh of 4H, γ_c, β_c of H).
+LAYER_NORM_NAMES = ("weight_ln_ih", "bias_ln_ih", "weight_ln_hh", "bias_ln_hh", "weight_ln_c",
+                    "bias_ln_c")
+
+
+def check_layer_norm(layer_norm, peepholes: bool, clip, input_forget: bool) -> bool:
+    """`layer_norm` as a bool; the layer-normalised pass has none of the ONNX variants."""
+    if check_bool(layer_norm, "layer_norm") and (peepholes or clip is not None
+                                                 or input_forget):
+        raise ValueError("layer_norm=True does not combine with peepholes, clip or "
+                         "input_forget (the layer-normalised LSTM has none of them)")
+    return layer_norm
+
+
+def variant_shapes(H: int, peepholes: bool, layer_norm: bool) -> dict:
+    """The parameters the variants add to a layer and direction (or a cell) of H hidden
+    units, name without suffix -> shape."""
+    shapes = {}
+    if peepholes:
+        shapes["weight_peephole"] = (3, H)
+    if layer_norm:
+        shapes.update({name: (H,) if name.endswith("_c") else (4 * H,)
+                       for name in LAYER_NORM_NAMES})
+    return shapes
+
+
+def add_layer_norm_grads(module, sfx: str, options: dict) -> None:
+    """Split the kernels' dlayer_norm (18H) into the layer norm's gradients."""
+    if "dlayer_norm" in options:
+        start = 0
+        for name in LAYER_NORM_NAMES:
+            grad = module.grads[f"{name}{sfx}"]
+            grad += options["dlayer_norm"][start:start + grad.size]
+            start += grad.size
+
+
 def variant_options(module, sfx: str, grads: bool) -> dict:
     """The kernels' keyword arguments for the variants of an `LSTM`'s layer and direction
-    of suffix `sfx` (or an `LSTMCell`'s, sfx ""): peephole, clip and input_forget, and
-    with `grads` the peepholes' gradient buffer."""
+    of suffix `sfx` (or an `LSTMCell`'s, sfx ""): peephole, clip, input_forget and the
+    layer norm's parameters, and with `grads` the peepholes' gradient buffer and one for
+    the layer norm's (`add_layer_norm_grads` adds it into `grads`)."""
     options = {}
+    if module.layer_norm:
+        options["layer_norm"] = np.concatenate(
+            [module._params[f"{name}{sfx}"] for name in LAYER_NORM_NAMES])
+        if grads:
+            options["dlayer_norm"] = np.zeros_like(options["layer_norm"])
     if module.peepholes:
         options["peephole"] = module._params[f"weight_peephole{sfx}"]
         if grads:
@@ -284,9 +352,9 @@ class LSTMCell(_Cell):
         torch's U(-1/sqrt(H), 1/sqrt(H)) initialisation, or Keras' (as `LSTM`'s).
     unit_forget_bias : bool, default False
         Start the forget gate's bias at 1 (as `LSTM`'s; needs `bias`).
-    peepholes, clip, input_forget
+    peepholes, clip, input_forget, layer_norm
         The variants of `LSTM`, the same equations; the peepholes are `weight_peephole`
-        (3, H).
+        (3, H), the layer norm's parameters `weight_ln_ih` ... `bias_ln_c`.
     seed : int, numpy Generator or None
         Seed of the initialisation; an int >= 0.
     n_threads : int or None
@@ -329,7 +397,7 @@ class LSTMCell(_Cell):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype=np.float32, *, init: str = "torch", unit_forget_bias: bool = False,
                  peepholes: bool = False, clip: float | None = None,
-                 input_forget: bool = False,
+                 input_forget: bool = False, layer_norm: bool = False,
                  seed: int | None = None, n_threads: int | None = None):
         check_device(device)
         super().__init__(check_model_dtype(dtype))
@@ -341,16 +409,19 @@ class LSTMCell(_Cell):
         self.peepholes = check_bool(peepholes, "peepholes")
         self.clip = check_clip(clip)
         self.input_forget = check_bool(input_forget, "input_forget")
+        self.layer_norm = check_layer_norm(layer_norm, self.peepholes, self.clip,
+                                           self.input_forget)
         self.n_threads = check_n_threads(n_threads)
         H = self.hidden_size
+        extra = variant_shapes(H, self.peepholes, self.layer_norm)
         check_parameter_count(4 * H * (self.input_size + H + 2 * self.bias)
-                              + 3 * H * self.peepholes, "input_size and hidden_size")
+                              + sum(int(np.prod(shape)) for shape in extra.values()),
+                              "input_size and hidden_size")
         rng = np.random.default_rng(check_seed(seed))
         shapes = {"weight_ih": (4 * H, self.input_size), "weight_hh": (4 * H, H)}
         if self.bias:
             shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
-        if self.peepholes:
-            shapes.update(weight_peephole=(3, H))
+        shapes.update(extra)
         add_initial_parameters(self, rng, shapes, self.init, self.unit_forget_bias)
 
     def get_config(self) -> dict:
@@ -358,7 +429,7 @@ class LSTMCell(_Cell):
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
                 "bias": self.bias, "init": self.init, "unit_forget_bias": self.unit_forget_bias,
                 "peepholes": self.peepholes, "clip": self.clip,
-                "input_forget": self.input_forget,
+                "input_forget": self.input_forget, "layer_norm": self.layer_norm,
                 "dtype": self.dtype.name, "n_threads": self.n_threads}
 
     def __repr__(self) -> str:
@@ -367,7 +438,8 @@ class LSTMCell(_Cell):
             (", unit_forget_bias=True" if self.unit_forget_bias else "") + \
             (", peepholes=True" if self.peepholes else "") + \
             ("" if self.clip is None else f", clip={self.clip!r}") + \
-            (", input_forget=True" if self.input_forget else "")
+            (", input_forget=True" if self.input_forget else "") + \
+            (", layer_norm=True" if self.layer_norm else "")
         return f"LSTMCell({self.input_size}, {self.hidden_size}{extra}, dtype={self.dtype.name})"
 
     def _check_pair(self, pair, name: str, N: int, batched: bool):
@@ -405,15 +477,16 @@ class LSTMCell(_Cell):
         h = np.concatenate([h_prev, np.empty_like(h_prev)])
         c = np.concatenate([c_prev, np.empty_like(c_prev)])
         out = np.empty((N, H), self.dtype)
+        norm = np.empty((N, 9 * H + 3), self.dtype) if self.layer_norm else None
         with single_threaded_blas():
             _recurrent.forward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
                                      self._params["weight_hh"], None, bias, None, lengths, gates,
                                      None, h, c, out, 0, False, True,
-                                     effective_n_threads(self.n_threads),
+                                     effective_n_threads(self.n_threads), norm=norm,
                                      **variant_options(self, "", False))
         h_new, c_new = h[N:].copy(), c[N:].copy()
         if self.training:
-            self._keep_for_backward((x, lengths, gates, h, c, batched))
+            self._keep_for_backward((x, lengths, gates, norm, h, c, batched))
         if not batched:
             return h_new[0], c_new[0]
         return h_new, c_new
@@ -440,7 +513,7 @@ class LSTMCell(_Cell):
             In eval mode, with no training-mode forward left to back-propagate, or when
             another thread trains the cell (see `lstm_native.module`).
         """
-        x, lengths, gates, h, c, batched = self._cache_for_backward()
+        x, lengths, gates, norm, h, c, batched = self._cache_for_backward()
         N, H = x.shape[0], self.hidden_size
         shape, expected = self._state_shape(N, batched)
         dh_next = check_state(dh, "dh", shape, expected, self.dtype).reshape(N, H)
@@ -452,13 +525,15 @@ class LSTMCell(_Cell):
         dx = np.zeros_like(x)
         db = np.zeros(4 * H, self.dtype) if self.bias else None
         no_output_grad = np.zeros((N, H), self.dtype)
+        options = variant_options(self, "", True)
         with single_threaded_blas():
             _recurrent.backward_layer(_recurrent.Cell.LSTM, x, self._params["weight_ih"],
                                       self._params["weight_hh"], None, lengths, gates, None,
                                       None, h, c, no_output_grad, 0, dh_next, dc_next,
                                       self.grads["weight_ih"], self.grads["weight_hh"], None, db,
                                       None, dx, False, effective_n_threads(self.n_threads),
-                                      **variant_options(self, "", True))
+                                      norm=norm, **options)
+        add_layer_norm_grads(self, "", options)
         if self.bias:
             self.grads["bias_ih"] += db
             self.grads["bias_hh"] += db

@@ -112,7 +112,11 @@ def add_initial_parameters(module: Module, rng: np.random.Generator, shapes: dic
     Keras') then sets the forget gate's bias b_ih + b_hh to 1."""
     H = module.hidden_size
     for name, shape in shapes.items():
-        if init == "torch":
+        if name.startswith(("weight_ln", "bias_ln")):
+            # The layer norm's gains start at 1, its biases at 0, under either init (no
+            # draw: the other parameters are drawn as without it).
+            value = np.full(shape, 1.0 if name.startswith("weight") else 0.0)
+        elif init == "torch":
             value = init_uniform(rng, shape, H)
         elif name.startswith("weight_peephole"):
             # Keras' LSTM has none; TF's PeepholeLSTMCell drew each gate's (H,) vector
@@ -301,8 +305,17 @@ class _Recurrent(Module):
     def _kernel_options(self, sfx: str, grads: bool) -> dict:
         """The subclass's own keyword arguments of `_recurrent.forward_layer` for the
         layer and direction of suffix `sfx`, and with `grads` those that
-        `backward_layer` adds (its gradient buffers, from `self.grads`)."""
+        `backward_layer` adds (its gradient buffers)."""
         return {}
+
+    def _add_option_grads(self, sfx: str, options: dict) -> None:
+        """Add what `backward_layer` left in the gradient buffers of `options` (as
+        `_kernel_options(sfx, True)` gave them) into `grads`, where they are not
+        `grads`' own arrays."""
+
+    #: Values per row of the kernels' `norm` buffer (the layer-normalised LSTM's), 0 for
+    #: none.
+    _norm_width = 0
 
     def get_config(self) -> dict:
         """The constructor's arguments (but the seed) as a JSON-ready dict."""
@@ -542,10 +555,14 @@ class _Recurrent(Module):
                     else:
                         steps = _recurrent.inference_chunk_steps(T, N, G, layer_input.shape[1])
                         gates = np.empty((steps * N, G), self.dtype)
-                    side = None
+                    side = norm = None
                     if with_side:
                         side = (self._take(("side", idx), (T * N, H)) if training
                                 else np.empty((gates.shape[0], H), self.dtype))
+                    if self._norm_width:
+                        norm = (self._take(("norm", idx), (T * N, self._norm_width))
+                                if training
+                                else np.empty((gates.shape[0], self._norm_width), self.dtype))
                     if training:
                         # Every step's state in T + 1 slots; the first one holds the initial.
                         first, last = (T, 0) if direction else (0, T)
@@ -564,12 +581,12 @@ class _Recurrent(Module):
                                              w_ih, w_hh, w_hr, bias, bias_hn, lengths, gates,
                                              side, h, c, out, direction * P, bool(direction),
                                              training, n_threads,
-                                             recurrent_mask=masks[1],
+                                             recurrent_mask=masks[1], norm=norm,
                                              **self._kernel_options(sfx, False))
                     for final, slot in zip(finals, slots):
                         final[idx] = slot[last * N:(last + 1) * N]
                     if training:
-                        kept.append((gates, side, h, c, masks))
+                        kept.append((gates, side, norm, h, c, masks))
                 mask = None
                 if training and self.dropout > 0 and layer < self.num_layers - 1:
                     mask = self._dropout_mask(layer, out.shape)
@@ -629,7 +646,7 @@ class _Recurrent(Module):
                     dx = np.zeros_like(layer_input)
                 for direction in range(D):
                     idx = layer * D + direction
-                    gates, side, h, c, (in_mask, rec_mask) = kept[direction]
+                    gates, side, norm, h, c, (in_mask, rec_mask) = kept[direction]
                     w_ih, w_hh, w_hr, sfx = self._layer_arrays(layer, direction, self._params)
                     dw_ih, dw_hh, dw_hr, _ = self._layer_arrays(layer, direction, self.grads)
                     proj_grad = (self._take(("proj_grad", idx), (T * N, P))
@@ -641,13 +658,14 @@ class _Recurrent(Module):
                     # With an input mask the kernel's dx is the gradient on x ⊙ mask:
                     # it goes to x through the mask.
                     d_input = dx if dx is None or in_mask is None else np.zeros_like(dx)
+                    options = self._kernel_options(sfx, True)
                     _recurrent.backward_layer(self._cell, _dropped(layer_input, in_mask, T),
                                               w_ih, w_hh, w_hr, lengths, gates, side,
                                               proj_grad, h, c, d_layer_out, direction * P, dh,
                                               dc, dw_ih, dw_hh, dw_hr, db, db_hn, d_input,
                                               bool(direction), n_threads,
-                                              recurrent_mask=rec_mask,
-                                              **self._kernel_options(sfx, True))
+                                              recurrent_mask=rec_mask, norm=norm, **options)
+                    self._add_option_grads(sfx, options)
                     if d_input is not dx:
                         dx += _dropped(d_input, in_mask, T)
                     if self.bias:
@@ -657,6 +675,7 @@ class _Recurrent(Module):
                     # This direction's buffers are spent: keep them for the next step.
                     self._give_back(("gates", idx), gates)
                     self._give_back(("side", idx), side)
+                    self._give_back(("norm", idx), norm)
                     self._give_back(("proj_grad", idx), proj_grad)
                     for name, slot in zip(self._state_names, (h, c)):
                         self._give_back((name, idx), slot)

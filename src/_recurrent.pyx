@@ -61,6 +61,8 @@ from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
 from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
 from _lstm_cell cimport (lstm_forward_row, lstm_backward_row, lstm_variant_forward_row,
                          lstm_variant_backward_row)
+from _norm_lstm_cell cimport (LN_NORM_WIDTH, LN_NORM_ACC_WIDTH, norm_lstm_forward_row,
+                              norm_lstm_backward_row)
 from _rnn_cell cimport rnn_forward_row, rnn_backward_row
 from _gru_cell cimport (gru_forward_row, gru_backward_row, gru_reset_row, gru_update_row,
                         gru_update_backward_row, gru_reset_backward_row)
@@ -272,6 +274,9 @@ cdef inline void _cell_forward(
                                  #       (lstm_cell.h) with `clip` and `input_forget`; NULL
                                  #       for the plain pass
     floating clip, bint input_forget,
+    const floating* ln,          # IN    (18H,) the layer-normalised LSTM's parameters
+                                 #       (norm_lstm_cell.h), else NULL
+    floating* norm,              # INOUT (9H + 3,) its row of `norm`, else NULL
     Py_ssize_t n, Py_ssize_t H, bint active,
 ) noexcept nogil:
     """One row of one step: the gates, the cell and the hidden output, for hidden units
@@ -281,7 +286,9 @@ cdef inline void _cell_forward(
     if active:
         # The vectorised passes of lstm_cell.c / rnn_cell.c / gru_cell.c: the equations
         # of lstm_native/reference/.
-        if cell == LSTM and peephole != NULL:
+        if cell == LSTM and ln != NULL:
+            norm_lstm_forward_row(<int> H, gates, norm, bias, ln, c_prev, h_next, c_next, out)
+        elif cell == LSTM and peephole != NULL:
             lstm_variant_forward_row(<int> n, <int> H, gates, bias, peephole, clip,
                                      input_forget, c_prev, h_next, c_next, out)
         elif cell == LSTM:
@@ -373,14 +380,16 @@ cdef void _forward_rows(
     const floating* bias, const floating* bias_hn, const int64_t* lengths,
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     const floating* peephole, floating clip, bint input_forget,
-    const floating* mask, floating* hm,
+    const floating* mask, floating* hm, const floating* ln, floating* norm,
     bint reverse, bint training,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
     cell state, side and w_hn_packed but for the GRU and the projection, w_hr_packed but
     for the projection, peephole but for the LSTM's variant pass, see _cell_forward,
-    mask and hm but with a recurrent dropout mask, see forward_layer); `gates` and `side`
-    hold the steps from time t_base on."""
+    mask and hm but with a recurrent dropout mask, see forward_layer, ln and norm but
+    for the layer-normalised LSTM, whose recurrent products go to norm's rows, kept
+    apart from the input projection's); `gates`, `side` and `norm` hold the steps from
+    time t_base on."""
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
@@ -388,15 +397,27 @@ cdef void _forward_rows(
     cdef floating* m_r
     # What the recurrent products read: h_{t-1}, or its dropped-out copy hm.
     cdef const floating* h_in
+    # Where they go: the gates, or norm's rows (ldn apart) for the layer norm.
+    cdef Py_ssize_t ldn = LN_NORM_WIDTH(<int> H)
+    cdef floating* n_t = NULL
+    cdef floating* rec
+    cdef Py_ssize_t ld_rec = G
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
         g_t = gates + (t - t_base) * B * G
+        rec = g_t
         if side != NULL:
             s_t = side + (t - t_base) * B * H
+        if norm != NULL:
+            n_t = norm + (t - t_base) * B * ldn
+            rec = n_t + G
+            ld_rec = ldn
+            for r in range(r0, r1):
+                memset(rec + r * ldn, 0, G * sizeof(floating))
         h_in = hm if hm != NULL else h + prev * B * P
         # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows (the GRU: its r, z rows)
         gemm_packed(<int> (r1 - r0), <int> n_summed, <int> P, h_in + r0 * P,
-                    <int> P, w_hh_packed, g_t + r0 * G, <int> G)
+                    <int> P, w_hh_packed, rec + r0 * ld_rec, <int> ld_rec)
         if cell == GRU:
             # side[t] = h_{t-1} · W_hnᵀ, kept apart for r to multiply
             memset(s_t + r0 * H, 0, (r1 - r0) * H * sizeof(floating))
@@ -416,7 +437,8 @@ cdef void _forward_rows(
                 m_r = s_t + r * H
                 _cell_forward(cell, g_t + r * G, bias, NULL, NULL, m_r,
                               _row(c, prev * B + r, H), m_r, _row(c, nxt * B + r, H), m_r,
-                              peephole, clip, input_forget, H, H, t < lengths[r])
+                              peephole, clip, input_forget, ln, _row(n_t, r, ldn), H, H,
+                              t < lengths[r])
             _project(r0, r1, 0, P, t, B, H, P, w_hr_packed, s_t, h + prev * B * P,
                      h + nxt * B * P, out, ldo, lengths)
         else:
@@ -424,8 +446,8 @@ cdef void _forward_rows(
                 _cell_forward(cell, g_t + r * G, bias, bias_hn, _row(s_t, r, H),
                               _row(h, prev * B + r, H), _row(c, prev * B + r, H),
                               _row(h, nxt * B + r, H), _row(c, nxt * B + r, H),
-                              out + (t * B + r) * ldo, peephole, clip, input_forget,
-                              H, H, t < lengths[r])
+                              out + (t * B + r) * ldo, peephole, clip, input_forget, ln,
+                              _row(n_t, r, ldn), H, H, t < lengths[r])
         if hm != NULL:
             _mask_rows(r0, r1, 0, P, P, h + nxt * B * P, mask, hm)
 
@@ -507,8 +529,8 @@ cdef void _forward_units(
                     m_r = s_t + r * H + u0
                     _cell_forward(cell, g_t + r * G + u0, bias + u0, NULL, NULL, m_r,
                                   _row(c_u, prev * B + r, H), m_r, _row(c_u, nxt * B + r, H),
-                                  m_r, peephole_u, clip, input_forget, u1 - u0, H,
-                                  t < lengths[r])
+                                  m_r, peephole_u, clip, input_forget, NULL, NULL, u1 - u0,
+                                  H, t < lengths[r])
             ln_omp_barrier()
             if p1 > p0:
                 _project(0, B, p0, p1, t, B, H, P,
@@ -523,7 +545,7 @@ cdef void _forward_units(
                               _row(h_u, prev * B + r, H), _row(c_u, prev * B + r, H),
                               _row(h_u, nxt * B + r, H), _row(c_u, nxt * B + r, H),
                               out + (t * B + r) * ldo + u0, peephole_u, clip,
-                              input_forget, u1 - u0, H, t < lengths[r])
+                              input_forget, NULL, NULL, u1 - u0, H, t < lengths[r])
             if hm != NULL:
                 _mask_rows(0, B, u0, u1, P, h + nxt * B * P, mask, hm)
         ln_omp_barrier()
@@ -555,8 +577,15 @@ def forward_layer(
     double clip=0,                   # IN    the LSTM's gate clip, > 0; 0 for none
     bint input_forget=False,         # IN    the LSTM's coupled gates, f = 1 - i
     const floating[:, ::1] recurrent_mask=None,  # IN (B, P) variational recurrent dropout
+    const floating[::1] layer_norm=None,  # IN (18H,) the layer-normalised LSTM's parameters
+    floating[:, ::1] norm=None,      # OUT   (gates' rows, 9H + 3) its per-row values (kept
+                                     #       for backward in training); None otherwise
 ):
     """Run one direction of one layer over the whole sequence.
+
+    With `layer_norm` the LSTM runs the layer-normalised pass (norm_lstm_cell.h): the
+    recurrent products go to `norm`'s rows, and the threads always split the batch rows
+    (the pass normalises over a whole row).
 
     With `recurrent_mask` m (variational dropout: one mask per sequence, for all steps)
     the recurrent products read h_{t-1} ⊙ m, kept in a scratch hm that each step updates
@@ -585,13 +614,20 @@ def forward_layer(
     cdef floating* side_ptr = &side[0, 0] if side is not None else NULL
     cdef const floating* bias_hn_ptr = &bias_hn[0] if bias_hn is not None else NULL
     cdef Py_ssize_t unit_align = tile_columns(&w_hh[0, 0])
-    cdef int n_unit = _unit_split_threads(n_threads, B, H, G, P, sizeof(floating), unit_align)
+    cdef int n_unit = 0 if layer_norm is not None else _unit_split_threads(
+        n_threads, B, H, G, P, sizeof(floating), unit_align)
+    cdef const floating* ln_ptr = NULL
+    cdef floating* norm_ptr = NULL
     cdef floating* peephole_ptr = NULL
     cdef floating clip_value = <floating> (clip if clip > 0 else INFINITY)
     cdef const floating* mask_ptr = NULL
     cdef floating* hm = NULL
     cdef Py_ssize_t first = (T if reverse else 0) if training else 0
     _check_variant(cell, H, peephole, clip, input_forget)
+    if _check_layer_norm(cell, H, gates.shape[0], layer_norm, norm, peephole, clip,
+                         input_forget):
+        ln_ptr = &layer_norm[0]
+        norm_ptr = &norm[0, 0]
     if recurrent_mask is not None:
         if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
             raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
@@ -664,7 +700,8 @@ def forward_layer(
                                   &lengths[0],
                                   &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                   &out[0, out_col], out.shape[1], peephole_ptr, clip_value,
-                                  input_forget, mask_ptr, hm, reverse, training)
+                                  input_forget, mask_ptr, hm, ln_ptr, norm_ptr, reverse,
+                                  training)
                 s0 = s1
     finally:
         free(w_hh_packed)
@@ -687,6 +724,26 @@ cdef int _check_variant(Cell cell, Py_ssize_t H, const floating[:, ::1] peephole
     if not clip >= 0:
         raise ValueError(f"clip must be > 0, or 0 for none, got {clip}")
     return 0
+
+
+cdef bint _check_layer_norm(Cell cell, Py_ssize_t H, Py_ssize_t rows,
+                            const floating[::1] layer_norm, const floating[:, ::1] norm,
+                            const floating[:, ::1] peephole, double clip,
+                            bint input_forget) except -1:
+    """Whether the layer norm runs, after checking that its buffers fit (a guard against
+    a caller's mistake)."""
+    if layer_norm is None and norm is None:
+        return False
+    if cell != LSTM or layer_norm is None or norm is None:
+        raise ValueError(f"cell kind {<int> cell}: layer_norm and norm are the LSTM's, "
+                         "both given or both None")
+    if peephole is not None or clip != 0 or input_forget:
+        raise ValueError("layer_norm does not combine with peephole, clip or input_forget")
+    if layer_norm.shape[0] != 18 * H or norm.shape[0] != rows or \
+            norm.shape[1] != LN_NORM_WIDTH(<int> H):
+        raise ValueError(f"layer_norm must be ({18 * H},) and norm ({rows}, "
+                         f"{LN_NORM_WIDTH(<int> H)})")
+    return True
 
 
 cdef floating* _variant_peephole(const floating[:, ::1] peephole, Py_ssize_t H, double clip,
@@ -729,11 +786,17 @@ cdef inline void _cell_backward(
     floating* dc,                # INOUT (H,) dc_t in; dc_{t-1} out; NULL without a cell state
     const floating* peephole,    # IN    as given to _cell_forward
     floating clip, bint input_forget,
+    const floating* ln,          # IN    as given to _cell_forward
+    floating* norm,              # INOUT its row of `norm` (the recurrent part: the
+                                 #       gradient on W_hh h_{t-1} out), else NULL
+    floating* acc,               # INOUT the row's sums of the layer norm's backward
     Py_ssize_t H, Py_ssize_t G, bint active,
 ) noexcept nogil:
     """One row of one step of BPTT (for the GRU with the reset before: its first pass)."""
     if active:
-        if cell == LSTM and peephole != NULL:
+        if cell == LSTM and ln != NULL:
+            norm_lstm_backward_row(<int> H, gates, norm, ln, c_prev, dout, dh, dc, acc)
+        elif cell == LSTM and peephole != NULL:
             lstm_variant_backward_row(<int> H, gates, peephole, clip, input_forget, c_prev, c_t,
                                       dout, dh, dc)
         elif cell == LSTM:
@@ -747,6 +810,8 @@ cdef inline void _cell_backward(
     else:
         # The state was carried through this step: dh and dc pass through, no gate gradient.
         memset(gates, 0, G * sizeof(floating))
+        if norm != NULL:
+            memset(norm + G, 0, G * sizeof(floating))
         if cell == GRU:
             memset(side, 0, H * sizeof(floating))
 
@@ -762,6 +827,7 @@ cdef void _backward_rows(
     floating* dh, floating* dc, floating* drh, floating* proj_grad, const floating* zeros,
     const floating* peephole, floating clip, bint input_forget,
     const floating* mask, const floating* hm, floating* dhm,
+    const floating* ln, floating* norm, floating* acc,
     bint reverse,
 ) noexcept nogil:
     """Rows r0..r1 of the batch back through all T steps (c, dc NULL without a cell state;
@@ -770,7 +836,8 @@ cdef void _backward_rows(
     proj_grad and zeros (H zeros) but for the projection). With a recurrent dropout
     mask: hm, the (T·B, P) inputs h_{t-1} ⊙ m of the recurrent products in time order,
     and dhm, B × P zeros, where those products' gradients gather before dh takes them
-    through the mask."""
+    through the mask. With the layer norm: ln, norm as forward left it, and acc, B rows
+    of the passes' sums (zeros on entry); the recurrent products' gradient is in norm.)"""
     cdef Py_ssize_t s, t, r, j, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
@@ -779,12 +846,21 @@ cdef void _backward_rows(
     cdef const floating* do
     # Where the recurrent products' gradients go: dh, or dhm with a mask.
     cdef floating* d_in = dhm if mask != NULL else dh
+    # The recurrent products' own gradient: in the gates, or in norm's rows.
+    cdef Py_ssize_t ldn = LN_NORM_WIDTH(<int> H), lda = LN_NORM_ACC_WIDTH(<int> H)
+    cdef floating* n_t = NULL
+    cdef floating* rec
+    cdef Py_ssize_t ld_rec = ldn if norm != NULL else G
     for s in range(T):
         # The opposite order of the forward pass.
         t = s if reverse else T - 1 - s
         prev = t + 1 if reverse else t
         nxt = t if reverse else t + 1
         g_t = gates + t * B * G
+        rec = g_t
+        if norm != NULL:
+            n_t = norm + t * B * ldn
+            rec = n_t + G
         if side != NULL:
             s_t = side + t * B * H
         if w_hr_packed != NULL:
@@ -806,8 +882,8 @@ cdef void _backward_rows(
                 _cell_backward(cell, g_t + r * G, NULL, NULL,
                                _row(<floating*> c, prev * B + r, H),
                                _row(<floating*> c, nxt * B + r, H), zeros, drh + r * H,
-                               _row(dc, r, H), peephole, clip, input_forget, H, G,
-                               t < lengths[r])
+                               _row(dc, r, H), peephole, clip, input_forget, ln,
+                               _row(n_t, r, ldn), _row(acc, r, lda), H, G, t < lengths[r])
                 if t >= lengths[r]:
                     memset(drh + r * H, 0, H * sizeof(floating))
         else:
@@ -816,7 +892,8 @@ cdef void _backward_rows(
                                _row(<floating*> c, prev * B + r, H),
                                _row(<floating*> c, nxt * B + r, H),
                                dout + (t * B + r) * ldo, dh + r * H, _row(dc, r, H),
-                               peephole, clip, input_forget, H, G, t < lengths[r])
+                               peephole, clip, input_forget, ln, _row(n_t, r, ldn),
+                               _row(acc, r, lda), H, G, t < lengths[r])
         if cell == GRU:
             # dh_{t-1} += (r ⊙ da_n) · W_hn
             gemm_packed(<int> (r1 - r0), <int> H, <int> H, s_t + r0 * H, <int> H,
@@ -834,7 +911,7 @@ cdef void _backward_rows(
                                            else h + (prev * B + r) * H, d_in + r * H)
         # dh_{t-1} += dG_t · W_hh (the GRU: its r, z rows; inactive rows have dG_t = 0 and
         # keep their dh)
-        gemm_packed(<int> (r1 - r0), <int> P, <int> n_summed, g_t + r0 * G, <int> G,
+        gemm_packed(<int> (r1 - r0), <int> P, <int> n_summed, rec + r0 * ld_rec, <int> ld_rec,
                     w_hh_packed, d_in + r0 * P, <int> P)
         if mask != NULL:
             # through the mask: dh_{t-1} += dhm ⊙ m
@@ -876,8 +953,15 @@ def backward_layer(
     bint input_forget=False,         # IN    as given to forward_layer
     floating[:, ::1] dpeephole=None,  # INOUT (3, H) accumulated, with peephole; else None
     const floating[:, ::1] recurrent_mask=None,  # IN as given to forward_layer
+    const floating[::1] layer_norm=None,  # IN as given to forward_layer
+    floating[:, ::1] norm=None,      # INOUT as forward_layer left it; overwritten
+    floating[::1] dlayer_norm=None,  # INOUT (18H,) accumulated, with layer_norm; else None
 ):
-    """Back-propagate one direction of one layer through the whole sequence."""
+    """Back-propagate one direction of one layer through the whole sequence.
+
+    With the layer norm, db and dlayer_norm come from the passes' per-row sums (acc),
+    added over the rows in order after the loop, and dW_hh from the recurrent products'
+    gradient in `norm`."""
     cdef Py_ssize_t B = lengths.shape[0]
     cdef Py_ssize_t TB = x.shape[0], T = TB // B
     cdef Py_ssize_t P, I = x.shape[1], H = _hidden_size(w_hh, w_hr, &P)
@@ -920,7 +1004,23 @@ def backward_layer(
     cdef const floating* mask_ptr = NULL
     cdef floating* hm = NULL
     cdef floating* dhm = NULL
+    cdef const floating* ln_ptr = NULL
+    cdef floating* norm_ptr = NULL
+    cdef floating* acc = NULL
+    cdef Py_ssize_t lda = LN_NORM_ACC_WIDTH(<int> H)
+    # The operand of dW_hh: the gates, or the recurrent part of norm's rows.
+    cdef const floating* d_rec = &gates[0, 0]
+    cdef Py_ssize_t ld_d_rec = G
     _check_variant(cell, H, peephole, clip, input_forget)
+    if _check_layer_norm(cell, H, TB, layer_norm, norm, peephole, clip, input_forget):
+        if dlayer_norm is None or dlayer_norm.shape[0] != 18 * H:
+            raise ValueError(f"dlayer_norm must be ({18 * H},) with layer_norm")
+        ln_ptr = &layer_norm[0]
+        norm_ptr = &norm[0, 0]
+        d_rec = &norm[0, 4 * H]
+        ld_d_rec = norm.shape[1]
+    elif dlayer_norm is not None:
+        raise ValueError("dlayer_norm must be None without layer_norm")
     if recurrent_mask is not None:
         if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
             raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
@@ -969,6 +1069,10 @@ def backward_layer(
         if (drh == NULL and (cell == GRU_RESET_BEFORE or with_proj)) or (with_proj and zeros == NULL):
             raise MemoryError("no memory for the backward scratch")
         peephole_ptr = _variant_peephole(peephole, H, clip, input_forget)
+        if ln_ptr != NULL:
+            acc = <floating*> calloc(B * lda, sizeof(floating))
+            if acc == NULL:
+                raise MemoryError("no memory for the layer norm's sums")
         if mask_ptr != NULL:
             hm = <floating*> malloc(TB * P * sizeof(floating))
             dhm = <floating*> calloc(B * P, sizeof(floating))
@@ -995,7 +1099,7 @@ def backward_layer(
                                c_ptr, &dout[0, out_col], dout.shape[1], &dh[0, 0], dc_ptr,
                                drh, &proj_grad[0, 0] if with_proj else NULL, zeros,
                                peephole_ptr, clip_value, input_forget, mask_ptr, hm,
-                               dhm, reverse)
+                               dhm, ln_ptr, norm_ptr, acc, reverse)
         # After the loop, with the scratch (hm) still there.
         with nogil:
             # Parameter gradients over all T·B rows at once, threads share the gate-row parts.
@@ -1009,9 +1113,12 @@ def backward_layer(
                 n0 = c1 if c1 < n_summed else n_summed
                 if n0 > c0:
                     gemm(True, False, <int> (n0 - c0), <int> P, <int> TB,
-                         <floating> 1, &gates[0, c0], <int> G, h_prev, <int> P,
+                         <floating> 1, d_rec + c0, <int> ld_d_rec, h_prev, <int> P,
                          <floating> 1, &dw_hh[c0, 0], <int> P)
-                if with_bias:
+                if ln_ptr != NULL:
+                    # db and the layer norm's parameters: the rows' sums, in row order
+                    _layer_norm_grads(c0, c1, B, H, acc, db_ptr, &dlayer_norm[0])
+                elif with_bias:
                     for r in range(TB):
                         for j in range(c0, c1):
                             db_ptr[j] += gates[r, j]
@@ -1054,8 +1161,32 @@ def backward_layer(
         free(zeros)
         free(hm)
         free(dhm)
+        free(acc)
         if peephole is None:
             free(peephole_ptr)
+
+cdef void _layer_norm_grads(Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t B, Py_ssize_t H,
+                            const floating* acc, floating* db, floating* dln) noexcept nogil:
+    """Gate columns c0..c1 of the layer norm's gradients from the rows' sums (acc, see
+    norm_lstm_cell.h), added over the rows in order: db (when not NULL), dβ_x and dβ_h
+    from Σ da, dγ_x from Σ da ⊙ x̂_x, dγ_h from Σ da ⊙ x̂_h; the part holding column 0
+    also takes the cell's dγ_c and dβ_c."""
+    cdef Py_ssize_t r, j, G = 4 * H, lda = LN_NORM_ACC_WIDTH(<int> H)
+    cdef const floating* a
+    for r in range(B):
+        a = acc + r * lda
+        for j in range(c0, c1):
+            if db != NULL:
+                db[j] += a[j]
+            dln[j] += a[G + j]              # γ_x
+            dln[G + j] += a[j]              # β_x
+            dln[2 * G + j] += a[2 * G + j]  # γ_h
+            dln[3 * G + j] += a[j]          # β_h
+        if c0 == 0:
+            for j in range(H):
+                dln[4 * G + j] += a[3 * G + H + j]  # γ_c
+                dln[4 * G + H + j] += a[3 * G + j]  # β_c
+
 
 cdef void _peephole_grad(Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t TB, Py_ssize_t H,
                          const floating* dg, const floating* c_prev, const floating* c_now,

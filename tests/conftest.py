@@ -277,6 +277,47 @@ def make_lstm(input_size, hidden_size, num_layers=1, *, bias=True, batch_first=F
     return model, params
 
 
+def lstm_case(cfg, variant, dtype, seed=0, n_threads=None):
+    """An LSTM with the options of `variant` (LSTM keyword arguments), its float64
+    parameters and random inputs (`model_run`'s and `reference_run`'s arguments) for
+    one configuration: T, N, I, H, L sizes, P (0: no projection); bi, bf, lengths, hx,
+    dhx flags."""
+    cfg = dict(dict(P=0, bi=False, bf=False, lengths=False, hx=False, dhx=False), **cfg)
+    rng = np.random.default_rng(seed)
+    T, N, I, H, P, L = (cfg[k] for k in ("T", "N", "I", "H", "P", "L"))
+    D = 2 if cfg["bi"] else 1
+    model, params = make_lstm(I, H, L, batch_first=cfg["bf"], bidirectional=cfg["bi"],
+                              proj_size=P, dtype=dtype, seed=seed, n_threads=n_threads,
+                              **variant)
+    x_shape = (N, T, I) if cfg["bf"] else (T, N, I)
+    out_shape = x_shape[:2] + (D * (P or H),)
+    pair = (lambda: (randn(rng, (D * L, N, P or H), dtype), randn(rng, (D * L, N, H), dtype)))
+    case = dict(x=randn(rng, x_shape, dtype), hx=pair() if cfg["hx"] else None,
+                lengths=random_lengths(rng, N, T) if cfg["lengths"] else None,
+                dout=randn(rng, out_shape, dtype), dhx=pair() if cfg["dhx"] else None)
+    return model, params, case
+
+
+def check_lstm_finite_differences(model, case) -> dict:
+    """Every coordinate of every parameter of an LSTM, x, h0 and c0 (`case` as
+    `lstm_case` gives it, with hx and dhx) against central differences of
+    sum(out·dout) + sum(h_n·dh_n) + sum(c_n·dc_n); returns the analytic gradients."""
+    x, lengths, dout = case["x"], case["lengths"], case["dout"]
+    h0, c0 = case["hx"]
+    dh_n, dc_n = case["dhx"]
+
+    def loss():
+        out, (h_n, c_n) = model(x, (h0, c0), lengths=lengths)
+        return np.sum(out * dout) + np.sum(h_n * dh_n) + np.sum(c_n * dc_n)
+
+    model.zero_grad()
+    loss()
+    dx, (dh0, dc0) = model.backward(dout, (dh_n, dc_n))
+    analytic = dict(model.grads, x=dx, h0=dh0, c0=dc0)
+    check_finite_differences(analytic, dict(model.parameters(), x=x, h0=h0, c0=c0), loss)
+    return analytic
+
+
 def to_time_major(a, batch_first: bool, batched: bool = True):
     """(N, T, ·) -> (T, N, ·) when batch_first; unbatched (T, ·) -> (T, 1, ·)."""
     if a is None:

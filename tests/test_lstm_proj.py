@@ -17,7 +17,7 @@ from conftest import (
     TORCH_RTOL,
     assert_results_close,
     assert_threads_bitwise_equal,
-    check_finite_differences,
+    check_lstm_finite_differences,
     grid_id,
     import_torch,
     lstm_simd_check,
@@ -144,20 +144,7 @@ def test_kernel_finite_differences(cfg):
     """Every coordinate of every parameter, x, h0 and c0, against central differences of
     sum(out·dout) + sum(h_n·dh_n) + sum(c_n·dc_n)."""
     model, _, case = make_case(cfg, np.float64, seed=11, n_threads=1)
-    x, lengths, dout = case["x"], case["lengths"], case["dout"]
-    h0, c0 = case["hx"]
-    dh_n, dc_n = case["dhx"]
-
-    def loss():
-        out, (h_n, c_n) = model(x, (h0, c0), lengths=lengths)
-        return np.sum(out * dout) + np.sum(h_n * dh_n) + np.sum(c_n * dc_n)
-
-    model.zero_grad()
-    loss()
-    dx, (dh0, dc0) = model.backward(dout, (dh_n, dc_n))
-    analytic = dict(model.grads, x=dx, h0=dh0, c0=dc0)
-    assert "weight_hr_l0" in analytic
-    check_finite_differences(analytic, dict(model.parameters(), x=x, h0=h0, c0=c0), loss)
+    assert "weight_hr_l0" in check_lstm_finite_differences(model, case)
 
 
 # -------------------------------------------------------------------------------------

@@ -15,11 +15,10 @@ from conftest import (
     assert_results_close,
     assert_threads_bitwise_equal,
     check_finite_differences,
+    check_lstm_finite_differences,
+    lstm_case,
     lstm_simd_check,
-    make_lstm,
     model_run,
-    randn,
-    random_lengths,
     reference_run,
     run_at_simd_level,
 )
@@ -36,26 +35,6 @@ VARIANTS = {
     "input_forget": dict(input_forget=True),
     "all": dict(peepholes=True, clip=0.6, input_forget=True),
 }
-
-
-def make_case(cfg, variant, dtype, seed=0, n_threads=None):
-    """An LSTM with the options of `variant`, its float64 parameters and random inputs
-    for one configuration: T, N, I, H, L sizes, P (0: no projection); bi, bf, lengths,
-    hx, dhx flags."""
-    cfg = dict(dict(P=0, bi=False, bf=False, lengths=False, hx=False, dhx=False), **cfg)
-    rng = np.random.default_rng(seed)
-    T, N, I, H, P, L = (cfg[k] for k in ("T", "N", "I", "H", "P", "L"))
-    D = 2 if cfg["bi"] else 1
-    model, params = make_lstm(I, H, L, batch_first=cfg["bf"], bidirectional=cfg["bi"],
-                              proj_size=P, dtype=dtype, seed=seed, n_threads=n_threads,
-                              **variant)
-    x_shape = (N, T, I) if cfg["bf"] else (T, N, I)
-    out_shape = x_shape[:2] + (D * (P or H),)
-    pair = (lambda: (randn(rng, (D * L, N, P or H), dtype), randn(rng, (D * L, N, H), dtype)))
-    case = dict(x=randn(rng, x_shape, dtype), hx=pair() if cfg["hx"] else None,
-                lengths=random_lengths(rng, N, T) if cfg["lengths"] else None,
-                dout=randn(rng, out_shape, dtype), dhx=pair() if cfg["dhx"] else None)
-    return model, params, case
 
 
 # -------------------------------------------------------------------------------------
@@ -77,7 +56,7 @@ CONFIGS = {
 @pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=list(VARIANTS))
 @pytest.mark.parametrize("cfg", list(CONFIGS.values()), ids=list(CONFIGS))
 def test_matches_reference(cfg, variant, dtype):
-    model, params, case = make_case(cfg, variant, dtype, seed=1)
+    model, params, case = lstm_case(cfg, variant, dtype, seed=1)
     assert_results_close(model_run(model, **case), reference_run(model, params, **case), dtype)
     model.eval()
     case = dict(case, dout=None, dhx=None)
@@ -87,7 +66,7 @@ def test_matches_reference(cfg, variant, dtype):
 def test_clip_cuts_some_values():
     """The tests' clip is tight enough to matter: in the reference, a good share of the
     pre-activations lie beyond it (and some within)."""
-    _, params, case = make_case(CONFIGS["base"], VARIANTS["clip"], np.float64, seed=1)
+    _, params, case = lstm_case(CONFIGS["base"], VARIANTS["clip"], np.float64, seed=1)
     _, _, cache = ref.lstm_forward(case["x"], params, clip=0.6)
     pre = np.concatenate([np.ravel(ref.lstm_pre_activations(step))
                           for step in cache["layer_caches"][0][0]])
@@ -99,7 +78,7 @@ def test_long_sequence_matches_reference(dtype):
     """T = 700: inference projects the input in chunks of steps, the variant pass runs
     across them."""
     cfg = dict(T=700, N=3, I=4, H=9, L=2, bi=True, lengths=True, hx=True)
-    model, params, case = make_case(cfg, VARIANTS["all"], dtype, seed=2)
+    model, params, case = lstm_case(cfg, VARIANTS["all"], dtype, seed=2)
     assert _recurrent.inference_chunk_steps(700, 3, 36, 4) < 700
     model.eval()
     case = dict(case, dout=None)
@@ -141,22 +120,10 @@ def test_kernel_finite_differences(cfg, variant):
     sum(out·dout) + sum(h_n·dh_n) + sum(c_n·dc_n). With clip, the differences step across
     no clip edge: the weights are scaled so that no pre-activation lies within 1e-4 of
     ±clip (a kink there has no derivative)."""
-    model, _, case = make_case(cfg, variant, np.float64, seed=11, n_threads=1)
-    x, lengths, dout = case["x"], case["lengths"], case["dout"]
-    h0, c0 = case["hx"]
-    dh_n, dc_n = case["dhx"]
-
-    def loss():
-        out, (h_n, c_n) = model(x, (h0, c0), lengths=lengths)
-        return np.sum(out * dout) + np.sum(h_n * dh_n) + np.sum(c_n * dc_n)
-
+    model, _, case = lstm_case(cfg, variant, np.float64, seed=11, n_threads=1)
     if model.clip is not None:
-        _keep_off_the_clip_edges(model, x, (h0, c0), lengths)
-    model.zero_grad()
-    loss()
-    dx, (dh0, dc0) = model.backward(dout, (dh_n, dc_n))
-    analytic = dict(model.grads, x=dx, h0=dh0, c0=dc0)
-    check_finite_differences(analytic, dict(model.parameters(), x=x, h0=h0, c0=c0), loss)
+        _keep_off_the_clip_edges(model, case["x"], case["hx"], case["lengths"])
+    check_lstm_finite_differences(model, case)
 
 
 def _keep_off_the_clip_edges(model, x, hx, lengths, margin=1e-4):
@@ -193,7 +160,7 @@ def test_one_and_two_threads_bitwise_equal(dtype):
     cfg = dict(T=12, N=8, I=5, H=16, L=2, bi=True, lengths=True, hx=True, dhx=True)
 
     def run(n_threads):
-        model, _, case = make_case(cfg, VARIANTS["all"], dtype, seed=8, n_threads=n_threads)
+        model, _, case = lstm_case(cfg, VARIANTS["all"], dtype, seed=8, n_threads=n_threads)
         r = model_run(model, **case)
         model.eval()
         r["out_eval"] = model(case["x"], case["hx"], case["lengths"])[0]
@@ -212,7 +179,7 @@ def test_hidden_unit_split(dtype, P):
     cfg = dict(T=4, N=2, I=3, H=512, P=P, L=1, bi=True, lengths=True, hx=True, dhx=True)
 
     def run(n_threads):
-        model, params, case = make_case(cfg, VARIANTS["all"], dtype, seed=4,
+        model, params, case = lstm_case(cfg, VARIANTS["all"], dtype, seed=4,
                                         n_threads=n_threads)
         r = model_run(model, **case)
         assert_results_close(r, reference_run(model, params, **case), dtype)

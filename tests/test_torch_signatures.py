@@ -346,7 +346,8 @@ def test_existing_configs_still_build_and_load(tmp_path, name, config):
     if name == "LSTM":
         now["proj_size"] = 0
     if name in ("LSTM", "LSTMCell"):
-        now.update(unit_forget_bias=False, peepholes=False, clip=None, input_forget=False)
+        now.update(unit_forget_bias=False, peepholes=False, clip=None, input_forget=False,
+                   layer_norm=False)
     assert type(m).__name__ == name and m.get_config() == now
     ln.save_checkpoint(tmp_path / "m.npz", m)
     loaded = ln.load_model(tmp_path / "m.npz")

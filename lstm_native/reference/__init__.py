@@ -9,10 +9,10 @@ Each cell lives in its own module, which opens with its equations, forward and
 backward:
 
 - `lstm_native.reference.lstm`: the LSTM (``torch.nn.LSTM``), with its projection
-  (LSTMP, ``proj_size``) and the ONNX operator's variants (peepholes, clip, coupled
-  input and forget gates); the gates `input`, `forget`, `candidate`, `output` over
-  their `pre_activation` (`clipped`), the `cell` and `hidden` states, `projection`,
-  one step and whole sequences.
+  (LSTMP, ``proj_size``), the ONNX operator's variants (peepholes, clip, coupled
+  input and forget gates) and the layer-normalised LSTM (`layer_norm`); the gates
+  `input`, `forget`, `candidate`, `output` over their `pre_activation` (`clipped`),
+  the `cell` and `hidden` states, `projection`, one step and whole sequences.
 - `lstm_native.reference.rnn`: the Elman RNN (``torch.nn.RNN``), tanh or relu.
 - `lstm_native.reference.gru`: the GRU (``torch.nn.GRU``), with the reset gate after
   or before the recurrent product.
@@ -53,6 +53,8 @@ from .lstm import (
     forget,
     hidden,
     input,
+    layer_norm,
+    layer_norm_backward,
     lstm_backward,
     lstm_cell_backward,
     lstm_cell_forward,
@@ -83,6 +85,8 @@ __all__ = [
     "gru_hidden",
     "hidden",
     "input",
+    "layer_norm",
+    "layer_norm_backward",
     "lstm_backward",
     "lstm_cell_backward",
     "lstm_cell_forward",

@@ -133,6 +133,24 @@ def projection(m_t, W_hr):
     return m_t @ W_hr.T
 
 
+def layer_norm(v, gain, bias, eps=1e-5):
+    """Layer normalisation (Ba, Kiros & Hinton 2016) over the last axis:
+    gain ⊙ (v − mean(v)) / sqrt(var(v) + eps) + bias; also the normalised v and
+    1 / sqrt(var(v) + eps), which backward needs."""
+    mean = v.mean(axis=-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((v - mean) ** 2).mean(axis=-1, keepdims=True) + eps)
+    normalised = (v - mean) * rstd
+    return gain * normalised + bias, normalised, rstd
+
+
+def layer_norm_backward(d_normalised, normalised, rstd):
+    """The gradient on v of `layer_norm`'s normalisation, given the gradient on the
+    normalised v: every value moves the mean and the variance of its row."""
+    n = normalised.shape[-1]
+    return rstd * (d_normalised - d_normalised.sum(axis=-1, keepdims=True) / n
+                   - normalised * (d_normalised * normalised).sum(axis=-1, keepdims=True) / n)
+
+
 def _gate_blocks(stacked, H):
     """Split PyTorch's stacked (4H, ...) weights or (4H,) bias into (i, f, g, o)."""
     return stacked[0:H], stacked[H:2 * H], stacked[2 * H:3 * H], stacked[3 * H:4 * H]
@@ -144,7 +162,7 @@ def _gate_blocks(stacked, H):
 
 def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, *,
                       peephole=None, clip=None, input_forget=False, input_mask=None,
-                      recurrent_mask=None):
+                      recurrent_mask=None, layer_norm_params=None):
     """One LSTM step, as ``torch.nn.LSTMCell`` (or one step of an LSTM with a projection,
     or with the ONNX operator's variants).
 
@@ -173,6 +191,10 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
     input_mask, recurrent_mask : numpy.ndarray of shape (N, I) and (N, P), or None
         Variational dropout: the step reads x_t ⊙ input_mask, and its recurrent
         products read h_{t-1} ⊙ recurrent_mask (`dropped`).
+    layer_norm_params : tuple of six numpy.ndarray, or None
+        The layer-normalised LSTM (Ba, Kiros & Hinton 2016): the gains and biases
+        (γ_x, β_x, γ_h, β_h) of the input and the recurrent projection (4H each) and
+        (γ_c, β_c) of the cell (H each); see `layer_norm`. None means none.
 
     Returns
     -------
@@ -197,16 +219,30 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
     b_i, b_f, b_g, b_o = _gate_blocks(b, H)
 
     p_i, p_f, p_o = (None, None, None) if peephole is None else peephole
+    norms = {}
 
-    i_t = input(x_t, h_prev, W_xi, W_hi, b_i, p_i=p_i, c_prev=c_prev, clip=clip)
-    if input_forget:
-        f_t = 1.0 - i_t
+    if layer_norm_params is None:
+        i_t = input(x_t, h_prev, W_xi, W_hi, b_i, p_i=p_i, c_prev=c_prev, clip=clip)
+        if input_forget:
+            f_t = 1.0 - i_t
+        else:
+            f_t = forget(x_t, h_prev, W_xf, W_hf, b_f, p_f=p_f, c_prev=c_prev, clip=clip)
+        g_t = candidate(x_t, h_prev, W_xg, W_hg, b_g, clip=clip)
+        c_t = cell(f_t, i_t, g_t, c_prev)
+        o_t = output(x_t, h_prev, W_xo, W_ho, b_o, p_o=p_o, c_t=c_t, clip=clip)
+        m_t = hidden(o_t, c_t)
     else:
-        f_t = forget(x_t, h_prev, W_xf, W_hf, b_f, p_f=p_f, c_prev=c_prev, clip=clip)
-    g_t = candidate(x_t, h_prev, W_xg, W_hg, b_g, clip=clip)
-    c_t = cell(f_t, i_t, g_t, c_prev)
-    o_t = output(x_t, h_prev, W_xo, W_ho, b_o, p_o=p_o, c_t=c_t, clip=clip)
-    m_t = hidden(o_t, c_t)
+        # Ba et al. 2016, eq. 20-22: the input and the recurrent projection of all four
+        # gates normalised apart, then c_t before the output's tanh (not the state).
+        gain_x, bias_x, gain_h, bias_h, gain_c, bias_c = layer_norm_params
+        y_x, norms["x"], norms["rstd_x"] = layer_norm(x_t @ w_ih.T, gain_x, bias_x)
+        y_h, norms["h"], norms["rstd_h"] = layer_norm(h_prev @ w_hh.T, gain_h, bias_h)
+        a_i, a_f, a_g, a_o = _gate_blocks((y_x + y_h + b).T, H)
+        i_t, f_t, g_t, o_t = sigmoid(a_i.T), sigmoid(a_f.T), np.tanh(a_g.T), sigmoid(a_o.T)
+        c_t = cell(f_t, i_t, g_t, c_prev)
+        y_c, norms["c"], norms["rstd_c"] = layer_norm(c_t, gain_c, bias_c)
+        m_t = o_t * np.tanh(y_c)
+        norms["params"] = layer_norm_params
     h_t = m_t if w_hr is None else projection(m_t, w_hr)
 
     cache = {
@@ -214,7 +250,7 @@ def lstm_cell_forward(x_t, h_prev, c_prev, w_ih, w_hh, b_ih=None, b_hh=None, w_h
         "i": i_t, "f": f_t, "g": g_t, "o": o_t, "c": c_t, "m": m_t,
         "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr, "b": b,
         "peephole": peephole, "clip": clip, "input_forget": input_forget,
-        "input_mask": input_mask, "recurrent_mask": recurrent_mask,
+        "input_mask": input_mask, "recurrent_mask": recurrent_mask, "norms": norms,
         "has_bias_ih": b_ih is not None, "has_bias_hh": b_hh is not None,
     }
     return h_t, c_t, cache
@@ -255,8 +291,10 @@ def lstm_cell_backward(dh, dc, cache):
         ∂L/∂c_{t-1}.
     grads : dict of str to numpy.ndarray
         "weight_ih" (4H, I), "weight_hh" (4H, P), "weight_hr" (P, H) with a projection,
-        "weight_peephole" (3, H) with peepholes, and "bias_ih" / "bias_hh" (4H,) for
-        those biases that were given.
+        "weight_peephole" (3, H) with peepholes, the layer norm's gains and biases
+        ("weight_ln_ih", "bias_ln_ih", "weight_ln_hh", "bias_ln_hh" (4H,), "weight_ln_c",
+        "bias_ln_c" (H,)) with it, and "bias_ih" / "bias_hh" (4H,) for those biases that
+        were given.
     """
     x_t, h_prev, c_prev = cache["x_t"], cache["h_prev"], cache["c_prev"]
     i_t, f_t, g_t, o_t, c_t = cache["i"], cache["f"], cache["g"], cache["o"], cache["c"]
@@ -276,11 +314,22 @@ def lstm_cell_backward(dh, dc, cache):
     else:
         keep_i, keep_f, keep_g, keep_o = (np.abs(a) <= clip for a in lstm_pre_activations(cache))
 
-    tanh_c = np.tanh(c_t)
-    d_output = dh * tanh_c
-    da_o = d_output * o_t * (1.0 - o_t) * keep_o
-    # c_t reaches the loss through h_t, and through o_t's peephole.
-    dc = dc + dh * o_t * (1.0 - tanh_c ** 2) + da_o * p_o
+    norms = cache["norms"]
+    if norms:
+        # h_t = o_t ⊙ tanh(y_c), y_c = γ_c ⊙ ĉ_t + β_c with ĉ_t = LN's normalised c_t
+        gain_x, _, gain_h, _, gain_c, bias_c = norms["params"]
+        tanh_y = np.tanh(gain_c * norms["c"] + bias_c)
+        da_o = dh * tanh_y * o_t * (1.0 - o_t)
+        d_y = dh * o_t * (1.0 - tanh_y ** 2)
+        grads["weight_ln_c"] = (d_y * norms["c"]).sum(axis=0)
+        grads["bias_ln_c"] = d_y.sum(axis=0)
+        dc = dc + layer_norm_backward(d_y * gain_c, norms["c"], norms["rstd_c"])
+    else:
+        tanh_c = np.tanh(c_t)
+        d_output = dh * tanh_c
+        da_o = d_output * o_t * (1.0 - o_t) * keep_o
+        # c_t reaches the loss through h_t, and through o_t's peephole.
+        dc = dc + dh * o_t * (1.0 - tanh_c ** 2) + da_o * p_o
     d_input = dc * g_t
     d_forget = dc * c_prev
     d_candidate = dc * i_t
@@ -301,11 +350,18 @@ def lstm_cell_backward(dh, dc, cache):
                                              (da_f * c_prev).sum(axis=0),
                                              (da_o * c_t).sum(axis=0)])
 
+    da_x = da_h = da
+    if norms:
+        # a = LN(x W_ih^T) + LN(h W_hh^T) + b: each projection through its normalisation
+        grads["weight_ln_ih"], grads["bias_ln_ih"] = (da * norms["x"]).sum(axis=0), da.sum(axis=0)
+        grads["weight_ln_hh"], grads["bias_ln_hh"] = (da * norms["h"]).sum(axis=0), da.sum(axis=0)
+        da_x = layer_norm_backward(da * gain_x, norms["x"], norms["rstd_x"])
+        da_h = layer_norm_backward(da * gain_h, norms["h"], norms["rstd_h"])
     # x_t and h_prev are the dropped ones the step read: back through their masks.
-    dx = dropped(da @ cache["w_ih"], cache["input_mask"])
-    dh_prev = dropped(da @ cache["w_hh"], cache["recurrent_mask"])
-    grads["weight_ih"] = da.T @ x_t
-    grads["weight_hh"] = da.T @ h_prev
+    dx = dropped(da_x @ cache["w_ih"], cache["input_mask"])
+    dh_prev = dropped(da_h @ cache["w_hh"], cache["recurrent_mask"])
+    grads["weight_ih"] = da_x.T @ x_t
+    grads["weight_hh"] = da_h.T @ h_prev
     if cache["has_bias_ih"]:
         grads["bias_ih"] = da.sum(axis=0)
     if cache["has_bias_hh"]:
@@ -316,6 +372,22 @@ def lstm_cell_backward(dh, dc, cache):
 # ----------------------------------------------------------------------------------
 # Whole sequences, stacked layers, both directions
 # ----------------------------------------------------------------------------------
+
+#: The layer norm's parameters, in `lstm_cell_forward`'s `layer_norm_params` order.
+LAYER_NORM_KINDS = ("weight_ln_ih", "bias_ln_ih", "weight_ln_hh", "bias_ln_hh",
+                    "weight_ln_c", "bias_ln_c")
+
+
+def _extra_param(params, kind, layer, direction, shape, dtype):
+    """A parameter beyond torch's of one layer and direction, checked and cast."""
+    name = _param_name(kind, layer, direction)
+    if name not in params:
+        raise KeyError(f"params is missing {name!r}")
+    p = np.asarray(params[name], dtype=dtype)
+    if p.shape != shape:
+        raise ValueError(f"params[{name!r}] must have shape {shape}, got {p.shape}")
+    return p
+
 
 def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectional=False,
                  clip=None, input_forget=False, input_masks=None, recurrent_masks=None):
@@ -329,8 +401,10 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
     params : dict of str to numpy.ndarray
         PyTorch's names and shapes: ``weight_ih_l{k}`` (4H, I_k), ``weight_hh_l{k}``
         (4H, P), optionally ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H,), with a
-        projection ``weight_hr_l{k}`` (P, H), and with peepholes ``weight_peephole_l{k}``
-        (3, H) (rows p_i, p_f, p_o), each with the suffix ``_reverse`` for the reverse
+        projection ``weight_hr_l{k}`` (P, H), with peepholes ``weight_peephole_l{k}``
+        (3, H) (rows p_i, p_f, p_o), and with the layer norm those of
+        `LAYER_NORM_KINDS` (``weight_ln_ih_l{k}`` ... (4H,), ``weight_ln_c_l{k}``,
+        ``bias_ln_c_l{k}`` (H,)), each with the suffix ``_reverse`` for the reverse
         direction. P = H without a projection; I_0 = I, I_k = D·P for k > 0.
     hx : tuple of two numpy.ndarray, or None
         (h0, c0), (D·L, N, P) and (D·L, N, H), index layer·D + direction; None means
@@ -361,8 +435,10 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
     """
     projected = "weight_hr_l0" in params
     peepholes = "weight_peephole_l0" in params
+    normed = "weight_ln_ih_l0" in params
     x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional, projected,
-                                 ("weight_peephole",) if peepholes else ())
+                                 (("weight_peephole",) if peepholes else ())
+                                 + (LAYER_NORM_KINDS if normed else ()))
     dtype = x.dtype
     T, N, _ = x.shape
     L = num_layers
@@ -392,15 +468,12 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
         for d in range(D):
             w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(params, layer, d, in_size, H, dtype,
                                                          proj_size=P if projected else 0)
-            peephole = None
-            if peepholes:
-                name = _param_name("weight_peephole", layer, d)
-                if name not in params:
-                    raise KeyError(f"params is missing {name!r}")
-                peephole = np.asarray(params[name], dtype=dtype)
-                if peephole.shape != (3, H):
-                    raise ValueError(f"params[{name!r}] must have shape {(3, H)}, "
-                                     f"got {peephole.shape}")
+            peephole = _extra_param(params, "weight_peephole", layer, d, (3, H), dtype) \
+                if peepholes else None
+            norm_params = tuple(
+                _extra_param(params, kind, layer, d, (H if kind.endswith("_c") else 4 * H,),
+                             dtype)
+                for kind in LAYER_NORM_KINDS) if normed else None
             h = h0[layer * D + d].copy()
             c = c0[layer * D + d].copy()
             step_caches = [None] * T
@@ -412,6 +485,7 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
                 h_new, c_new, step_caches[t] = lstm_cell_forward(
                     layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr,
                     peephole=peephole, clip=clip, input_forget=input_forget,
+                    layer_norm_params=norm_params,
                     input_mask=_step_masks(input_masks, layer * D + d, active),
                     recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active),
                 )
@@ -489,13 +563,16 @@ def lstm_backward(dout, cache, dhx=None):
             step_caches = cache["layer_caches"][layer][d]
             names = {kind: _param_name(kind, layer, d)
                      for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr",
-                                  "weight_peephole")}
+                                  "weight_peephole") + LAYER_NORM_KINDS}
             grads[names["weight_ih"]] = np.zeros((4 * H, in_size), dtype=dtype)
             grads[names["weight_hh"]] = np.zeros((4 * H, P), dtype=dtype)
             if cache["proj_size"]:
                 grads[names["weight_hr"]] = np.zeros((P, H), dtype=dtype)
             if names["weight_peephole"] in cache["param_names"]:
                 grads[names["weight_peephole"]] = np.zeros((3, H), dtype=dtype)
+            for kind in LAYER_NORM_KINDS:
+                if names[kind] in cache["param_names"]:
+                    grads[names[kind]] = np.zeros(H if kind.endswith("_c") else 4 * H, dtype)
             for kind in ("bias_ih", "bias_hh"):
                 if names[kind] in cache["param_names"]:
                     grads[names[kind]] = np.zeros(4 * H, dtype=dtype)
