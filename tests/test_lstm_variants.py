@@ -373,3 +373,17 @@ def test_load_state_dict_checks_the_peepholes_shape():
         model.load_state_dict(dict(state, weight_peephole_l0=np.zeros((4, 5), np.float32)))
     with pytest.raises((KeyError, ValueError), match="weight_peephole_l0"):
         model.load_state_dict({k: v for k, v in state.items() if k != "weight_peephole_l0"})
+
+
+@pytest.mark.parametrize("variant", [dict(peepholes=True, clip=0.8, input_forget=True),
+                                     dict(layer_norm=True, proj_size=2)],
+                         ids=["onnx-variants", "layer-norm-proj"])
+def test_stateful_chunks_equal_the_whole_sequence(variant):
+    """Truncated BPTT's forward: a stateful Sequential's chunks give the whole run."""
+    x = np.random.default_rng(0).standard_normal((3, 12, 2))   # (N, T, I)
+    model = ln.Sequential(ln.LSTM(2, 5, 2, batch_first=True, dtype=np.float64, seed=1,
+                                  **variant)).eval()
+    whole = model(x)
+    model.stateful = True
+    parts = [model(x[:, t:t + 5]) for t in range(0, 12, 5)]
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-13, atol=1e-14)

@@ -62,6 +62,32 @@ H wide) and layer k > 0 reads D·P features. Backward first takes dh through the
 projection, dm = dh W_hr and dW_hr += dh^T m_t, then goes on as above with dm in the
 place of dh.
 
+The ONNX LSTM operator's variants change the gates' pre-activations a_* (``x_t W^T +
+h_{t-1} W^T + b``, `pre_activation`). With peepholes (Gers & Schmidhuber 2000;
+``weight_peephole_l{k}`` (3, H), rows p_i, p_f, p_o) the input and forget gates also
+read the previous cell state and the output gate the new one::
+
+    a_i += p_i ⊙ c_{t-1}      a_f += p_f ⊙ c_{t-1}      a_o += p_o ⊙ c_t
+
+with ``clip`` every a_* (these terms included) is clipped to [−clip, clip] before its
+σ or tanh (`clipped`; its gradient is zero where it cut), and with ``input_forget``
+(coupled gates) f_t = 1 − i_t. Backward then adds the peepholes' paths: c_t's gradient
+takes da_o ⊙ p_o, c_{t-1}'s takes da_i ⊙ p_i + da_f ⊙ p_f.
+
+The layer-normalised LSTM (Ba, Kiros & Hinton 2016, eq. 20-22) normalises each
+projection over its 4H values and the cell before the output (`layer_norm`)::
+
+    a   = LN(x_t W_ih^T; γ_ih, β_ih) + LN(h_{t-1} W_hh^T; γ_hh, β_hh) + b
+    h_t = o_t ⊙ tanh(LN(c_t; γ_c, β_c))
+
+with c_t itself as above (the state is not normalised); backward goes through each
+normalisation with `layer_norm_backward`.
+
+Variational dropout (Gal & Ghahramani 2016): one mask per sequence, held for all steps,
+multiplies x_t and the h_{t-1} that the recurrent products read (`dropped`); the mask
+is part of the step's input (``input_mask``, ``recurrent_mask``), and the gradients on
+x_t and h_{t-1} go back through it.
+
 Variable-length batches (``lengths``) follow `lstm_native.reference`'s conventions.
 """
 from __future__ import annotations
