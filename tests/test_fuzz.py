@@ -436,8 +436,14 @@ def recurrent_models(draw):
     if cls is ln.RNN:
         kwargs["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
     hidden_size = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        kwargs.update(input_dropout=draw(st.sampled_from([0.0, 0.3, 1.0])),
+                      recurrent_dropout=draw(st.sampled_from([0.0, 0.5, 1.0])))
     if cls is ln.LSTM:
         kwargs["proj_size"] = draw(st.integers(0, hidden_size - 1))
+        kwargs.update(draw(st.sampled_from([
+            {}, dict(peepholes=True), dict(clip=0.5, input_forget=True),
+            dict(peepholes=True, clip=3.0, input_forget=True), dict(layer_norm=True)])))
     return cls(draw(st.integers(1, 3)), hidden_size, **kwargs)
 
 
