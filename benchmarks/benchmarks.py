@@ -1,9 +1,9 @@
 """asv benchmarks of lstm_native: inference, a training step, backward alone, memory, GF/s.
 
 The full matrix: the LSTM (`Inference`, `TrainingStep`, `Backward`), the GRU
-(`GRUInference`, ...), the LSTM with a projection (`LSTMPInference`, ...) and with
-peepholes (`LSTMPeepholeInference`, ...) on the standard configurations A-F and S,
-float32 and float64, 1 and 2 threads. It takes a
+(`GRUInference`, ...), the LSTM with a projection (`LSTMPInference`, ...), with
+peepholes (`LSTMPeepholeInference`, ...) and layer-normalised (`LNLSTMInference`, ...)
+on the standard configurations A-F and S, float32 and float64, 1 and 2 threads. It takes a
 while; quick.py runs the same benchmarks on a few configurations, and a regular
 expression on the names or parameters picks other subsets (README.md,
 "Benchmarks"): ``asv run -b "^quick\\."``, ``asv run -b "'float32', 2\\)"``.
@@ -175,3 +175,5 @@ LSTMPInference, LSTMPTrainingStep, LSTMPBackward = _cell_benchmarks("lstmp", "LS
 # The LSTM with peepholes.
 (LSTMPeepholeInference, LSTMPeepholeTrainingStep,
  LSTMPeepholeBackward) = _cell_benchmarks("lstm-peephole", "LSTMPeephole")
+# The layer-normalised LSTM.
+LNLSTMInference, LNLSTMTrainingStep, LNLSTMBackward = _cell_benchmarks("ln-lstm", "LNLSTM")

@@ -138,6 +138,24 @@ def test_a_variant_cell_carries_its_options_and_its_baseline():
         "lstmp = lstm_native.LSTM with proj_size = H/4 vs torch.nn.LSTM")
 
 
+def test_the_layer_normalised_lstm_is_a_variant_against_the_plain_lstm():
+    cell = configs.CELLS["ln-lstm"]
+    assert (cell.options, cell.peers, cell.baseline, cell.overhead_target) == (
+        {"layer_norm": True}, (), "lstm", 1.25)
+    cfg = CONFIGS["E"].with_cell("ln-lstm")
+    model = ln.LSTM(cfg.input_size, cfg.hidden_size, **cfg.layer_kwargs())
+    assert model.layer_norm
+    # Its norm parameters: gains and biases of both projections' norms and of c's.
+    assert configs.parameter_count(cfg) == sum(p.size for p in model.parameters().values())
+    # The training forward keeps the norm buffer (9H + 3 per row) besides the plain
+    # LSTM's 6H: all but its 3 values per row.
+    rows = 50 * 32 * 2
+    assert configs.activation_bytes(cfg, 4) == rows * 15 * 512 * 4
+    assert model._norm_width == 9 * 512 + 3   # what the kernels keep per row
+    for mode in configs.MODES:
+        assert configs.mode_flops(cfg, mode) == configs.mode_flops(CONFIGS["E"], mode)
+
+
 def test_activations_and_parameters():
     cfg = CONFIGS["E"]
     assert configs.activation_bytes(cfg, 4) == 50 * 32 * 6 * 512 * 2 * 4
@@ -227,9 +245,10 @@ def test_asv_variant_benchmarks_time_the_layer_with_its_options(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
     full = importlib.import_module("benchmarks.benchmarks")
     for name in ("Inference", "TrainingStep", "Backward"):
-        cls = getattr(full, "LSTMPeephole" + name)
-        assert cls.cell == "lstm-peephole" and issubclass(cls, getattr(full, name))
-        assert cls.params == getattr(full, name).params
+        for prefix, cell in (("LSTMPeephole", "lstm-peephole"), ("LNLSTM", "ln-lstm")):
+            cls = getattr(full, prefix + name)
+            assert cls.cell == cell and issubclass(cls, getattr(full, name))
+            assert cls.params == getattr(full, name).params
     # asv names a benchmark module.class.method by the class's __name__ and finds it
     # again by that name: every public class is bound to its own name.
     classes = {k: v for k, v in vars(full).items() if isinstance(v, type)
@@ -250,8 +269,14 @@ def test_asv_variant_benchmarks_time_the_layer_with_its_options(monkeypatch):
     back = full.LSTMPeepholeBackward()
     back.setup(*params)
     back.time_backward(*params)
+    step = full.LNLSTMTrainingStep()
+    step.setup(*params)
+    step.time_step(*params)
+    assert step.model.layer_norm and step.model.grads["weight_ln_c_l0"].any()
     # A commit whose bench has cells but not this one: asv marks it skipped.
-    monkeypatch.delitem(configs.CELLS, "lstm-peephole")
+    # (a copy without it: deleting and restoring the key would reorder CELLS)
+    monkeypatch.setattr(configs, "CELLS", {k: v for k, v in configs.CELLS.items()
+                                           if k != "lstm-peephole"})
     monkeypatch.setattr(full, "_problems", {})
     with pytest.raises(NotImplementedError, match="no lstm-peephole cell"):
         full.LSTMPeepholeInference().setup(*params)
@@ -343,21 +368,24 @@ def test_a_tiny_lstmp_is_measured_against_torch():
 
 
 @pytest.mark.parametrize("mode", ["infer", "train", "bwd"])
-def test_a_tiny_peephole_lstm_is_measured_against_our_plain_lstm(mode):
-    # No peer has the peephole LSTM here: ours runs, and our plain LSTM on the same
-    # weights (but the peepholes) and data beside it, in the same blocks, labelled apart.
-    problem = peers.Problem.make(CONFIGS["F"].with_steps(4).with_cell("lstm-peephole"),
-                                 np.float32)
+@pytest.mark.parametrize("cell, own", [
+    ("lstm-peephole", {"weight_peephole_l0", "weight_peephole_l1"}),
+    ("ln-lstm", {f"{kind}_ln_{part}_l{k}" for kind in ("weight", "bias")
+                 for part in ("ih", "hh", "c") for k in (0, 1)})])
+def test_a_tiny_variant_lstm_is_measured_against_our_plain_lstm(mode, cell, own):
+    # No peer has the variant here: ours runs, and our plain LSTM on the same weights
+    # (but the variant's own) and data beside it, in the same blocks, labelled apart.
+    problem = peers.Problem.make(CONFIGS["F"].with_steps(4).with_cell(cell), np.float32)
     model = problem.ln_model(1)
-    assert model.peepholes and "weight_peephole_l1" in problem.state_dict
+    option = next(iter(configs.CELLS[cell].options))
+    assert getattr(model, option)
     plain = problem.baseline
     assert plain.cfg == CONFIGS["F"].with_steps(4) and plain.x is problem.x
     assert plain.dout is problem.dout and plain.baseline is None
-    assert set(problem.state_dict) - set(plain.state_dict) == {
-        "weight_peephole_l0", "weight_peephole_l1"}
+    assert set(problem.state_dict) - set(plain.state_dict) == own
     assert all(plain.state_dict[k] is v for k, v in problem.state_dict.items()
-               if "peephole" not in k)
-    assert not plain.ln_model(1).peepholes
+               if k not in own)
+    assert not getattr(plain.ln_model(1), option)
     assert peers.torch_task(problem, mode, 1) is None
     assert peers.ort_task(problem, mode, 1) is None
     found, _ = peers.available_libraries()
@@ -484,14 +512,15 @@ def test_command_line_rejects_unknown_choices(capsys):
 
 @pytest.mark.parametrize("text, cells", [
     (None, ["lstm"]), ("gru", ["gru"]), ("lstm,gru", ["lstm", "gru"]),
-    (" gru , lstm ", ["gru", "lstm"]), ("lstm,lstm-peephole", ["lstm", "lstm-peephole"])])
+    (" gru , lstm ", ["gru", "lstm"]), ("lstm,lstm-peephole", ["lstm", "lstm-peephole"]),
+    ("ln-lstm,lstm", ["ln-lstm", "lstm"])])
 def test_command_line_cells(text, cells):
     argv = [] if text is None else ["--cells", text]
     assert cli.build_parser().parse_args(argv).cells == cells
 
 
 @pytest.mark.parametrize("text, message", [
-    ("lstm,tree", "unknown cell tree; choose from lstm, gru, lstmp, lstm-peephole"),
+    ("lstm,tree", "unknown cell tree; choose from lstm, gru, lstmp, lstm-peephole, ln-lstm"),
     (",", "unknown cell (none)"), ("GRU", "unknown cell GRU")])
 def test_command_line_rejects_unknown_cells(text, message, capsys):
     with pytest.raises(SystemExit):

@@ -93,6 +93,11 @@ CELLS: dict[str, Cell] = {c.name: c for c in [
     # comparison) ONNX Runtime runs it: it is timed against our plain LSTM.
     Cell("lstm-peephole", "LSTM", gates=4, kept=6, options={"peepholes": True}, unit_params=3,
          peers=(), baseline="lstm", overhead_target=1.10),
+    # The layer-normalised LSTM (Ba et al. 2016): the pre-activations, c and h, and its
+    # norm buffer of 9H + 3 per row (3 left out here); gains and biases of the two
+    # projections' norms (4 · 4H) and of c's (2H). No peer has it.
+    Cell("ln-lstm", "LSTM", gates=4, kept=15, options={"layer_norm": True}, unit_params=18,
+         peers=(), baseline="lstm", overhead_target=1.25),
 ]}
 
 

@@ -22,7 +22,7 @@ NOTES = ("Times in ms (median); spread is the interquartile range relative to th
          "less the first layer's input gradient when it is not asked for); % GEMM is "
          "the share of numpy's SGEMM (float32) or DGEMM (float64) rate on the same "
          "threads, measured right after each configuration. ln / peer < 1: lstm_native "
-         "is faster. A variant no peer has (lstm-peephole) is timed side by side with "
+         "is faster. A variant no peer has (lstm-peephole, ln-lstm) is timed side by side with "
          "lstm_native's plain LSTM (library lstm_native:lstm) on the same weights and "
          "data: variant / plain > 1 is what the variant costs more.")
 
