@@ -213,13 +213,17 @@ def test_asv_suite_shares_the_configurations_and_has_a_quick_profile(monkeypatch
     quick = importlib.import_module("benchmarks.quick")
     assert full.CONFIGS is CONFIGS     # one definition, not a copy to keep in step
     for name in ("Inference", "TrainingStep", "Backward"):
-        lstm, gru, lstmp = (getattr(full, prefix + name) for prefix in ("", "GRU", "LSTMP"))
+        lstm, gru, lstmp, peephole, normed = (
+            getattr(full, prefix + name)
+            for prefix in ("", "GRU", "LSTMP", "LSTMPeephole", "LNLSTM"))
         # The LSTM's benchmarks keep their names and parameters (asv's history); the
-        # GRU's and the LSTMP's are the same benchmarks on those cells.
+        # other cells' are the same benchmarks on those cells.
         assert lstm.cell == "lstm" and gru.cell == "gru" and lstmp.cell == "lstmp"
-        assert issubclass(gru, lstm) and issubclass(lstmp, lstm)
-        for matrix in (lstm, gru, lstmp):
+        assert peephole.cell == "lstm-peephole" and normed.cell == "ln-lstm"
+        for matrix in (lstm, gru, lstmp, peephole, normed):
+            assert issubclass(matrix, lstm)
             profile = getattr(quick, matrix.__name__)
+            assert profile.__name__ == matrix.__name__ and profile.__module__ == quick.__name__
             assert issubclass(profile, matrix)
             assert matrix.params == [list(CONFIGS), ["float32", "float64"], [1, 2]]
             assert matrix.param_names == ["config", "dtype", "n_threads"]
