@@ -83,6 +83,7 @@ REGISTRY = {
     # sequences each, leaving their targets unpredictable (label noise, not a
     # regulariser). The memory, c, is never dropped.
     "lstm-vd": Cell(LSTM, {"recurrent_dropout": 0.1}, "LSTM-VD", "tab:brown"),
+    "ln-lstm": Cell(LSTM, {"layer_norm": True}, "LN-LSTM", "tab:pink"),
 }
 #: The labels of the models the command compares by default.
 CELLS = ("RNN", "GRU", "LSTM")
@@ -370,7 +371,8 @@ def lstm_gates(lstm: LSTM, x) -> dict:
     ----------
     lstm : LSTM
         One layer, one direction, plain: the reference's gate functions are the plain
-        LSTM's, so peepholes, a clip or coupled gates (input_forget) are refused.
+        LSTM's, so peepholes, a clip, coupled gates (input_forget) or a layer norm are
+        refused.
     x : array_like, (T, I)
         One sequence.
 
@@ -384,7 +386,8 @@ def lstm_gates(lstm: LSTM, x) -> dict:
     if lstm.num_layers != 1 or lstm.bidirectional:
         raise ValueError("lstm_gates needs a one-layer, one-direction LSTM")
     config = lstm.get_config()
-    variants = [f"{name}={config[name]!r}" for name in ("peepholes", "clip", "input_forget")
+    variants = [f"{name}={config[name]!r}" for name in
+                ("peepholes", "clip", "input_forget", "layer_norm")
                 if config[name] not in (False, None)]
     if variants:
         raise ValueError(f"lstm_gates needs a plain LSTM (the reference's gate functions), "

@@ -109,7 +109,8 @@ def test_a_subset_of_cells_in_the_order_given(tmp_path, capsys):
     ("rnn,gru,lstm", ["RNN", "GRU", "LSTM"]), ("LSTM, gru", ["LSTM", "GRU"]),
     ("Gru", ["GRU"]),
     ("lstm-vd,LSTM-CIFG, lstm-peephole,lstm", ["LSTM-VD", "LSTM-CIFG", "LSTM-peephole",
-                                               "LSTM"])])
+                                               "LSTM"]),
+    ("LN-lstm", ["LN-LSTM"])])
 def test_parse_cells(text, cells):
     assert longlag.parse_cells(text) == cells
 
@@ -136,7 +137,7 @@ def test_the_registry():
     are its first three, the plain layers."""
     assert list(longlag.REGISTRY)[:3] == ["rnn", "gru", "lstm"]
     assert longlag.CELLS == tuple(spec.label for spec in list(longlag.REGISTRY.values())[:3])
-    assert {"lstm-peephole", "lstm-cifg", "lstm-vd"} <= set(longlag.REGISTRY)
+    assert {"lstm-peephole", "lstm-cifg", "lstm-vd", "ln-lstm"} <= set(longlag.REGISTRY)
     colors = [spec.color for spec in longlag.REGISTRY.values()]
     assert len(set(colors)) == len(colors)
     for name, spec in longlag.REGISTRY.items():
@@ -149,6 +150,8 @@ def test_the_registry():
     assert longlag.REGISTRY["lstm-peephole"].options == {"peepholes": True}
     assert longlag.REGISTRY["lstm-cifg"].options == {"input_forget": True}
     assert longlag.REGISTRY["lstm-vd"].options == {"recurrent_dropout": 0.1}
+    assert longlag.REGISTRY["ln-lstm"].options == {"layer_norm": True}
+    assert longlag.REGISTRY["ln-lstm"].label == "LN-LSTM"
     assert all(not longlag.REGISTRY[name].options for name in ("rnn", "gru", "lstm"))
 
 
@@ -417,7 +420,7 @@ def test_lstm_gates_are_in_unit_interval_and_rebuild_the_hidden_states():
 
 @pytest.mark.parametrize("options, named", [
     ({"peepholes": True}, "peepholes=True"), ({"input_forget": True}, "input_forget=True"),
-    ({"clip": 3.0}, "clip=3.0")])
+    ({"clip": 3.0}, "clip=3.0"), ({"layer_norm": True}, "layer_norm=True")])
 def test_lstm_gates_refuse_the_variants(options, named):
     """The reference's gate functions are the plain LSTM's: no gates of another."""
     lstm = LSTM(2, 3, seed=0, **options)
