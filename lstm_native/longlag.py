@@ -78,10 +78,10 @@ REGISTRY = {
     "lstm": Cell(LSTM, {}, "LSTM", "tab:orange"),
     "lstm-peephole": Cell(LSTM, {"peepholes": True}, "LSTM-peephole", "tab:red"),
     "lstm-cifg": Cell(LSTM, {"input_forget": True}, "LSTM-CIFG", "tab:purple"),
-    # The recurrent connection only: a mask on x_t is held for the whole sequence, and
-    # with two input features it would hide the markers or the values of 10% of the
-    # sequences each, leaving their targets unpredictable (label noise, not a
-    # regulariser). The memory, c, is never dropped.
+    # The recurrent connection only: a mask on x_t is held for the whole sequence, so
+    # input_dropout=0.1 on the two input features would hide the markers of 10% of the
+    # sequences and the values of about 10% more, whose targets then cannot be
+    # predicted (label noise, not a regulariser). The memory, c, is never dropped.
     "lstm-vd": Cell(LSTM, {"recurrent_dropout": 0.1}, "LSTM-VD", "tab:brown"),
     "ln-lstm": Cell(LSTM, {"layer_norm": True}, "LN-LSTM", "tab:pink"),
 }
