@@ -341,10 +341,11 @@ def _forecast_section(results: dict, seed_text: str) -> list[str]:
 
 def _longlag_section(results: dict, seed_text: str) -> list[str]:
     configs = [config for config in results["configs"] if config["longlag"]]
-    # The cells measured (files saved before --cells hold RNN and LSTM), in CELLS' order;
-    # a configuration without one of them shows a dash there.
-    cells = [cell for cell in longlag.CELLS
-             if any(cell in config["longlag"]["table"][0] for config in configs)]
+    # The cells measured (files saved before --cells hold RNN and LSTM; --longlag-args
+    # "--cells ..." adds the variants), in the registry's order; a configuration without
+    # one of them shows a dash there.
+    cells = [spec.label for spec in longlag.REGISTRY.values()
+             if any(spec.label in config["longlag"]["table"][0] for config in configs)]
     lines = ["## `python -m lstm_native longlag`", "",
              *_sample(results, "longlag", "seed 0"),
              f"Test MSE over seeds {seed_text} (`--seeds {seed_text}`); solved = MSE < "

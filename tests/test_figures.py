@@ -53,7 +53,8 @@ def _fake_results(seeds=(0, 1, 2), cells=("RNN", "LSTM")):
         mse = {"RNN": {"test_mse": [0.1 + shift, 0.01, 0.2][:n],
                        "solved": [False, True, False][:n]},
                "GRU": {"test_mse": [3e-5, 2e-5, 5e-5][:n], "solved": [True] * n},
-               "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n}}
+               "LSTM": {"test_mse": [0.001, 0.002, 0.003][:n], "solved": [True] * n},
+               "LN-LSTM": {"test_mse": [4e-4, 5e-4, 6e-4][:n], "solved": [True] * n}}
         return {
             "table": [{"lag": 4, "trivial_mse": [0.17] * n,
                        **{cell: mse[cell] for cell in cells}}],
@@ -173,6 +174,16 @@ def test_render_longlag_with_three_cells(figures):
                            "3e-05 [2e-05, 5e-05]", "3/3", "0.002 [0.001, 0.003]", "3/3"]
     assert [row[2] for row in grad_rows] == ["RNN", "GRU", "LSTM"] * 2
     assert len(gates_rows) == 2 and "longlag_gates.png" in text
+
+
+def test_render_longlag_with_a_variant(figures):
+    """--longlag-args "--cells ln-lstm,lstm": the variants' columns too, in the
+    registry's order."""
+    (mse_header, mse_rows), (_, grad_rows), _ = _longlag_tables(
+        figures.render(_fake_results(cells=("LN-LSTM", "LSTM"))))
+    assert mse_header[4:] == ["LSTM MSE", "LSTM solved", "LN-LSTM MSE", "LN-LSTM solved"]
+    assert mse_rows[0][-2:] == ["0.0005 [0.0004, 0.0006]", "3/3"]
+    assert [row[2] for row in grad_rows] == ["LSTM", "LN-LSTM"] * 2
 
 
 def test_render_longlag_without_an_lstm_has_no_gates(figures):
