@@ -307,22 +307,6 @@ def test_asv_gru_benchmarks_are_skipped_on_a_commit_without_cells(monkeypatch):
 
 # -- ONNX Runtime -------------------------------------------------------------------------
 
-def test_gate_order_torch_to_onnx():
-    H = 2
-    w = np.repeat(np.arange(4), H)[:, None] * np.ones((1, 3))   # rows: i i f f g g o o
-    converted = peers.torch_to_onnx_gates(w)
-    assert converted[:, 0].tolist() == [0, 0, 3, 3, 1, 1, 2, 2]  # i o f c(=g)
-    assert peers.torch_to_onnx_gates(np.arange(8.0)).tolist() == [0, 1, 6, 7, 2, 3, 4, 5]
-
-
-def test_gate_order_torch_to_onnx_gru():
-    H = 2
-    w = np.repeat(np.arange(3), H)[:, None] * np.ones((1, 3))   # rows: r r z z n n
-    converted = peers.torch_to_onnx_gates(w, "gru")
-    assert converted[:, 0].tolist() == [1, 1, 0, 0, 2, 2]       # z r h(=n)
-    assert peers.torch_to_onnx_gates(np.arange(6.0), "gru").tolist() == [2, 3, 0, 1, 4, 5]
-
-
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("num_layers, bidirectional, bias", [
     (1, False, True), (2, False, True), (2, True, True), (1, False, False)])
@@ -333,9 +317,11 @@ def test_onnxruntime_matches_lstm_native(cell, num_layers, bidirectional, bias):
     layer = getattr(ln, configs.CELLS[cell].layer)
     model = layer(I, H, num_layers, bidirectional=bidirectional, bias=bias, seed=1)
     x = np.random.default_rng(2).standard_normal((T, N, I)).astype(np.float32)
-    session = peers.onnx_session(peers.onnx_recurrent_model(
+    from lstm_native.onnx import recurrent_model
+
+    session = peers.onnx_session(recurrent_model(
         model.state_dict(), I, H, num_layers, bidirectional, cell), 1)
-    (y,) = session.run(["Y"], {"X": x})
+    (y,) = session.run(["out"], {"x": x})
     expected = model.eval()(x)[0]
     assert y.shape == expected.shape
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,8 @@ Run ``python -m lstm_native.bench --help``. The package, one job per module:
   and the FLOPs they need (the asv suite in benchmarks/ imports them too);
 - `machine`: the machine and settings the figures depend on;
 - `timing`: alternating blocks of runs, medians, the GEMM rate to compare against;
-- `peers`: each library's call on shared weights and data, incl. ONNX graph building;
+- `peers`: each library's call on shared weights and data (the ONNX model is
+  `lstm_native.onnx.recurrent_model`'s);
 - `memory`: a training step's peak RSS, from ``/proc``, in a fresh process each;
 - `report`: the tables, as text, markdown and JSON;
 - `run`: one run as the command line asks; `cli`: the command line's options.
@@ -22,13 +23,11 @@ from .cli import main
 from .configs import (CELLS, CONFIGS, LIBRARIES, MODES, Cell, Config, activation_bytes,
                       backward_flops, forward_flops, mode_flops)
 from .machine import kernel_module, machine_info, simd_level
-from .peers import onnx_recurrent_model, torch_to_onnx_gates
 from .report import Table
 from .timing import gemm_rate
 
 __all__ = [
     "Cell", "CELLS", "Config", "CONFIGS", "MODES", "LIBRARIES", "forward_flops",
-    "backward_flops", "mode_flops", "activation_bytes", "torch_to_onnx_gates",
-    "onnx_recurrent_model",
+    "backward_flops", "mode_flops", "activation_bytes",
     "kernel_module", "simd_level", "machine_info", "gemm_rate", "Table", "main",
 ]

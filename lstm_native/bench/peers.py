@@ -27,8 +27,7 @@ from .configs import CELLS, LIBRARIES, Config
 from .machine import optional_import
 from .timing import Schedule, Task, Timing, time_tasks
 
-__all__ = ["Problem", "torch_to_onnx_gates", "onnx_recurrent_model", "onnx_session",
-           "TASK_FACTORIES", "available_libraries", "measure"]
+__all__ = ["Problem", "onnx_session", "TASK_FACTORIES", "available_libraries", "measure"]
 
 #: Largest relative difference |peer - ours| / max(1, max|ours|) accepted before timing.
 AGREEMENT_RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
@@ -95,103 +94,14 @@ def _check_agreement(name: str, actual, expected, dtype) -> None:
 
 
 # -- ONNX Runtime's LSTM and GRU operators ---------------------------------------------
+# The model is `lstm_native.onnx.recurrent_model`'s (imported when the runner is built).
 
-#: Where ONNX's gate blocks are in PyTorch's: the LSTM's (i, f, g, o) are ONNX's
-#: (i, o, f, c), c being g; the GRU's (r, z, n) are ONNX's (z, r, h), h being n.
-ONNX_GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
-
-
-def torch_to_onnx_gates(a: np.ndarray, cell: str = "lstm") -> np.ndarray:
-    """Reorder a weight (G·H, ·) or bias (G·H,) from PyTorch's gate order to ONNX's.
-
-    Parameters
-    ----------
-    a : numpy.ndarray, (G·H,) or (G·H, K)
-        Rows in blocks of H, G of them: for the LSTM input, forget, cell candidate,
-        output gate; for the GRU reset, update, new gate.
-    cell : {"lstm", "gru"}
-
-    Returns
-    -------
-    numpy.ndarray
-        A copy with the blocks as input, output, forget, cell candidate (LSTM), or as
-        update, reset, new gate (GRU).
-    """
-    order = ONNX_GATE_ORDER[cell]
-    a = np.asarray(a)
-    H = a.shape[0] // len(order)
-    return np.ascontiguousarray(a.reshape(len(order), H, *a.shape[1:])[list(order)]
-                                .reshape(a.shape))
-
-
-def onnx_recurrent_model(state_dict: dict, input_size: int, hidden_size: int,
-                         num_layers: int = 1, bidirectional: bool = False,
-                         cell: str = "lstm"):
-    """An ONNX model of a stacked LSTM or GRU with the given PyTorch-named weights.
-
-    One ``LSTM`` or ``GRU`` node per layer (W, R and B converted to ONNX's gate order,
-    the two biases concatenated; the GRU with linear_before_reset=1, which is PyTorch's
-    GRU), then the output reshaped from ONNX's (T, D, N, H) to PyTorch's (T, N, D·H) to
-    feed the next layer.
-
-    Parameters
-    ----------
-    state_dict : dict of str to numpy.ndarray
-        ``weight_ih_l{k}``, ``weight_hh_l{k}``, optional ``bias_ih_l{k}``, ``bias_hh_l{k}``
-        (and the ``_reverse`` ones when bidirectional), as `ln.LSTM.state_dict` and
-        `ln.GRU.state_dict` give.
-    input_size, hidden_size, num_layers : int
-    bidirectional : bool
-    cell : {"lstm", "gru"}
-
-    Returns
-    -------
-    onnx.ModelProto
-        Input ``X`` (T, N, I) float32, output ``Y`` (T, N, D·H) float32, opset 17.
-    """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    H, D, G = hidden_size, 2 if bidirectional else 1, CELLS[cell].gates
-    op, options = {"lstm": ("LSTM", {}), "gru": ("GRU", {"linear_before_reset": 1})}[cell]
-    nodes, weights = [], []
-    layer_in = "X"
-    for layer in range(num_layers):
-        w, r, b = [], [], []
-        for direction in range(D):
-            sfx = f"_l{layer}" + ("_reverse" if direction else "")
-            w.append(torch_to_onnx_gates(state_dict[f"weight_ih{sfx}"], cell))
-            r.append(torch_to_onnx_gates(state_dict[f"weight_hh{sfx}"], cell))
-            zeros = np.zeros(G * H)
-            b.append(np.concatenate([
-                torch_to_onnx_gates(state_dict.get(f"bias_ih{sfx}", zeros), cell),
-                torch_to_onnx_gates(state_dict.get(f"bias_hh{sfx}", zeros), cell)]))
-        for name, arrays in (("W", w), ("R", r), ("B", b)):
-            weights.append(numpy_helper.from_array(np.stack(arrays).astype(np.float32),
-                                                   f"{name}{layer}"))
-        y, out = f"Y{layer}", ("Y" if layer == num_layers - 1 else f"H{layer}")
-        nodes.append(helper.make_node(
-            op, [layer_in, f"W{layer}", f"R{layer}", f"B{layer}"], [y],
-            hidden_size=H, direction="bidirectional" if D == 2 else "forward", **options))
-        if D == 1:  # (T, 1, N, H) -> (T, N, H)
-            weights.append(numpy_helper.from_array(np.array([1], np.int64), f"axes{layer}"))
-            nodes.append(helper.make_node("Squeeze", [y, f"axes{layer}"], [out]))
-        else:       # (T, 2, N, H) -> (T, N, 2, H) -> (T, N, 2H)
-            weights.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64),
-                                                   f"shape{layer}"))
-            nodes.append(helper.make_node("Transpose", [y], [f"{y}t"], perm=[0, 2, 1, 3]))
-            nodes.append(helper.make_node("Reshape", [f"{y}t", f"shape{layer}"], [out]))
-        layer_in = out
-    graph = helper.make_graph(
-        nodes, cell,
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", input_size])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", "N", D * H])],
-        initializer=weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="lstm_native.bench")
-    model.ir_version = 8  # opset 17's: readable by any ONNX Runtime since 1.12
-    onnx.checker.check_model(model)
-    return model
+def __getattr__(name: str):
+    # The gate reordering moved to lstm_native.onnx, which needs onnx: imported on use.
+    if name == "torch_to_onnx_gates":
+        from lstm_native.onnx import torch_to_onnx_gates
+        return torch_to_onnx_gates
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def onnx_session(model, n_threads: int):
@@ -293,16 +203,18 @@ def ort_task(problem: Problem, mode: str, n_threads: int, check: bool = True) ->
     if (mode != "infer" or problem.dtype != np.float32
             or "onnxruntime" not in CELLS[problem.cfg.cell].peers):
         return None
+    from lstm_native.onnx import recurrent_model
+
     cfg = problem.cfg
-    session = onnx_session(onnx_recurrent_model(problem.state_dict, cfg.input_size,
-                                                cfg.hidden_size, cfg.num_layers,
-                                                cfg.bidirectional, cfg.cell), n_threads)
-    feed = {"X": problem.x}
+    session = onnx_session(recurrent_model(problem.state_dict, cfg.input_size,
+                                           cfg.hidden_size, cfg.num_layers,
+                                           cfg.bidirectional, cfg.cell), n_threads)
+    feed = {"x": problem.x}
     if check:
         _check_agreement(f"ONNX Runtime's {CELLS[cfg.cell].layer}",
-                         session.run(["Y"], feed)[0],
+                         session.run(["out"], feed)[0],
                          problem.reference_output, problem.dtype)
-    return Task("onnxruntime", lambda: session.run(["Y"], feed))
+    return Task("onnxruntime", lambda: session.run(["out"], feed))
 
 
 TASK_FACTORIES = {"lstm_native": ln_task, "torch": torch_task, "onnxruntime": ort_task}
