@@ -49,7 +49,6 @@ _LSTM_ONLY_HERE = {"proj_size": 0, "peepholes": False, "clip": None, "input_forg
 _DTYPES = ("float32", "float64")
 
 
-
 def _keras():
     """Keras, imported on first use: importing this module needs neither Keras nor its
     backend."""
@@ -67,6 +66,11 @@ def _keras_recurrent_classes() -> tuple:
     """Keras' recurrent layers that convert (alone or in a Bidirectional)."""
     keras = _keras()
     return keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN
+
+
+def _gate_order(cls) -> tuple:
+    """`_GATE_ORDER` of our layer class `cls` or a subclass of one."""
+    return next(order for base, order in _GATE_ORDER.items() if issubclass(cls, base))
 
 
 def _reorder(a: np.ndarray, order: tuple, axis: int) -> np.ndarray:
@@ -95,11 +99,13 @@ def _dtype(layer) -> str:
 
 
 def _numpy(variable) -> np.ndarray:
+    """A Keras variable's value as our own NumPy array."""
     keras = _keras()
     return np.array(keras.ops.convert_to_numpy(variable))
 
 
 def _check_built(layer) -> None:
+    """ValueError for a Keras layer without weights yet."""
     if not layer.built:
         raise ValueError(f"Keras layer {layer.name!r} is not built, so it has no weights "
                          f"yet: call it on data or build(input_shape) first")
@@ -161,7 +167,7 @@ def _cell_spec(layer, in_bidirectional: bool) -> _Spec:
             options["unit_forget_bias"] = bool(cell.unit_forget_bias and cell.use_bias)
         else:
             options["reset_after"] = bool(cell.reset_after)
-    order = _GATE_ORDER[cls]
+    order = _gate_order(cls)
     kernel, recurrent = _numpy(cell.kernel), _numpy(cell.recurrent_kernel)
     weights = {"weight_ih": _reorder(kernel.T, order, 0),
                "weight_hh": _reorder(recurrent.T, order, 0)}
@@ -217,6 +223,7 @@ def _build_recurrent(specs: list) -> Module:
 
 
 def _dense(layer) -> Linear:
+    """A Keras Dense with the linear activation as our Linear: weight = kernelᵀ."""
     _check_built(layer)
     activation = _activation_name(layer.activation)
     if activation != "linear":
@@ -233,6 +240,7 @@ def _dense(layer) -> Linear:
 
 
 def _dropout(layer) -> Dropout:
+    """A Keras Dropout as ours (both the identity in inference)."""
     if layer.noise_shape is not None:
         raise ValueError(f"Keras Dropout {layer.name!r} has noise_shape="
                          f"{layer.noise_shape!r}: our Dropout draws every element")
@@ -305,9 +313,11 @@ def from_keras(layer_or_model):
         bidirectional for a `Bidirectional`, with Keras' `dropout` and
         `recurrent_dropout` as `input_dropout` and `recurrent_dropout`. It returns every
         step and the final state, whatever Keras' `return_sequences` and
-        `return_state`: Keras' output with return_sequences=False is ``out[:, -1]``,
-        its states are ``h_n[0]`` (and ``c_n[0]``), for a `Bidirectional` the forward
-        direction's then the reverse's, ``h_n[0]``, ``h_n[1]``. A `Dense` becomes a
+        `return_state`: Keras' output with return_sequences=False is ``out[:, -1]``
+        (for a `Bidirectional`, ``LastStep(batch_first=True, bidirectional=True)(out)``:
+        the reverse direction ends at step 0), its states are ``h_n[0]`` (and
+        ``c_n[0]``), for a `Bidirectional` the forward direction's then the reverse's,
+        ``h_n[0]``, ``h_n[1]``. A `Dense` becomes a
         `Linear`, a `Dropout` a `Dropout`. A Sequential becomes a `Sequential`:
         consecutive recurrent layers of one kind, size and configuration are one
         stacked layer (`num_layers`), a layer with return_sequences=False is followed
@@ -394,7 +404,7 @@ def _keras_cell_weights(module, layer: int, direction: int) -> list:
     directions."""
     suffix = f"_l{layer}" + ("_reverse" if direction else "")
     params = module.parameters()
-    order = _GATE_ORDER[type(module)]
+    order = _gate_order(type(module))
     weights = [_reorder(params["weight_ih" + suffix], order, 0).T,
                _reorder(params["weight_hh" + suffix], order, 0).T]
     if module.bias:
@@ -436,7 +446,8 @@ def _keras_recurrent(module, return_sequences: bool, return_state: bool) -> list
         cells = ([rnn.forward_layer.cell, rnn.backward_layer.cell] if D == 2
                  else [rnn.cell])
         for direction, cell in enumerate(cells):
-            for variable, value in zip(cell.weights, _keras_cell_weights(module, k, direction)):
+            values = _keras_cell_weights(module, k, direction)
+            for variable, value in zip(cell.weights, values, strict=True):
                 variable.assign(value)
         if k and module.dropout > 0:
             layers.append(keras.layers.Dropout(module.dropout, dtype=dtype))
@@ -487,6 +498,7 @@ def _last_steps(layers: list) -> set:
 
 
 def _to_sequential(model: Sequential):
+    """Our Sequential as a keras.Sequential taking (N, T, I)."""
     keras = _keras()
     if model.stateful:
         raise ValueError("model is stateful: Keras' stateful layers need their batch size "

@@ -7,7 +7,10 @@ outside TensorFlow (Keras' type promotion maps float64 to float32 there): those 
 compared to float32's tolerance.
 """
 import doctest
+import importlib.util
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -379,3 +382,16 @@ def test_to_keras_refuses(make, error, match):
 def test_to_keras_refuses_states_of_a_stack():
     with pytest.raises(ValueError, match="num_layers=2"):
         to_keras(GRU(I, H, num_layers=2), return_state=True)
+
+
+def test_import_needs_no_keras_and_a_call_says_what_is_missing():
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed: Keras imports with it")
+    # A backend that is not installed: Keras fails to import.
+    code = ("import lstm_native.keras as lk\n"
+            "try:\n    lk.to_keras(None)\n"
+            "except ImportError as e:\n    print(e)\n")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert "lstm_native.keras needs Keras 3" in result.stdout
