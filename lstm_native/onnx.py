@@ -756,10 +756,20 @@ class _Seq:
 
     Axes are (label, size): "T" and "N" (size None), "F" features, "D" and "H" ONNX's
     directions and hidden units, "1" a singleton; the input's first two axes are "?0"
-    and "?1" until a recurrent node says which is time."""
+    and "?1" until a recurrent node says which is time.
 
-    def __init__(self, layers, ours, axes):
+    `state` marks a recurrent node's Y_h itself (a bare layer's output h_n). `part` marks
+    a piece of `LastStep(bidirectional=True)` being assembled: "first" (step 0 of the
+    sequence `layers` computes), then "forward" or "reverse" (a half of the features)."""
+
+    def __init__(self, layers, ours, axes, state=False, part=None):
         self.layers, self.ours, self.axes = tuple(layers), tuple(ours), tuple(axes)
+        self.state, self.part = state, part
+
+
+def _is_state(value) -> bool:
+    return (isinstance(value, _Seq) and value.state) or \
+        (isinstance(value, _Marker) and value.kind == "state")
 
 
 class _Shape:
@@ -891,8 +901,14 @@ class _Loader:
         y_axes = [("T", None), ("D", D), ("N", None), ("H", H)]
         if layout:
             y_axes[:3] = [("N", None), ("T", None), ("D", D)]
-        state = _Marker("state", layer)
-        return [_Seq(X.layers + (layer,), out_ours, y_axes), state, state]
+        # Y_h is each direction's final hidden state: `LastStep` of the output (lengths
+        # respected), (N, D·H) as ours, (D, N, H) or in layout 1 (N, D, H) as ONNX's.
+        h_axes = [("D", D), ("N", None), ("H", H)]
+        if layout:
+            h_axes[:2] = h_axes[1::-1]
+        last = LastStep(batch_first=layer.batch_first, bidirectional=D == 2)
+        y_h = _Seq(X.layers + (layer, last), (("N", None), F), h_axes, state=True)
+        return [_Seq(X.layers + (layer,), out_ours, y_axes), y_h, _Marker("state", layer)]
 
     def _glue(self, node, a, inputs):
         op, where = node.op_type, _where(node)
@@ -902,9 +918,14 @@ class _Loader:
         if isinstance(x, _Shape) or (op in ("Concat", "Unsqueeze")
                                      and any(isinstance(i, _Shape) for i in inputs)):
             return self._shape(node, a, inputs)
+        if op == "Concat" and all(_is_state(i) for i in inputs) and a["axis"] == 0:
+            return [_Marker("state")]   # the final states of the layers, one after the other
         if not isinstance(x, _Seq):
             raise ValueError(f"{where}: the graph's input reaches its second input; only its "
                              "first may carry it")
+        if x.part is not None or (op == "Concat" and any(
+                isinstance(i, _Seq) and i.part for i in inputs)):
+            return [self._bidirectional_last_step(node, a, inputs)]
         axes = list(x.axes)
         if op in ("Identity", "Dropout"):
             return [x, None]
@@ -1048,6 +1069,9 @@ class _Loader:
         if node.op_type == "Gather":
             index = self._const(inputs[1], where)
             axis = a.get("axis", 0) % len(axes)
+            if np.ndim(index) == 0 and int(index) == 0 and axes[axis][0] == "T":
+                del axes[axis]
+                return _Seq(x.layers, x.ours, axes, part="first")
             if np.ndim(index) != 0 or int(index) != -1 or axes[axis][0] != "T":
                 raise ValueError(f"{where}: only the last step (index -1 along the time "
                                  "axis) has a layer of ours (LastStep)")
@@ -1058,6 +1082,10 @@ class _Loader:
             if "starts" in a:
                 starts, ends, axes_ = a["starts"], a["ends"], a.get("axes")
             axes_ = list(range(len(starts))) if axes_ is None else list(axes_)
+            if len(axes_) == 1 and int(axes_[0]) % len(axes) == len(axes) - 1 and \
+                    isinstance(x.layers[-1], LastStep) and not x.layers[-1].bidirectional:
+                # the forward half of each sequence's last step
+                return self._half(node, x, "forward", starts, ends, steps)
             if len(axes_) != 1 or axes[int(axes_[0]) % len(axes)][0] != "T" or \
                     int(starts[0]) != -1 or int(ends[0]) < 0 or \
                     (steps is not None and int(steps[0]) != 1):
@@ -1065,6 +1093,48 @@ class _Loader:
                                  "time axis) has a layer of ours (LastStep)")
             axes[int(axes_[0]) % len(axes)] = ("1", 1)
         return self._then(x, self._last_step_layer(x), axes, where)
+
+    def _half(self, node, x, part, starts, ends, steps):
+        """The forward half [0:H] of a last step, or the reverse half [H:2H] of step 0."""
+        F = x.axes[-1][1]
+        H = F // 2
+        wanted = (0, H) if part == "forward" else (H, F)
+        start, end = int(starts[0]), min(int(ends[0]), F)
+        if x.axes[-1][0] != "F" or F % 2 or (start, end) != wanted or \
+                (steps is not None and int(steps[0]) != 1):
+            raise ValueError(f"{_where(node)}: only the halves of a bidirectional output, the "
+                             "forward one at the last step and the reverse one at step 0, "
+                             "have a layer of ours (LastStep(bidirectional=True))")
+        if part == "reverse":
+            return _Seq(x.layers, x.ours, x.axes[:-1] + (("F", H),), part=part)
+        # The sequence before the LastStep: its layers, and its axes in its layout.
+        time_batch = (("N", None), ("T", None)) if x.layers[-1].batch_first else \
+            (("T", None), ("N", None))
+        return _Seq(x.layers[:-1], time_batch + x.ours[-1:], x.axes[:-1] + (("F", H),),
+                    part=part)
+
+    def _bidirectional_last_step(self, node, a, inputs):
+        """Slice [H:2H] of step 0 (the reverse half), and the Concat of the forward half
+        at the last step with it: `LastStep(bidirectional=True)`."""
+        where, x = _where(node), inputs[0]
+        if node.op_type == "Identity":
+            return x
+        if node.op_type == "Slice" and x.part == "first":
+            starts, ends, axes_, steps = ([np.ravel(self._const(i, where)) if i is not None
+                                           else None for i in inputs[1:]] + [None] * 3)[:4]
+            axis = len(x.axes) - 1 if axes_ is None else int(axes_[0]) % len(x.axes)
+            if axis == len(x.axes) - 1 and len(starts) == 1:
+                return self._half(node, x, "reverse", starts, ends, steps)
+        if node.op_type == "Concat" and len(inputs) == 2 and \
+                [getattr(i, "part", None) for i in inputs] == ["forward", "reverse"] and \
+                inputs[0].layers == inputs[1].layers and \
+                a["axis"] % len(x.axes) == len(x.axes) - 1:
+            F = ("F", 2 * x.axes[-1][1])
+            last = LastStep(batch_first=x.ours[0][0] == "N", bidirectional=True)
+            return _Seq(x.layers + (last,), (("N", None), F), x.axes[:-1] + (F,))
+        raise ValueError(f"{where}: only the halves of a bidirectional output, the forward one "
+                         "at the last step and the reverse one at step 0, concatenated, have "
+                         "a layer of ours (LastStep(bidirectional=True))")
 
     def _linear(self, node, a, x, inputs):
         where, axes = _where(node), x.axes
@@ -1110,7 +1180,7 @@ class _Loader:
                              f"{[a[0] for a in y.axes]}, which our model's output "
                              f"{[a[0] for a in y.ours]} is not")
         for name, value in zip([o.name for o in self.graph.output[1:]], outputs[1:]):
-            if not (bare and isinstance(value, _Marker) and value.kind == "state"):
+            if not (bare and _is_state(value)):
                 raise ValueError(f"the graph's output {name!r} is not our model's output nor "
                                  "a bare recurrent layer's final state")
         return layers[0] if bare else Sequential(*layers)

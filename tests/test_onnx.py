@@ -131,7 +131,7 @@ VARIANTS = {"lstm": [{}, {"peepholes": True}, {"clip": 1.5}, {"input_forget": Tr
 GRID = [(kind, variant, L, bi, bf, head)
         for kind in VARIANTS for variant in VARIANTS[kind]
         for L, bi, bf, head in itertools.product((1, 2), (False, True), (False, True),
-                                                 (None, "last", "seq"))
+                                                 (None, "last", "last-bi", "seq"))
         # every variant over the layouts, the full grid on the plain cells
         if not variant or (L, head) in ((2, None), (1, "last"))]
 
@@ -251,6 +251,8 @@ def test_layout_1_nodes_match_the_onnx_reference_evaluator(kind, direction):
 # -- load -----------------------------------------------------------------------------
 
 ROUND_TRIPS = [("lstm", {"peepholes": True}, 2, True, True, None),
+               ("lstm", {}, 2, True, True, "last-bi"),
+               ("gru", {}, 1, True, False, "last-bi"),
                ("lstm", {"clip": 1.5, "input_forget": True}, 1, False, False, "last"),
                ("gru", {"reset_after": False}, 2, True, False, None),
                ("gru", {}, 1, True, True, "last"),
@@ -329,6 +331,54 @@ def test_load_a_torch_export(kind, batch_first, bidirectional, exporter):
     session = ln_onnx.InferenceSession(exported)
     np.testing.assert_allclose(session.run(["y"], {"x": x.numpy()})[0], expected, rtol=0,
                                atol=ATOL)
+
+
+def keras_like_graph(kind, bidirectional, rng):
+    """The graph tf2onnx writes for a Keras recurrent layer (return_sequences=False) and a
+    Dense head: x (N, T, I) transposed to time-major, the node's final state Y_h (D, N, H)
+    as the output, squeezed (one direction) or transposed and reshaped to (N, D·H), then
+    MatMul and Add."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    D, G, I, H = 1 + bidirectional, {"LSTM": 4, "GRU": 3}[kind], 3, 5
+    weights = {"W": rng.standard_normal((D, G * H, I)), "R": rng.standard_normal((D, G * H, H)),
+               "B": rng.standard_normal((D, 2 * G * H)), "kernel": rng.standard_normal((D * H, 2)),
+               "bias": rng.standard_normal(2),
+               "axes": np.array([0]), "perm_shape": np.array([0, -1])}
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node(kind, ["xt", "W", "R", "B"], ["", "y_h"], hidden_size=H,
+                              direction="bidirectional" if bidirectional else "forward",
+                              **({"linear_before_reset": 1} if kind == "GRU" else {}))]
+    if bidirectional:
+        nodes += [helper.make_node("Transpose", ["y_h"], ["h_t"], perm=[1, 0, 2]),
+                  helper.make_node("Reshape", ["h_t", "perm_shape"], ["h"])]
+    else:
+        nodes.append(helper.make_node("Squeeze", ["y_h", "axes"], ["h"]))
+    nodes += [helper.make_node("MatMul", ["h", "kernel"], ["hk"]),
+              helper.make_node("Add", ["hk", "bias"], ["out"])]
+    graph = helper.make_graph(
+        nodes, "keras", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", I])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 2])],
+        [numpy_helper.from_array((0.5 * v).astype(np.float32) if v.dtype == np.float64 else v,
+                                 k) for k, v in weights.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],
+                             ir_version=7)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_load_the_final_state_head_tf2onnx_writes(kind, bidirectional):
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(4)
+    proto = keras_like_graph(kind, bidirectional, rng)
+    x = rng.standard_normal((3, 6, 3)).astype(np.float32)
+    expected = ort.InferenceSession(proto.SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    loaded = ln_onnx.load(proto)
+    assert [type(layer) for layer in loaded] == [getattr(ln, kind), ln.LastStep, ln.Linear]
+    assert loaded[0].batch_first and loaded[1].bidirectional == bidirectional
+    assert_agree([loaded(x)], expected)
+    assert_agree(ln_onnx.InferenceSession(proto).run(None, {"x": x}), expected)
 
 
 # -- the session's interface and the errors -------------------------------------------
