@@ -210,8 +210,8 @@ def test_layout_1_nodes_match_the_onnx_reference_evaluator(kind, direction):
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(3)
-    D, G, N, T, I, H = 1 + (direction == "bidirectional"), {"LSTM": 4, "GRU": 3, "RNN": 1}[kind], \
-        3, 5, 2, 4
+    D, G = 1 + (direction == "bidirectional"), {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    N, T, I, H = 3, 5, 2, 4
     arrays = {"X": rng.standard_normal((N, T, I)), "W": rng.standard_normal((D, G * H, I)),
               "R": rng.standard_normal((D, G * H, H)), "B": rng.standard_normal((D, 2 * G * H)),
               "sequence_lens": np.array([5, 2, 4], np.int32),
