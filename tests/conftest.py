@@ -198,7 +198,10 @@ def assert_all_equal(a_list, b_list, names=None) -> None:
 # not installed. Where the peers are meant to be there (CI on Python 3.11, the one version
 # torch 2.13.0 installs on), LSTM_NATIVE_REQUIRE_PEERS lists them, e.g. torch,onnxruntime,
 # and one that does not import stops the run (pytest exits 4): a broken install cannot
-# pass by skipping the cross-checks.
+# pass by skipping the cross-checks. Keras is tested on the torch backend (its default,
+# TensorFlow, is not installed): set before anything imports it.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 
 def pytest_configure(config):
     required = os.environ.get("LSTM_NATIVE_REQUIRE_PEERS", "")
