@@ -13,7 +13,9 @@ import pytest
 from conftest import ort_session, randn, random_lengths, rtol_for
 
 import lstm_native as ln
-from lstm_native.bench.peers import torch_to_onnx_gates
+
+# The bridge's gate reordering (lstm_native.onnx needs onnx: the module skips without it).
+torch_to_onnx_gates = pytest.importorskip("lstm_native.onnx").torch_to_onnx_gates
 
 OPSET = 14
 # Our rows p_i, p_f, p_o in ONNX's order i, o, f (lstm_native.onnx will need the same).

@@ -96,14 +96,6 @@ def _check_agreement(name: str, actual, expected, dtype) -> None:
 # -- ONNX Runtime's LSTM and GRU operators ---------------------------------------------
 # The model is `lstm_native.onnx.recurrent_model`'s (imported when the runner is built).
 
-def __getattr__(name: str):
-    # The gate reordering moved to lstm_native.onnx, which needs onnx: imported on use.
-    if name == "torch_to_onnx_gates":
-        from lstm_native.onnx import torch_to_onnx_gates
-        return torch_to_onnx_gates
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def onnx_session(model, n_threads: int):
     """An ONNX Runtime CPU session on `n_threads` intra-op threads, one inter-op."""
     import onnxruntime as ort
