@@ -30,6 +30,8 @@ torch is imported here, and this module is never imported by ``lstm_native`` its
 """
 from __future__ import annotations
 
+import copy
+import sys
 import threading
 
 import numpy as np
@@ -58,18 +60,19 @@ def _check_factory(name: str, device, dtype) -> np.dtype:
     return np.dtype("float64" if resolved == torch.float64 else "float32")
 
 
-def _check_tensors(module, named: dict) -> None:
-    """The parameters and inputs of a call: CPU tensors, parameters float32 or float64,
-    all of one dtype (`named`: what to call each in a message -> tensor or None)."""
+def _check_tensors(module, params: list, inputs: dict) -> None:
+    """The parameters and inputs of a call: CPU tensors, the parameters float32 or
+    float64 (`inputs`: what to call each in a message -> tensor or None)."""
     name = type(module).__name__
-    for what, t in named.items():
+    for what, t in (*(("the parameters", p) for p in params), *inputs.items()):
         if t is not None and t.device.type != "cpu":
             raise RuntimeError(f"{name} runs on the CPU (lstm_native's kernels): {what} is on "
                                f"{t.device}; move the module and its inputs with .to('cpu')")
-    dtype = module._native.first_param(module).dtype
-    if dtype not in _FLOAT_DTYPES:
+    dtype = params[0].dtype
+    if dtype not in _FLOAT_DTYPES or any(p.dtype != dtype for p in params):
         raise TypeError(f"{name} computes in float32 or float64: its parameters are "
-                        f"{dtype}; convert it with .float() or .double()")
+                        f"{sorted({str(p.dtype) for p in params})}; convert it with "
+                        f".float() or .double()")
 
 
 class _Native:
@@ -83,28 +86,39 @@ class _Native:
         self.names = tuple(layer._params)
         self.n_states = n_states  # 2 for the LSTM's (h, c), 1 for the others' h
         self.lock = threading.Lock()
-        # The module's tensors are bound at each call; these arrays are spent.
+        # The module's tensors are bound at each call (`bind`); these arrays are spent.
         layer._params, layer.grads = {}, {}
+        self.bound = None  # what the layer's parameters are views of
+        self.spare_grads = {}  # the gradients the last backward gave (`fresh_grads`)
 
     def __getstate__(self) -> dict:
-        # A lock is no state (copies and pickles get their own).
-        return {"layer": self.layer, "names": self.names, "n_states": self.n_states}
+        # A lock is no state (copies and pickles get their own). Nor are the layer's
+        # arrays: views of the module's tensors (a copy binds its own module's) and the
+        # buffers a training step reuses.
+        layer = copy.copy(self.layer)
+        layer._params, layer.grads = {}, {}
+        if hasattr(layer, "_spare"):
+            layer._spare, layer._held_masks = {}, {}
+        return {"layer": layer, "names": self.names, "n_states": self.n_states,
+                "bound": None, "spare_grads": {}}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.lock = threading.Lock()
-
-    def first_param(self, module) -> torch.Tensor:
-        return getattr(module, self.names[0])
 
     def params(self, module) -> list:
         return [getattr(module, name) for name in self.names]
 
     def bind(self, tensors) -> object:
         """The layer, computing with the memory of `tensors` (the parameters in `names`'
-        order): numpy views of CPU tensors (a copy only of a non-contiguous one). Called
-        under `lock`."""
+        order): numpy views of CPU tensors (a copy of a non-contiguous one). Called
+        under `lock`. The views are made again only when a tensor's memory or shape
+        changed (`.double()`, `.to()`, a new `.data`): in-place updates show through
+        them, and making them costs more than checking."""
+        key = tuple((t.data_ptr(), t.shape) for t in tensors)
         layer = self.layer
+        if key == self.bound:
+            return layer
         arrays = {}
         for name, t in zip(self.names, tensors):
             a = t.detach().numpy()
@@ -115,12 +129,33 @@ class _Native:
             layer.dtype = dtype
             layer._spare = {}
         layer._params = arrays
+        # A copy would not see in-place updates: bind again at every call then.
+        views = all(t.is_contiguous() for t in tensors)
+        self.bound = key if views else None
         return layer
 
     def fresh_grads(self) -> dict:
-        """Zero gradients for the layer's backward to add into (each backward's own)."""
-        grads = {name: np.zeros_like(a) for name, a in self.layer._params.items()}
+        """Zero gradients for the layer's backward to add into, each backward's own.
+
+        New arrays would cost a page fault per 4 KiB page on the backward's first touch
+        (up to 5% of a step with large weights). So the arrays the last backward gave
+        autograd are taken again when no tensor holds them any more (autograd added them
+        into `.grad`, or `.grad` was set to None since): a tensor made by
+        `torch.from_numpy` holds a reference to its array, so the array's reference
+        count tells. Called under `lock`.
+        """
+        grads = {}
+        for name, a in self.layer._params.items():
+            g = self.spare_grads.get(name)
+            # References: the dict's and the argument's; a third is a tensor's.
+            if g is None or g.shape != a.shape or g.dtype != a.dtype or \
+                    sys.getrefcount(g) > 3:
+                grads[name] = np.zeros(a.shape, a.dtype)
+            else:
+                g.fill(0)
+                grads[name] = g
         self.layer.grads = grads
+        self.spare_grads = grads
         return grads
 
 
@@ -245,8 +280,8 @@ class _RecurrentBridge:
         packed = isinstance(input, PackedSequence)
         data = input.data if packed else input
         states = None if hx is None else (tuple(hx) if S == 2 else (hx,))
-        _check_tensors(self, {"the parameters": params[0], "input": data,
-                              **{f"hx[{i}]": s for i, s in enumerate(states or ())}})
+        _check_tensors(self, params, {"input": data, **{f"hx[{i}]": s for i, s in
+                                                        enumerate(states or ())}})
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
             if states is not None:
@@ -469,8 +504,8 @@ class _CellBridge:
         S = self._native.n_states
         params = self._native.params(self)
         states = None if hx is None else (tuple(hx) if S == 2 else (hx,))
-        _check_tensors(self, {"the parameters": params[0], "input": input,
-                              **{f"hx[{i}]": s for i, s in enumerate(states or ())}})
+        _check_tensors(self, params, {"input": input, **{f"hx[{i}]": s for i, s in
+                                                         enumerate(states or ())}})
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D "
                              f"instead")

@@ -8,6 +8,7 @@ states and every parameter; gradcheck checks our backward against finite differe
 from __future__ import annotations
 
 import copy
+import json
 import io
 import itertools
 
@@ -425,6 +426,28 @@ def test_trains_in_a_torch_model_with_torchs_optimizer():
         assert max_rel_err(p.detach().numpy(), q.detach().numpy()) <= 1e-10, n
 
 
+def test_gradient_memory_is_reused_only_when_no_tensor_holds_it():
+    """A backward takes the last one's gradient arrays again once autograd let go of
+    them (`.grad` set to None since); a gradient someone still holds is never
+    overwritten."""
+    dtype = torch.float64
+    a, b = _twins(lnt.LSTM, torch.nn.LSTM, 3, 4, 2, dtype=dtype)
+    xs = [torch.randn(5, 2, 3, dtype=dtype) for _ in range(3)]
+    pointers, kept = [], None
+    for x in xs:
+        for m in (a, b):
+            m.zero_grad()  # set_to_none
+            m(x)[0].square().sum().backward()
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert max_rel_err(p.grad.numpy(), q.grad.numpy()) <= 1e-12
+        pointers.append(a.weight_hh_l1.grad.data_ptr())
+        if kept is None:
+            kept = a.weight_hh_l1.grad, a.weight_hh_l1.grad.clone()
+    assert pointers[1] == pointers[2]  # reused: nobody held the second step's
+    assert pointers[0] not in pointers[1:]  # held by `kept`
+    assert torch.equal(kept[0], kept[1])
+
+
 def test_sequential_and_no_grad():
     """In an nn.Sequential (a layer whose output is a tuple needs a picker); under
     no_grad the call keeps nothing and equals the training call's output."""
@@ -524,3 +547,43 @@ def test_torchs_argument_errors():
         lnt.RNNCell(3, 4)(torch.randn(2, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="proj_size"):
         lnt.LSTM(3, 4, proj_size=4)
+
+
+# -- the training-loop benchmark ------------------------------------------------------
+
+def test_torch_loop_benchmark_on_a_tiny_config(monkeypatch, tmp_path, capsys):
+    from lstm_native.bench import torch_loop
+    from lstm_native.bench.configs import Config
+    from lstm_native.bench.timing import Schedule
+
+    tiny = Config("T1", batch=2, steps=3, input_size=4, hidden_size=5, num_layers=2,
+                  bidirectional=True)
+    rows = torch_loop.measure([tiny], Schedule.quick(), n_threads=1)
+    (row,) = rows
+    assert row.cfg is tiny
+    assert min(row.torch_step, row.our_step, row.bridge, row.native) > 0
+    assert row.speedup == row.torch_step / row.our_step
+    table = torch_loop.format_table(rows)
+    assert "| T1 | B=2 T=3 I=4 H=5 L=2 bidirectional |" in table
+
+    monkeypatch.setattr(torch_loop, "CONFIGS", {"T1": tiny})
+    path = tmp_path / "loop.json"
+    assert torch_loop.main(["--configs", "T1", "--quick", "--threads", "1",
+                            "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 threads" in out and "| T1 |" in out
+    (saved,) = json.loads(path.read_text())
+    assert saved["config"] == "T1" and saved["speedup"] > 0
+
+
+def test_torch_loop_benchmark_checks_agreement_before_timing():
+    from lstm_native.bench import torch_loop
+    from lstm_native.bench.configs import Config
+
+    tiny = Config("T1", batch=2, steps=3, input_size=4, hidden_size=5)
+    theirs, ours, _, x, target = torch_loop._problem(tiny, np.dtype(np.float32), 1)
+    torch_loop._check_agreement(theirs, ours, x, target, np.dtype(np.float32))
+    with torch.no_grad():
+        ours.weight_hh_l0.add_(0.1)
+    with pytest.raises(ValueError, match="differs from torch.nn.LSTM"):
+        torch_loop._check_agreement(theirs, ours, x, target, np.dtype(np.float32))
