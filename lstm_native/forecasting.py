@@ -1,0 +1,920 @@
+"""`Forecaster`: a recurrent forecaster of one series, fitted, scored, run and saved.
+
+The forecaster models the series as a stationary one: the log (when every value is
+positive) is differenced, the changes are standardised with statistics of the training
+part only, and a recurrent layer (`CELLS`: an LSTM by default) reads the last `lookback`
+changes to predict the next `horizon` ones; a forecast is the last observed value plus
+the predicted changes. The series is split in time (70% train, 15% validation, 15%
+test by default); a window belongs to the part its targets fall in, its inputs being
+observed values before them. Training stops early on the validation part and keeps the
+best weights; the test part scores the forecaster against the naive forecast (next =
+last).
+
+A series is a 1-D numpy array (dates optional, as ``dates=``), a pandas Series, or a
+column of a pandas DataFrame; the dates come from a DatetimeIndex or PeriodIndex or a
+date column. pandas is imported only when such an object is passed.
+
+Errors of the series and of the numbers (too short, constant, overflowing, a training
+that diverges) are `ForecastError`: a ValueError whose message names the parameters
+involved, and which a caller with other names for them (the command line's options)
+can spell its own way with `ForecastError.render`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from . import losses, optim
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import (StandardScaler, chronological_split, forecast_recursive, make_windows,
+                   persistence_forecast, scaler_from_state)
+from .data._checks import as_float_values, check_fraction, check_int, check_real
+from .gru import GRU
+from .layers import LastStep, Linear, Sequential
+from .lstm import LSTM
+from .rnn import RNN
+from .training import EarlyStopping, evaluate, fit, predict
+
+__all__ = ["CELLS", "ForecastError", "Forecaster"]
+
+#: The forecaster's recurrent layer by name, at torch's defaults (the GRU's
+#: reset_after=True, the RNN's tanh), and its blocks of weights per layer (gates).
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+TRANSFORMS = ("log-diff", "diff", "none")
+SPANS = ("train", "validation", "test", "all")
+#: The most parameters a forecaster builds: 1 GB of float32 weights, four with the
+#: gradients and Adam's two moments.
+MAX_PARAMETERS = 250_000_000
+#: The most values all the windows of a series may hold: they are held several times
+#: (scaled, as levels, in the model's precision), about 1 GB each in float64.
+MAX_WINDOW_VALUES = 2**27
+_RESCALE = "rescale the series (divide it by a power of ten)"
+
+
+class ForecastError(ValueError):
+    """A series or a setting the forecaster cannot work with.
+
+    The message is a template whose ``{placeholders}`` stand for parameters, each a
+    ``(name, value)`` pair (value None for the parameter itself). ``str(error)`` spells
+    them ``name=value``; `render` lets a caller spell them otherwise.
+    """
+
+    #: The words of the placeholders that are not parameters, as the library says them.
+    WORDS: ClassVar[dict] = {"y": "y", "this": "the forecaster", "saver": "Forecaster.save"}
+
+    def __init__(self, template: str, **params):
+        self.template, self.params = template, params
+        super().__init__(self.render(self._spell))
+
+    @classmethod
+    def _spell(cls, name: str, value) -> str:
+        if name in cls.WORDS:
+            return cls.WORDS[name]
+        return name if value is None else f"{name}={value}"
+
+    def render(self, spell) -> str:
+        """The message with each placeholder's ``(name, value)`` given to
+        ``spell(name, value) -> str``."""
+        return self.template.format(**{key: spell(name, value)
+                                       for key, (name, value) in self.params.items()})
+
+
+def _param(name: str, value=None) -> tuple:
+    return name, value
+
+
+# -- the transform ---------------------------------------------------------------------
+
+class _Transform:
+    """Level <-> model space: optional log, optional differencing (the scaler comes after).
+
+    ``encode(y)`` gives u[t] for t = first .. T-1 (the change z[t] - z[t-1] when
+    differencing, else z[t], with z = log y or y); ``decode(u_pred, y_last)`` turns
+    predicted u of the steps after a level y_last back into levels.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.log = name == "log-diff"
+        self.diff = name in ("log-diff", "diff")
+        self.first = 1 if self.diff else 0
+
+    @classmethod
+    def choose(cls, name: str, values: np.ndarray) -> _Transform:
+        if name == "auto":
+            name = "log-diff" if np.all(values > 0) else "diff"
+        if name == "log-diff" and not np.all(values > 0):
+            raise ForecastError("{log} needs a series of positive values; use {diff}",
+                                log=_param("transform", "log-diff"),
+                                diff=_param("transform", "diff"))
+        return cls(name)
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """u of the levels y (T,), or a ForecastError where a difference overflows."""
+        z = np.log(y) if self.log else np.asarray(y, np.float64)
+        if not self.diff:
+            return z.copy()
+        with np.errstate(over="ignore", invalid="ignore"):   # checked next
+            u = np.diff(z)
+        bad = ~np.isfinite(u)
+        if bad.any():
+            t = int(np.argmax(bad))
+            raise ForecastError(f"{{t}}: the change from step {t} to {t + 1} ({y[t]:g} to "
+                                f"{y[t + 1]:g}) overflows float64; {_RESCALE}",
+                                t=_param("transform", self.name))
+        return u
+
+    def decode(self, u: np.ndarray, y_last: np.ndarray) -> np.ndarray:
+        """u (N, H) predicted steps after the levels y_last (N,) -> levels (N, H); past
+        float64's range they are inf, for the caller to report."""
+        if not self.diff:
+            return u
+        with np.errstate(over="ignore", invalid="ignore"):
+            z_last = np.log(y_last) if self.log else y_last
+            z = z_last[:, None] + np.cumsum(u, axis=1)
+            return np.exp(z) if self.log else z
+
+
+def _scale(scaler, u: np.ndarray) -> np.ndarray:
+    """The model-space series u (T,) standardised, (T, 1); a ForecastError where it
+    overflows (the only ValueError of a fitted scaler on a finite (T, 1) array)."""
+    try:
+        return scaler.transform(u[:, None])
+    except ValueError as e:
+        raise ForecastError(f"the series does not fit the training part's scale: "
+                            f"{_braced(e)}") from None
+
+
+def _unscale(scaler, pred: np.ndarray) -> np.ndarray:
+    """Model outputs (N, H) back to unscaled model space, float64; a ForecastError when
+    they are not finite or overflow float64 there."""
+    try:
+        return scaler.inverse_transform(pred.astype(np.float64)[..., None])[..., 0]
+    except ValueError as e:
+        raise ForecastError(f"the model's predictions do not map back to the series: "
+                            f"{_braced(e)}") from None
+
+
+def _braced(e: Exception) -> str:
+    """The text of `e`, its braces doubled for a ForecastError template."""
+    return str(e).replace("{", "{{").replace("}", "}}")
+
+
+def _check_levels(levels: np.ndarray, what: str) -> None:
+    """A ForecastError when decoded levels left float64's range (`decode` gives inf)."""
+    if not np.all(np.isfinite(levels)):
+        raise ForecastError(f"{what} overflow float64; {_RESCALE}")
+
+
+def _rmse(pred, actual) -> float:
+    """The root mean squared error, or a ForecastError when the squares overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):   # checked next
+        rmse = float(np.sqrt(np.mean(np.square(np.asarray(pred, np.float64) - actual))))
+    if not math.isfinite(rmse):
+        raise ForecastError(f"the errors of the forecasts overflow float64; {_RESCALE}")
+    return rmse
+
+
+class _Windows:
+    """Every window of a series, in model space and in levels, aligned.
+
+    x (N, lookback, 1) and y (N, horizon): the scaled model inputs and targets;
+    target_time (N,): the time index of each window's first target; levels_x
+    (N, lookback, 1) and levels_y (N, horizon): the inputs and targets as levels.
+    """
+
+    def __init__(self, series: np.ndarray, transform: _Transform, scaler, lookback: int,
+                 horizon: int, dtype):
+        u = _scale(scaler, transform.encode(series))  # (T - first, 1)
+        x, y = make_windows(u, lookback, horizon)
+        lx, ly = make_windows(series[transform.first:], lookback, horizon)
+        self.target_time = np.arange(len(x)) + transform.first + lookback
+        self.x, self.y = _as_model_dtype(x, dtype), _as_model_dtype(y[:, :, 0], dtype)
+        self.levels_x, self.levels_y = lx, ly[:, :, 0]
+
+    def masks(self, n_train: int, n_val: int, horizon: int) -> dict:
+        """The windows of each span, by where their targets fall."""
+        first, last = self.target_time, self.target_time + horizon - 1
+        return {"train": last < n_train,
+                "validation": (first >= n_train) & (last < n_train + n_val),
+                "test": first >= n_train + n_val,
+                "all": np.ones(len(first), bool)}
+
+
+def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
+    """`a` in the model's precision, or a ForecastError where float32 overflows."""
+    with np.errstate(over="ignore"):   # checked next
+        out = a.astype(dtype)
+    if not np.all(np.isfinite(out)):
+        raise ForecastError(f"the standardised series reaches {np.max(np.abs(a)):.3g}, past "
+                            f"{np.dtype(dtype).name}'s range (the model's precision); train "
+                            f"with {{d}} or {_RESCALE}", d=_param("dtype", "float64"))
+    return out
+
+
+def _check_length(n: int, lookback: int, horizon: int, first: int) -> None:
+    """A ForecastError unless a series of n values gives one window, and all its windows
+    together hold at most MAX_WINDOW_VALUES values."""
+    needed = first + lookback + horizon
+    sizes = {"lookback": _param("lookback", lookback), "horizon": _param("horizon", horizon)}
+    if n < needed:
+        raise ForecastError(f"the series is too short: {{y}} has {n} values, and one window "
+                            f"needs {needed} ({{lookback}}, {{horizon}})",
+                            y=_param("y"), **sizes)
+    n_windows = n - needed + 1
+    held = n_windows * (lookback + horizon)
+    if held > MAX_WINDOW_VALUES:
+        raise ForecastError(f"the windows are too large: {n_windows:,} windows of {{lookback}} "
+                            f"+ {{horizon}} values hold {held:,} values, more than the "
+                            f"{MAX_WINDOW_VALUES:,} {{this}} cuts; use a smaller {{lb}} or a "
+                            "shorter series", this=_param("this"), lb=_param("lookback"),
+                            **sizes)
+
+
+def _parameter_count(cell: str, hidden: int, layers: int, horizon: int) -> int:
+    """Parameters of CELLS[cell](1, hidden, layers) -> Linear(hidden, horizon): per layer
+    and gate, the input and hidden weights and two biases (torch's layout)."""
+    recurrent = sum(_GATES[cell] * hidden * ((1 if layer == 0 else hidden) + hidden + 2)
+                    for layer in range(layers))
+    return recurrent + (hidden + 1) * horizon
+
+
+# -- series in -------------------------------------------------------------------------
+
+def _pandas_of(obj):
+    """The pandas module when `obj` is a pandas object, else None (pandas is optional:
+    imported only when one is passed)."""
+    if type(obj).__module__.split(".")[0] != "pandas":
+        return None
+    import pandas
+    return pandas
+
+
+def _read_series(y, dates, column, date_column):
+    """(values (T,) float64, dates (T,) or None, pandas module or None) of a series."""
+    pd = _pandas_of(y)
+    if pd is not None and isinstance(y, pd.DataFrame):
+        frame = y
+        if date_column is not None:
+            if date_column not in frame.columns:
+                raise KeyError(f"date_column {date_column!r} is not a column of y (columns: "
+                               f"{', '.join(map(str, frame.columns))})")
+            if dates is None:
+                dates = frame[date_column]
+        elif dates is None and not _is_dated_index(pd, frame.index):
+            found = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+            if found:
+                date_column, dates = found[0], frame[found[0]]
+        if column is None:
+            others = [c for c in frame.columns if c != date_column]
+            if len(others) != 1:
+                raise ValueError(f"column must name the column of y to forecast: y has "
+                                 f"{len(others)} besides the dates "
+                                 f"({', '.join(map(str, others))})")
+            column = others[0]
+        if column not in frame.columns:
+            raise KeyError(f"column {column!r} is not a column of y (columns: "
+                           f"{', '.join(map(str, frame.columns))})")
+        y = frame[column]
+        if dates is None and _is_dated_index(pd, frame.index):
+            dates = frame.index
+    elif column is not None or date_column is not None:
+        raise TypeError("column and date_column apply to a pandas DataFrame, got y of type "
+                        f"{type(y).__name__}")
+    if pd is not None and isinstance(y, pd.Series):
+        if dates is None and _is_dated_index(pd, y.index):
+            dates = y.index
+        y = y.to_numpy()
+    elif pd is not None:
+        raise TypeError(f"y must be a pandas Series or DataFrame, or a 1-D array, got "
+                        f"{type(y).__name__}")
+    values = as_float_values(y, "y", "(T,)")
+    if values.ndim != 1:
+        raise ValueError(f"y must be one series, 1-D (T,), got shape {values.shape}")
+    values = np.ascontiguousarray(values, np.float64)
+    if dates is not None:
+        dates = _read_dates(dates, len(values))
+    return values, dates, pd
+
+
+def _is_dated_index(pd, index) -> bool:
+    return isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
+
+
+def _read_dates(dates, n: int):
+    """`dates` as a pandas index (pandas input) or a datetime64 array, one per value."""
+    pd = _pandas_of(dates)
+    if pd is not None:
+        dates = dates if _is_dated_index(pd, dates) else pd.DatetimeIndex(dates)
+    else:
+        dates = np.asarray(dates)
+        if not np.issubdtype(dates.dtype, np.datetime64):
+            raise TypeError(f"dates must be datetime64 values, got dtype {dates.dtype}")
+    if dates.ndim != 1 or len(dates) != n:
+        raise ValueError(f"dates must hold one date per value of y ({n}), got shape "
+                         f"{dates.shape}")
+    return dates
+
+
+def _future_dates(dates, steps: int):
+    """The `steps` dates after the last of `dates`: by its frequency for a pandas index
+    that has one, else by the last step."""
+    pd = _pandas_of(dates)
+    if pd is not None:
+        if isinstance(dates, pd.PeriodIndex):
+            return pd.period_range(dates[-1] + 1, periods=steps, freq=dates.freq)
+        freq = dates.freq or (pd.DatetimeIndex(dates, freq="infer").freq
+                              if len(dates) >= 3 else None)
+        if freq is not None:
+            return pd.date_range(dates[-1], periods=steps + 1, freq=freq)[1:]
+        return pd.DatetimeIndex([dates[-1] + (dates[-1] - dates[-2]) * (k + 1)
+                                 for k in range(steps)])
+    step = dates[-1] - dates[-2]
+    return np.array([dates[-1] + step * (k + 1) for k in range(steps)])
+
+
+# -- the forecaster --------------------------------------------------------------------
+
+class Forecaster:
+    """A recurrent forecaster of one series (see the module's docstring for the method).
+
+    Parameters
+    ----------
+    lookback : int, default 12
+        Past steps the model reads.
+    horizon : int, default 1
+        Future steps it predicts at once.
+    cell : {"lstm", "gru", "rnn"}, default "lstm"
+        The recurrent layer (`CELLS`).
+    hidden : int, default 32
+        Hidden units of each recurrent layer.
+    layers : int, default 1
+        Stacked recurrent layers.
+    epochs : int, default 300
+        Most passes over the training windows.
+    patience : int, default 30
+        Stop after this many epochs without a better validation loss and keep the best
+        weights; 0 turns early stopping off.
+    batch_size : int, default 16
+        Windows per gradient step.
+    lr : float, default 0.003
+        Adam's learning rate.
+    transform : {"auto", "log-diff", "diff", "none"}, default "auto"
+        Model the series as log-differences, differences or levels; "auto" is log-diff
+        for a positive series, else diff.
+    seed : int, default 0
+        Seed of the weights and the shuffling.
+    dtype : {"float32", "float64"}, default "float32"
+        The model's precision.
+    n_threads : int or None, default 1
+        OpenMP threads of the recurrent kernels; None = all cores. One is the fastest
+        for batches this small.
+    train_fraction, val_fraction : float, default 0.7, 0.15
+        The chronological split; the rest is the test part.
+    verbose : bool, default False
+        Print the progress of training.
+
+    Attributes
+    ----------
+    model_ : Sequential
+        The recurrent layer -> its last step -> Linear(hidden, horizon).
+    scaler_ : StandardScaler
+        The statistics of the training part's changes.
+    transform_ : str
+        The transform used ("auto" resolved).
+    n_windows_ : tuple of int
+        Train, validation and test windows of the fitted series.
+    history_ : History
+        The loss per epoch.
+    best_epoch_ : int
+        The epoch whose weights were kept.
+    results_ : dict
+        On the fitted series: ``rmse`` and ``naive_rmse`` (test part, levels),
+        ``val_rmse``, ``test_loss`` (MSE of the standardised targets), ``test_windows``,
+        ``epochs``, ``best_epoch``, ``seconds`` (of training).
+    fitted_ : ndarray of shape (N, horizon)
+        The forecasts of every window of the fitted series (levels), whose first targets
+        are at `fitted_time_`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native.forecasting import Forecaster
+    >>> t = np.arange(120)
+    >>> y = 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 12)
+    >>> f = Forecaster(lookback=6, hidden=4, epochs=2).fit(y)
+    >>> f.predict(3).shape
+    (3,)
+    >>> sorted(f.score(y))
+    ['loss', 'naive_rmse', 'rmse', 'windows']
+    """
+
+    def __init__(self, lookback: int = 12, horizon: int = 1, *, cell: str = "lstm",
+                 hidden: int = 32, layers: int = 1, epochs: int = 300, patience: int = 30,
+                 batch_size: int = 16, lr: float = 0.003, transform: str = "auto",
+                 seed: int = 0, dtype: str = "float32", n_threads: int | None = 1,
+                 train_fraction: float = 0.7, val_fraction: float = 0.15,
+                 verbose: bool = False):
+        self.lookback, self.horizon, self.cell = lookback, horizon, cell
+        self.hidden, self.layers, self.epochs, self.patience = hidden, layers, epochs, patience
+        self.batch_size, self.lr, self.transform, self.seed = batch_size, lr, transform, seed
+        self.dtype, self.n_threads = dtype, n_threads
+        self.train_fraction, self.val_fraction = train_fraction, val_fraction
+        self.verbose = verbose
+
+    # -- scikit-learn's parameter protocol ---------------------------------------------
+
+    _PARAMS: ClassVar[tuple] = ("lookback", "horizon", "cell", "hidden", "layers", "epochs", "patience",
+               "batch_size", "lr", "transform", "seed", "dtype", "n_threads",
+               "train_fraction", "val_fraction", "verbose")
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters by name (`deep` is scikit-learn's; nothing here
+        nests)."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params) -> Forecaster:
+        """Set constructor parameters by name; they take effect at the next `fit`."""
+        unknown = sorted(set(params) - set(self._PARAMS))
+        if unknown:
+            raise ValueError(f"unknown parameter{'s' * (len(unknown) > 1)} "
+                             f"{', '.join(unknown)} of Forecaster; valid: "
+                             f"{', '.join(self._PARAMS)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = type(self)().get_params()
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                            if v != defaults[k])
+        return f"Forecaster({changed})"
+
+    def _checked_params(self) -> None:
+        """TypeError or ValueError naming the first parameter out of its range."""
+        for name in ("lookback", "horizon", "hidden", "layers", "epochs", "batch_size"):
+            check_int(getattr(self, name), name, 1)
+        check_int(self.patience, "patience", 0)
+        check_int(self.seed, "seed", 0)
+        check_real(self.lr, "lr", minimum=0.0)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        for name, choices in (("cell", tuple(CELLS)), ("transform", ("auto",) + TRANSFORMS),
+                              ("dtype", ("float32", "float64"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.n_threads is not None:
+            check_int(self.n_threads, "n_threads", 1)
+        check_fraction(self.train_fraction, "train_fraction", allow_zero=False)
+        check_fraction(self.val_fraction, "val_fraction", allow_zero=False)
+
+    # -- fit -----------------------------------------------------------------------------
+
+    def fit(self, y, *, dates=None, column=None, date_column=None, callbacks=()):
+        """Train on the series `y` (see the class's docstring); returns self.
+
+        Parameters
+        ----------
+        y : array-like of shape (T,), pandas Series or DataFrame
+            The series, finite numbers. A DataFrame gives the column `column` (by
+            default its one column besides the dates).
+        dates : array-like of datetime64 or pandas index, optional
+            One date per value; by default a pandas DatetimeIndex or PeriodIndex of
+            `y`, or its `date_column` (by default its first datetime column).
+        callbacks : sequence of Callback
+            Passed to `lstm_native.fit`; their ``on_train_begin`` sees the model built
+            and the series windowed, before the first epoch.
+
+        Raises
+        ------
+        ForecastError
+            The series is constant, too short for a window in each part, has values
+            <= 0 for transform="log-diff", or overflows float64 (or the model's
+            precision) on the way; the model is too large or does not fit in memory;
+            the training diverged.
+        TypeError, ValueError
+            A parameter out of its range, or `y` not a finite series.
+        """
+        self._checked_params()
+        values, dates, pd = _read_series(y, dates, column, date_column)
+        if np.all(values == values[0]):
+            raise ForecastError(f"{{y}} is constant (all {len(values)} values are "
+                                f"{values[0]:g}): there is nothing to forecast", y=_param("y"))
+        transform = _Transform.choose(self.transform, values)
+        _check_length(len(values), self.lookback, self.horizon, transform.first)
+        try:
+            train_part, val_part, _ = chronological_split(values, self.train_fraction,
+                                                          self.val_fraction)
+        except ValueError as e:
+            raise ForecastError(f"the series is too short to split: {_braced(e)}") from None
+        n_train, n_val = len(train_part), len(val_part)
+
+        # Statistics of the training part only: the changes up to the last training step.
+        scaler = StandardScaler().fit(transform.encode(train_part)[:, None])
+        dtype = np.dtype(self.dtype)
+        w = _Windows(values, transform, scaler, self.lookback, self.horizon, dtype)
+        masks = w.masks(n_train, n_val, self.horizon)
+        counts = tuple(int(masks[span].sum()) for span in ("train", "validation", "test"))
+        if min(counts) < 1:
+            raise ForecastError(
+                f"the series is too short: {{y}} has {len(values)} values, which give "
+                f"{counts[0]}/{counts[1]}/{counts[2]} train/validation/test windows with "
+                "{lookback} and {horizon}; each part needs one", y=_param("y"),
+                lookback=_param("lookback", self.lookback),
+                horizon=_param("horizon", self.horizon))
+        n_parameters = _parameter_count(self.cell, self.hidden, self.layers, self.horizon)
+        if n_parameters > MAX_PARAMETERS:
+            raise ForecastError(
+                f"{{cell}} with {{hidden}} and {{layers}} gives {n_parameters:,} parameters, "
+                f"more than the {MAX_PARAMETERS:,} {{this}} trains; use a smaller {{h}} or "
+                "fewer {l}", cell=_param("cell", self.cell),
+                hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
+                this=_param("this"), h=_param("hidden"), l=_param("layers"))
+        out_of_memory = ForecastError(
+            "out of memory with {hidden}, {layers} and {batch}: use smaller ones",
+            hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
+            batch=_param("batch_size", self.batch_size))
+        try:
+            model = Sequential(
+                CELLS[self.cell](1, self.hidden, num_layers=self.layers, batch_first=True,
+                                 dtype=dtype, seed=self.seed, n_threads=self.n_threads),
+                LastStep(batch_first=True),
+                Linear(self.hidden, self.horizon, dtype=dtype, seed=self.seed + 1))
+        except MemoryError:
+            raise out_of_memory from None
+        optimizer = optim.Adam(model, lr=self.lr)
+        self.model_, self.scaler_, self.transform_ = model, scaler, transform.name
+        self.n_windows_ = counts
+        self._dates, self._pandas, self._values = dates, pd, values
+
+        stopper = None
+        if self.patience:
+            stopper = EarlyStopping("val_loss", patience=self.patience,
+                                    restore_best_weights=True)
+        started = time.perf_counter()
+        try:
+            # fit raises on a non-finite loss; numpy's overflow warnings on the way there
+            # would only add lines to the one-line message.
+            with np.errstate(over="ignore", invalid="ignore"):
+                history = fit(model, w.x[masks["train"]], w.y[masks["train"]],
+                              loss=losses.MSELoss(), optimizer=optimizer, epochs=self.epochs,
+                              batch_size=self.batch_size,
+                              validation_data=(w.x[masks["validation"]],
+                                               w.y[masks["validation"]]),
+                              seed=self.seed,
+                              callbacks=[*([stopper] if stopper else []), *callbacks],
+                              verbose=1 if self.verbose else 0,
+                              log_every=max(1, self.epochs // 15))
+        except FloatingPointError:
+            raise ForecastError("training diverged with {lr}: the loss is no longer finite; "
+                                "use a smaller {lr_} (default: 0.003)",
+                                lr=_param("lr", f"{self.lr:g}"), lr_=_param("lr")) from None
+        except MemoryError:
+            raise out_of_memory from None
+        seconds = time.perf_counter() - started
+        self.optimizer_, self.history_ = optimizer, history
+        epochs_run = len(history["epoch"])
+        self.best_epoch_ = stopper.best_epoch if stopper is not None else epochs_run
+        self.best_val_loss_ = stopper.best if stopper is not None else None
+
+        test = self._score(w, masks["test"], "the model's forecasts")
+        val = self._score(w, masks["validation"], "the model's forecasts")
+        self.results_ = {"rmse": test["rmse"], "naive_rmse": test["naive_rmse"],
+                         "val_rmse": val["rmse"], "test_loss": test["loss"],
+                         "test_windows": counts[2], "epochs": epochs_run,
+                         "best_epoch": self.best_epoch_, "seconds": seconds}
+        self.fitted_ = self._levels(w, masks["all"], "the model's forecasts")
+        self.fitted_time_ = w.target_time
+        self._split = (n_train, n_val)
+        return self
+
+    # -- what a fitted forecaster does -------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this Forecaster is not fitted: call fit or load first")
+
+    def _levels(self, w: _Windows, mask: np.ndarray, what: str) -> np.ndarray:
+        u = _unscale(self.scaler_, predict(self.model_, w.x[mask]))
+        pred = _Transform(self.transform_).decode(u, w.levels_x[mask, -1, 0])
+        _check_levels(pred, what)
+        return pred
+
+    def _score(self, w: _Windows, mask: np.ndarray, what: str) -> dict:
+        pred, actual = self._levels(w, mask, what), w.levels_y[mask]
+        naive = persistence_forecast(w.levels_x[mask], self.horizon)[:, :, 0]
+        loss = evaluate(self.model_, w.x[mask], w.y[mask], loss=losses.MSELoss())["loss"]
+        return {"rmse": _rmse(pred, actual), "naive_rmse": _rmse(naive, actual),
+                "loss": loss, "windows": int(mask.sum())}
+
+    def _check_series(self, values: np.ndarray) -> _Transform:
+        """The transform of the fitted model, once `values` are checked to suit it."""
+        transform = _Transform(self.transform_)
+        if transform.log and not np.all(values > 0):
+            raise ForecastError("the model works on log-differences, but {y} has values <= 0",
+                                y=_param("y"))
+        _check_length(len(values), self.lookback, self.horizon, transform.first)
+        return transform
+
+    def _windows_of(self, values: np.ndarray) -> _Windows:
+        return _Windows(values, self._check_series(values), self.scaler_, self.lookback,
+                        self.horizon, self.model_.dtype)
+
+    def score(self, y, *, span: str = "test", dates=None, column=None,
+              date_column=None) -> dict:
+        """The forecaster's error on a span of the series `y`, against the naive
+        forecast's (next = last).
+
+        Parameters
+        ----------
+        y : array-like of shape (T,), pandas Series or DataFrame
+            As for `fit`.
+        span : {"test", "validation", "train", "all"}, default "test"
+            The windows whose targets fall in that part of `y` (split by
+            `train_fraction` and `val_fraction`), or every window ("all": on the
+            fitted series, the training windows included).
+
+        Returns
+        -------
+        dict
+            ``rmse`` and ``naive_rmse`` of the forecasts' levels, ``loss`` (MSE of the
+            standardised targets) and ``windows`` (their count).
+
+        Raises
+        ------
+        ForecastError
+            `y` is too short for one window (one in the span), or has values <= 0 for
+            a model of log-differences, or overflows on the way.
+        """
+        self._check_fitted()
+        if span not in SPANS:
+            raise ValueError(f"span must be one of {', '.join(map(repr, SPANS))}, got "
+                             f"{span!r}")
+        values = _read_series(y, dates, column, date_column)[0]
+        w = self._windows_of(values)
+        if span == "all":
+            mask = np.ones(len(w.x), bool)
+        else:
+            n_train = round(len(values) * self.train_fraction)
+            n_val = round(len(values) * self.val_fraction)
+            mask = w.masks(n_train, n_val, self.horizon)[span]
+            if not mask.any():
+                raise ForecastError(f"the series is too short: {{y}} has {len(values)} "
+                                    f"values, which give no {span} window", y=_param("y"))
+        what = ("the model's predictions on the series" if span == "all"
+                else "the model's forecasts")
+        return self._score(w, mask, what)
+
+    def future_dates(self, steps: int, y=None, *, dates=None, column=None,
+                     date_column=None):
+        """The dates of the `steps` values after the end of `y` (default: the fitted
+        series), or None when it has none: a pandas index for pandas dates, else a
+        datetime64 array, one step of the last two dates apart."""
+        check_int(steps, "steps", 1)
+        if y is None:
+            self._check_fitted()
+            dates = self._dates if dates is None else dates
+        else:
+            dates = _read_series(y, dates, column, date_column)[1]
+        if dates is None or len(dates) < 2:
+            return None
+        return _future_dates(dates, steps)
+
+    def predict(self, steps: int = 1, y=None, *, dates=None, column=None, date_column=None):
+        """The next `steps` values after the end of `y` (default: the fitted series),
+        one step at a time, each prediction fed back as an input.
+
+        Returns
+        -------
+        ndarray of shape (steps,), or pandas Series
+            A pandas Series when `y` was a pandas object, indexed by the future dates
+            when `y` had dates.
+
+        Raises
+        ------
+        ForecastError
+            As `score`; or the forecast leaves float64's range (it names the first step
+            that does, and how many steps stay finite).
+        """
+        self._check_fitted()
+        check_int(steps, "steps", 1)
+        if y is None:
+            if getattr(self, "_values", None) is None:
+                raise ValueError("y is needed: a loaded Forecaster keeps no series")
+            values, dates, pd = self._values, self._dates if dates is None else dates, \
+                self._pandas
+        else:
+            values, dates, pd = _read_series(y, dates, column, date_column)
+        transform, dtype = self._check_series(values), self.model_.dtype
+        encoded = _scale(self.scaler_, transform.encode(values))
+
+        def predict_one(window):
+            return predict(self.model_, window.astype(dtype))[:, :1]
+
+        future_u = forecast_recursive(predict_one, encoded, steps, lookback=self.lookback)
+        future_u = _unscale(self.scaler_, future_u.T)[0]
+        future = transform.decode(future_u[None, :], values[-1:])[0]
+        index = _future_dates(dates, steps) if dates is not None and len(dates) >= 2 else None
+        bad = ~np.isfinite(future)
+        if bad.any():
+            # Each value builds on the ones before it: stop at the first that left float64.
+            k = int(np.argmax(bad))
+            label = str(index[k]) if index is not None else f"t+{k + 1}"
+            fewer = "; {steps} or fewer give finite values" if k else ""
+            raise ForecastError(f"the forecast is not finite from step {k + 1} ({label}) on: "
+                                f"it grows past float64's range{fewer}",
+                                steps=_param("steps", k))
+        if pd is None:
+            return future
+        if index is None:
+            index = pd.RangeIndex(len(values), len(values) + steps)
+        return pd.Series(future, index=index)
+
+    # -- plots ---------------------------------------------------------------------------
+
+    def plot(self, folder: str, *, title: str = "the series", x_label: str = "time step",
+             y_label: str = "value"):
+        """Write forecast.png (the fitted series and its one-step forecasts, the parts
+        shaded) and loss.png (the losses per epoch) into `folder`, when matplotlib is
+        installed.
+
+        Returns
+        -------
+        (list of str, str or None)
+            The paths written, and the message saying why none were (matplotlib missing).
+        """
+        self._check_fitted()
+        if getattr(self, "_values", None) is None:
+            raise ValueError("plot needs the fitted series: a loaded Forecaster keeps none")
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError:
+            return [], ("matplotlib is not installed: skipped the plots forecast.png and "
+                        "loss.png (pip install matplotlib)")
+
+        values, history = self._values, self.history_
+        n_train, n_val = self._split
+        t = np.asarray(self._dates) if self._dates is not None else np.arange(len(values))
+        model_name = type(self.model_.layers[0]).__name__   # labels the forecasts
+        rmse, naive_rmse = self.results_["rmse"], self.results_["naive_rmse"]
+        best_epoch = self.best_epoch_
+        paths = []
+
+        fig = Figure(figsize=(10, 4.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.plot(t, values, color="black", lw=1.2, label="actual")
+        ax.plot(t[self.fitted_time_], self.fitted_[:, 0], color="tab:red", lw=1.2,
+                label=f"{model_name}, one step ahead")
+        test_start = n_train + n_val
+        ax.axvspan(t[n_train], t[test_start], color="tab:orange", alpha=0.08,
+                   label="validation")
+        ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
+                   label=f"test: RMSE {rmse:.2f}, naive {naive_rmse:.2f}")
+        ax.set_title(f"lstm_native forecast: {title}")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.legend(loc="upper left")
+        path = os.path.join(folder, "forecast.png")
+        fig.savefig(path, dpi=100)
+        paths.append(path)
+
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.plot(history["epoch"], history["loss"], label="training loss")
+        if "val_loss" in history:
+            ax.plot(history["epoch"], history["val_loss"], label="validation loss")
+        ax.axvline(best_epoch, color="gray", ls=":", label=f"weights kept (epoch {best_epoch})")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (MSE, standardised targets)")
+        ax.legend()
+        path = os.path.join(folder, "loss.png")
+        fig.savefig(path, dpi=100)
+        paths.append(path)
+        return paths, None
+
+    # -- save and load -------------------------------------------------------------------
+
+    def settings(self) -> dict:
+        """The settings a checkpoint keeps: the parameters, the transform resolved, the
+        threads as an int (0 = all cores)."""
+        return {"cell": self.cell, "lookback": self.lookback, "horizon": self.horizon,
+                "hidden": self.hidden, "layers": self.layers,
+                "transform": getattr(self, "transform_", self.transform),
+                "epochs": self.epochs, "patience": self.patience,
+                "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
+                "dtype": np.dtype(self.dtype).name, "threads": self.n_threads or 0,
+                "train_fraction": self.train_fraction, "val_fraction": self.val_fraction}
+
+    def save(self, path, *, source: dict | None = None) -> None:
+        """Save the fitted forecaster as one checkpoint (`lstm_native.save_checkpoint`):
+        the model and its optimizer's state, and in its `extra` the settings, the
+        scaler's state, the results and the history.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced atomically).
+        source : dict, optional
+            JSON values kept first in the settings, e.g. where the series came from
+            (``{"data": ..., "column": ...}``); `load` gives them back in `settings_`.
+        """
+        self._check_fitted()
+        settings = {**(source or {}), **self.settings()}
+        save_checkpoint(path, self.model_, getattr(self, "optimizer_", None),
+                        epoch=self.results_.get("epochs") if self.results_ else None,
+                        extra={"settings": settings, "scaler": self.scaler_.get_state(),
+                               "results": self.results_,
+                               "history": None if self.history_ is None else dict(self.history_)})
+
+    @classmethod
+    def load(cls, path) -> Forecaster:
+        """A forecaster saved by `save`, ready to `predict` and `score` (not to `plot`:
+        the series is not saved).
+
+        The settings are checked: lookback and horizon ints >= 1, a known transform, a
+        data name, an optional column and a cell of `CELLS` (files saved before the cell
+        was a setting have none: theirs is "lstm"); the model is a Sequential whose
+        first layer is that cell's, and reads windows of `lookback` values into
+        `horizon` outputs. `settings_` holds the settings as saved (the cell filled in).
+
+        Raises
+        ------
+        CheckpointError
+            The file is not a checkpoint (as `lstm_native.load_checkpoint`).
+        ForecastError
+            A checkpoint, but not of a forecaster, or one whose parts disagree.
+        OSError
+            The file cannot be read.
+        """
+        loaded = load_checkpoint(path)
+        path = os.fspath(path)
+        where = _param("path", repr(path))
+        extra = loaded["extra"] or {}
+        if not {"settings", "scaler"} <= set(extra):
+            raise ForecastError("{path}: not a model saved by {saver} (its checkpoint has no "
+                                "settings and scaler)", path=where, saver=_param("saver"))
+        try:
+            scaler = scaler_from_state(extra["scaler"])
+        except (TypeError, ValueError) as e:
+            raise ForecastError(f"{{path}}: its scaler does not load: {_braced(e)}",
+                                path=where) from None
+        settings = extra["settings"]
+        valid = (isinstance(settings, dict)
+                 and all(type(settings.get(k)) is int and settings[k] >= 1   # not bool
+                         for k in ("lookback", "horizon"))
+                 and settings.get("transform") in TRANSFORMS
+                 and isinstance(settings.get("data"), str)
+                 and isinstance(settings.get("column"), (str, type(None)))
+                 and isinstance(settings.get("cell", "lstm"), str)
+                 and settings.get("cell", "lstm") in CELLS)
+        if not valid:
+            raise ForecastError(
+                f"{{path}}: its settings are damaged (expected lookback and horizon >= 1, a "
+                f"transform of {', '.join(TRANSFORMS)}, the data and column, a cell of "
+                f"{', '.join(CELLS)}), got {_braced(repr(settings))}", path=where)
+        settings = {**settings, "cell": settings.get("cell", "lstm")}
+        model, layer = loaded["model"], CELLS[settings["cell"]]
+        first = model.layers[0] if isinstance(model, Sequential) and model.layers else None
+        if type(first) is not layer:
+            what = type(model if first is None else first).__name__
+            raise ForecastError(
+                f"{{path}}: its settings name the cell {settings['cell']!r} ({layer.__name__} "
+                f"first), but its model {'starts with' if first is not None else 'is'} {what}",
+                path=where)
+        lookback, horizon = settings["lookback"], settings["horizon"]
+        try:  # a model of another shape than the settings say: the only ValueError here
+            out = predict(model, np.zeros((1, lookback, 1), model.dtype))
+        except ValueError as e:
+            raise ForecastError(f"{{path}}: its model does not read its own windows of "
+                                f"{lookback} steps of one value: {_braced(e)}",
+                                path=where) from None
+        if out.ndim != 2 or out.shape[1] != horizon:
+            raise ForecastError(f"{{path}}: its model gives outputs of shape {out.shape[1:]} "
+                                f"per window, its settings a horizon of {horizon}", path=where)
+
+        params = {name: settings[key] for name, key in
+                  (("lookback", "lookback"), ("horizon", "horizon"), ("cell", "cell"),
+                   ("transform", "transform"), ("hidden", "hidden"), ("layers", "layers"),
+                   ("epochs", "epochs"), ("patience", "patience"),
+                   ("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed"),
+                   ("dtype", "dtype"), ("train_fraction", "train_fraction"),
+                   ("val_fraction", "val_fraction")) if key in settings}
+        forecaster = cls(**params)
+        forecaster.n_threads = settings.get("threads") or None
+        forecaster.model_, forecaster.scaler_ = model, scaler
+        forecaster.transform_ = settings["transform"]
+        forecaster.results_ = extra.get("results")
+        forecaster.history_ = extra.get("history")
+        forecaster.settings_ = settings
+        forecaster._values = forecaster._dates = forecaster._pandas = None
+        return forecaster
