@@ -20,13 +20,9 @@ that is not one, an --out that cannot be written, a training that diverges. `mai
 those (and OSError) as one line on stderr with exit code 2; anything else is a bug and
 keeps its traceback.
 
-The forecaster models the series as a stationary one: the log (when every value is
-positive) is differenced, the changes are standardised with statistics of the training
-part only, and a recurrent layer (`CELLS`: an LSTM by default) reads the last `lookback`
-changes to predict the next `horizon` ones; a forecast is the last observed value plus
-the predicted changes. The series is split in time (70% train, 15% validation, 15%
-test); a window belongs to the part its targets fall in, its inputs being observed
-values before them.
+The forecaster itself (the transform, windows, split, scaling, model, training, scores,
+forecasts, plots and its checkpoint) is `lstm_native.forecasting.Forecaster`; ``forecast``
+and ``predict`` parse their options, call it and print.
 """
 from __future__ import annotations
 
@@ -41,31 +37,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import (GRU, LSTM, RNN, EarlyStopping, LastStep, Linear, Sequential, __version__,
-               evaluate, fit, load_checkpoint, longlag, losses, openmp_enabled, optim,
-               predict, save_checkpoint)
-from .data import (StandardScaler, chronological_split, forecast_recursive, list_datasets,
-                   load_csv, load_dataset, make_windows, persistence_forecast,
-                   scaler_from_state)
+from . import __version__, longlag, openmp_enabled
+from .callbacks import Callback
+from .data import list_datasets, load_csv, load_dataset
+from .forecasting import (CELLS, MAX_PARAMETERS, MAX_WINDOW_VALUES, TRANSFORMS, Forecaster,
+                          ForecastError)
 
 PROG = "python -m lstm_native"
 DEFAULT_OUT = "lstm_native_out"
 MODEL_FILE = "model.npz"
 TRAIN_FRACTION, VAL_FRACTION = 0.7, 0.15
 SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one series
-#: The forecaster's recurrent layer by --cell, at torch's defaults (the GRU's
-#: reset_after=True, the RNN's tanh), and its blocks of weights per layer (gates).
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 # The options' maxima, shown in --help: far inside what the library accepts, and past any
-# size a forecaster of one series has a use for. Parameters: 1 GB of float32 weights, four
-# with the gradients and Adam's two moments.
+# size a forecaster of one series has a use for (the parameters and the windows' values
+# are capped by `lstm_native.forecasting`).
 MAX_HIDDEN, MAX_LAYERS, MAX_THREADS, MAX_STEPS = 4096, 64, 256, 10_000
-MAX_PARAMETERS = 250_000_000
-# Values in all the windows of a series: they are held several times (scaled, as levels,
-# in the model's precision), about 1 GB each in float64.
-MAX_WINDOW_VALUES = 2**27
-RESCALE = "rescale the series (divide it by a power of ten)"
 
 
 class CLIError(Exception):
@@ -218,137 +204,19 @@ def _load_series(data: str, column: str | None) -> _Series:
                    y_label=name)
 
 
-# -- the forecaster's transform ------------------------------------------------------------
+# -- the forecaster's errors ----------------------------------------------------------------
 
-class _Transform:
-    """Level <-> model space: optional log, optional differencing (the scaler comes after).
+def _message(error: ForecastError, label: str | None = None) -> str:
+    """A ForecastError's message with its parameters spelled as this command's options
+    (``--lookback 12``, ``--model 'path'``) and the series as `label`."""
+    words = {"y": label, "this": "this command", "saver": f"'{PROG} forecast'"}
 
-    ``encode(y)`` gives u[t] for t = first .. T-1 (the change z[t] - z[t-1] when
-    differencing, else z[t], with z = log y or y); ``decode(u_pred, y_last)`` turns
-    predicted u of the steps after a level y_last back into levels.
-    """
-
-    NAMES = ("log-diff", "diff", "none")
-
-    def __init__(self, name: str):
-        self.name = name
-        self.log = name == "log-diff"
-        self.diff = name in ("log-diff", "diff")
-        self.first = 1 if self.diff else 0
-
-    @classmethod
-    def choose(cls, name: str, values: np.ndarray) -> _Transform:
-        if name == "auto":
-            name = "log-diff" if np.all(values > 0) else "diff"
-        if name == "log-diff" and not np.all(values > 0):
-            raise CLIError("--transform log-diff needs a series of positive values; use "
-                           "--transform diff")
-        return cls(name)
-
-    def encode(self, y: np.ndarray) -> np.ndarray:
-        """u of the levels y (T,), or a CLIError where a difference overflows float64."""
-        z = np.log(y) if self.log else np.asarray(y, np.float64)
-        if not self.diff:
-            return z.copy()
-        with np.errstate(over="ignore", invalid="ignore"):   # checked next
-            u = np.diff(z)
-        bad = ~np.isfinite(u)
-        if bad.any():
-            t = int(np.argmax(bad))
-            raise CLIError(f"--transform {self.name}: the change from step {t} to {t + 1} "
-                           f"({y[t]:g} to {y[t + 1]:g}) overflows float64; {RESCALE}")
-        return u
-
-    def decode(self, u: np.ndarray, y_last: np.ndarray) -> np.ndarray:
-        """u (N, H) predicted steps after the levels y_last (N,) -> levels (N, H); past
-        float64's range they are inf, for the caller to report."""
-        if not self.diff:
-            return u
-        with np.errstate(over="ignore", invalid="ignore"):
-            z_last = np.log(y_last) if self.log else y_last
-            z = z_last[:, None] + np.cumsum(u, axis=1)
-            return np.exp(z) if self.log else z
-
-
-def _scale(scaler, u: np.ndarray) -> np.ndarray:
-    """The model-space series u (T,) standardised, (T, 1); a CLIError where it overflows
-    (the only ValueError of a fitted scaler on a finite (T, 1) array)."""
-    try:
-        return scaler.transform(u[:, None])
-    except ValueError as e:
-        raise CLIError(f"the series does not fit the training part's scale: {e}") from None
-
-
-def _unscale(scaler, pred: np.ndarray) -> np.ndarray:
-    """Model outputs (N, H) back to unscaled model space, float64; a CLIError when they
-    are not finite or overflow float64 there."""
-    try:
-        return scaler.inverse_transform(pred.astype(np.float64)[..., None])[..., 0]
-    except ValueError as e:
-        raise CLIError(f"the model's predictions do not map back to the series: {e}") from None
-
-
-def _check_levels(levels: np.ndarray, what: str) -> None:
-    """A CLIError when decoded levels left float64's range (`decode` gives them as inf)."""
-    if not np.all(np.isfinite(levels)):
-        raise CLIError(f"{what} overflow float64; {RESCALE}")
-
-
-def _rmse(pred, actual) -> float:
-    """The root mean squared error, or a CLIError when the squares overflow float64."""
-    with np.errstate(over="ignore", invalid="ignore"):   # checked next
-        rmse = float(np.sqrt(np.mean(np.square(np.asarray(pred, np.float64) - actual))))
-    if not math.isfinite(rmse):
-        raise CLIError(f"the errors of the forecasts overflow float64; {RESCALE}")
-    return rmse
-
-
-@dataclass
-class _Windows:
-    x: np.ndarray        # (N, lookback, 1) scaled model inputs
-    y: np.ndarray        # (N, horizon) scaled model targets
-    target_time: np.ndarray   # (N,) time index of each window's first target
-    levels_x: np.ndarray      # (N, lookback, 1) the inputs' levels
-    levels_y: np.ndarray      # (N, horizon) the targets' levels
-
-
-def _windows(series: np.ndarray, transform: _Transform, scaler, lookback: int,
-             horizon: int, dtype) -> _Windows:
-    """Every window of the series, in model space and in levels, aligned."""
-    u = _scale(scaler, transform.encode(series))  # (T - first, 1)
-    x, y = make_windows(u, lookback, horizon)
-    lx, ly = make_windows(series[transform.first:], lookback, horizon)
-    target_time = np.arange(len(x)) + transform.first + lookback
-    return _Windows(_as_model_dtype(x, dtype), _as_model_dtype(y[:, :, 0], dtype),
-                    target_time, lx, ly[:, :, 0])
-
-
-def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
-    """`a` in the model's precision, or a CLIError where float32 overflows."""
-    with np.errstate(over="ignore"):   # checked next
-        out = a.astype(dtype)
-    if not np.all(np.isfinite(out)):
-        raise CLIError(f"the standardised series reaches {np.max(np.abs(a)):.3g}, past "
-                       f"{np.dtype(dtype).name}'s range (the model's precision); train with "
-                       f"--dtype float64 or {RESCALE}")
-    return out
-
-
-def _check_length(series: _Series, lookback: int, horizon: int, first: int):
-    """A CLIError unless the series gives one window, and all its windows together hold
-    at most MAX_WINDOW_VALUES values."""
-    needed = first + lookback + horizon
-    if len(series.values) < needed:
-        raise CLIError(f"the series is too short: {series.label} has {len(series.values)} "
-                       f"values, and one window needs {needed} (--lookback {lookback}, "
-                       f"--horizon {horizon})")
-    n_windows = len(series.values) - needed + 1
-    held = n_windows * (lookback + horizon)
-    if held > MAX_WINDOW_VALUES:
-        raise CLIError(f"the windows are too large: {n_windows:,} windows of --lookback "
-                       f"{lookback} + --horizon {horizon} values hold {held:,} values, more "
-                       f"than the {MAX_WINDOW_VALUES:,} this command cuts; use a smaller "
-                       "--lookback or a shorter series")
+    def spell(name, value):
+        if name in words:
+            return words[name]
+        option = "--model" if name == "path" else "--" + name.replace("_", "-")
+        return option if value is None else f"{option} {value}"
+    return error.render(spell)
 
 
 # -- forecast ------------------------------------------------------------------------------
@@ -377,7 +245,7 @@ def _forecast_arguments(p) -> None:
                    help="windows per gradient step (default: 16)")
     p.add_argument("--lr", type=_positive_float, default=0.003,
                    help="Adam's learning rate (default: 0.003)")
-    p.add_argument("--transform", choices=("auto",) + _Transform.NAMES, default="auto",
+    p.add_argument("--transform", choices=("auto",) + TRANSFORMS, default="auto",
                    help="model the series as log-differences, differences or levels "
                         "(default: auto, log-diff for a positive series, else diff)")
     p.add_argument("--seed", type=_nonnegative_int, default=0,
@@ -392,23 +260,6 @@ def _forecast_arguments(p) -> None:
     _add_output_arguments(p)
 
 
-def _split_windows(w: _Windows, n_train: int, n_val: int, horizon: int):
-    """Masks of the train, validation and test windows: by where their targets fall."""
-    first, last = w.target_time, w.target_time + horizon - 1
-    train = last < n_train
-    val = (first >= n_train) & (last < n_train + n_val)
-    test = first >= n_train + n_val
-    return train, val, test
-
-
-def _parameter_count(cell: str, hidden: int, layers: int, horizon: int) -> int:
-    """Parameters of CELLS[cell](1, hidden, layers) -> Linear(hidden, horizon): per layer
-    and gate, the input and hidden weights and two biases (torch's layout)."""
-    recurrent = sum(_GATES[cell] * hidden * ((1 if layer == 0 else hidden) + hidden + 2)
-                    for layer in range(layers))
-    return recurrent + (hidden + 1) * horizon
-
-
 def _make_out_dir(out: str) -> None:
     """Create --out before training, so that a path that cannot be written fails fast."""
     if os.path.exists(out) and not os.path.isdir(out):
@@ -421,6 +272,29 @@ def _make_out_dir(out: str) -> None:
         raise CLIError(f"--out {out!r}: the directory is not writable")
 
 
+class _Announce(Callback):
+    """Before the first epoch (the model built, the series windowed): create --out, so
+    that a path that cannot be written fails before training, and say what trains."""
+
+    def __init__(self, args, series: _Series, forecaster: Forecaster, say):
+        self.args, self.series, self.forecaster, self.say = args, series, forecaster, say
+
+    def on_train_begin(self, run) -> None:
+        args, f, say = self.args, self.forecaster, self.say
+        _make_out_dir(args.out)
+        counts, diff = f.n_windows_, f.transform_ != "none"
+        say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
+            f"forecasting {self.series.label}, {len(self.series.values)} values")
+        say(f"model: {type(f.model_.layers[0]).__name__}({args.hidden} hidden, {args.layers} "
+            f"layer{'s' * (args.layers > 1)}) -> last step -> Linear({args.horizon}); reads "
+            f"{args.lookback} {'changes' if diff else 'values'} ({f.transform_}, standardised "
+            f"on the training part), predicts the next {args.horizon}")
+        say(f"windows: {counts[0]} train, {counts[1]} validation, {counts[2]} test "
+            f"(chronological split {TRAIN_FRACTION:.0%}/{VAL_FRACTION:.0%}/"
+            f"{1 - TRAIN_FRACTION - VAL_FRACTION:.0%}); Adam lr {args.lr}, batch "
+            f"{args.batch_size}, up to {args.epochs} epochs")
+
+
 @subcommand("forecast", arguments=_forecast_arguments,
             help="train an LSTM (or GRU, RNN) forecaster on a series and compare it with "
                  "the naive forecast (the default)")
@@ -428,132 +302,43 @@ def forecast(args) -> int:
     started = time.perf_counter()
     say = print if args.verbose else (lambda *a, **k: None)
     series = _load_series(args.data, args.column)
-    values = series.values
-    if np.all(values == values[0]):
-        raise CLIError(f"{series.label} is constant (all {len(values)} values are "
-                       f"{values[0]:g}): there is nothing to forecast")
-    transform = _Transform.choose(args.transform, values)
-    _check_length(series, args.lookback, args.horizon, transform.first)
+    forecaster = Forecaster(
+        lookback=args.lookback, horizon=args.horizon, cell=args.cell, hidden=args.hidden,
+        layers=args.layers, epochs=args.epochs, patience=args.patience,
+        batch_size=args.batch_size, lr=args.lr, transform=args.transform, seed=args.seed,
+        dtype=args.dtype, n_threads=args.threads or None, train_fraction=TRAIN_FRACTION,
+        val_fraction=VAL_FRACTION, verbose=args.verbose)
     try:
-        train_part, val_part, _ = chronological_split(values, TRAIN_FRACTION, VAL_FRACTION)
-    except ValueError as e:
-        raise CLIError(f"the series is too short to split: {e}") from None
-    n_train, n_val = len(train_part), len(val_part)
-
-    # Statistics of the training part only: the changes up to the last training step.
-    scaler = StandardScaler().fit(transform.encode(train_part)[:, None])
-    dtype = np.dtype(args.dtype)
-    w = _windows(values, transform, scaler, args.lookback, args.horizon, dtype)
-    is_train, is_val, is_test = _split_windows(w, n_train, n_val, args.horizon)
-    counts = (int(is_train.sum()), int(is_val.sum()), int(is_test.sum()))
-    if min(counts) < 1:
-        raise CLIError(f"the series is too short: {series.label} has {len(values)} values, "
-                       f"which give {counts[0]}/{counts[1]}/{counts[2]} train/validation/test "
-                       f"windows with --lookback {args.lookback} and --horizon "
-                       f"{args.horizon}; each part needs one")
-    n_parameters = _parameter_count(args.cell, args.hidden, args.layers, args.horizon)
-    if n_parameters > MAX_PARAMETERS:
-        raise CLIError(f"--cell {args.cell} with --hidden {args.hidden} and --layers "
-                       f"{args.layers} gives "
-                       f"{n_parameters:,} parameters, more than the {MAX_PARAMETERS:,} this "
-                       "command trains; use a smaller --hidden or fewer --layers")
-    _make_out_dir(args.out)
-    out_of_memory = CLIError(f"out of memory with --hidden {args.hidden}, --layers "
-                             f"{args.layers} and --batch-size {args.batch_size}: use smaller "
-                             "ones")
-
-    try:
-        model = Sequential(
-            CELLS[args.cell](1, args.hidden, num_layers=args.layers, batch_first=True,
-                             dtype=dtype, seed=args.seed, n_threads=args.threads or None),
-            LastStep(batch_first=True),
-            Linear(args.hidden, args.horizon, dtype=dtype, seed=args.seed + 1))
-    except MemoryError:
-        raise out_of_memory from None
-    optimizer = optim.Adam(model, lr=args.lr)
-    say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
-        f"forecasting {series.label}, {len(values)} values")
-    name = type(model.layers[0]).__name__
-    say(f"model: {name}({args.hidden} hidden, {args.layers} layer{'s' * (args.layers > 1)}) "
-        f"-> last step -> Linear({args.horizon}); reads {args.lookback} "
-        f"{'changes' if transform.diff else 'values'} ({transform.name}, standardised on "
-        f"the training part), predicts the next {args.horizon}")
-    say(f"windows: {counts[0]} train, {counts[1]} validation, {counts[2]} test "
-        f"(chronological split {TRAIN_FRACTION:.0%}/{VAL_FRACTION:.0%}/"
-        f"{1 - TRAIN_FRACTION - VAL_FRACTION:.0%}); Adam lr {args.lr}, batch "
-        f"{args.batch_size}, up to {args.epochs} epochs")
-
-    callbacks = []
-    stopper = None
+        forecaster.fit(series.values, dates=series.dates,
+                       callbacks=[_Announce(args, series, forecaster, say)])
+    except ForecastError as e:
+        raise CLIError(_message(e, series.label)) from None
+    results = forecaster.results_
+    epochs_run, best_epoch = results["epochs"], results["best_epoch"]
     if args.patience:
-        stopper = EarlyStopping("val_loss", patience=args.patience, restore_best_weights=True)
-        callbacks.append(stopper)
-    fit_start = time.perf_counter()
-    try:
-        # fit raises on a non-finite loss; numpy's overflow warnings on the way there
-        # would only add lines to the one-line message.
-        with np.errstate(over="ignore", invalid="ignore"):
-            history = fit(model, w.x[is_train], w.y[is_train], loss=losses.MSELoss(),
-                          optimizer=optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                          validation_data=(w.x[is_val], w.y[is_val]), seed=args.seed,
-                          callbacks=callbacks, verbose=1 if args.verbose else 0,
-                          log_every=max(1, args.epochs // 15))
-    except FloatingPointError:
-        raise CLIError(f"training diverged with --lr {args.lr:g}: the loss is no longer "
-                       "finite; use a smaller --lr (default: 0.003)") from None
-    except MemoryError:
-        raise out_of_memory from None
-    seconds = time.perf_counter() - fit_start
-    epochs_run = len(history["epoch"])
-    best_epoch = stopper.best_epoch if stopper is not None else epochs_run
-    if stopper is not None:
-        how = (f"stopped after epoch {epochs_run}" if history.stopped_epoch
+        how = (f"stopped after epoch {epochs_run}" if forecaster.history_.stopped_epoch
                else f"ran {epochs_run} epochs")
         say(f"{how}; kept the weights of epoch {best_epoch} (best validation loss "
-            f"{stopper.best:.4g})")
-
-    def levels(mask):
-        u = _unscale(scaler, predict(model, w.x[mask]))
-        pred = transform.decode(u, w.levels_x[mask, -1, 0])
-        _check_levels(pred, "the model's forecasts")
-        return pred
-
-    test_pred = levels(is_test)
-    actual = w.levels_y[is_test]
-    naive = persistence_forecast(w.levels_x[is_test], args.horizon)[:, :, 0]
-    rmse, naive_rmse = _rmse(test_pred, actual), _rmse(naive, actual)
-    val_rmse = _rmse(levels(is_val), w.levels_y[is_val])
-    scores = evaluate(model, w.x[is_test], w.y[is_test], loss=losses.MSELoss())
+            f"{forecaster.best_val_loss_:.4g})")
 
     model_path = os.path.join(args.out, MODEL_FILE)
-    settings = {"data": series.data, "column": series.column, "cell": args.cell,
-                "lookback": args.lookback, "horizon": args.horizon, "hidden": args.hidden,
-                "layers": args.layers,
-                "transform": transform.name, "epochs": args.epochs, "patience": args.patience,
-                "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                "dtype": args.dtype, "threads": args.threads,
-                "train_fraction": TRAIN_FRACTION, "val_fraction": VAL_FRACTION}
-    results = {"rmse": rmse, "naive_rmse": naive_rmse, "val_rmse": val_rmse,
-               "test_loss": scores["loss"], "test_windows": counts[2],
-               "epochs": epochs_run, "best_epoch": best_epoch, "seconds": seconds}
-    all_levels = levels(np.ones(len(w.x), bool))
     try:
-        save_checkpoint(model_path, model, optimizer, epoch=epochs_run,
-                        extra={"settings": settings, "scaler": scaler.get_state(),
-                               "results": results, "history": dict(history)})
-        plots, skipped = _plot_forecast(args.out, series, w, all_levels, n_train, n_val,
-                                        history, best_epoch, rmse, naive_rmse, name)
+        forecaster.save(model_path, source={"data": series.data, "column": series.column})
+        plots, skipped = forecaster.plot(args.out, title=series.label,
+                                         x_label=series.x_label, y_label=series.y_label)
     except OSError as e:
         raise CLIError(f"--out {args.out!r}: cannot write: {e}") from None
+    rmse, naive_rmse = results["rmse"], results["naive_rmse"]
     unit = " (in the series' units)" if series.data != "airline" else " (thousands of passengers)"
     if naive_rmse > 0:
         ratio = (f"ratio {rmse / naive_rmse:.2f} "
                  f"({'better' if rmse < naive_rmse else 'NOT better'} than naive)")
     else:
         ratio = "no ratio: the naive forecast is exact on the test part"
-    print(f"test RMSE {rmse:.2f}{unit} over {counts[2]} windows; naive persistence forecast "
-          f"RMSE {naive_rmse:.2f}; {ratio}")
-    print(f"trained {epochs_run} epochs in {seconds:.1f} s; model saved to {model_path}")
+    print(f"test RMSE {rmse:.2f}{unit} over {results['test_windows']} windows; naive "
+          f"persistence forecast RMSE {naive_rmse:.2f}; {ratio}")
+    print(f"trained {epochs_run} epochs in {results['seconds']:.1f} s; model saved to "
+          f"{model_path}")
     if plots:
         print("plots: " + ", ".join(plots))
     if skipped:
@@ -563,55 +348,6 @@ def forecast(args) -> int:
                           "cell": args.cell, "data": series.data, "column": series.column,
                           "total_seconds": time.perf_counter() - started}))
     return 0
-
-
-def _plot_forecast(out: str, series: _Series, w: _Windows, pred_levels: np.ndarray,
-                   n_train: int, n_val: int, history, best_epoch: int, rmse: float,
-                   naive_rmse: float, model_name: str):
-    """Write forecast.png and loss.png when matplotlib is installed: (paths, message).
-    `model_name` ("LSTM", "GRU", "RNN") labels the forecasts."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return [], ("matplotlib is not installed: skipped the plots forecast.png and "
-                    "loss.png (pip install matplotlib)")
-    t = series.dates if series.dates is not None else np.arange(len(series.values))
-    paths = []
-
-    fig = Figure(figsize=(10, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(t, series.values, color="black", lw=1.2, label="actual")
-    ax.plot(t[w.target_time], pred_levels[:, 0], color="tab:red", lw=1.2,
-            label=f"{model_name}, one step ahead")
-    test_start = n_train + n_val
-    ax.axvspan(t[n_train], t[test_start], color="tab:orange", alpha=0.08, label="validation")
-    ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
-               label=f"test: RMSE {rmse:.2f}, naive {naive_rmse:.2f}")
-    ax.set_title(f"lstm_native forecast: {series.label}")
-    ax.set_xlabel(series.x_label)
-    ax.set_ylabel(series.y_label)
-    ax.legend(loc="upper left")
-    path = os.path.join(out, "forecast.png")
-    fig.savefig(path, dpi=100)
-    paths.append(path)
-
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(history["epoch"], history["loss"], label="training loss")
-    if "val_loss" in history:
-        ax.plot(history["epoch"], history["val_loss"], label="validation loss")
-    ax.axvline(best_epoch, color="gray", ls=":", label=f"weights kept (epoch {best_epoch})")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (MSE, standardised targets)")
-    ax.legend()
-    path = os.path.join(out, "loss.png")
-    fig.savefig(path, dpi=100)
-    paths.append(path)
-    return paths, None
 
 
 # -- predict -------------------------------------------------------------------------------
@@ -626,52 +362,21 @@ def _predict_arguments(p) -> None:
     _add_output_arguments(p)
 
 
-def _load_forecaster(path: str):
-    """(model, scaler, settings) of a file forecast saved, or a CLIError. The settings
-    predict reads are checked: lookback and horizon ints >= 1, a known transform, a data
-    name, an optional column and a cell of `CELLS` (files saved before --cell have none:
-    theirs is "lstm", which is put in the settings returned); and the model is a
-    Sequential whose first layer is that cell's."""
+def _load_forecaster(path: str) -> Forecaster:
+    """The forecaster of a file forecast saved (`Forecaster.load`), or a CLIError."""
     try:
-        loaded = load_checkpoint(path)
+        return Forecaster.load(path)
+    except ForecastError as e:
+        raise CLIError(_message(e)) from None
     except (ValueError, OSError) as e:  # the checkpoint's errors name the file
         raise CLIError(f"--model: {e}") from None
-    extra = loaded["extra"] or {}
-    if not {"settings", "scaler"} <= set(extra):
-        raise CLIError(f"--model {path!r}: not a model saved by '{PROG} forecast' (its "
-                       "checkpoint has no settings and scaler)")
-    try:
-        scaler = scaler_from_state(extra["scaler"])
-    except (TypeError, ValueError) as e:
-        raise CLIError(f"--model {path!r}: its scaler does not load: {e}") from None
-    settings = extra["settings"]
-    valid = (isinstance(settings, dict)
-             and all(type(settings.get(k)) is int and settings[k] >= 1   # not bool
-                     for k in ("lookback", "horizon"))
-             and settings.get("transform") in _Transform.NAMES
-             and isinstance(settings.get("data"), str)
-             and isinstance(settings.get("column"), (str, type(None)))
-             and isinstance(settings.get("cell", "lstm"), str)
-             and settings.get("cell", "lstm") in CELLS)
-    if not valid:
-        raise CLIError(f"--model {path!r}: its settings are damaged (expected lookback and "
-                       f"horizon >= 1, a transform of {', '.join(_Transform.NAMES)}, the data "
-                       f"and column, a cell of {', '.join(CELLS)}), got {settings!r}")
-    settings = {**settings, "cell": settings.get("cell", "lstm")}
-    model, layer = loaded["model"], CELLS[settings["cell"]]
-    first = model.layers[0] if isinstance(model, Sequential) and model.layers else None
-    if type(first) is not layer:
-        what = type(model if first is None else first).__name__
-        raise CLIError(f"--model {path!r}: its settings name the cell {settings['cell']!r} "
-                       f"({layer.__name__} first), but its model "
-                       f"{'starts with' if first is not None else 'is'} {what}")
-    return model, scaler, settings
 
 
 @subcommand("predict", arguments=_predict_arguments,
             help="run a saved forecaster on a series: its error there and the next values")
 def predict_command(args) -> int:
-    model, scaler, settings = _load_forecaster(args.model)
+    forecaster = _load_forecaster(args.model)
+    settings = forecaster.settings_
     if args.data is None:
         data, column = settings["data"], settings.get("column")
         if args.column is not None:
@@ -680,65 +385,32 @@ def predict_command(args) -> int:
         data, column = args.data, args.column
     series = _load_series(data, column)
     values = series.values
-    lookback, horizon = settings["lookback"], settings["horizon"]
-    transform = _Transform(settings["transform"])
-    if transform.log and not np.all(values > 0):
-        raise CLIError(f"the model works on log-differences, but {series.label} has values "
-                       "<= 0")
-    _check_length(series, lookback, horizon, transform.first)
-    dtype = model.dtype
-
-    # The error on every window of the series (in-sample where the model trained on it).
-    w = _windows(values, transform, scaler, lookback, horizon, dtype)
-    try:  # a model of another shape than the settings say: the only ValueError here
-        out = predict(model, w.x)
-    except ValueError as e:
-        raise CLIError(f"--model {args.model!r}: its model does not read its own windows "
-                       f"of {lookback} steps of one value: {e}") from None
-    if out.ndim != 2 or out.shape[1] != horizon:
-        raise CLIError(f"--model {args.model!r}: its model gives outputs of shape "
-                       f"{out.shape[1:]} per window, its settings a horizon of {horizon}")
-    u = _unscale(scaler, out)
-    pred = transform.decode(u, w.levels_x[:, -1, 0])
-    _check_levels(pred, "the model's predictions on the series")
-    rmse = _rmse(pred, w.levels_y)
-    naive_rmse = _rmse(persistence_forecast(w.levels_x, horizon)[:, :, 0], w.levels_y)
-
-    # The next values past the end: one step at a time, each prediction fed back.
-    encoded = _scale(scaler, transform.encode(values))
-
-    def predict_one(window):
-        return predict(model, window.astype(dtype))[:, :1]
-
-    future_u = forecast_recursive(predict_one, encoded, args.steps, lookback=lookback)
-    future_u = _unscale(scaler, future_u.T)[0]
-    future = transform.decode(future_u[None, :], values[-1:])[0]
-    if series.dates is not None:
-        step = series.dates[-1] - series.dates[-2]
-        labels = [str(series.dates[-1] + step * (k + 1)) for k in range(args.steps)]
-    else:
-        labels = [f"t+{k + 1}" for k in range(args.steps)]
-    bad = ~np.isfinite(future)
-    if bad.any():
-        # Each value builds on the ones before it: stop at the first that left float64.
-        k = int(np.argmax(bad))
-        fewer = f"; --steps {k} or fewer give finite values" if k else ""
-        raise CLIError(f"the forecast is not finite from step {k + 1} ({labels[k]}) on: it "
-                       f"grows past float64's range{fewer}")
+    try:
+        # The error on every window of the series (in-sample where the model trained on
+        # it), then the next values past the end.
+        scores = forecaster.score(values, span="all")
+        future = forecaster.predict(args.steps, values, dates=series.dates)
+    except ForecastError as e:
+        raise CLIError(_message(e, series.label)) from None
+    dates = forecaster.future_dates(args.steps, values, dates=series.dates)
+    labels = ([str(d) for d in dates] if dates is not None
+              else [f"t+{k + 1}" for k in range(args.steps)])
 
     if args.verbose:
-        print(f"model {args.model}: {type(model.layers[0]).__name__}, reads {lookback} values "
-              f"({transform.name}), predicts {horizon}; {series.label}, {len(values)} values")
-    print(f"on the series: RMSE {rmse:.2f} over {len(w.x)} windows (naive persistence "
-          f"{naive_rmse:.2f}; the windows the model trained on are included)")
+        print(f"model {args.model}: {type(forecaster.model_.layers[0]).__name__}, reads "
+              f"{forecaster.lookback} values ({forecaster.transform_}), predicts "
+              f"{forecaster.horizon}; {series.label}, {len(values)} values")
+    print(f"on the series: RMSE {scores['rmse']:.2f} over {scores['windows']} windows (naive "
+          f"persistence {scores['naive_rmse']:.2f}; the windows the model trained on are "
+          "included)")
     print(f"forecast of the next {args.steps} values (recursive, one step at a time):")
     for label, value in zip(labels, future):
         print(f"  {label:>10}  {value:.2f}")
     if args.json:
         print(json.dumps({"forecast": [float(v) for v in future], "labels": labels,
-                          "rmse": rmse, "naive_rmse": naive_rmse, "windows": len(w.x),
-                          "model_path": args.model, "cell": settings["cell"],
-                          "data": series.data}))
+                          "rmse": scores["rmse"], "naive_rmse": scores["naive_rmse"],
+                          "windows": scores["windows"], "model_path": args.model,
+                          "cell": settings["cell"], "data": series.data}))
     return 0
 
 

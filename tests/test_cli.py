@@ -127,15 +127,6 @@ def test_predict_reads_a_model_saved_before_cell_as_an_lstm(trained, tmp_path, c
     assert last_json(out)["cell"] == "lstm"
 
 
-@pytest.mark.parametrize("cell", list(cli.CELLS))
-@pytest.mark.parametrize("layers, horizon", [(1, 1), (3, 2)])
-def test_parameter_count_is_the_models(cell, layers, horizon):
-    model = ln.Sequential(cli.CELLS[cell](1, 5, num_layers=layers, batch_first=True),
-                          ln.LastStep(batch_first=True), ln.Linear(5, horizon))
-    count = sum(v.size for v in model.state_dict().values())
-    assert cli._parameter_count(cell, 5, layers, horizon) == count
-
-
 def _write_csv(path, n=90):
     t = np.arange(n)
     value = 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / 12)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lstm_native as ln
-from lstm_native import cli
+from lstm_native import cli, forecasting
 from conftest import has_matplotlib, last_json, run_cli
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -205,7 +205,7 @@ def test_a_write_failing_after_training_is_an_error(tmp_path, capsys, monkeypatc
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli, "save_checkpoint", disk_full)
+    monkeypatch.setattr(forecasting, "save_checkpoint", disk_full)
     code, _, err = run_cli(capsys, ["forecast", *TINY, "--out", str(tmp_path)])
     assert_one_line_error(code, err, "--out", "No space left")
 
@@ -274,7 +274,7 @@ def test_an_unreadable_model_is_an_error(tmp_path, capsys, model_path, monkeypat
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(cli, "load_checkpoint", denied)
+    monkeypatch.setattr(forecasting, "load_checkpoint", denied)
     code, _, err = run_cli(capsys, ["predict", "--model", str(model_path)])
     assert_one_line_error(code, err, "--model", "Permission denied")
 
@@ -300,7 +300,7 @@ def test_a_bug_still_raises(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(cli, "fit", broken)
+    monkeypatch.setattr(forecasting, "fit", broken)
     with pytest.raises(KeyError, match="a bug"):
         cli.main(["forecast", *TINY, "--out", str(tmp_path), "--quiet"])
 
