@@ -106,3 +106,112 @@ def _step_masks(masks, idx, active):
     """The masks of layer and direction `idx` (an index into `masks`, D·L arrays of
     (N, ·), or None) for the active sequences of a step."""
     return None if masks is None else np.asarray(masks[idx])[active]
+
+
+# ----------------------------------------------------------------------------------
+# Whole sequences, stacked layers, both directions: the loop every cell shares
+# ----------------------------------------------------------------------------------
+
+def _states(given, names, shapes, dtype):
+    """The states named `names` (h0, c0 or their gradients dh_n, dc_n), each of its
+    shape in `shapes`, as arrays of `dtype`: zeros for `given` None."""
+    if given is None:
+        return [np.zeros(shape, dtype=dtype) for shape in shapes]
+    states = [np.asarray(s, dtype=dtype) for s in given]
+    for name, s, shape in zip(names, states, shapes):
+        if s.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {s.shape}")
+    return states
+
+
+def _run_layers(x, lengths, params, num_layers, num_directions, states0, step_for):
+    """Run stacked layers of a cell over a time-major batch. The first state is the
+    layer's output (h).
+
+    At each step t only the sequences that have it (t < lengths) run the cell's step; the
+    others carry their states unchanged and output zero, so the reverse direction starts
+    at each sequence's last valid step. `states0` holds the initial states, (D·L, N, ·)
+    each, index layer·D + direction; `step_for(layer, direction, in_size)` gives the
+    step of that layer and direction, ``step(x_t, states, active) -> (new_states,
+    cache)`` on the active sequences' rows.
+
+    Returns the last layer's output (T, N, D·W), the final states (as `states0`) and the
+    cache `_run_layers_backward` needs (with the steps' caches).
+    """
+    T, N, _ = x.shape
+    L, D, W = num_layers, num_directions, states0[0].shape[2]
+    finals = [np.zeros_like(s) for s in states0]
+    layer_caches = []  # layer_caches[layer][direction][t] = step cache, or None if no row ran
+    layer_in = x
+    for layer in range(L):
+        layer_out = np.zeros((T, N, D * W), dtype=x.dtype)
+        direction_caches = []
+        for d in range(D):
+            step = step_for(layer, d, layer_in.shape[2])
+            states = [s[layer * D + d].copy() for s in states0]
+            step_caches = [None] * T
+            for t in (range(T) if d == 0 else reversed(range(T))):
+                active = t < lengths  # the sequences that have a step t
+                if not active.any():
+                    continue
+                new, step_caches[t] = step(layer_in[t, active], [s[active] for s in states],
+                                           active)
+                for s, value in zip(states, new):
+                    s[active] = value
+                layer_out[t, active, d * W:(d + 1) * W] = new[0]
+            for final, s in zip(finals, states):
+                final[layer * D + d] = s
+            direction_caches.append(step_caches)
+        layer_caches.append(direction_caches)
+        layer_in = layer_out
+    cache = {"layer_caches": layer_caches, "lengths": lengths, "input_size": x.shape[2],
+             "num_layers": L, "num_directions": D, "dtype": x.dtype,
+             "state_shapes": [s.shape for s in states0],
+             "param_shapes": {name: np.shape(p) for name, p in params.items()}}
+    return layer_in, finals, cache
+
+
+def _run_layers_backward(dout, cache, d_finals, names, step_backward):
+    """Backpropagation through time for `_run_layers`: `d_finals` the gradients on the
+    final states (None: zeros; `names` theirs, for messages), ``step_backward(d_states,
+    step_cache) -> (dx_t, d_prev_states, grads)`` with d_states the gradients on the
+    step's new states (the output's included in the first) and grads keyed by parameter
+    kind (``weight_ih``, ...). Returns dx (T, N, I), the initial states' gradients and
+    every parameter's (the keys and shapes of the params `_run_layers` was given)."""
+    L, D, dtype = cache["num_layers"], cache["num_directions"], cache["dtype"]
+    lengths, shapes = cache["lengths"], cache["state_shapes"]
+    T, N = len(cache["layer_caches"][0][0]), shapes[0][1]
+    W = shapes[0][2]
+    dout = np.asarray(dout, dtype=dtype)
+    if dout.shape != (T, N, D * W):
+        raise ValueError(f"dout must have shape {(T, N, D * W)}, got {dout.shape}")
+    d_finals = _states(d_finals, names, shapes, dtype)
+    grads = {name: np.zeros(shape, dtype=dtype)
+             for name, shape in cache["param_shapes"].items()}
+    d_initials = [np.zeros(shape, dtype=dtype) for shape in shapes]
+
+    d_layer_out = dout
+    for layer in reversed(range(L)):
+        in_size = cache["input_size"] if layer == 0 else D * W
+        d_layer_in = np.zeros((T, N, in_size), dtype=dtype)
+        for d in range(D):
+            step_caches = cache["layer_caches"][layer][d]
+            # ∂L/∂ of the states, carried back from later steps
+            ds = [s[layer * D + d].copy() for s in d_finals]
+            # Visit the steps in the opposite order of the forward pass.
+            for t in (reversed(range(T)) if d == 0 else range(T)):
+                active = t < lengths
+                if not active.any():
+                    continue
+                d_states = [ds[0][active] + d_layer_out[t, active, d * W:(d + 1) * W]]
+                d_states += [s[active] for s in ds[1:]]
+                dx_t, d_prev, step_grads = step_backward(d_states, step_caches[t])
+                for s, value in zip(ds, d_prev):
+                    s[active] = value
+                d_layer_in[t, active] += dx_t
+                for kind, g in step_grads.items():
+                    grads[_param_name(kind, layer, d)] += g
+            for d_initial, s in zip(d_initials, ds):
+                d_initial[layer * D + d] = s
+        d_layer_out = d_layer_in
+    return d_layer_out, d_initials, grads

@@ -22,7 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _check_sequence, _layer_params, _param_name, _step_masks, dropped, sigmoid
+from ._common import (
+    _check_sequence,
+    _layer_params,
+    _run_layers,
+    _run_layers_backward,
+    _states,
+    _step_masks,
+    dropped,
+    sigmoid,
+)
 
 
 def reset(x_t, h_prev, W_ir, W_hr, b_r):
@@ -217,59 +226,25 @@ def gru_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
         Everything `gru_backward` needs.
     """
     x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
-    dtype = x.dtype
-    T, N, _ = x.shape
-    L = num_layers
     D = 2 if bidirectional else 1
     H = np.asarray(params["weight_hh_l0"]).shape[1]
-    if h0 is None:
-        h0 = np.zeros((D * L, N, H), dtype=dtype)
-    else:
-        h0 = np.asarray(h0, dtype=dtype)
-        if h0.shape != (D * L, N, H):
-            raise ValueError(f"h0 must have shape {(D * L, N, H)}, got {h0.shape}")
+    (h0,) = _states(None if h0 is None else (h0,), ("h0",),
+                    ((D * num_layers, x.shape[1], H),), x.dtype)
 
-    h_n = np.zeros((D * L, N, H), dtype=dtype)
-    layer_caches = []  # layer_caches[layer][direction][t] = cell cache, or None if no row ran
+    def step_for(layer, d, in_size):
+        w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, x.dtype,
+                                               n_gates=3)
 
-    layer_in = x
-    for layer in range(L):
-        in_size = layer_in.shape[2]
-        layer_out = np.zeros((T, N, D * H), dtype=dtype)
-        direction_caches = []
-        for d in range(D):
-            w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, dtype,
-                                                   n_gates=3)
-            h = h0[layer * D + d].copy()
-            step_caches = [None] * T
-            time_steps = range(T) if d == 0 else reversed(range(T))
-            for t in time_steps:
-                active = t < lengths  # the sequences that have a step t
-                if not active.any():
-                    continue
-                h_new, step_caches[t] = gru_cell_forward(
-                    layer_in[t, active], h[active], w_ih, w_hh, b_ih, b_hh, reset_after,
-                    input_mask=_step_masks(input_masks, layer * D + d, active),
-                    recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active),
-                )
-                h[active] = h_new
-                layer_out[t, active, d * H:(d + 1) * H] = h_new
-            h_n[layer * D + d] = h
-            direction_caches.append(step_caches)
-        layer_caches.append(direction_caches)
-        layer_in = layer_out
+        def step(x_t, states, active):
+            h_new, step_cache = gru_cell_forward(
+                x_t, states[0], w_ih, w_hh, b_ih, b_hh, reset_after,
+                input_mask=_step_masks(input_masks, layer * D + d, active),
+                recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active))
+            return (h_new,), step_cache
+        return step
 
-    cache = {
-        "layer_caches": layer_caches,
-        "lengths": lengths,
-        "shape": (T, N, H),
-        "input_size": x.shape[2],
-        "num_layers": L,
-        "num_directions": D,
-        "dtype": dtype,
-        "param_names": sorted(params),
-    }
-    return layer_in, h_n, cache
+    out, (h_n,), cache = _run_layers(x, lengths, params, num_layers, D, [h0], step_for)
+    return out, h_n, cache
 
 
 def gru_backward(dout, cache, dh_n=None):
@@ -292,50 +267,10 @@ def gru_backward(dout, cache, dh_n=None):
         ∂L/∂ of every parameter, the keys and shapes of the ``params`` given to
         `gru_forward`.
     """
-    T, N, H = cache["shape"]
-    L, D, dtype = cache["num_layers"], cache["num_directions"], cache["dtype"]
-    lengths = cache["lengths"]
-    dout = np.asarray(dout, dtype=dtype)
-    if dout.shape != (T, N, D * H):
-        raise ValueError(f"dout must have shape {(T, N, D * H)}, got {dout.shape}")
-    if dh_n is None:
-        dh_n = np.zeros((D * L, N, H), dtype=dtype)
-    else:
-        dh_n = np.asarray(dh_n, dtype=dtype)
-        if dh_n.shape != (D * L, N, H):
-            raise ValueError(f"dh_n must have shape {(D * L, N, H)}, got {dh_n.shape}")
+    def step_backward(d_states, step_cache):
+        dx_t, dh_prev, grads = gru_cell_backward(d_states[0], step_cache)
+        return dx_t, (dh_prev,), grads
 
-    grads = {}
-    dh0 = np.zeros((D * L, N, H), dtype=dtype)
-
-    d_layer_out = dout
-    for layer in reversed(range(L)):
-        in_size = cache["input_size"] if layer == 0 else D * H
-        d_layer_in = np.zeros((T, N, in_size), dtype=dtype)
-        for d in range(D):
-            step_caches = cache["layer_caches"][layer][d]
-            names = {kind: _param_name(kind, layer, d)
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            grads[names["weight_ih"]] = np.zeros((3 * H, in_size), dtype=dtype)
-            grads[names["weight_hh"]] = np.zeros((3 * H, H), dtype=dtype)
-            for kind in ("bias_ih", "bias_hh"):
-                if names[kind] in cache["param_names"]:
-                    grads[names[kind]] = np.zeros(3 * H, dtype=dtype)
-
-            dh = dh_n[layer * D + d].copy()  # ∂L/∂h carried back from later steps
-            # Visit the steps in the opposite order of the forward pass.
-            time_steps = reversed(range(T)) if d == 0 else range(T)
-            for t in time_steps:
-                active = t < lengths
-                if not active.any():
-                    continue
-                dh_t = dh[active] + d_layer_out[t, active, d * H:(d + 1) * H]
-                dx_t, dh_prev, step_grads = gru_cell_backward(dh_t, step_caches[t])
-                dh[active] = dh_prev
-                d_layer_in[t, active] += dx_t
-                for kind, g in step_grads.items():
-                    grads[names[kind]] += g
-            dh0[layer * D + d] = dh
-        d_layer_out = d_layer_in
-
-    return d_layer_out, dh0, grads
+    dx, (dh0,), grads = _run_layers_backward(
+        dout, cache, None if dh_n is None else (dh_n,), ("dh_n",), step_backward)
+    return dx, dh0, grads

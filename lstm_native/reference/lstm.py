@@ -98,6 +98,9 @@ from ._common import (
     _check_sequence,
     _layer_params,
     _param_name,
+    _run_layers,
+    _run_layers_backward,
+    _states,
     _step_masks,
     dropped,
     sigmoid,
@@ -465,77 +468,36 @@ def lstm_forward(x, params, hx=None, lengths=None, *, num_layers=1, bidirectiona
     x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional, projected,
                                  (("weight_peephole",) if peepholes else ())
                                  + (LAYER_NORM_KINDS if normed else ()))
-    dtype = x.dtype
-    T, N, _ = x.shape
-    L = num_layers
+    dtype, N = x.dtype, x.shape[1]
     D = 2 if bidirectional else 1
     H = np.asarray(params["weight_ih_l0"]).shape[0] // 4
     P = np.asarray(params["weight_hr_l0"]).shape[0] if projected else H
+    h0, c0 = _states(hx, ("h0", "c0"), ((D * num_layers, N, P), (D * num_layers, N, H)),
+                     dtype)
 
-    if hx is None:
-        h0 = np.zeros((D * L, N, P), dtype=dtype)
-        c0 = np.zeros((D * L, N, H), dtype=dtype)
-    else:
-        h0 = np.asarray(hx[0], dtype=dtype)
-        c0 = np.asarray(hx[1], dtype=dtype)
-        for name, s, size in (("h0", h0, P), ("c0", c0, H)):
-            if s.shape != (D * L, N, size):
-                raise ValueError(f"{name} must have shape {(D * L, N, size)}, got {s.shape}")
+    def step_for(layer, d, in_size):
+        w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(params, layer, d, in_size, H, dtype,
+                                                     proj_size=P if projected else 0)
+        peephole = _extra_param(params, "weight_peephole", layer, d, (3, H), dtype) \
+            if peepholes else None
+        norm_params = tuple(
+            _extra_param(params, kind, layer, d, (H if kind.endswith("_c") else 4 * H,),
+                         dtype)
+            for kind in LAYER_NORM_KINDS) if normed else None
 
-    h_n = np.zeros((D * L, N, P), dtype=dtype)
-    c_n = np.zeros((D * L, N, H), dtype=dtype)
-    layer_caches = []  # layer_caches[layer][direction][t] = cell cache, or None if no row ran
+        def step(x_t, states, active):
+            h_new, c_new, step_cache = lstm_cell_forward(
+                x_t, states[0], states[1], w_ih, w_hh, b_ih, b_hh, w_hr,
+                peephole=peephole, clip=clip, input_forget=input_forget,
+                layer_norm_params=norm_params,
+                input_mask=_step_masks(input_masks, layer * D + d, active),
+                recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active))
+            return (h_new, c_new), step_cache
+        return step
 
-    layer_in = x
-    for layer in range(L):
-        in_size = layer_in.shape[2]
-        layer_out = np.zeros((T, N, D * P), dtype=dtype)
-        direction_caches = []
-        for d in range(D):
-            w_ih, w_hh, b_ih, b_hh, w_hr = _layer_params(params, layer, d, in_size, H, dtype,
-                                                         proj_size=P if projected else 0)
-            peephole = _extra_param(params, "weight_peephole", layer, d, (3, H), dtype) \
-                if peepholes else None
-            norm_params = tuple(
-                _extra_param(params, kind, layer, d, (H if kind.endswith("_c") else 4 * H,),
-                             dtype)
-                for kind in LAYER_NORM_KINDS) if normed else None
-            h = h0[layer * D + d].copy()
-            c = c0[layer * D + d].copy()
-            step_caches = [None] * T
-            time_steps = range(T) if d == 0 else reversed(range(T))
-            for t in time_steps:
-                active = t < lengths  # the sequences that have a step t
-                if not active.any():
-                    continue
-                h_new, c_new, step_caches[t] = lstm_cell_forward(
-                    layer_in[t, active], h[active], c[active], w_ih, w_hh, b_ih, b_hh, w_hr,
-                    peephole=peephole, clip=clip, input_forget=input_forget,
-                    layer_norm_params=norm_params,
-                    input_mask=_step_masks(input_masks, layer * D + d, active),
-                    recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active),
-                )
-                h[active] = h_new
-                c[active] = c_new
-                layer_out[t, active, d * P:(d + 1) * P] = h_new
-            h_n[layer * D + d] = h
-            c_n[layer * D + d] = c
-            direction_caches.append(step_caches)
-        layer_caches.append(direction_caches)
-        layer_in = layer_out
-
-    cache = {
-        "layer_caches": layer_caches,
-        "lengths": lengths,
-        "shape": (T, N, H),
-        "proj_size": P if projected else 0,
-        "input_size": x.shape[2],
-        "num_layers": L,
-        "num_directions": D,
-        "dtype": dtype,
-        "param_names": sorted(params),
-    }
-    return layer_in, (h_n, c_n), cache
+    out, (h_n, c_n), cache = _run_layers(x, lengths, params, num_layers, D, [h0, c0],
+                                         step_for)
+    return out, (h_n, c_n), cache
 
 
 def lstm_backward(dout, cache, dhx=None):
@@ -560,68 +522,10 @@ def lstm_backward(dout, cache, dhx=None):
         ∂L/∂ of every parameter, same keys and shapes as the ``params`` given to
         `lstm_forward`.
     """
-    T, N, H = cache["shape"]
-    P = cache["proj_size"] or H
-    L, D, dtype = cache["num_layers"], cache["num_directions"], cache["dtype"]
-    lengths = cache["lengths"]
-    dout = np.asarray(dout, dtype=dtype)
-    if dout.shape != (T, N, D * P):
-        raise ValueError(f"dout must have shape {(T, N, D * P)}, got {dout.shape}")
-    if dhx is None:
-        dh_n = np.zeros((D * L, N, P), dtype=dtype)
-        dc_n = np.zeros((D * L, N, H), dtype=dtype)
-    else:
-        dh_n = np.asarray(dhx[0], dtype=dtype)
-        dc_n = np.asarray(dhx[1], dtype=dtype)
-        for name, s, size in (("dh_n", dh_n, P), ("dc_n", dc_n, H)):
-            if s.shape != (D * L, N, size):
-                raise ValueError(f"{name} must have shape {(D * L, N, size)}, got {s.shape}")
+    def step_backward(d_states, step_cache):
+        dx_t, dh_prev, dc_prev, grads = lstm_cell_backward(*d_states, step_cache)
+        return dx_t, (dh_prev, dc_prev), grads
 
-    grads = {}
-    dh0 = np.zeros((D * L, N, P), dtype=dtype)
-    dc0 = np.zeros((D * L, N, H), dtype=dtype)
-
-    d_layer_out = dout
-    for layer in reversed(range(L)):
-        in_size = cache["input_size"] if layer == 0 else D * P
-        d_layer_in = np.zeros((T, N, in_size), dtype=dtype)
-        for d in range(D):
-            step_caches = cache["layer_caches"][layer][d]
-            names = {kind: _param_name(kind, layer, d)
-                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr",
-                                  "weight_peephole") + LAYER_NORM_KINDS}
-            grads[names["weight_ih"]] = np.zeros((4 * H, in_size), dtype=dtype)
-            grads[names["weight_hh"]] = np.zeros((4 * H, P), dtype=dtype)
-            if cache["proj_size"]:
-                grads[names["weight_hr"]] = np.zeros((P, H), dtype=dtype)
-            if names["weight_peephole"] in cache["param_names"]:
-                grads[names["weight_peephole"]] = np.zeros((3, H), dtype=dtype)
-            for kind in LAYER_NORM_KINDS:
-                if names[kind] in cache["param_names"]:
-                    grads[names[kind]] = np.zeros(H if kind.endswith("_c") else 4 * H, dtype)
-            for kind in ("bias_ih", "bias_hh"):
-                if names[kind] in cache["param_names"]:
-                    grads[names[kind]] = np.zeros(4 * H, dtype=dtype)
-
-            dh = dh_n[layer * D + d].copy()  # ∂L/∂h carried back from later steps
-            dc = dc_n[layer * D + d].copy()  # ∂L/∂c carried back from later steps
-            # Visit the steps in the opposite order of the forward pass.
-            time_steps = reversed(range(T)) if d == 0 else range(T)
-            for t in time_steps:
-                active = t < lengths
-                if not active.any():
-                    continue
-                dh_t = dh[active] + d_layer_out[t, active, d * P:(d + 1) * P]
-                dx_t, dh_prev, dc_prev, step_grads = lstm_cell_backward(
-                    dh_t, dc[active], step_caches[t]
-                )
-                dh[active] = dh_prev
-                dc[active] = dc_prev
-                d_layer_in[t, active] += dx_t
-                for kind, g in step_grads.items():
-                    grads[names[kind]] += g
-            dh0[layer * D + d] = dh
-            dc0[layer * D + d] = dc
-        d_layer_out = d_layer_in
-
-    return d_layer_out, (dh0, dc0), grads
+    dx, (dh0, dc0), grads = _run_layers_backward(dout, cache, dhx, ("dh_n", "dc_n"),
+                                                 step_backward)
+    return dx, (dh0, dc0), grads
