@@ -17,8 +17,9 @@ backward:
 - `lstm_native.reference.gru`: the GRU (``torch.nn.GRU``), with the reset gate after
   or before the recurrent product.
 
-They share `sigmoid`, `relu` and the checks of parameters, sequences and lengths
-(`lstm_native.reference._common`). Every name is importable from this package itself
+They share `sigmoid`, `relu`, the checks of parameters, sequences and lengths, and the
+loop over layers, directions and steps that runs a cell's step on the sequences that
+have it (`lstm_native.reference._common`). Every name is importable from this package itself
 (``from lstm_native.reference import gru_backward``).
 
 Conventions shared by the cells
