@@ -620,7 +620,7 @@ def forward_layer(
     cdef floating* norm_ptr = NULL
     cdef floating* peephole_ptr = NULL
     cdef floating clip_value = <floating> (clip if clip > 0 else INFINITY)
-    cdef const floating* mask_ptr = NULL
+    cdef const floating* mask_ptr
     cdef floating* hm = NULL
     cdef Py_ssize_t first = (T if reverse else 0) if training else 0
     _check_variant(cell, H, peephole, clip, input_forget)
@@ -628,11 +628,7 @@ def forward_layer(
                          input_forget):
         ln_ptr = &layer_norm[0]
         norm_ptr = &norm[0, 0]
-    if recurrent_mask is not None:
-        if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
-            raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
-                             f"({recurrent_mask.shape[0]}, {recurrent_mask.shape[1]})")
-        mask_ptr = &recurrent_mask[0, 0]
+    mask_ptr = _mask_pointer(recurrent_mask, B, P)
     if chunk < 1 or chunk * B > gates.shape[0] or (training and gates.shape[0] != TB):
         raise ValueError(f"gates must have {TB if training else 'a multiple of B'} rows "
                          f"(training={training}), got {gates.shape[0]}")
@@ -724,6 +720,17 @@ cdef int _check_variant(Cell cell, Py_ssize_t H, const floating[:, ::1] peephole
     if not clip >= 0:
         raise ValueError(f"clip must be > 0, or 0 for none, got {clip}")
     return 0
+
+
+cdef const floating* _mask_pointer(const floating[:, ::1] recurrent_mask, Py_ssize_t B,
+                                   Py_ssize_t P) except? NULL:
+    """The recurrent dropout mask's data after checking it is (B, P), or NULL for none."""
+    if recurrent_mask is None:
+        return NULL
+    if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
+        raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
+                         f"({recurrent_mask.shape[0]}, {recurrent_mask.shape[1]})")
+    return &recurrent_mask[0, 0]
 
 
 cdef bint _check_layer_norm(Cell cell, Py_ssize_t H, Py_ssize_t rows,
@@ -1001,7 +1008,7 @@ def backward_layer(
     cdef const floating* c_now = &c[0 if reverse else B, 0] if c is not None else NULL
     cdef int n_dp_parts = _gemm_parts(H, <double> TB * 3 * H)
     cdef int n_dp = _n_workers(n_threads, n_dp_parts, <double> TB * 3 * H)
-    cdef const floating* mask_ptr = NULL
+    cdef const floating* mask_ptr
     cdef floating* hm = NULL
     cdef floating* dhm = NULL
     cdef const floating* ln_ptr = NULL
@@ -1021,11 +1028,7 @@ def backward_layer(
         ld_d_rec = norm.shape[1]
     elif dlayer_norm is not None:
         raise ValueError("dlayer_norm must be None without layer_norm")
-    if recurrent_mask is not None:
-        if recurrent_mask.shape[0] != B or recurrent_mask.shape[1] != P:
-            raise ValueError(f"recurrent_mask must be ({B}, {P}), got "
-                             f"({recurrent_mask.shape[0]}, {recurrent_mask.shape[1]})")
-        mask_ptr = &recurrent_mask[0, 0]
+    mask_ptr = _mask_pointer(recurrent_mask, B, P)
     if (dpeephole is None) != (peephole is None) or (
             dpeephole is not None and (dpeephole.shape[0] != 3 or dpeephole.shape[1] != H)):
         raise ValueError(f"dpeephole must be (3, {H}) with peephole, else None")
