@@ -90,7 +90,11 @@ class TrainingRun:
     epochs : int
         The index training stops at (`fit`'s `epochs`).
     stop_training : bool
-        Set it to True to stop after the current epoch.
+        Set it to True to stop after the current epoch (under ``fit(...,
+        distributed=True)``, rank 0's decision holds on every rank).
+    rank : int
+        This process's rank under ``fit(..., distributed=True)``, else 0: a callback that
+        writes files or prints does it where ``run.rank == 0``, as `ModelCheckpoint`.
     """
 
     def __init__(self, model, optimizer, scheduler, epochs: int, initial_epoch: int):
@@ -101,6 +105,7 @@ class TrainingRun:
         self.epoch = initial_epoch
         self.epochs = epochs
         self.stop_training = False
+        self.rank = 0
 
     def reset_states(self) -> None:
         """Forget a stateful model's kept (h, c): the next chunk starts from zeros."""
@@ -264,7 +269,9 @@ class ModelCheckpoint(Callback):
     number of epochs done, and in `extra`: ``"history"`` (the History so far),
     ``"scheduler"`` (its state_dict, or None), ``"monitor"``/``"value"`` and whatever
     `extra` was given. `resume_from_checkpoint` restores all of it, and
-    ``fit(..., initial_epoch=<epochs done>)`` then continues exactly.
+    ``fit(..., initial_epoch=<epochs done>)`` then continues exactly. Under ``fit(...,
+    distributed=True)`` only rank 0 writes the file (every rank keeps `best` and
+    `last_path` alike).
 
     Parameters
     ----------
@@ -325,7 +332,8 @@ class ModelCheckpoint(Callback):
         history.append(logs)  # the epoch ending now is not in run.history yet
         extra.update(history=dict(history), monitor=self.monitor, value=value,
                      scheduler=None if run.scheduler is None else run.scheduler.state_dict())
-        save_checkpoint(path, run.model, run.optimizer, epoch=logs["epoch"], extra=extra)
+        if run.rank == 0:
+            save_checkpoint(path, run.model, run.optimizer, epoch=logs["epoch"], extra=extra)
         self.last_path = path
 
 

@@ -349,7 +349,8 @@ def _metric_value(fn, pred, target) -> float:
 
 # -- resuming ------------------------------------------------------------------------------
 
-def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
+def resume_from_checkpoint(path, model, optimizer, scheduler=None, *,
+                           distributed: bool = False) -> dict:
     """Load what `ModelCheckpoint` saved into a model, its optimizer and its schedule.
 
     Parameters
@@ -363,6 +364,11 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
         Built over `model`; its state (moments, step count, lr) is replaced.
     scheduler : lstm_native.schedules.LRScheduler, optional
         Its state is restored from the checkpoint's ``extra["scheduler"]``.
+    distributed : bool, default False
+        For ``fit(..., distributed=True)``, called on every rank: only rank 0 reads the
+        file (the others need not see it), then broadcasts the model, the optimizer and
+        schedule states and the returned dict; an error on rank 0 is raised on every
+        rank. With one rank this is the plain resume.
 
     Returns
     -------
@@ -387,6 +393,12 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None) -> dict:
     _check_model(model, trains=True)
     _check_optimizer(optimizer, model)
     _check_scheduler(scheduler, optimizer)
+    if _check_bool(distributed, "distributed"):
+        from . import distributed as _distributed  # imports mpi4py: only when asked for
+
+        return _distributed.resume(
+            lambda: resume_from_checkpoint(path, model, optimizer, scheduler),
+            model, optimizer, scheduler)
     previous = model.state_dict(), optimizer.state_dict(), rng_states(model)
     loaded = load_checkpoint(path, model, optimizer)
     extra = loaded["extra"] or {}
@@ -503,7 +515,8 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         callbacks: Sequence[Callback] | None = (), verbose: int = 1, lengths=None,
         metrics=(), scheduler=None, clip_norm: float | None = None,
         initial_epoch: int = 0, tbptt: int | None = None,
-        stateful_batches: bool = False, log_every: int = 1) -> History:
+        stateful_batches: bool = False, log_every: int = 1,
+        distributed: bool = False) -> History:
     """Train a model with minibatch gradient descent, as Keras's ``model.fit``.
 
     Parameters
@@ -566,6 +579,16 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         With `tbptt`: also carry the states from one batch to the next (sample i of a
         batch continues sample i of the previous one). Needs ``shuffle=False`` and every
         batch of the same size (N a multiple of batch_size).
+    distributed : bool, default False
+        Train data-parallel over MPI, run as ``mpiexec -n N python script.py`` with the
+        same model, data and arguments on every rank (checked at the start): each rank
+        takes its contiguous share of every global batch of `batch_size`, and the
+        gradients are summed over the ranks each step, so the run is the one-process
+        run's up to rounding (see `lstm_native.distributed` and docs/distributed.md).
+        Rank 0's parameters, generators, optimizer and schedule states and seed are
+        broadcast first; only rank 0 prints and saves checkpoints. The loss must be one
+        of `lstm_native.losses` with reduction 'mean' or 'sum'. With one rank (no MPI
+        launcher) this is plain `fit`. Imports mpi4py.
 
     Returns
     -------
@@ -625,7 +648,7 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
         raise ValueError(f"initial_epoch ({initial_epoch}) must be <= epochs ({epochs})")
     val = _check_validation(validation_data, model, x, y)
     shuffle = _check_bool(shuffle, "shuffle")
-    seed = _check_seed(seed)
+    seed_given, seed = seed, _check_seed(seed)
     callbacks = _check_callbacks(callbacks)
     verbose = _check_verbose(verbose)
     log_every = _check_int(log_every, "log_every", 1)
@@ -639,9 +662,23 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
     elif stateful_batches:
         raise ValueError("stateful_batches needs tbptt: it carries the states of truncated "
                          "BPTT from one batch to the next")
+    distributed = _check_bool(distributed, "distributed")
+
+    parallel = None
+    if distributed:
+        parallel, seed = _start_distributed(
+            model, optimizer, scheduler, loss, seed,
+            data=(x, y, lengths), validation_data=val, seed=seed_given, epochs=epochs,
+            batch_size=batch_size, initial_epoch=initial_epoch, shuffle=shuffle,
+            tbptt=tbptt, stateful_batches=stateful_batches, clip_norm=clip_norm,
+            metrics=[name for name, _ in metric_fns],
+            callbacks=[type(cb).__name__ for cb in callbacks])
+        if parallel is not None and parallel.rank != 0:
+            verbose = 0  # only rank 0 prints
 
     n = x.shape[0]
     run = TrainingRun(model, optimizer, scheduler, epochs, initial_epoch)
+    run.rank = 0 if parallel is None else parallel.rank
     batches = _EpochIterator(x, y, lengths, batch_size=batch_size, shuffle=shuffle, seed=seed,
                              tbptt=tbptt)
     bar = _import_tqdm() if verbose == 1 and _stderr_is_terminal() else None
@@ -667,33 +704,67 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
                 hooks.on_epoch_begin(run)
                 logs = {"epoch": epoch + 1}
                 logs.update(_train_epoch(run, batches.epoch(epoch), hooks, loss, metric_fns,
-                                         clip_norm, carry_states=stateful_batches))
+                                         clip_norm, carry_states=stateful_batches,
+                                         parallel=parallel))
                 if val is not None:
                     logs.update(_validate(model, val, loss, metric_fns, batch_size,
-                                          stateful=tbptt is not None))
+                                          stateful=tbptt is not None, parallel=parallel))
                 logs["lr"] = lr
                 logs["seconds"] = time.perf_counter() - start
+                if parallel is not None:
+                    logs = parallel.same_logs(logs)
                 hooks.on_epoch_end(run, logs)
+                if parallel is not None:
+                    run.stop_training = parallel.same_stop(run.stop_training)
                 if run.stop_training:
                     break
             hooks.on_train_end(run)
         finally:
             model.train()
+            if parallel is not None:
+                parallel.close()
     return run.history
 
 
+def _start_distributed(model, optimizer, scheduler, loss, drawn_seed, **arguments):
+    """`lstm_native.distributed.data_parallel` on checked arguments: (its DataParallel,
+    or None with one rank; rank 0's `drawn_seed`). `arguments` must be equal on every
+    rank (``seed`` as given: None, or the same int); the data are compared by their
+    fingerprints."""
+    from . import distributed  # imports mpi4py: only when asked for
+
+    fingerprint = distributed.digest
+    x, y, lengths = arguments.pop("data")
+    val = arguments.pop("validation_data")
+    arguments.update(
+        data=[fingerprint(a) for a in (x, y, lengths)],
+        validation_data=None if val is None else [fingerprint(a) for a in val],
+        loss=(f"{loss.__module__}.{loss.__qualname__}" if callable(loss)
+              and hasattr(loss, "__qualname__") else repr(loss)),
+        optimizer=(type(optimizer).__name__, optimizer.hyper),
+        scheduler=None if scheduler is None else scheduler.state_dict())
+    return distributed.data_parallel(model, optimizer, scheduler, loss, arguments,
+                                     drawn_seed)
+
+
 def _train_epoch(run, steps: Iterable[_Step], hooks: CallbackList, loss, metric_fns,
-                 clip_norm, carry_states: bool) -> dict:
+                 clip_norm, carry_states: bool, parallel=None) -> dict:
     """Take the steps of one epoch: the loss and metrics averaged over them, weighted by
     each step's samples (and time steps under truncated BPTT). Under truncated BPTT the
-    first chunk of a batch starts from zeros unless `carry_states`."""
+    first chunk of a batch starts from zeros unless `carry_states`. With `parallel` (a
+    `lstm_native.distributed.DataParallel`) each rank takes its share of each step."""
     totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
     weight = 0
     for i, step in enumerate(steps):
         if step.chunk is not None and step.chunk[0] == 0 and not carry_states:
             run.reset_states()
-        value, pred = _train_step(run.model, run.optimizer, loss, step.x, step.y,
-                                  step.lengths, clip_norm)
+        if parallel is None:
+            value, pred = _train_step(run.model, run.optimizer, loss, step.x, step.y,
+                                      step.lengths, clip_norm)
+        else:
+            value, pred = parallel.train_step(run.model, run.optimizer, loss, step.x, step.y,
+                                              step.lengths, clip_norm,
+                                              keep_pred=bool(metric_fns))
         totals["loss"] += value * step.weight
         for name, fn in metric_fns:
             totals[name] += _metric_value(fn, pred, step.y) * step.weight
@@ -702,14 +773,20 @@ def _train_epoch(run, steps: Iterable[_Step], hooks: CallbackList, loss, metric_
     return {k: v / weight for k, v in totals.items()}
 
 
-def _validate(model, val, loss, metric_fns, batch_size: int, stateful: bool) -> dict:
+def _validate(model, val, loss, metric_fns, batch_size: int, stateful: bool,
+              parallel=None) -> dict:
     """``val_loss`` and ``val_<metric>`` on the validation data, in eval mode. A model
     that is stateful for truncated BPTT runs whole sequences (not stateful) here: the
-    same outputs as the chunks."""
+    same outputs as the chunks. With `parallel` each rank predicts its share and every
+    rank scores the gathered predictions (so all get the same numbers)."""
     whole = _stateful(model, False) if stateful else contextlib.nullcontext()
     with whole:
-        scores = evaluate(model, val[0], val[1], loss=loss, lengths=val[2],
-                          metrics=metric_fns, batch_size=max(batch_size, 256))
+        if parallel is None:
+            pred = predict(model, val[0], batch_size=max(batch_size, 256), lengths=val[2])
+        else:
+            pred = parallel.predict(model, val[0], batch_size=max(batch_size, 256),
+                                    lengths=val[2])
+        scores = _scores(pred, val[1], loss, metric_fns)
     return {f"val_{k}": v for k, v in scores.items()}
 
 
@@ -863,6 +940,11 @@ def evaluate(model, x, y, *, loss, metrics=(), batch_size: int = 256, lengths=No
     batch_size = _check_int(batch_size, "batch_size", 1)
     x, y, lengths = _check_xy(x, y, lengths, model=model)
     pred = predict(model, x, batch_size=batch_size, lengths=lengths)
+    return _scores(pred, y, loss, metric_fns)
+
+
+def _scores(pred, y, loss, metric_fns) -> dict:
+    """The loss and metrics of the predictions `pred` of targets `y`."""
     value, _ = loss(pred, y)
     scores = {"loss": float(value)}
     for name, fn in metric_fns:

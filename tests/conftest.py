@@ -10,6 +10,7 @@ import importlib
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -211,6 +212,19 @@ def pytest_configure(config):
         except ImportError as e:
             raise pytest.UsageError(
                 f"LSTM_NATIVE_REQUIRE_PEERS names {name!r}, but it does not import: {e}") from e
+        # mpi4py's tests launch their ranks with MPI's mpiexec: required with it.
+        if name == "mpi4py" and mpiexec_path() is None:
+            raise pytest.UsageError("LSTM_NATIVE_REQUIRE_PEERS names 'mpi4py', but there is "
+                                    "no mpiexec beside this Python or on PATH")
+
+
+def mpiexec_path() -> str | None:
+    """MPI's launcher: the one installed beside this Python (the mpich wheel's), else the
+    one on PATH; None when there is none."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which("mpiexec")
 
 
 # -- torch ----------------------------------------------------------------------------

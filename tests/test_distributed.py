@@ -1,0 +1,198 @@
+"""Data-parallel training over MPI (`fit(..., distributed=True)`, lstm_native.distributed).
+
+The multi-rank tests launch the scripts of tests/mpi under ``mpiexec -n 2`` and ``-n 3``
+(tiny models: three ranks share two cores here, and MPICH's waits poll busily); each
+script compares with a one-process run itself and prints one JSON line. They skip where
+mpi4py or mpiexec is missing, unless LSTM_NATIVE_REQUIRE_PEERS names mpi4py (then the
+run stops at once: see conftest.py). The one-rank tests run in this process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import lstm_native as ln
+from lstm_native import distributed, optim
+
+from conftest import mpiexec_path
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "mpi")
+RANKS = [2, 3]
+#: Weights after one step, relative to their largest magnitude, by dtype; after epochs.
+ONE_STEP = {"step64": 1e-12, "step32": 1e-5}
+EPOCHS = 1e-9
+
+
+@pytest.fixture(scope="module")
+def mpiexec():
+    pytest.importorskip("mpi4py")
+    path = mpiexec_path()
+    if path is None:
+        pytest.skip("no mpiexec")
+    return path
+
+
+def launch(mpiexec, n: int, script: str, *args, timeout: float = 60):
+    """``mpiexec -n n python tests/mpi/<script> args``: the finished process."""
+    return subprocess.run([mpiexec, "-n", str(n), sys.executable,
+                           os.path.join(SCRIPTS, script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def launch_json(mpiexec, n: int, script: str, *args) -> dict:
+    """The JSON line a script prints on rank 0 (its run must succeed)."""
+    run = launch(mpiexec, n, script, *args)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+# -- many ranks ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", RANKS)
+def test_fit_is_the_one_process_fit_split(mpiexec, n):
+    """One step in float64 and float32, epochs of Adam (shuffled, lengths, dropout between
+    layers, recurrent and Dropout masks, a last batch smaller than the ranks, validation,
+    metrics, clipping to the global norm, early stopping, a plateau schedule), stateful
+    truncated BPTT with variational masks, weighted cross-entropy with ignored targets:
+    the weights of the one-process run, every rank the same, the same History."""
+    cases = ["step64", "step32", "adam64", "tbptt64", "classes64", "noseed"]
+    result = launch_json(mpiexec, n, "fit_exact.py", *cases)
+    for name, r in result.items():
+        assert r["ranks_equal"] and r["histories_equal"], name
+        if name == "noseed":
+            continue
+        tol = ONE_STEP.get(name, EPOCHS)
+        assert r["err"] <= tol, f"{name}: weights differ by {r['err']:.2e} > {tol:.0e}"
+        assert r["history_err"] <= max(tol, 1e-9), name
+        assert r["epochs"][0] == r["epochs"][1], name
+    assert result["adam64"]["epochs"][0] < 6  # early stopping stopped it
+
+
+@pytest.mark.parametrize("n", RANKS)
+def test_the_api_on_many_ranks(mpiexec, n):
+    result = launch_json(mpiexec, n, "api.py")
+    assert all(result["checks"].values()), result["checks"]
+    assert result["grad_err"] <= 1e-12
+
+
+@pytest.mark.parametrize("n", RANKS)
+def test_resume_reads_the_checkpoint_on_rank_0_only(mpiexec, n, tmp_path):
+    """Only rank 0 writes checkpoints; a resume from the one rank 0 wrote (the other ranks
+    cannot see it) continues bitwise as the uninterrupted run."""
+    result = launch_json(mpiexec, n, "resume.py", tmp_path)
+    assert result["equal"]
+    assert result["files"][0] == [f"ckpt-{e}.npz" for e in range(1, 5)]
+    assert all(files == [] for files in result["files"][1:])
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("mismatch", "batch_size differs, rank 0 has 4 and rank 1 has 5"),
+    ("loss", "it needs one of lstm_native.losses"),
+])
+def test_a_refused_start_raises_on_every_rank(mpiexec, mode, message):
+    run = launch(mpiexec, 2, "faults.py", mode)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stdout.splitlines() if line.startswith("refused: ")]
+    assert len(lines) == 2 and all(message in line for line in lines), run.stdout
+
+
+@pytest.mark.parametrize("mode", ["raise", "kill"])
+def test_a_failing_rank_ends_the_job(mpiexec, mode):
+    """A rank that raises aborts the job (the abort hook) and a killed one ends it (the
+    launcher), within 30 s: the other ranks do not wait for it forever."""
+    start = time.monotonic()
+    run = launch(mpiexec, 2, "faults.py", mode, timeout=30)
+    assert run.returncode != 0
+    assert time.monotonic() - start < 30
+    if mode == "raise":
+        assert "rank 1 of 2 raised, aborting the job" in run.stderr
+        assert "RuntimeError: a fault on rank 1" in run.stderr
+    assert "finished" not in run.stdout
+
+
+# -- one rank ------------------------------------------------------------------------------
+
+def test_import_lstm_native_does_not_import_mpi4py():
+    run = subprocess.run([sys.executable, "-c", "import sys, lstm_native; "
+                          "print('mpi4py' in sys.modules)"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "False", run.stderr
+
+
+def _trained(distributed_flag: bool):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 4, 2))
+    y = x.sum(axis=(1, 2))[:, None]
+    model = ln.Sequential(ln.LSTM(2, 3, batch_first=True, dtype=np.float64, seed=0,
+                                  recurrent_dropout=0.2),
+                          ln.LastStep(batch_first=True), ln.Dropout(0.2, seed=0),
+                          ln.Linear(3, 1, dtype=np.float64, seed=0))
+    # A loss of one's own: refused on many ranks, fine on one.
+    history = ln.fit(model, x, y, loss=lambda p, t: ln.losses.mse_loss(p, t),
+                     optimizer=optim.Adam(model), epochs=2, batch_size=4, seed=1, verbose=0,
+                     distributed=distributed_flag)
+    return model.state_dict(), history
+
+
+def test_one_rank_is_plain_fit():
+    (weights, history), (expected, expected_history) = _trained(True), _trained(False)
+    for k in expected:
+        assert np.array_equal(weights[k], expected[k]), k
+    assert history["loss"] == expected_history["loss"]
+
+
+def test_fit_checks_distributed():
+    model = ln.Sequential(ln.Linear(2, 1, seed=0))
+    with pytest.raises(TypeError, match="distributed must be True or False"):
+        ln.fit(model, np.zeros((4, 2)), np.zeros((4, 1)), loss="mse",
+               optimizer=optim.SGD(model, lr=0.1), distributed="yes")
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: distributed.shard_bounds(-1), ValueError, "n must be an int >= 0"),
+    (lambda: distributed.shard_bounds(5, rank=2, size=2), ValueError, r"rank must be an int in 0\.\.1"),
+    (lambda: distributed.shard_bounds(5, rank=0, size=0), ValueError, "size must be an int >= 1"),
+    (lambda: distributed.shard(), ValueError, "at least one array"),
+    (lambda: distributed.shard(np.zeros(3), np.zeros(4)), ValueError, "same number of samples"),
+    (lambda: distributed.allreduce_scalar(1.0, "prod"), ValueError, "op must be one of"),
+    (lambda: distributed.allreduce_scalar("1"), TypeError, "value must be a float"),
+    (lambda: distributed.allreduce_scalar(1.0, weight=2), ValueError, "weight is for op='mean'"),
+    (lambda: distributed.allreduce_scalar(1.0, "mean", weight=-1), ValueError,
+     "weight must be None or a finite float >= 0"),
+    (lambda: distributed.broadcast_object(1, root=1), ValueError, r"root must be an int in 0\.\.0"),
+    (lambda: distributed.broadcast_parameters(object()), TypeError, "must have parameters"),
+    (lambda: distributed.broadcast_parameters(ln.Linear(2, 1), root=-1), ValueError, "root"),
+    (lambda: distributed.allreduce_gradients(ln.Linear(2, 1), weight=float("nan")), ValueError,
+     "weight must be None or a finite float >= 0"),
+])
+def test_the_api_checks_its_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_the_api_on_one_rank():
+    """Without an MPI launcher there is one rank, and every collective is the identity."""
+    assert (distributed.rank(), distributed.size()) == (0, 1)
+    x = np.arange(6)
+    assert distributed.shard(x) is not x and np.array_equal(distributed.shard(x), x)
+    assert distributed.allreduce_scalar(2.5, "mean", weight=3) == 2.5
+    model = ln.Linear(2, 1, seed=0)
+    model.grads["weight"][...] = 1.0
+    distributed.allreduce_gradients(model, weight=4)
+    assert np.all(model.grads["weight"] == 1.0)
+
+
+def test_shares_are_contiguous_and_as_even_as_can_be():
+    for n in range(0, 12):
+        for size in range(1, 5):
+            bounds = [distributed.shard_bounds(n, r, size) for r in range(size)]
+            assert bounds[0][0] == 0 and bounds[-1][1] == n
+            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+            sizes = [hi - lo for lo, hi in bounds]
+            assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
