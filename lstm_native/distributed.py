@@ -16,7 +16,8 @@ Design notes:
   and every rank receives the same sum (the MPI standard's all-reduce gives one result);
   it is not the one-process run's order of additions (its GEMMs add over the whole
   batch), so the weights agree with a one-process `fit` to rounding, not bitwise.
-  Scalars (the losses) are gathered and added in rank order, on every rank.
+  Scalars (the losses) are gathered and added exactly (`math.fsum`, correctly
+  rounded whatever the order), on every rank.
 - Dropout masks are drawn for the global batch and sliced: during a step each module's
   generator is stood in for by `_GlobalDraws`, which draws the global batch's mask from
   the real generator and hands the layer its rows. Every rank's generators thus advance
@@ -42,7 +43,7 @@ from . import losses as _losses
 from ._parallel import _physical_cores, default_n_threads
 from .layers import Dropout
 from .module import modules_by_path, rng_states
-from .optim import _model_arrays
+from .optim import _model_arrays, clip_grad_norm
 from .training import _backward, _forward, _is_recurrent, predict
 
 __all__ = ["allreduce_gradients", "allreduce_scalar", "broadcast_object",
@@ -254,7 +255,7 @@ def broadcast_parameters(model, root: int = 0) -> None:
     root = _check_rank(root, "root", n)
     if n == 1:
         return
-    check_same(comm, {"parameters": _parameter_layout(params)})
+    _check_same(comm, {"parameters": _parameter_layout(params)})
     for buffer, arrays in _flat_groups(params.values()):
         _pack(buffer, arrays)
         comm.Bcast(buffer, root=root)
@@ -318,8 +319,8 @@ _OPS = {"sum": math.fsum, "mean": None, "min": min, "max": max}
 
 def allreduce_scalar(value: float, op: str = "sum", weight: float | None = None) -> float:
     """A number reduced over the ranks, the same float on every rank: the values are
-    gathered and combined in rank order (so the result does not depend on MPI's
-    reduction algorithm).
+    gathered and combined on each rank, sums exactly (`math.fsum`), so the result does
+    not depend on MPI's reduction algorithm nor on the order of the ranks.
 
     Parameters
     ----------
@@ -388,7 +389,7 @@ def _parameter_layout(params) -> list:
     return [(name, tuple(p.shape), p.dtype.name) for name, p in params.items()]
 
 
-def check_same(comm, items: dict) -> None:
+def _check_same(comm, items: dict) -> None:
     """ValueError on every rank unless every rank passed equal `items` (name -> value):
     the message names the first item that differs and the ranks."""
     everyone = comm.allgather(items)
@@ -407,13 +408,13 @@ def _short(value) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
-def digest(a) -> tuple | None:
-    """A fingerprint of an array: shape, dtype and a hash of its bytes."""
+def _digest(a) -> str | None:
+    """A fingerprint of an array for messages: its dtype, shape and a hash of its bytes."""
     if a is None:
         return None
     a = np.ascontiguousarray(a)
-    return a.shape, a.dtype.str, hashlib.blake2b(a.view(np.uint8).ravel(),
-                                                 digest_size=16).hexdigest()
+    digest = hashlib.blake2b(a.view(np.uint8).ravel(), digest_size=8).hexdigest()
+    return f"{a.dtype} array of shape {a.shape} (hash {digest})"
 
 
 def _set_generator_states(model, states: dict) -> None:
@@ -432,7 +433,7 @@ def _set_generator_states(model, states: dict) -> None:
 _REGRESSION = (_losses.mse_loss, _losses.l1_loss, _losses.huber_loss)
 
 
-def loss_denominator(loss, dtype):
+def _loss_denominator(loss, dtype):
     """For a loss fit can split over ranks: a function of the targets y giving the
     denominator of its 'mean' (the elements; cross-entropy: the summed weights of the
     targets not ignored), or None for a 'sum' (nothing to divide). ValueError for a
@@ -583,20 +584,20 @@ def _threads(model, n_threads: int | None):
 
 # -- fit's data-parallel steps ---------------------------------------------------------
 
-class DataParallel:
+class _DataParallel:
     """What `fit` does differently on more than one rank: a step on this rank's share of
     each global batch, the sharded validation, and the logs made the same everywhere.
 
-    Built by `data_parallel` once the arguments are checked.
+    Built by `_data_parallel` once the arguments are checked.
     """
 
     def __init__(self, comm, model, loss, dtype):
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.model = model
-        self.denominator = loss_denominator(loss, dtype)
+        self.denominator = _loss_denominator(loss, dtype)
         self.masks = _GlobalMasks(model)
-        self.n_threads = None  # set by `data_parallel` once the ranks agree
+        self.n_threads = None  # set by `_data_parallel` once the ranks agree
 
     def train_step(self, model, optimizer, loss, x, y, lengths, clip_norm, keep_pred):
         """One optimizer step on this rank's share of the global batch (x, y, lengths):
@@ -625,7 +626,6 @@ class DataParallel:
                 _backward(model, grad)
         _sum_in_place(self.comm, _flat_groups(model.grads[k] for k in model.parameters()))
         if clip_norm is not None:
-            from .optim import clip_grad_norm
             clip_grad_norm(model, clip_norm)  # the global norm: every rank has the sum
         optimizer.step()
         if n < self.size:  # ranks without samples drew no masks: rank 0's generators
@@ -657,10 +657,10 @@ class DataParallel:
         self.masks.release()
 
 
-def data_parallel(model, optimizer, scheduler, loss, arguments: dict, seed: int):
+def _data_parallel(model, optimizer, scheduler, loss, arguments: dict, seed: int):
     """Start data-parallel training when there is more than one rank: check that every
     rank was given the same, install the abort hook, broadcast rank 0's parameters,
-    generators, optimizer and schedule states and seed. Returns (DataParallel, seed), or
+    generators, optimizer and schedule states and seed. Returns (_DataParallel, seed), or
     (None, seed) with one rank: plain `fit`.
 
     `arguments` names what must be equal on every rank (fingerprints of the data)."""
@@ -670,9 +670,9 @@ def data_parallel(model, optimizer, scheduler, loss, arguments: dict, seed: int)
     install_abort_hook()
     params = model.parameters()
     dtype = next(iter(params.values())).dtype
-    parallel = DataParallel(comm, model, loss, dtype)  # a loss it cannot split: refused
-    check_same(comm, {"model": (type(model).__name__, repr(model),
-                                _parameter_layout(params)), **arguments})
+    parallel = _DataParallel(comm, model, loss, dtype)  # a loss it cannot split: refused
+    _check_same(comm, {"model": repr(model), "model's parameters": _parameter_layout(params),
+                       **arguments})
     parallel.n_threads = _thread_share(comm)
     broadcast_parameters(model)
     state = comm.bcast(optimizer.state_dict() if comm.Get_rank() == 0 else None, root=0)
@@ -685,7 +685,7 @@ def data_parallel(model, optimizer, scheduler, loss, arguments: dict, seed: int)
     return parallel, comm.bcast(seed, root=0)
 
 
-def resume(load, model, optimizer, scheduler):
+def _resume(load, model, optimizer, scheduler):
     """`resume_from_checkpoint` with the file on rank 0 only: rank 0 runs `load` (the
     one-process resume), then its model (parameters and generators), optimizer and
     schedule states and what `load` returned are broadcast. A failure on rank 0 is

@@ -396,7 +396,7 @@ def resume_from_checkpoint(path, model, optimizer, scheduler=None, *,
     if _check_bool(distributed, "distributed"):
         from . import distributed as _distributed  # imports mpi4py: only when asked for
 
-        return _distributed.resume(
+        return _distributed._resume(
             lambda: resume_from_checkpoint(path, model, optimizer, scheduler),
             model, optimizer, scheduler)
     previous = model.state_dict(), optimizer.state_dict(), rng_states(model)
@@ -668,7 +668,7 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
     if distributed:
         parallel, seed = _start_distributed(
             model, optimizer, scheduler, loss, seed,
-            data=(x, y, lengths), validation_data=val, seed=seed_given, epochs=epochs,
+            x=x, y=y, lengths=lengths, validation_data=val, seed=seed_given, epochs=epochs,
             batch_size=batch_size, initial_epoch=initial_epoch, shuffle=shuffle,
             tbptt=tbptt, stateful_batches=stateful_batches, clip_norm=clip_norm,
             metrics=[name for name, _ in metric_fns],
@@ -727,23 +727,22 @@ def fit(model, x, y, *, loss, optimizer, epochs: int = 10, batch_size: int = 32,
 
 
 def _start_distributed(model, optimizer, scheduler, loss, drawn_seed, **arguments):
-    """`lstm_native.distributed.data_parallel` on checked arguments: (its DataParallel,
+    """`lstm_native.distributed._data_parallel` on checked arguments: (its _DataParallel,
     or None with one rank; rank 0's `drawn_seed`). `arguments` must be equal on every
     rank (``seed`` as given: None, or the same int); the data are compared by their
     fingerprints."""
     from . import distributed  # imports mpi4py: only when asked for
 
-    fingerprint = distributed.digest
-    x, y, lengths = arguments.pop("data")
+    fingerprint = distributed._digest
     val = arguments.pop("validation_data")
     arguments.update(
-        data=[fingerprint(a) for a in (x, y, lengths)],
+        {name: fingerprint(arguments[name]) for name in ("x", "y", "lengths")},
         validation_data=None if val is None else [fingerprint(a) for a in val],
         loss=(f"{loss.__module__}.{loss.__qualname__}" if callable(loss)
               and hasattr(loss, "__qualname__") else repr(loss)),
         optimizer=(type(optimizer).__name__, optimizer.hyper),
         scheduler=None if scheduler is None else scheduler.state_dict())
-    return distributed.data_parallel(model, optimizer, scheduler, loss, arguments,
+    return distributed._data_parallel(model, optimizer, scheduler, loss, arguments,
                                      drawn_seed)
 
 
@@ -752,7 +751,7 @@ def _train_epoch(run, steps: Iterable[_Step], hooks: CallbackList, loss, metric_
     """Take the steps of one epoch: the loss and metrics averaged over them, weighted by
     each step's samples (and time steps under truncated BPTT). Under truncated BPTT the
     first chunk of a batch starts from zeros unless `carry_states`. With `parallel` (a
-    `lstm_native.distributed.DataParallel`) each rank takes its share of each step."""
+    `lstm_native.distributed._DataParallel`) each rank takes its share of each step."""
     totals = {"loss": 0.0, **{name: 0.0 for name, _ in metric_fns}}
     weight = 0
     for i, step in enumerate(steps):

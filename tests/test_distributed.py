@@ -93,6 +93,8 @@ def test_resume_reads_the_checkpoint_on_rank_0_only(mpiexec, n, tmp_path):
 
 @pytest.mark.parametrize("mode, message", [
     ("mismatch", "batch_size differs, rank 0 has 4 and rank 1 has 5"),
+    ("model", "model differs, rank 0 has 'Sequential(\\n  (0): LSTM(2, 3"),
+    ("data", "y differs, rank 0 has 'float64 array of shape (12, 1) (hash"),
     ("loss", "it needs one of lstm_native.losses"),
 ])
 def test_a_refused_start_raises_on_every_rank(mpiexec, mode, message):

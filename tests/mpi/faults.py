@@ -4,6 +4,7 @@ Usage: mpiexec -n N python tests/mpi/faults.py MODE
 
 - mismatch: rank 1 passes another batch_size; every rank must raise the same ValueError
   at the start (each prints "refused: <message>", and the job ends normally).
+- model: rank 1 builds a wider LSTM; data: rank 1 holds other targets (refused alike).
 - loss: a loss of one's own, whose reduction fit cannot weigh, refused on every rank.
 - raise: rank 1 raises in a callback after the first epoch: the abort hook must end
   every rank (the job exits non-zero) instead of leaving rank 0 waiting.
@@ -38,10 +39,11 @@ class Fault(ln.Callback):
 def main(mode):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((12, 4, 2))
-    y = x.sum(axis=(1, 2))[:, None]
-    model = ln.Sequential(ln.LSTM(2, 3, batch_first=True, dtype=np.float64, seed=0),
+    y = x.sum(axis=(1, 2))[:, None] + (mode == "data" and RANK == 1)
+    hidden = 4 if (mode == "model" and RANK == 1) else 3
+    model = ln.Sequential(ln.LSTM(2, hidden, batch_first=True, dtype=np.float64, seed=0),
                           ln.LastStep(batch_first=True),
-                          ln.Linear(3, 1, dtype=np.float64, seed=0))
+                          ln.Linear(hidden, 1, dtype=np.float64, seed=0))
     loss = "mse"
     if mode == "loss":
         def loss(pred, target):
@@ -52,7 +54,7 @@ def main(mode):
                batch_size=batch_size, seed=0, verbose=0, distributed=True,
                callbacks=[Fault(mode)])
     except ValueError as e:
-        if mode not in ("mismatch", "loss"):
+        if mode not in ("mismatch", "model", "data", "loss"):
             raise
         print(f"refused: {e}", flush=True)
         return
