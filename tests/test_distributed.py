@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -116,6 +117,30 @@ def test_a_failing_rank_ends_the_job(mpiexec, mode):
         assert "rank 1 of 2 raised, aborting the job" in run.stderr
         assert "RuntimeError: a fault on rank 1" in run.stderr
     assert "finished" not in run.stdout
+
+
+def _doc_examples() -> list[str]:
+    """The runnable examples of docs/distributed.md (its Python blocks that import
+    lstm_native)."""
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "distributed.md")
+    with open(path, encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    return [b for b in blocks if "import lstm_native" in b]
+
+
+@pytest.mark.parametrize("example", _doc_examples(), ids=["fit", "custom_loop"])
+def test_the_docs_examples_run_on_two_ranks(mpiexec, example, tmp_path):
+    """Each prints its epochs once (rank 0 only), and the loss goes down."""
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    run = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    epochs = [line for line in run.stdout.splitlines() if line.startswith("epoch")]
+    assert [re.match(r"epoch +(\d+)", line).group(1) for line in epochs] == \
+        [str(e) for e in range(1, len(epochs) + 1)] and len(epochs) >= 3, run.stdout
+    losses = [float(re.search(r"loss:? ([0-9.e+-]+)", line).group(1)) for line in epochs]
+    assert losses[-1] < losses[0]
 
 
 # -- one rank ------------------------------------------------------------------------------
