@@ -456,12 +456,15 @@ def _loss_denominator(loss, dtype):
 
 
 def _class_weight(weight, ignore_index, dtype, y) -> float:
-    """Cross-entropy's denominator of the mean: the weights of the targets not ignored."""
+    """Cross-entropy's denominator of the mean: the weights of the targets not ignored.
+    Targets that are not classes count nothing here: the loss refuses them on the rank
+    that holds them, with its own message."""
     t = np.asarray(y).reshape(-1)
     t = t[t != ignore_index]
     if weight is None:
         return float(t.size)
-    return float(np.asarray(weight).astype(dtype)[t].sum(dtype=np.float64))
+    w = np.asarray(weight).astype(dtype)
+    return float(w[t[(t >= 0) & (t < w.size)]].sum(dtype=np.float64))
 
 
 # -- dropout masks of the global batch -------------------------------------------------
@@ -594,7 +597,6 @@ class _DataParallel:
     def __init__(self, comm, model, loss, dtype):
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        self.model = model
         self.denominator = _loss_denominator(loss, dtype)
         self.masks = _GlobalMasks(model)
         self.n_threads = None  # set by `_data_parallel` once the ranks agree

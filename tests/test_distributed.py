@@ -101,8 +101,18 @@ def test_resume_reads_the_checkpoint_on_rank_0_only(mpiexec, n, tmp_path):
 def test_a_refused_start_raises_on_every_rank(mpiexec, mode, message):
     run = launch(mpiexec, 2, "faults.py", mode)
     assert run.returncode == 0, run.stderr
-    lines = [line for line in run.stdout.splitlines() if line.startswith("refused: ")]
-    assert len(lines) == 2 and all(message in line for line in lines), run.stdout
+    # (the ranks' lines may reach mpiexec's stdout interleaved)
+    assert run.stdout.count("refused: ") == 2 and run.stdout.count(message) == 2, run.stdout
+
+
+@pytest.mark.parametrize("n", RANKS)
+def test_a_diverging_loss_stops_every_rank(mpiexec, n):
+    """A nan target on one rank's share: the global loss is nan on every rank, and each
+    raises FloatingPointError at the same step, as one process would."""
+    run = launch(mpiexec, n, "faults.py", "nan")
+    assert run.returncode == 0, run.stderr
+    # (the ranks' lines may reach mpiexec's stdout interleaved)
+    assert run.stdout.count("diverged: the training loss is nan") == n, run.stdout
 
 
 @pytest.mark.parametrize("mode", ["raise", "kill"])

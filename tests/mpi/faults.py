@@ -5,6 +5,8 @@ Usage: mpiexec -n N python tests/mpi/faults.py MODE
 - mismatch: rank 1 passes another batch_size; every rank must raise the same ValueError
   at the start (each prints "refused: <message>", and the job ends normally).
 - model: rank 1 builds a wider LSTM; data: rank 1 holds other targets (refused alike).
+- nan: a target is nan: every rank raises FloatingPointError at the step that meets it
+  ("diverged: <message>").
 - loss: a loss of one's own, whose reduction fit cannot weigh, refused on every rank.
 - raise: rank 1 raises in a callback after the first epoch: the abort hook must end
   every rank (the job exits non-zero) instead of leaving rank 0 waiting.
@@ -40,6 +42,8 @@ def main(mode):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((12, 4, 2))
     y = x.sum(axis=(1, 2))[:, None] + (mode == "data" and RANK == 1)
+    if mode == "nan":
+        y[9] = np.nan  # in the third batch, on rank 0's share with 2 ranks, on 1's with 3
     hidden = 4 if (mode == "model" and RANK == 1) else 3
     model = ln.Sequential(ln.LSTM(2, hidden, batch_first=True, dtype=np.float64, seed=0),
                           ln.LastStep(batch_first=True),
@@ -53,6 +57,11 @@ def main(mode):
         ln.fit(model, x, y, loss=loss, optimizer=optim.SGD(model, lr=0.1), epochs=1000,
                batch_size=batch_size, seed=0, verbose=0, distributed=True,
                callbacks=[Fault(mode)])
+    except FloatingPointError as e:
+        if mode != "nan":
+            raise
+        print(f"diverged: {e}", flush=True)
+        return
     except ValueError as e:
         if mode not in ("mismatch", "model", "data", "loss"):
             raise
