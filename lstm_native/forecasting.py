@@ -30,9 +30,9 @@ import numpy as np
 
 from . import losses, optim
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import (StandardScaler, chronological_split, forecast_recursive, make_windows,
-                   persistence_forecast, scaler_from_state)
-from .data._checks import as_float_values, check_fraction, check_int, check_real
+from .data import (StandardScaler, chronological_split, dated, forecast_recursive,
+                   make_windows, persistence_forecast, scaler_from_state)
+from .data._checks import check_fraction, check_int, check_real
 from .gru import GRU
 from .layers import LastStep, Linear, Sequential
 from .lstm import LSTM
@@ -244,100 +244,6 @@ def _parameter_count(cell: str, hidden: int, layers: int, horizon: int) -> int:
     return recurrent + (hidden + 1) * horizon
 
 
-# -- series in -------------------------------------------------------------------------
-
-def _pandas_of(obj):
-    """The pandas module when `obj` is a pandas object, else None (pandas is optional:
-    imported only when one is passed)."""
-    if type(obj).__module__.split(".")[0] != "pandas":
-        return None
-    import pandas
-    return pandas
-
-
-def _read_series(y, dates, column, date_column):
-    """(values (T,) float64, dates (T,) or None, pandas module or None) of a series."""
-    pd = _pandas_of(y)
-    if pd is not None and isinstance(y, pd.DataFrame):
-        frame = y
-        if date_column is not None:
-            if date_column not in frame.columns:
-                raise KeyError(f"date_column {date_column!r} is not a column of y (columns: "
-                               f"{', '.join(map(str, frame.columns))})")
-            if dates is None:
-                dates = frame[date_column]
-        elif dates is None and not _is_dated_index(pd, frame.index):
-            found = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
-            if found:
-                date_column, dates = found[0], frame[found[0]]
-        if column is None:
-            others = [c for c in frame.columns if c != date_column]
-            if len(others) != 1:
-                raise ValueError(f"column must name the column of y to forecast: y has "
-                                 f"{len(others)} besides the dates "
-                                 f"({', '.join(map(str, others))})")
-            column = others[0]
-        if column not in frame.columns:
-            raise KeyError(f"column {column!r} is not a column of y (columns: "
-                           f"{', '.join(map(str, frame.columns))})")
-        y = frame[column]
-        if dates is None and _is_dated_index(pd, frame.index):
-            dates = frame.index
-    elif column is not None or date_column is not None:
-        raise TypeError("column and date_column apply to a pandas DataFrame, got y of type "
-                        f"{type(y).__name__}")
-    if pd is not None and isinstance(y, pd.Series):
-        if dates is None and _is_dated_index(pd, y.index):
-            dates = y.index
-        y = y.to_numpy()
-    elif pd is not None:
-        raise TypeError(f"y must be a pandas Series or DataFrame, or a 1-D array, got "
-                        f"{type(y).__name__}")
-    values = as_float_values(y, "y", "(T,)")
-    if values.ndim != 1:
-        raise ValueError(f"y must be one series, 1-D (T,), got shape {values.shape}")
-    values = np.ascontiguousarray(values, np.float64)
-    if dates is not None:
-        dates = _read_dates(dates, len(values))
-    return values, dates, pd
-
-
-def _is_dated_index(pd, index) -> bool:
-    return isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex))
-
-
-def _read_dates(dates, n: int):
-    """`dates` as a pandas index (pandas input) or a datetime64 array, one per value."""
-    pd = _pandas_of(dates)
-    if pd is not None:
-        dates = dates if _is_dated_index(pd, dates) else pd.DatetimeIndex(dates)
-    else:
-        dates = np.asarray(dates)
-        if not np.issubdtype(dates.dtype, np.datetime64):
-            raise TypeError(f"dates must be datetime64 values, got dtype {dates.dtype}")
-    if dates.ndim != 1 or len(dates) != n:
-        raise ValueError(f"dates must hold one date per value of y ({n}), got shape "
-                         f"{dates.shape}")
-    return dates
-
-
-def _future_dates(dates, steps: int):
-    """The `steps` dates after the last of `dates`: by its frequency for a pandas index
-    that has one, else by the last step."""
-    pd = _pandas_of(dates)
-    if pd is not None:
-        if isinstance(dates, pd.PeriodIndex):
-            return pd.period_range(dates[-1] + 1, periods=steps, freq=dates.freq)
-        freq = dates.freq or (pd.DatetimeIndex(dates, freq="infer").freq
-                              if len(dates) >= 3 else None)
-        if freq is not None:
-            return pd.date_range(dates[-1], periods=steps + 1, freq=freq)[1:]
-        return pd.DatetimeIndex([dates[-1] + (dates[-1] - dates[-2]) * (k + 1)
-                                 for k in range(steps)])
-    step = dates[-1] - dates[-2]
-    return np.array([dates[-1] + step * (k + 1) for k in range(steps)])
-
-
 # -- the forecaster --------------------------------------------------------------------
 
 class Forecaster:
@@ -502,7 +408,7 @@ class Forecaster:
             A parameter out of its range, or `y` not a finite series.
         """
         self._checked_params()
-        values, dates, pd = _read_series(y, dates, column, date_column)
+        values, dates, pd = dated.read_series(y, dates, column, date_column)
         if np.all(values == values[0]):
             raise ForecastError(f"{{y}} is constant (all {len(values)} values are "
                                 f"{values[0]:g}): there is nothing to forecast", y=_param("y"))
@@ -656,7 +562,7 @@ class Forecaster:
         if span not in SPANS:
             raise ValueError(f"span must be one of {', '.join(map(repr, SPANS))}, got "
                              f"{span!r}")
-        values = _read_series(y, dates, column, date_column)[0]
+        values = dated.read_series(y, dates, column, date_column)[0]
         w = self._windows_of(values)
         if span == "all":
             mask = np.ones(len(w.x), bool)
@@ -681,10 +587,10 @@ class Forecaster:
             self._check_fitted()
             dates = self._dates if dates is None else dates
         else:
-            dates = _read_series(y, dates, column, date_column)[1]
+            dates = dated.read_series(y, dates, column, date_column)[1]
         if dates is None or len(dates) < 2:
             return None
-        return _future_dates(dates, steps)
+        return dated.future_dates(dates, steps)
 
     def predict(self, steps: int = 1, y=None, *, dates=None, column=None, date_column=None):
         """The next `steps` values after the end of `y` (default: the fitted series),
@@ -710,7 +616,7 @@ class Forecaster:
             values, dates, pd = self._values, self._dates if dates is None else dates, \
                 self._pandas
         else:
-            values, dates, pd = _read_series(y, dates, column, date_column)
+            values, dates, pd = dated.read_series(y, dates, column, date_column)
         transform, dtype = self._check_series(values), self.model_.dtype
         encoded = _scale(self.scaler_, transform.encode(values))
 
@@ -720,7 +626,8 @@ class Forecaster:
         future_u = forecast_recursive(predict_one, encoded, steps, lookback=self.lookback)
         future_u = _unscale(self.scaler_, future_u.T)[0]
         future = transform.decode(future_u[None, :], values[-1:])[0]
-        index = _future_dates(dates, steps) if dates is not None and len(dates) >= 2 else None
+        index = (dated.future_dates(dates, steps) if dates is not None and len(dates) >= 2
+                 else None)
         bad = ~np.isfinite(future)
         if bad.any():
             # Each value builds on the ones before it: stop at the first that left float64.
