@@ -225,6 +225,18 @@ def test_the_api_on_one_rank():
     assert np.all(model.grads["weight"] == 1.0)
 
 
+def test_a_launched_process_without_mpi4py_is_refused(monkeypatch):
+    """Started by an MPI launcher with others but without mpi4py, a process would train a
+    model of its own: refused. Without a launcher it is the one rank."""
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # its import fails
+    monkeypatch.setenv("PMI_SIZE", "2")
+    with pytest.raises(ImportError, match="one of 2 an MPI launcher started, but mpi4py"):
+        distributed._world.__wrapped__()
+    monkeypatch.delenv("PMI_SIZE")
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE", raising=False)
+    assert distributed._world.__wrapped__() is None
+
+
 def test_shares_are_contiguous_and_as_even_as_can_be():
     for n in range(0, 12):
         for size in range(1, 5):

@@ -7,6 +7,7 @@ the largest relative difference between a custom loop's gradients (each rank its
 `allreduce_gradients` weighted by the shard's elements) and the one-process gradients.
 """
 import json
+import os
 
 import numpy as np
 from mpi4py import MPI
@@ -23,6 +24,17 @@ def model_with(seed):
     return ln.Sequential(ln.LSTM(2, 3, batch_first=True, dtype=np.float64, seed=seed),
                          ln.LastStep(batch_first=True),
                          ln.Linear(3, 1, dtype=np.float64, seed=seed))
+
+
+class RecordingLSTM(ln.LSTM):
+    """An LSTM that notes the n_threads of each training forward."""
+
+    seen = set()
+
+    def forward(self, *args, **kwargs):
+        if self.training:
+            RecordingLSTM.seen.add(self.n_threads)
+        return super().forward(*args, **kwargs)
 
 
 def gradients(model, x, y):
@@ -78,8 +90,19 @@ def main():
 
     # n_threads=None: this node's cores shared out among its ranks.
     share = distributed._thread_share(comm)
-    checks["threads"] = share is not None and 1 <= share <= default_n_threads() and (
-        share * SIZE <= max(SIZE, default_n_threads()))
+    if os.environ.get("OMP_NUM_THREADS"):  # the user's choice, per process
+        checks["threads"] = share is None
+    else:
+        checks["threads"] = share is not None and 1 <= share <= default_n_threads() and (
+            share * SIZE <= max(SIZE, default_n_threads()))
+    # fit's training steps run with it, and the layer's own None comes back after.
+    model = ln.Sequential(RecordingLSTM(2, 3, batch_first=True, dtype=np.float64, seed=0),
+                          ln.LastStep(batch_first=True),
+                          ln.Linear(3, 1, dtype=np.float64, seed=0))
+    ln.fit(model, x, y, loss="mse", optimizer=ln.optim.SGD(model, lr=0.01), epochs=1,
+           batch_size=4, seed=0, verbose=0, distributed=True)
+    checks["threads_in_fit"] = (RecordingLSTM.seen == {share}
+                                and model.layers[0].n_threads is None)
     checks = {k: all(comm.allgather(v)) for k, v in checks.items()}
     if RANK == 0:
         print(json.dumps({"checks": checks, "grad_err": err}), flush=True)
