@@ -85,9 +85,10 @@ def test_the_api_on_many_ranks(mpiexec, n):
 @pytest.mark.parametrize("n", RANKS)
 def test_resume_reads_the_checkpoint_on_rank_0_only(mpiexec, n, tmp_path):
     """Only rank 0 writes checkpoints; a resume from the one rank 0 wrote (the other ranks
-    cannot see it) continues bitwise as the uninterrupted run."""
+    cannot see it) continues bitwise as the uninterrupted run; rank 0's error is every
+    rank's."""
     result = launch_json(mpiexec, n, "resume.py", tmp_path)
-    assert result["equal"]
+    assert result["equal"] and result["missing_raises"]
     assert result["files"][0] == [f"ckpt-{e}.npz" for e in range(1, 5)]
     assert all(files == [] for files in result["files"][1:])
 

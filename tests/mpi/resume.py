@@ -6,7 +6,8 @@ Usage: mpiexec -n N python tests/mpi/resume.py DIR
 Each rank has a directory of its own, DIR/rank<r> (no shared file system): only rank 0
 may write there. Prints on rank 0 one JSON line: ``equal`` (the resumed run's weights
 and history are the uninterrupted run's, bitwise, on every rank) and the files each
-rank's directory holds.
+rank's directory holds, and ``missing_raises`` (a file missing on rank 0 is a
+FileNotFoundError on every rank).
 """
 import json
 import os
@@ -58,7 +59,14 @@ def main(root):
     equal = (np.array_equal(weights, again) and resumed["initial_epoch"] == 2
              and drop(full)["loss"][2:] == drop(rest)["loss"]
              and drop(full)["lr"][2:] == drop(rest)["lr"])
+    try:
+        ln.resume_from_checkpoint(os.path.join(folder, "missing.npz"), model, opt, scheduler,
+                                  distributed=True)
+        missing = False
+    except FileNotFoundError as e:
+        missing = "missing.npz" in str(e)
     report = {"equal": all(comm.allgather(equal)),
+              "missing_raises": all(comm.allgather(missing)),
               "files": comm.allgather(sorted(os.listdir(folder)))}
     if RANK == 0:
         print(json.dumps(report), flush=True)
