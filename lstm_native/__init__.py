@@ -2,9 +2,9 @@
 
 The forward pass and backpropagation through time run in typed Cython kernels with
 OpenMP threads and SIMD/BLAS; `lstm_native.reference` holds the same equations in plain
-NumPy. Around the core: layers (`Linear`, `Dropout`, `LastStep`, `Sequential`), losses,
-optimizers and schedules, checkpoints, the training loop (`fit`, `predict`, `evaluate`,
-callbacks), and time-series data helpers (`lstm_native.data`).
+NumPy. Around the core: layers (`Linear`, `Dropout`, `LastStep`, `Sequential`,
+`Ensemble`), losses, optimizers and schedules, checkpoints, the training loop (`fit`,
+`predict`, `evaluate`, callbacks), and time-series data helpers (`lstm_native.data`).
 """
 import os as _os
 
@@ -18,7 +18,7 @@ from ._parallel import openmp_enabled
 from .checkpoint import (CheckpointError, load_checkpoint, load_model, register_module,
                          save_checkpoint)
 from .gru import GRU, GRUCell
-from .layers import Dropout, LastStep, Linear, Sequential
+from .layers import Dropout, Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
 from .rnn import RNN, RNNCell
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LSTM", "LSTMCell", "RNN", "RNNCell", "GRU", "GRUCell", "Linear", "Dropout", "LastStep",
-    "Sequential", "Module",
+    "Sequential", "Ensemble", "Module",
     "losses", "optim", "schedules", "data", "init",
     "save_checkpoint", "load_checkpoint", "load_model", "register_module", "CheckpointError",
     "openmp_enabled", "__version__",

@@ -48,7 +48,7 @@ from numpy.lib import format as npy_format
 
 from ._validation import FLOAT_DTYPES
 from .gru import GRU, GRUCell
-from .layers import Dropout, LastStep, Linear, Sequential
+from .layers import Dropout, Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell, variant_shapes
 from .module import BIT_GENERATORS, Module, generator_from_state, modules_by_path, rng_states
 from .rnn import RNN, RNNCell
@@ -149,7 +149,8 @@ def register_module(cls: type) -> type:
     return cls
 
 
-for _cls in (LSTM, LSTMCell, RNN, RNNCell, GRU, GRUCell, Linear, Dropout, LastStep, Sequential):
+for _cls in (LSTM, LSTMCell, RNN, RNNCell, GRU, GRUCell, Linear, Dropout, LastStep, Sequential,
+             Ensemble):
     register_module(_cls)
 
 
@@ -290,10 +291,14 @@ def _no_parameters(c, layer_parameters):
     return ()
 
 
-def _sequential_shapes(c, layer_parameters):
-    for i, spec in enumerate(c["layers"]):
-        for name, shape, dtype in layer_parameters(f"layers[{i}]", spec):
+def _sequential_shapes(c, layer_parameters, key="layers"):
+    for i, spec in enumerate(c[key]):
+        for name, shape, dtype in layer_parameters(f"{key}[{i}]", spec):
             yield f"{i}.{name}", shape, dtype
+
+
+def _ensemble_shapes(c, layer_parameters):
+    return _sequential_shapes(c, layer_parameters, key="members")
 
 
 #: A dropout probability (older files: none).
@@ -335,6 +340,10 @@ _RULES = {
                                  lambda v: type(v) is list and 1 <= len(v) <= MAX_MODULES,
                                  _REQUIRED),
                   "stateful": _BOOL._replace(default=False)}, _sequential_shapes),
+    Ensemble: ({"members": _Key(f"a list of 2..{MAX_MODULES} model descriptions",
+                                lambda v: type(v) is list and 2 <= len(v) <= MAX_MODULES,
+                                _REQUIRED),
+                "reduce": _choice(*Ensemble.REDUCTIONS)}, _ensemble_shapes),
 }
 
 

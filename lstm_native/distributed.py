@@ -44,7 +44,7 @@ from ._parallel import _physical_cores, default_n_threads
 from .layers import Dropout
 from .module import modules_by_path, rng_states
 from .optim import _model_arrays, clip_grad_norm
-from .training import _backward, _forward, _is_recurrent, predict
+from .training import _backward, _forward, predict
 
 __all__ = ["allreduce_gradients", "allreduce_scalar", "broadcast_object",
            "broadcast_parameters", "install_abort_hook", "rank", "shard", "shard_bounds",
@@ -512,14 +512,13 @@ class _GlobalMasks:
     """The `_GlobalDraws` of every module of a model that draws masks."""
 
     def __init__(self, model):
-        self.model = model
         self.modules = {}
         for path, module in modules_by_path(model).items():
             if module.rng_state() is None:
                 continue
             if not isinstance(getattr(module, "_rng", None), (np.random.Generator,
                                                                _GlobalDraws)):
-                raise ValueError(
+                raise TypeError(
                     f"{type(module).__name__} (module {path or 'model'!r}) draws random "
                     "numbers that distributed training cannot draw for the global batch "
                     "(it shards the masks of Dropout and of the recurrent layers)")
@@ -529,7 +528,7 @@ class _GlobalMasks:
     def rows(self, lo: int, hi: int, n: int):
         """Within the block, masks are this rank's rows [lo, hi) of a batch of n."""
         draws = []
-        for path, module in self.modules.items():
+        for module in self.modules.values():
             if not isinstance(module._rng, _GlobalDraws):  # a new generator was set
                 module._rng = _GlobalDraws(module._rng, isinstance(module, Dropout),
                                            type(module).__name__)

@@ -36,7 +36,7 @@ from .lstm import LSTMCell
 from .module import ONE_TRAINING_THREAD, Module, generator_from_state, one_thread_in_training
 from .rnn import RNNCell
 
-__all__ = ["Linear", "Dropout", "LastStep", "Sequential"]
+__all__ = ["Linear", "Dropout", "LastStep", "Sequential", "Ensemble"]
 
 
 def _is_recurrent(layer) -> bool:
@@ -661,3 +661,149 @@ class Sequential(Module):
                 dout = layer.backward(dout, input_grad=wanted)
         self._cache = None
         return dout
+
+
+class Ensemble(Module):
+    """Models of the same input and output run side by side, their outputs reduced to one:
+    the elementwise mean or median (an ensemble over seeds and its median forecast).
+
+    Parameters
+    ----------
+    *members : Module
+        Two or more models (e.g. `Sequential`s) that map the same input to outputs of
+        one shape. A recurrent layer (whose output is a pair) goes into a `Sequential`
+        first.
+    reduce : {"median", "mean"}, default "median"
+        How the members' outputs combine. The median is robust to a member that
+        trained badly; with an even count it is the mean of the two middle values.
+
+    Notes
+    -----
+    `backward` gives the gradient of the reduction: for the mean each member gets
+    ``dout / K``; for the median, at each output element, the middle member (odd K) or
+    each of the two middle ones with half (even K), the others none (the median's
+    gradient where the members' values differ). The parameters are named
+    ``"{k}.{name}"`` after member k, as torch's `ModuleList`; training the members one
+    by one (`lstm_native.fit` on ``ensemble.members[k]``) is what an ensemble over
+    seeds does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native import Ensemble, Linear
+    >>> ensemble = Ensemble(*(Linear(2, 1, seed=s) for s in range(3)))
+    >>> x = np.ones((4, 2))
+    >>> bool(np.allclose(ensemble(x), np.median(ensemble.outputs(x), axis=0)))
+    True
+    >>> list(ensemble.state_dict())[:2]
+    ['0.weight', '0.bias']
+    """
+
+    takes_lengths = True
+    REDUCTIONS = ("median", "mean")
+
+    def __init__(self, *members: Module, reduce: str = "median"):
+        if len(members) < 2:
+            raise ValueError(f"Ensemble needs at least two members, got {len(members)}")
+        for k, member in enumerate(members):
+            if not isinstance(member, Module):
+                raise TypeError(f"member {k} must be a lstm_native Module, "
+                                f"got {type(member).__name__}")
+            if _is_recurrent(member) or isinstance(member, (LSTMCell, GRUCell, RNNCell)):
+                raise TypeError(f"member {k} ({type(member).__name__}) returns its state "
+                                "too: put it in a Sequential with the blocks after it")
+        if len({id(m) for m in members}) != len(members):
+            raise ValueError("each member of an Ensemble must be a different object")
+        dtypes = {m.dtype for m in members if m.dtype is not None}
+        if len(dtypes) > 1:
+            raise ValueError(f"the members compute in different dtypes "
+                             f"{sorted(dt.name for dt in dtypes)}: build them with one dtype")
+        if reduce not in self.REDUCTIONS:
+            raise ValueError(f"reduce must be one of {', '.join(map(repr, self.REDUCTIONS))}, "
+                             f"got {reduce!r}")
+        super().__init__(dtypes.pop() if dtypes else None)
+        self.members, self.reduce = tuple(members), reduce
+        for k, member in enumerate(self.members):
+            self._params.update({f"{k}.{n}": v for n, v in member.parameters().items()})
+            self.grads.update({f"{k}.{n}": v for n, v in member.grads.items()})
+        self.training = all(m.training for m in self.members)
+
+    def get_config(self) -> dict:
+        """``{"members": [{"type": ..., "config": ...}, ...], "reduce": str}``."""
+        return {"members": [{"type": type(m).__name__, "config": m.get_config()}
+                            for m in self.members],
+                "reduce": self.reduce}
+
+    @classmethod
+    def from_config(cls, config: dict, build_layer) -> Ensemble:
+        """Rebuild from `get_config()`'s dict (fresh weights); `build_layer` builds one
+        member from its ``{"type", "config"}`` dict, as for `Sequential.from_config`."""
+        return cls(*(build_layer(spec) for spec in config["members"]),
+                   reduce=config["reduce"])
+
+    def children(self) -> tuple[Module, ...]:
+        """The members, in order."""
+        return self.members
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __repr__(self) -> str:
+        lines = [f"  ({k}): " + repr(m).replace("\n", "\n  ")
+                 for k, m in enumerate(self.members)]
+        return f"Ensemble(reduce={self.reduce!r},\n" + "\n".join(lines) + "\n)"
+
+    def outputs(self, x, lengths=None) -> np.ndarray:
+        """Every member's output, stacked: (K, *output shape)."""
+        outs = [m(x, lengths=lengths) if _takes_lengths(m) else m(x) for m in self.members]
+        shapes = {np.shape(o) for o in outs}
+        if len(shapes) > 1:
+            raise ValueError(f"the members' outputs differ in shape {sorted(shapes)}: an "
+                             "Ensemble's members map one input to outputs of one shape")
+        return np.stack(outs)
+
+    @one_thread_in_training
+    def forward(self, x, lengths=None):
+        """The members' outputs reduced (`reduce`) to one array of their shape."""
+        outs = self.outputs(x, lengths)
+        if self.reduce == "mean":
+            out = outs.mean(axis=0)
+            weights = None
+        else:
+            out = np.median(outs, axis=0)
+            weights = self._median_weights(outs) if self.training else None
+        if self.training:
+            self._keep_for_backward((weights, tuple(getattr(m, "_cache_mark", None)
+                                                    for m in self.members)))
+        return out.astype(outs.dtype, copy=False)
+
+    @staticmethod
+    def _median_weights(outs: np.ndarray) -> np.ndarray:
+        """(K, ...) the median's derivative by each member's output: 1 at the middle
+        member (odd K), 1/2 at the two middle ones (even K), else 0."""
+        k = len(outs)
+        order = np.argsort(outs, axis=0, kind="stable")
+        weights = np.zeros(outs.shape, outs.dtype)
+        middle = (k // 2,) if k % 2 else (k // 2 - 1, k // 2)
+        for rank in middle:
+            np.put_along_axis(weights, order[rank:rank + 1], 1.0 / len(middle), axis=0)
+        return weights
+
+    @one_thread_in_training
+    def backward(self, dout, *, input_grad: bool = False):
+        """Back-propagate the reduction into each member (see Notes); returns the sum of
+        the members' input gradients when `input_grad`, else None."""
+        weights, marks = self._cache_for_backward()
+        for k, (member, mark) in enumerate(zip(self.members, marks)):
+            if getattr(member, "_cache_mark", None) != mark:
+                raise RuntimeError(f"Ensemble.backward(): member {k} has run another "
+                                   f"forward() since this Ensemble's: {ONE_TRAINING_THREAD}")
+        dout = np.asarray(dout)
+        dx = None
+        for k, member in enumerate(self.members):
+            share = dout / len(self.members) if weights is None else dout * weights[k]
+            d = member.backward(share.astype(dout.dtype, copy=False), input_grad=input_grad)
+            if input_grad:
+                dx = d if dx is None else dx + d
+        self._cache = None
+        return dx

@@ -738,8 +738,8 @@ def _start_distributed(model, optimizer, scheduler, loss, drawn_seed, **argument
     arguments.update(
         {name: fingerprint(arguments[name]) for name in ("x", "y", "lengths")},
         validation_data=None if val is None else [fingerprint(a) for a in val],
-        loss=(f"{loss.__module__}.{loss.__qualname__}" if callable(loss)
-              and hasattr(loss, "__qualname__") else repr(loss)),
+        loss=(f"{loss.__module__}.{loss.__qualname__}" if hasattr(loss, "__qualname__")
+              else repr(loss), fingerprint(getattr(loss, "weight", None))),
         optimizer=(type(optimizer).__name__, optimizer.hyper),
         scheduler=None if scheduler is None else scheduler.state_dict())
     return distributed._data_parallel(model, optimizer, scheduler, loss, arguments,

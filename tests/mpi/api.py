@@ -8,6 +8,7 @@ the largest relative difference between a custom loop's gradients (each rank its
 """
 import json
 import os
+from typing import ClassVar
 
 import numpy as np
 from mpi4py import MPI
@@ -29,7 +30,7 @@ def model_with(seed):
 class RecordingLSTM(ln.LSTM):
     """An LSTM that notes the n_threads of each training forward."""
 
-    seen = set()
+    seen: ClassVar[set] = set()
 
     def forward(self, *args, **kwargs):
         if self.training:
@@ -47,8 +48,8 @@ def gradients(model, x, y):
 
 def main():
     checks = {"rank": distributed.rank() == RANK, "size": distributed.size() == SIZE}
-    parts = comm.allgather(distributed.shard(np.arange(10)).tolist())
-    checks["shard"] = sum(parts, []) == list(range(10))
+    parts = comm.allgather(distributed.shard(np.arange(10)))
+    checks["shard"] = np.concatenate(parts).tolist() == list(range(10))
     checks["sum"] = distributed.allreduce_scalar(RANK + 1) == SIZE * (SIZE + 1) / 2
     checks["mean"] = distributed.allreduce_scalar(
         float(RANK), "mean", weight=RANK + 1) == sum(r * (r + 1) for r in range(SIZE)) / sum(
