@@ -48,6 +48,32 @@ def _takes_lengths(layer) -> bool:
     return _is_recurrent(layer) or getattr(type(layer), "takes_lengths", False) is True
 
 
+def _blocks_dtype(blocks, kind: str, container: str):
+    """The one dtype the blocks of a container compute in (None if none has one); a
+    TypeError unless each is a Module, a ValueError when one appears twice or their
+    dtypes differ. `kind` names a block in the messages ("layer", "member")."""
+    for i, block in enumerate(blocks):
+        if not isinstance(block, Module):
+            raise TypeError(f"{kind} {i} must be a lstm_native Module, "
+                            f"got {type(block).__name__}")
+    if len({id(block) for block in blocks}) != len(blocks):
+        raise ValueError(f"each {kind} of a{'n' * (container[0] in 'AEIOU')} {container} "
+                         "must be a different object")
+    dtypes = {block.dtype for block in blocks if block.dtype is not None}
+    if len(dtypes) > 1:
+        raise ValueError(f"the {kind}s compute in different dtypes "
+                         f"{sorted(dt.name for dt in dtypes)}: build them with one dtype")
+    return dtypes.pop() if dtypes else None
+
+
+def _gather_parameters(container: Module, blocks) -> None:
+    """The blocks' parameters and gradients in the container's, as ``"{i}.{name}"``
+    (torch's naming in Sequential and ModuleList): the same arrays, not copies."""
+    for i, block in enumerate(blocks):
+        container._params.update({f"{i}.{k}": v for k, v in block.parameters().items()})
+        container.grads.update({f"{i}.{k}": v for k, v in block.grads.items()})
+
+
 def _backward_cache(module: Module):
     """The cache of this thread's last training-mode forward, taken (each forward is
     back-propagated once); RuntimeError as `Module._cache_for_backward`."""
@@ -472,25 +498,15 @@ class Sequential(Module):
     def __init__(self, *layers: Module, stateful: bool = False):
         if not layers:
             raise ValueError("Sequential needs at least one layer")
+        dtype = _blocks_dtype(layers, "layer", "Sequential")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(f"layer {i} must be a lstm_native Module, "
-                                f"got {type(layer).__name__}")
             if isinstance(layer, (LSTMCell, GRUCell, RNNCell)):
                 cls = type(layer).__name__
                 raise TypeError(f"layer {i} ({cls}) runs one step with its own state: "
                                 f"use {cls[:-len('Cell')]} in a Sequential")
-        if len({id(layer) for layer in layers}) != len(layers):
-            raise ValueError("each layer of a Sequential must be a different object")
-        dtypes = {layer.dtype for layer in layers if layer.dtype is not None}
-        if len(dtypes) > 1:
-            raise ValueError(f"the layers compute in different dtypes "
-                             f"{sorted(dt.name for dt in dtypes)}: build them with one dtype")
-        super().__init__(dtypes.pop() if dtypes else None)
+        super().__init__(dtype)
         self.layers = tuple(layers)
-        for i, layer in enumerate(self.layers):
-            self._params.update({f"{i}.{k}": v for k, v in layer.parameters().items()})
-            self.grads.update({f"{i}.{k}": v for k, v in layer.grads.items()})
+        _gather_parameters(self, self.layers)
         self.training = all(layer.training for layer in self.layers)
         self._states = [None] * len(self.layers)
         self.stateful = stateful
@@ -705,27 +721,17 @@ class Ensemble(Module):
     def __init__(self, *members: Module, reduce: str = "median"):
         if len(members) < 2:
             raise ValueError(f"Ensemble needs at least two members, got {len(members)}")
+        dtype = _blocks_dtype(members, "member", "Ensemble")
         for k, member in enumerate(members):
-            if not isinstance(member, Module):
-                raise TypeError(f"member {k} must be a lstm_native Module, "
-                                f"got {type(member).__name__}")
             if _is_recurrent(member) or isinstance(member, (LSTMCell, GRUCell, RNNCell)):
                 raise TypeError(f"member {k} ({type(member).__name__}) returns its state "
                                 "too: put it in a Sequential with the blocks after it")
-        if len({id(m) for m in members}) != len(members):
-            raise ValueError("each member of an Ensemble must be a different object")
-        dtypes = {m.dtype for m in members if m.dtype is not None}
-        if len(dtypes) > 1:
-            raise ValueError(f"the members compute in different dtypes "
-                             f"{sorted(dt.name for dt in dtypes)}: build them with one dtype")
         if reduce not in self.REDUCTIONS:
             raise ValueError(f"reduce must be one of {', '.join(map(repr, self.REDUCTIONS))}, "
                              f"got {reduce!r}")
-        super().__init__(dtypes.pop() if dtypes else None)
+        super().__init__(dtype)
         self.members, self.reduce = tuple(members), reduce
-        for k, member in enumerate(self.members):
-            self._params.update({f"{k}.{n}": v for n, v in member.parameters().items()})
-            self.grads.update({f"{k}.{n}": v for n, v in member.grads.items()})
+        _gather_parameters(self, self.members)
         self.training = all(m.training for m in self.members)
 
     def get_config(self) -> dict:
