@@ -13,7 +13,8 @@ follows each new observation with the parameters fixed: nothing is refitted.
   orders and scale (log or not) by AIC.
 
 `baselines` gives the standard set for a season, `season_of` the season of a calendar.
-This module needs numpy only; statsmodels is imported when an ETS or SARIMA is fitted.
+This module needs numpy only; statsmodels is imported when an ETS or SARIMA is fitted,
+or when `baselines` looks for it.
 
 Examples
 --------
@@ -45,8 +46,9 @@ __all__ = ["ETS", "MAX_SEASON", "SARIMA", "Baseline", "Naive", "SeasonalNaive", 
            "season_of"]
 
 #: The longest season ETS and SARIMA model as such; longer ones (weekly data's 52) are
-#: STL's seasonal component (ETS) or Fourier terms (SARIMA), as Hyndman's forecast does:
-#: a state per season makes the fits slow and their many initial states poorly estimated.
+#: STL's seasonal component (ETS) or Fourier terms (SARIMA), as Hyndman's forecast
+#: package advises: a state per season makes the fits slow and their many initial states
+#: poorly estimated.
 MAX_SEASON = 24
 
 #: The seasonal strength (Hyndman's F_s, from STL) above which SARIMA differences once
@@ -295,15 +297,15 @@ class ETS(Baseline):
     damped, season none, additive or multiplicative. The multiplicative ones only for a
     positive series, and additive error with multiplicative season is left out (its
     forecast variance is infinite: forecast::ets's ``restrict``). The season enters when
-    `season` > 1 and `y_fit` holds two full seasons and ten values besides (the
-    initial states' need); else the candidates have none. The initial states are
-    estimated with the smoothing parameters, as forecast::ets does: taking them from
-    the heuristic of Hyndman et al. (2008, sec. 2.6.1) is ten times faster (0.07 s
-    against 0.9 s for the grid on the airline series), but scored worse on the test span
-    of four of the six series tried, and the same on the other two.
+    `season` > 1 and `y_fit` holds two full seasons; else the candidates have none. The
+    initial states are estimated with the smoothing parameters, as forecast::ets does:
+    taking them from the heuristic of Hyndman et al. (2008, sec. 2.6.1) is ten times
+    faster (0.07 s against 0.9 s for the grid on the airline series), but scored worse
+    on the test spans of four of the six series tried (better on one).
 
     A candidate whose optimizer does not converge is left out unless none converges;
-    one that fails or whose AICc is not finite is always left out.
+    one that fails or whose AICc is not finite (statsmodels' AICc is infinite for
+    as many parameters as `y_fit` has values less one) is always left out.
 
     A season longer than `MAX_SEASON` is taken out first: the candidates, without
     season, model ``y - s`` where s is STL's seasonal component of `y_fit`, continued
@@ -338,9 +340,9 @@ class ETS(Baseline):
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
         n, m = len(y_fit), self.season
         if n < 10:
-            raise ValueError(f"y_fit has {n} values; ETS needs at least 10 (its initial "
-                             "states come from the first ten)")
-        seasonal = m > 1 and n >= max(2 * m, 10 + 2 * (m // 2))
+            raise ValueError(f"y_fit has {n} values; ETS needs at least 10 (statsmodels "
+                             "starts its states from the first ten)")
+        seasonal = m > 1 and n >= 2 * m
         self._stl = None
         x = y_fit
         with _statsmodels_calls():
@@ -435,8 +437,9 @@ class SARIMA(Baseline):
     Each candidate is fitted by maximum likelihood on the differenced series
     (statsmodels' ``simple_differencing=True``, the variance concentrated out: four times
     faster), with a constant when d + D <= 1 (a mean, or a drift), as auto.arima does.
-    The scale is chosen on one model because the grid on both scales takes 2.5 times as
-    long (4.4 s against 1.7 s on the airline series) for one choice.
+    The scale is chosen on one model because the grid on both scales takes three times
+    as long (2.6 s against 0.9 s on the airline series, on two busy cores) for one
+    choice.
 
     A fit that fails or whose AIC is not finite is left out; one whose optimizer stopped
     before it converged is kept (statsmodels' 50 iterations end near the optimum, and a

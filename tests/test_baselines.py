@@ -168,6 +168,15 @@ def test_ets_leaves_the_season_out_with_fewer_than_two_seasons(quiet_statsmodels
     assert model.spec_[3] is None and all(name.endswith("N)") for name in model.criteria_)
 
 
+def test_ets_passes_over_candidates_with_too_many_parameters(quiet_statsmodels):
+    # Two seasons of five: the seasonal candidates have nine parameters or more for ten
+    # values, and an infinite AICc.
+    model = ETS(5).fit(wavy(10, 5))
+    seasonal = [value for name, value in model.criteria_.items() if not name.endswith("N)")]
+    assert seasonal and all(value == np.inf for value in seasonal)
+    assert model.spec_[3] is None
+
+
 # -- SARIMA against statsmodels -------------------------------------------------------
 
 def statsmodels_sarima(y_fit, spec):
