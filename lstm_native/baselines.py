@@ -13,8 +13,10 @@ follows each new observation with the parameters fixed: nothing is refitted.
   orders and scale (log or not) by AIC.
 
 `baselines` gives the standard set for a season, `season_of` the season of a calendar.
+A fitted baseline's `Baseline.get_state` is JSON, from which `baseline_from_state` rebuilds
+it, checked, with the same parameters and forecasts (no refit): a checkpoint keeps them.
 This module needs numpy only; statsmodels is imported when an ETS or SARIMA is fitted,
-or when `baselines` looks for it.
+or forecasts, or when `baselines` looks for it.
 
 Examples
 --------
@@ -34,6 +36,7 @@ import contextlib
 import importlib
 import itertools
 import math
+import reprlib
 import time
 import warnings
 from typing import ClassVar
@@ -42,8 +45,12 @@ import numpy as np
 
 from .data._checks import as_float_values, check_int
 
-__all__ = ["ETS", "MAX_SEASON", "SARIMA", "Baseline", "Naive", "SeasonalNaive", "baselines",
-           "season_of"]
+__all__ = ["ETS", "LONGEST_SEASON", "MAX_SEASON", "SARIMA", "Baseline", "Naive",
+           "SeasonalNaive", "baseline_from_state", "baselines", "season_of"]
+
+#: The longest season a baseline takes (a year of minutes is 525,600 steps): it bounds
+#: what a damaged or crafted state (`baseline_from_state`) can declare.
+LONGEST_SEASON = 1 << 20
 
 #: The longest season ETS and SARIMA model as such; longer ones (weekly data's 52) are
 #: STL's seasonal component (ETS) or Fourier terms (SARIMA), as Hyndman's forecast
@@ -70,7 +77,9 @@ class Baseline:
     """A forecasting method whose parameters come from the span before the test span.
 
     Subclasses give `name`, ``_fit(y_fit)``, ``_forecast(y, origins, horizon)`` and
-    ``_first_origin()``; this class checks the arguments of both and times the fit.
+    ``_first_origin()``; this class checks the arguments of both and times the fit. For
+    their state (`get_state`), they give ``_STATE_KEYS``, ``_state()`` and
+    ``_from_state(state, n_fit)``.
 
     Attributes
     ----------
@@ -124,8 +133,7 @@ class Baseline:
         ndarray of shape (len(origins), horizon)
             Row i: the forecasts of ``y[origins[i] + 1 : origins[i] + 1 + horizon]``.
         """
-        if not hasattr(self, "model_"):
-            raise RuntimeError(f"this {type(self).__name__} is not fitted: call fit first")
+        self._check_fitted()
         y = _check_series(y, "y")
         horizon = check_int(horizon, "horizon")
         origins = _check_origins(origins, len(y), self._first_origin(), self.model_)
@@ -135,9 +143,50 @@ class Baseline:
 
     def describe(self) -> str:
         """The fitted model in words, e.g. "ETS(M,Ad,M)" or "SARIMA(0,1,1)(0,1,1)12 on log"."""
-        if not hasattr(self, "model_"):
-            raise RuntimeError(f"this {type(self).__name__} is not fitted: call fit first")
+        self._check_fitted()
         return self.model_
+
+    def get_state(self) -> dict:
+        """The fitted baseline as JSON values, from which `baseline_from_state` rebuilds it.
+
+        Returns
+        -------
+        dict
+            Of str, int, finite float, bool, None, lists and dicts only, so that
+            ``json.dumps(state, allow_nan=False)`` writes it and its floats read back
+            exactly. Every state has ``"class"`` (the class's name), ``"n_fit"`` and
+            ``"seconds"`` (`n_fit_`, `seconds_`); the seasonal ones ``"season"``; ETS and
+            SARIMA also ``"spec"`` (their `spec_` as a dict of named fields, SARIMA's
+            without its season) and ``"params"`` (`params_` by their statsmodels names,
+            in statsmodels' order), and ETS ``"stl_seasonal"`` (STL's seasonal component
+            of `y_fit`, a list of `n_fit` floats, or None without STL).
+
+        Raises
+        ------
+        RuntimeError
+            The baseline is not fitted.
+
+        Notes
+        -----
+        The fit's diagnostics, `criteria_` and SARIMA's `strength_`, are not kept: a
+        rebuilt baseline forecasts and describes itself, but does not have them.
+
+        Examples
+        --------
+        >>> import json
+        >>> from lstm_native.baselines import SeasonalNaive, baseline_from_state
+        >>> y = np.arange(1.0, 31.0)
+        >>> state = SeasonalNaive(12).fit(y[:24]).get_state()
+        >>> state["class"], state["season"], state["n_fit"]
+        ('SeasonalNaive', 12, 24)
+        >>> rebuilt = baseline_from_state(json.loads(json.dumps(state)))
+        >>> rebuilt.forecast(y, [23, 24], horizon=2)
+        array([[13., 14.],
+               [14., 15.]])
+        """
+        self._check_fitted()
+        return {"class": type(self).__name__, **self._state(), "n_fit": int(self.n_fit_),
+                "seconds": float(self.seconds_)}
 
     def __repr__(self) -> str:
         fitted = f", {self.model_}" if hasattr(self, "model_") else ""
@@ -148,6 +197,24 @@ class Baseline:
 
     def _first_origin(self) -> int:
         return 0
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted: call fit first")
+
+    #: The keys of the state besides "class", "n_fit" and "seconds".
+    _STATE_KEYS: ClassVar[tuple] = ()
+
+    def _state(self) -> dict:
+        """The state's keys of this class (`_STATE_KEYS`)."""
+        return {}
+
+    @classmethod
+    def _from_state(cls, state: _State, n_fit: int) -> Baseline:
+        """The fitted baseline of a state whose keys are checked, and "n_fit"'s value;
+        it reads and checks the others of its class. The caller sets `n_fit_` and
+        `seconds_`."""
+        raise NotImplementedError
 
 
 def _check_series(y, name: str) -> np.ndarray:
@@ -171,7 +238,100 @@ def _check_origins(origins, n: int, first: int, model: str) -> np.ndarray:
 
 
 def _check_season(season) -> int:
-    return check_int(season, "season", 1)
+    season = check_int(season, "season", 1)
+    if season > LONGEST_SEASON:
+        raise ValueError(f"season must be at most LONGEST_SEASON = {LONGEST_SEASON}, got "
+                         f"{season}")
+    return season
+
+
+# -- reading a state -------------------------------------------------------------------
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 6, 6
+
+
+class _State:
+    """A dict of a baseline's state whose keys are checked, and readers of its values
+    that check them: the errors are ValueErrors naming the key by its path, e.g.
+    ``state['spec']['order']``, and what was expected."""
+
+    def __init__(self, state, keys, where: str = "state"):
+        if not isinstance(state, dict):
+            # A file's content, wrong in type or in value alike: a ValueError, as the
+            # checkpoint's CheckpointError.
+            raise ValueError(f"{where} must be a dict, got {_REPR.repr(state)}")  # noqa: TRY004
+        missing = [key for key in keys if key not in state]
+        extra = [key for key in state if key not in keys]
+        if missing or extra:
+            wrong = (("missing", missing), ("unknown", extra))
+            raise ValueError(f"{where} must have the keys {list(keys)}: " + "; ".join(
+                f"{what} {_REPR.repr(names)}" for what, names in wrong if names))
+        self.state, self.where = state, where
+
+    def path(self, key: str) -> str:
+        return f"{self.where}[{key!r}]"
+
+    def bad(self, key: str, expected: str, why: str = "") -> ValueError:
+        return ValueError(f"{self.path(key)} must be {expected}{f' ({why})' if why else ''}, "
+                          f"got {_REPR.repr(self.state[key])}")
+
+    def int(self, key: str, low: int, high: int | None = None) -> int:
+        value = self.state[key]
+        expected = f"an int in {low}..{high}" if high is not None else f"an int >= {low}"
+        if type(value) is not int or value < low or (high is not None and value > high):
+            raise self.bad(key, expected)
+        return value
+
+    def number(self, key: str, low: float = -math.inf, high: float = math.inf) -> float:
+        value = _finite(self.state[key])
+        if value is None or not low <= value <= high:
+            bounds = (f" in [{low}, {high}]" if math.isfinite(high) else
+                      f" >= {low}" if math.isfinite(low) else "")
+            raise self.bad(key, "a finite number" + bounds)
+        return value
+
+    def choice(self, key: str, choices: tuple, why: str = ""):
+        """The value if it is one of `choices`, its type included (True is not 1)."""
+        value = self.state[key]
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise self.bad(key, "one of " + ", ".join(map(repr, choices)), why)
+        return value
+
+    def numbers(self, key: str, length: int) -> np.ndarray:
+        """A list of `length` finite numbers, as float64."""
+        values = self.state[key]
+        if not isinstance(values, list) or len(values) != length:
+            raise self.bad(key, f"a list of {length} finite numbers")
+        floats = [_finite(v) for v in values]
+        if None in floats:
+            i = floats.index(None)
+            raise ValueError(f"{self.path(key)}[{i}] must be a finite number, got "
+                             f"{_REPR.repr(values[i])}")
+        return np.array(floats, dtype=np.float64)
+
+    def ints(self, key: str, bounds: list, why: str = "") -> tuple:
+        """A list of ints, the i-th in bounds[i] = (low, high)."""
+        values = self.state[key]
+        expected = "a list [" + ", ".join(f"{low}..{high}" for low, high in bounds) + "] of ints"
+        if not isinstance(values, list) or len(values) != len(bounds) or not all(
+                type(v) is int and low <= v <= high for v, (low, high) in zip(values, bounds)):
+            raise self.bad(key, expected, why)
+        return tuple(values)
+
+    def dict(self, key: str, keys) -> _State:
+        return _State(self.state[key], keys, self.path(key))
+
+
+def _finite(value) -> float | None:
+    """`value` as a finite float if it is a real number (not a bool) that is one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:   # an int beyond float's range
+        return None
+    return value if math.isfinite(value) else None
 
 
 # -- the naive ones --------------------------------------------------------------------
@@ -183,6 +343,12 @@ class Naive(Baseline):
 
     def _fit(self, y_fit: np.ndarray) -> None:
         self.model_ = "naive"
+
+    @classmethod
+    def _from_state(cls, state: _State, n_fit: int) -> Naive:
+        baseline = cls()
+        baseline.model_ = "naive"
+        return baseline
 
     def _forecast(self, y, origins, horizon):
         return np.repeat(y[origins][:, None], horizon, axis=1)
@@ -210,6 +376,18 @@ class SeasonalNaive(Baseline):
             raise ValueError(f"y_fit has {len(y_fit)} values; the seasonal naive forecast "
                              f"needs one full season (season={self.season})")
         self.model_ = f"seasonal naive, season {self.season}"
+
+    _STATE_KEYS = ("season",)
+
+    def _state(self) -> dict:
+        return {"season": self.season}
+
+    @classmethod
+    def _from_state(cls, state: _State, n_fit: int) -> SeasonalNaive:
+        # As the fit: one full season of y_fit.
+        baseline = cls(state.int("season", 1, min(n_fit, LONGEST_SEASON)))
+        baseline.model_ = f"seasonal naive, season {baseline.season}"
+        return baseline
 
     def _first_origin(self) -> int:
         return self.season - 1
@@ -323,6 +501,8 @@ class ETS(Baseline):
     params_ : ndarray
         The smoothing parameters (alpha, beta, gamma, phi, those the model has) and the
         initial states, as ``ETSModel.fit`` gives them.
+    param_names_ : list of str
+        Their names in ``ETSModel``.
     criteria_ : dict
         The AICc of each candidate fitted, by its name "ETS(E,T,S)".
     """
@@ -357,18 +537,63 @@ class ETS(Baseline):
                 except (ValueError, np.linalg.LinAlgError):
                     continue
                 fits[spec] = (float(result.aicc), bool(result.mle_retvals["converged"]),
-                              result.params)
+                              result.params, result.model.param_names)
         self.spec_ = _selected(fits, "ETS", n)
         self.params_ = np.array(fits[self.spec_][2], dtype=np.float64)
+        self.param_names_ = list(fits[self.spec_][3])
         self.criteria_ = {_ets_name(spec): fit[0] for spec, fit in fits.items()}
+        self.model_ = self._described()
+
+    def _described(self) -> str:
         name = _ets_name(self.spec_)
-        self.model_ = f"STL({m}) + {name}" if self._stl is not None else name
+        return f"STL({self.season}) + {name}" if self._stl is not None else name
 
     def _first_origin(self) -> int:
         # The seasonal state of a step a season back must have been filtered.
         return self.season - 1 if self.spec_[3] else 0
 
+    _STATE_KEYS = ("season", "spec", "params", "stl_seasonal")
+
+    def _state(self) -> dict:
+        error, trend, damped, seasonal = self.spec_
+        return {"season": self.season,
+                "spec": {"error": error, "trend": trend, "damped": bool(damped),
+                         "seasonal": seasonal},
+                "params": dict(zip(self.param_names_, self.params_.tolist())),
+                "stl_seasonal": None if self._stl is None else self._stl.tolist()}
+
+    @classmethod
+    def _from_state(cls, state: _State, n_fit: int) -> ETS:
+        baseline = cls(state.int("season", 1, LONGEST_SEASON))
+        m, n_fit = baseline.season, state.int("n_fit", 10)
+        # What the fit chooses from, for this season and n_fit.
+        seasons = m > 1 and n_fit >= 2 * m
+        stl, seasonal = seasons and m > MAX_SEASON, seasons and m <= MAX_SEASON
+        spec_state = state.dict("spec", ("error", "trend", "damped", "seasonal"))
+        spec = (spec_state.choice("error", ("add", "mul")),
+                spec_state.choice("trend", (None, "add")),
+                spec_state.choice("damped", (False, True)),
+                spec_state.choice("seasonal", (None, "add", "mul") if seasonal else (None,),
+                                  "" if seasonal else _no_seasonal_state(m, n_fit)))
+        if spec not in _ets_specs(True, seasonal):
+            raise ValueError(f"{state.path('spec')} must be one of ETS's candidates (a damped "
+                             "trend needs a trend, a multiplicative season a multiplicative "
+                             f"error), got {_ets_name(spec)}")
+        names = _ets_param_names(spec, m)
+        params = state.dict("params", names)
+        # The bounds statsmodels keeps them in: smoothing and damping are fractions.
+        baseline.params_ = np.array([params.number(name, 0.0, 1.0)
+                                     if name.startswith(("smoothing", "damping"))
+                                     else params.number(name) for name in names])
+        baseline.spec_, baseline.param_names_ = spec, names
+        baseline._stl = (state.numbers("stl_seasonal", n_fit) if stl else
+                         state.choice("stl_seasonal", (None,), "STL only for a season over "
+                                      f"MAX_SEASON = {MAX_SEASON} with two seasons of n_fit"))
+        baseline.model_ = baseline._described()
+        return baseline
+
     def _forecast(self, y, origins, horizon):
+        _import_statsmodels("ETS")   # a baseline from a state may not have met it yet
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
         error, trend, damped, seasonal = self.spec_
         m = self.season
@@ -407,6 +632,24 @@ def _ets_args(spec, season: int) -> dict:
     return {"error": error, "trend": trend, "damped_trend": damped, "seasonal": seasonal,
             "seasonal_periods": season if seasonal else None,
             "initialization_method": "estimated"}
+
+
+def _ets_param_names(spec, season: int) -> list:
+    """``ETSModel``'s names of the parameters of a spec, in its order."""
+    _, trend, damped, seasonal = spec
+    return (["smoothing_level"] + ["smoothing_trend"] * bool(trend)
+            + ["smoothing_seasonal"] * bool(seasonal) + ["damping_trend"] * bool(damped)
+            + ["initial_level"] + ["initial_trend"] * bool(trend)
+            + [f"initial_seasonal.{i}" for i in range(season if seasonal else 0)])
+
+
+def _no_seasonal_state(season: int, n_fit: int) -> str:
+    """Why a fit of this season on n_fit values has no seasonal state."""
+    if season == 1:
+        return "no season"
+    if n_fit < 2 * season:
+        return f"n_fit = {n_fit} is less than two seasons of {season}"
+    return f"the season {season} is over MAX_SEASON = {MAX_SEASON}"
 
 
 def _ets_name(spec) -> str:
@@ -523,7 +766,59 @@ class SARIMA(Baseline):
         # The differences need n0 = d + D m values before the origin's next step.
         return max(0, _lost(self.spec_) - 1)
 
+    _STATE_KEYS = ("season", "spec", "params")
+
+    def _state(self) -> dict:
+        spec = self.spec_
+        return {"season": self.season,
+                "spec": {"log": bool(spec["log"]), "order": [int(v) for v in spec["order"]],
+                         "seasonal_order": [int(v) for v in spec["seasonal_order"]],
+                         "trend": spec["trend"], "fourier": int(spec["fourier"])},
+                "params": dict(zip(self.param_names_, self.params_.tolist()))}
+
+    @classmethod
+    def _from_state(cls, state: _State, n_fit: int) -> SARIMA:
+        baseline = cls(state.int("season", 1, LONGEST_SEASON))
+        m, n_fit = baseline.season, state.int("n_fit", 10)
+        # What the fit chooses from, for this season and n_fit.
+        seasonal = m > 1 and n_fit >= 2 * m
+        fourier, seasonal_arma = seasonal and m > MAX_SEASON, seasonal and m <= MAX_SEASON
+        spec_state = state.dict("spec", ("log", "order", "seasonal_order", "trend", "fourier"))
+        log = spec_state.choice("log", (False, True))
+        arma = (0, max(ARMA_ORDERS))
+        order = spec_state.ints("order", [arma, (0, 2), arma])
+        seasonal_order = spec_state.ints(
+            "seasonal_order", [(0, max(SEASONAL_ORDERS)), (0, 1), (0, max(SEASONAL_ORDERS)),
+                               (m, m)] if seasonal_arma else [(0, 0)] * 4,
+            "(P, D, Q, season)" if seasonal_arma else _no_seasonal_state(m, n_fit)
+            if not fourier else "Fourier terms for a season over MAX_SEASON")
+        differences = order[1] + seasonal_order[1]
+        trend = spec_state.choice("trend", ("c",) if differences <= 1 else (None,),
+                                  f"a constant when d + D <= 1; d + D = {differences}")
+        K = spec_state.choice("fourier", FOURIER_PAIRS if fourier else (0,),
+                              "K" if fourier else "Fourier terms only for a season over "
+                              f"MAX_SEASON = {MAX_SEASON} with two seasons of n_fit")
+        spec = {"log": log, "order": order, "seasonal_order": seasonal_order, "trend": trend,
+                "season": m, "fourier": K}
+        names = _sarima_param_names(spec)
+        params = state.dict("params", names)
+        values = {name: params.number(name) for name in names}
+        if "sigma2" in values and not values["sigma2"] > 0:
+            raise params.bad("sigma2", "> 0", "a variance")
+        # The fit keeps the autoregressions stationary: a state that is not would be
+        # filtered from a meaningless start.
+        for ar in ([values[f"ar.L{i}"] for i in range(1, order[0] + 1)],
+                   [values[f"ar.S.L{m * i}"] for i in range(1, seasonal_order[0] + 1)]):
+            if not _stationary(ar):
+                raise ValueError(f"{state.path('params')} must have a stationary "
+                                 f"autoregression, got coefficients {ar}")
+        baseline.spec_, baseline.param_names_ = spec, names
+        baseline.params_ = np.array(list(values.values()))
+        baseline.model_ = _sarima_name(spec)
+        return baseline
+
     def _forecast(self, y, origins, horizon):
+        _import_statsmodels("SARIMA")   # a baseline from a state may not have met it yet
         from statsmodels.tsa.statespace.sarimax import SARIMAX
         spec, m = self.spec_, self.season
         if spec["log"] and not np.all(y > 0):
@@ -566,6 +861,30 @@ class SARIMA(Baseline):
             forecasts = forecasts + _fourier(steps.ravel(), m, K).reshape(
                 *steps.shape, -1) @ beta
         return np.exp(forecasts) if spec["log"] else forecasts
+
+
+def _sarima_param_names(spec: dict) -> list:
+    """``SARIMAX``'s names of the parameters of a spec, in its order, the regressors'
+    as `_fit_sarima` names them."""
+    p, _, q = spec["order"]
+    P, _, Q, m = spec["seasonal_order"]
+    return (["intercept"] * (spec["trend"] == "c")
+            + [f"fourier.x{i}" for i in range(1, 2 * spec["fourier"] + 1)]
+            + [f"ar.L{i}" for i in range(1, p + 1)] + [f"ma.L{i}" for i in range(1, q + 1)]
+            + [f"ar.S.L{m * i}" for i in range(1, P + 1)]
+            + [f"ma.S.L{m * i}" for i in range(1, Q + 1)]
+            + ["sigma2"] * (not _concentrated(spec)))
+
+
+def _stationary(ar: list) -> bool:
+    """Whether x[t] = ar[0] x[t-1] + ... is stationary, for at most two lags (the
+    triangle of AR(2))."""
+    if len(ar) == 1:
+        return abs(ar[0]) < 1
+    if len(ar) == 2:
+        a1, a2 = ar
+        return abs(a2) < 1 and a1 + a2 < 1 and a2 - a1 < 1
+    return True
 
 
 def _ndiffs(x: np.ndarray, max_d: int = 2) -> int:
@@ -657,6 +976,71 @@ def _sarima_name(spec: dict) -> str:
     if spec["fourier"]:
         name += f" + Fourier({spec['season']}, K={spec['fourier']})"
     return name + (" on log" if spec["log"] else "")
+
+
+# -- states: rebuilding a fitted baseline ----------------------------------------------
+
+#: The classes `baseline_from_state` rebuilds, by the name a state gives.
+_CLASSES = {cls.__name__: cls for cls in (Naive, SeasonalNaive, ETS, SARIMA)}
+
+
+def baseline_from_state(state) -> Baseline:
+    """The fitted baseline of a state `Baseline.get_state` gave, checked: no refit.
+
+    Its forecasts are the original's, bitwise; it is the original's class, with the
+    same `season`, `describe`, `n_fit_` and `seconds_` (but none of the fit's
+    diagnostics: `Baseline.get_state`). The naive ones need numpy only, and ETS and
+    SARIMA need statsmodels only when they forecast.
+
+    Parameters
+    ----------
+    state : dict
+        As `Baseline.get_state` returns it (or JSON read back from it). Read from a file
+        that may be damaged or crafted, it is checked whole before it is used.
+
+    Returns
+    -------
+    Baseline
+        A `Naive`, `SeasonalNaive`, `ETS` or `SARIMA`, fitted.
+
+    Raises
+    ------
+    ValueError
+        The state is not one a fit gives, naming the key and what was expected: not a
+        dict, a key missing or unknown, an unknown class, a value of the wrong type, a
+        season outside 1..`LONGEST_SEASON`, a spec the class's fit cannot choose for
+        that season and `n_fit` (out of its grid, or seasonal without two seasons of
+        `n_fit`), parameters other than the spec's, not finite, or outside the bounds
+        a fit keeps (ETS's smoothing parameters in [0, 1], SARIMA's autoregression
+        stationary, its variance positive), an STL component but for ETS with a
+        season over `MAX_SEASON` and two seasons of `n_fit`, or not of `n_fit`
+        finite values.
+
+    Examples
+    --------
+    >>> from lstm_native.baselines import baseline_from_state
+    >>> y = np.arange(1.0, 31.0)
+    >>> naive = baseline_from_state({"class": "Naive", "n_fit": 24, "seconds": 0.0})
+    >>> naive.forecast(y, [23], horizon=2)
+    array([[24., 24.]])
+    >>> baseline_from_state({"class": "Naive", "n_fit": 0, "seconds": 0.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: state['n_fit'] must be an int >= 1, got 0
+    """
+    if not isinstance(state, dict):
+        raise ValueError(f"state must be a dict, got {_REPR.repr(state)}")  # noqa: TRY004
+    name = state.get("class")
+    if not (type(name) is str and name in _CLASSES):
+        raise ValueError(f"state['class'] must be one of {', '.join(map(repr, _CLASSES))}, "
+                         f"got {_REPR.repr(name)}")
+    cls = _CLASSES[name]
+    state = _State(state, ("class", *cls._STATE_KEYS, "n_fit", "seconds"))
+    n_fit = state.int("n_fit", 1)
+    seconds = state.number("seconds", 0.0)
+    baseline = cls._from_state(state, n_fit)
+    baseline.n_fit_, baseline.seconds_ = n_fit, seconds
+    return baseline
 
 
 # -- the standard set, and the season of a calendar ------------------------------------

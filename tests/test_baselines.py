@@ -3,7 +3,9 @@ called directly (parameters, forecasts from several origins, the model selection
 a brute-force loop), no refit over the test span, season_of, and the errors."""
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 import subprocess
 import sys
 import warnings
@@ -485,3 +487,352 @@ def wavy(n, season):
     t = np.arange(n)
     noise = np.random.default_rng(1).standard_normal(n)
     return 50 + 0.3 * t + 5 * np.sin(2 * np.pi * t / season) + noise
+
+
+# -- states: get_state and baseline_from_state ---------------------------------------
+
+# A weekly-like series: its season, 52, is over MAX_SEASON, so that ETS takes STL's
+# seasonal component out and SARIMA takes Fourier terms.
+WEEKLY = wavy(300, 52)
+WEEKLY_FIT = 240
+SERIES = {"airline": (AIRLINE, N_FIT, 12), "weekly": (WEEKLY, WEEKLY_FIT, 52)}
+MAKERS = {"Naive": lambda season: Naive(), "SeasonalNaive": SeasonalNaive, "ETS": ETS,
+          "SARIMA": SARIMA}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """Each baseline fitted on each series, by (class name, series name)."""
+    models = {}
+
+    def get(name, series):
+        if (name, series) not in models:
+            if name in ("ETS", "SARIMA"):
+                pytest.importorskip("statsmodels")
+            y, n_fit, season = SERIES[series]
+            models[name, series] = MAKERS[name](season).fit(y[:n_fit])
+        return models[name, series]
+    return get
+
+
+def through_json(state):
+    """The state as a checkpoint's JSON metadata gives it back (no NaN, no inf)."""
+    return json.loads(json.dumps(state, allow_nan=False))
+
+
+@pytest.mark.parametrize("series", SERIES)
+@pytest.mark.parametrize("name", MAKERS)
+def test_a_rebuilt_baseline_forecasts_bitwise_as_the_fitted_one(fitted, name, series):
+    y, n_fit, season = SERIES[series]
+    original = fitted(name, series)
+    rebuilt = bl.baseline_from_state(through_json(original.get_state()))
+    assert type(rebuilt) is type(original)
+    assert rebuilt.describe() == original.describe()
+    assert (rebuilt.n_fit_, rebuilt.seconds_) == (n_fit, original.seconds_)
+    if name != "Naive":
+        assert rebuilt.season == season
+    if name in ("ETS", "SARIMA"):
+        assert rebuilt.spec_ == original.spec_
+        assert rebuilt.param_names_ == original.param_names_
+        np.testing.assert_array_equal(rebuilt.params_, original.params_)
+    first = original._first_origin()
+    # From the fit span's first origin, its end, the test span and the series' end; the
+    # last forecasts run past the end of y.
+    origins = [first, first + 3, n_fit - 1, n_fit + 7, len(y) - 1]
+    for horizon in (1, 5, 60):
+        np.testing.assert_array_equal(rebuilt.forecast(y, origins, horizon),
+                                      original.forecast(y, origins, horizon))
+    # And on a longer series than the fitted one, of the same values.
+    longer = np.r_[y, y[-season:] * 1.05] if season > 1 else np.r_[y, y[-5:]]
+    np.testing.assert_array_equal(rebuilt.forecast(longer, [len(longer) - 1], 3),
+                                  original.forecast(longer, [len(longer) - 1], 3))
+
+
+def test_the_weekly_states_take_the_long_season_paths(fitted):
+    ets, sarima = fitted("ETS", "weekly"), fitted("SARIMA", "weekly")
+    assert ets.describe().startswith("STL(52) + ")
+    assert len(ets.get_state()["stl_seasonal"]) == WEEKLY_FIT
+    assert sarima.get_state()["spec"]["fourier"] in bl.FOURIER_PAIRS
+    assert any(name.startswith("fourier.") for name in sarima.get_state()["params"])
+
+
+def test_states_are_json_values(fitted):
+    def check(value, path):
+        assert type(value) in (dict, list, str, int, float, bool, type(None)), path
+        if type(value) is float:
+            assert np.isfinite(value), path
+        for key, item in (value.items() if type(value) is dict else
+                          enumerate(value) if type(value) is list else ()):
+            assert type(key) in (str, int), path
+            check(item, f"{path}/{key}")
+    for name in MAKERS:
+        for series in SERIES:
+            state = fitted(name, series).get_state()
+            check(state, f"{name}, {series}")
+            assert state["class"] == name
+
+
+def test_the_airline_sarima_state(fitted):
+    state = fitted("SARIMA", "airline").get_state()
+    assert {key: value for key, value in state.items() if key != "params"} == {
+        "class": "SARIMA", "season": 12, "n_fit": N_FIT, "seconds": state["seconds"],
+        "spec": {"log": True, "order": [0, 1, 1], "seasonal_order": [0, 1, 1, 12],
+                 "trend": None, "fourier": 0}}
+    assert list(state["params"]) == ["ma.L1", "ma.S.L12"]
+
+
+def test_a_rebuilt_baseline_refits_nothing(fitted, monkeypatch):
+    pytest.importorskip("statsmodels")
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+    states = {(name, series): fitted(name, series).get_state()
+              for name in ("ETS", "SARIMA") for series in SERIES}
+
+    def refit(*args, **kwargs):
+        raise AssertionError("refitted")
+    for cls in (ETSModel, SARIMAX):
+        monkeypatch.setattr(cls, "fit", refit)
+    for step in ("_stl", "_ndiffs", "_fit_sarima"):   # STL's fit is a C type's: its caller
+        monkeypatch.setattr(bl, step, refit)
+    for (name, series), state in states.items():
+        y, n_fit, _ = SERIES[series]
+        rebuilt = bl.baseline_from_state(state)
+        assert rebuilt.forecast(y, [n_fit - 1], 2).shape == (1, 2)
+
+
+def test_states_go_through_a_checkpoint(fitted, tmp_path):
+    from lstm_native import Linear, load_checkpoint, save_checkpoint
+    states = [fitted(name, "airline").get_state() for name in MAKERS]
+    save_checkpoint(tmp_path / "forecaster.npz", Linear(1, 1, seed=0),
+                    extra={"baselines": states})
+    loaded = load_checkpoint(tmp_path / "forecaster.npz")["extra"]["baselines"]
+    origins = [N_FIT - 1, len(AIRLINE) - 1]
+    for name, state in zip(MAKERS, loaded):
+        np.testing.assert_array_equal(bl.baseline_from_state(state).forecast(AIRLINE, origins, 4),
+                                      fitted(name, "airline").forecast(AIRLINE, origins, 4))
+
+
+def test_the_naive_states_need_numpy_only():
+    code = ("import sys; import numpy as np; "
+            "from lstm_native.baselines import Naive, SeasonalNaive, baseline_from_state; "
+            "y = np.arange(1.0, 40.0); "
+            "states = [Naive().fit(y[:30]).get_state(), "
+            "          SeasonalNaive(12).fit(y[:30]).get_state()]; "
+            "print([baseline_from_state(s).forecast(y, [30], 2).tolist() for s in states], "
+            "'statsmodels' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[[[31.0, 31.0]], [[20.0, 21.0]]] False"
+
+
+def test_the_param_names_are_statsmodels(quiet_statsmodels):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+    y = wavy(60, 4)
+    for spec in bl._ets_specs(True, True):
+        assert bl._ets_param_names(spec, 4) == ETSModel(y, **ets_args(spec, 4)).param_names
+    for (p, q, P, Q), (d, D), K in itertools.product(
+            itertools.product(range(3), range(3), range(2), range(2)),
+            ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0)), (0, 2)):
+        spec = {"log": False, "order": (p, d, q), "seasonal_order": (P, D, Q, 4 * (not K)),
+                "trend": "c" if d + D <= 1 else None, "season": 4, "fourier": K}
+        if K and (P or Q or D):
+            continue
+        model = SARIMAX(y, exog=fourier(np.arange(60), 4, K), **bl._sarimax_args(spec),
+                        concentrate_scale=concentrated(spec))
+        names = [f"fourier.{n}" if n in (model.exog_names or ()) else n
+                 for n in model.param_names]
+        assert bl._sarima_param_names(spec) == names, spec
+
+
+def test_get_state_before_fit():
+    for model in (Naive(), SeasonalNaive(4), ETS(4), SARIMA(4)):
+        with pytest.raises(RuntimeError, match=f"this {type(model).__name__} is not fitted"):
+            model.get_state()
+
+
+def test_the_season_is_at_most_longest_season():
+    assert SeasonalNaive(bl.LONGEST_SEASON).season == bl.LONGEST_SEASON
+    for make in (SeasonalNaive, ETS, SARIMA):
+        with pytest.raises(ValueError, match=r"season must be at most LONGEST_SEASON = 1048576, "
+                                             r"got 1048577"):
+            make(bl.LONGEST_SEASON + 1)
+
+
+def deep(n):
+    nested = 0
+    for _ in range(n):
+        nested = [nested]
+    return nested
+
+
+def replace(**changes):
+    """A change of a state: keys to new values (bl.__dict__ sentinel DELETE removes),
+    a dotted key for a nested one ("spec/order")."""
+    def change(state):
+        for dotted, value in changes.items():
+            *outer, key = dotted.split("/")
+            node = state
+            for part in outer:
+                node = node[part]
+            if value is DELETE:
+                del node[key]
+            else:
+                node[key] = value(node.get(key)) if callable(value) else value
+        return state
+    return change
+
+
+DELETE = object()
+
+# (class, series, change of its state, the error's message)
+REFUSALS = [
+    ("Naive", "airline", lambda s: [s], r"state must be a dict, got \[\{"),
+    ("Naive", "airline", replace(**{"class": "LSTM"}),
+     r"state\['class'\] must be one of 'Naive', 'SeasonalNaive', 'ETS', 'SARIMA', got 'LSTM'"),
+    ("Naive", "airline", replace(**{"class": ["Naive"]}), r"state\['class'\] must be one of"),
+    ("Naive", "airline", replace(**{"class": DELETE}), r"state\['class'\] must be one of.*None"),
+    ("Naive", "airline", replace(n_fit=DELETE),
+     r"state must have the keys \['class', 'n_fit', 'seconds'\]: missing \['n_fit'\]"),
+    ("Naive", "airline", replace(season=12), r"unknown \['season'\]"),
+    ("Naive", "airline", replace(n_fit=0), r"state\['n_fit'\] must be an int >= 1, got 0"),
+    ("Naive", "airline", replace(n_fit=120.0), r"state\['n_fit'\] must be an int >= 1, got 120\.0"),
+    ("Naive", "airline", replace(n_fit=True), r"state\['n_fit'\] must be an int >= 1, got True"),
+    ("Naive", "airline", replace(n_fit=deep(10000)), r"state\['n_fit'\] must be an int >= 1"),
+    ("Naive", "airline", replace(seconds=float("nan")),
+     r"state\['seconds'\] must be a finite number >= 0\.0, got nan"),
+    ("Naive", "airline", replace(seconds=-1.0), r"state\['seconds'\] must be a finite number"),
+    ("Naive", "airline", replace(seconds="1"), r"state\['seconds'\] must be a finite number"),
+    # One full season of n_fit, as the fit.
+    ("SeasonalNaive", "airline", replace(season=0),
+     rf"state\['season'\] must be an int in 1\.\.{N_FIT}, got 0"),
+    ("SeasonalNaive", "airline", replace(season=N_FIT + 1),
+     rf"state\['season'\] must be an int in 1\.\.{N_FIT}, got {N_FIT + 1}"),
+    ("SeasonalNaive", "airline", replace(season="12"), r"state\['season'\] must be an int"),
+    ("SeasonalNaive", "airline", replace(season=12.0), r"state\['season'\] must be an int"),
+    ("SeasonalNaive", "airline", replace(season=DELETE), r"missing \['season'\]"),
+    ("ETS", "airline", replace(season=bl.LONGEST_SEASON + 1),
+     r"state\['season'\] must be an int in 1\.\.1048576, got 1048577"),
+    ("ETS", "airline", replace(season=-12), r"state\['season'\] must be an int in 1\.\.1048576"),
+    ("ETS", "airline", replace(n_fit=9), r"state\['n_fit'\] must be an int >= 10, got 9"),
+    ("ETS", "airline", replace(spec=["mul", "add", False, "mul"]),
+     r"state\['spec'\] must be a dict, got \['mul'"),
+    ("ETS", "airline", replace(**{"spec/damping": True}),
+     (r"state\['spec'\] must have the keys \['error', 'trend', 'damped', 'seasonal'\]: "
+     r"unknown \['damping'\]")),
+    ("ETS", "airline", replace(**{"spec/error": "none"}),
+     r"state\['spec'\]\['error'\] must be one of 'add', 'mul', got 'none'"),
+    ("ETS", "airline", replace(**{"spec/damped": 1}),
+     r"state\['spec'\]\['damped'\] must be one of False, True, got 1"),
+    ("ETS", "airline", replace(**{"spec/trend": "mul"}), r"\['trend'\] must be one of None, 'add'"),
+    # Outside the grid: additive error with a multiplicative season; damped without trend.
+    ("ETS", "airline", replace(**{"spec/error": "add"}),
+     r"state\['spec'\] must be one of ETS's candidates .*, got ETS\(A,A,M\)"),
+    ("ETS", "airline", replace(**{"spec/trend": None, "spec/damped": True}),
+     r"state\['spec'\] must be one of ETS's candidates .*, got ETS\(M,Nd,M\)"),
+    # A seasonal spec where the fit has none: fewer than two seasons; a season over 24.
+    ("ETS", "airline", replace(n_fit=23),
+     (r"state\['spec'\]\['seasonal'\] must be one of None \(n_fit = 23 is less than two "
+     r"seasons of 12\), got 'mul'")),
+    ("ETS", "weekly", replace(**{"spec/seasonal": "add"}),
+     r"\['seasonal'\] must be one of None \(the season 52 is over MAX_SEASON = 24\)"),
+    ("ETS", "airline", replace(season=1), r"\['seasonal'\] must be one of None \(no season\)"),
+    ("ETS", "airline", replace(params=[0.5]), r"state\['params'\] must be a dict"),
+    ("ETS", "airline", replace(**{"params/initial_seasonal.11": DELETE}),
+     (r"state\['params'\] must have the keys \['smoothing_level', .*missing "
+     r"\['initial_seasonal\.11'\]")),
+    ("ETS", "airline", replace(**{"params/initial_seasonal.12": 1.0}),
+     r"state\['params'\] must have the keys .*unknown \['initial_seasonal\.12'\]"),
+    ("ETS", "airline", replace(**{"params/smoothing_level": float("nan")}),
+     (r"state\['params'\]\['smoothing_level'\] must be a finite number in \[0\.0, 1\.0\], "
+     r"got nan")),
+    ("ETS", "airline", replace(**{"params/smoothing_level": 1.5}),
+     r"\['smoothing_level'\] must be a finite number in \[0\.0, 1\.0\], got 1\.5"),
+    ("ETS", "airline", replace(**{"params/initial_level": 10 ** 400}),
+     r"state\['params'\]\['initial_level'\] must be a finite number, got 1000"),
+    ("ETS", "airline", replace(**{"params/initial_level": float("inf")}),
+     r"\['initial_level'\] must be a finite number, got inf"),
+    ("ETS", "airline", replace(**{"params/initial_level": "111"}),
+     r"\['initial_level'\] must be a finite number, got '111'"),
+    ("ETS", "airline", replace(stl_seasonal=[0.0] * N_FIT),
+     (r"state\['stl_seasonal'\] must be one of None \(STL only for a season over "
+     r"MAX_SEASON = 24 with two seasons of n_fit\), got \[0\.0")),
+    ("ETS", "weekly", replace(stl_seasonal=None),
+     r"state\['stl_seasonal'\] must be a list of 240 finite numbers, got None"),
+    ("ETS", "weekly", replace(stl_seasonal=lambda s: s[:-1]),
+     r"state\['stl_seasonal'\] must be a list of 240 finite numbers"),
+    ("ETS", "weekly", replace(stl_seasonal=lambda s: s * 1000),
+     r"state\['stl_seasonal'\] must be a list of 240 finite numbers"),
+    ("ETS", "weekly", replace(stl_seasonal=lambda s: {"values": s}),
+     r"state\['stl_seasonal'\] must be a list of 240"),
+    ("ETS", "weekly", replace(stl_seasonal=lambda s: s[:7] + [float("-inf")] + s[8:]),
+     r"state\['stl_seasonal'\]\[7\] must be a finite number, got -inf"),
+    ("ETS", "weekly", replace(stl_seasonal=lambda s: s[:7] + [None] + s[8:]),
+     r"state\['stl_seasonal'\]\[7\] must be a finite number, got None"),
+    # Without two seasons of n_fit the weekly series has no STL either.
+    ("ETS", "weekly", replace(n_fit=100), r"state\['stl_seasonal'\] must be one of None"),
+    ("SARIMA", "airline", replace(spec=DELETE), r"missing \['spec'\]"),
+    ("SARIMA", "airline", replace(**{"spec/season": 12}), r"unknown \['season'\]"),
+    ("SARIMA", "airline", replace(**{"spec/log": 1}),
+     r"state\['spec'\]\['log'\] must be one of False, True, got 1"),
+    ("SARIMA", "airline", replace(**{"spec/order": [3, 1, 1]}),
+     (r"state\['spec'\]\['order'\] must be a list \[0\.\.2, 0\.\.2, 0\.\.2\] of ints, "
+     r"got \[3, 1, 1\]")),
+    ("SARIMA", "airline", replace(**{"spec/order": [0, 1]}), r"\['order'\] must be a list"),
+    ("SARIMA", "airline", replace(**{"spec/order": [0, 1.0, 1]}), r"\['order'\] must be a list"),
+    ("SARIMA", "airline", replace(**{"spec/order": "011"}), r"\['order'\] must be a list"),
+    ("SARIMA", "airline", replace(**{"spec/seasonal_order": [0, 1, 1, 4]}),
+     (r"\['seasonal_order'\] must be a list \[0\.\.1, 0\.\.1, 0\.\.1, 12\.\.12\] of ints "
+     r"\(\(P, D, Q, season\)\), got \[0, 1, 1, 4\]")),
+    ("SARIMA", "airline", replace(**{"spec/seasonal_order": [0, 2, 1, 12]}),
+     r"\['seasonal_order'\] must be a list"),
+    ("SARIMA", "weekly", replace(**{"spec/seasonal_order": [0, 1, 1, 52]}),
+     (r"\['seasonal_order'\] must be a list \[0\.\.0, 0\.\.0, 0\.\.0, 0\.\.0\] of ints "
+     r"\(Fourier terms for a season over MAX_SEASON\)")),
+    ("SARIMA", "airline", replace(**{"spec/trend": "c"}),
+     (r"state\['spec'\]\['trend'\] must be one of None \(a constant when d \+ D <= 1; "
+     r"d \+ D = 2\), got 'c'")),
+    ("SARIMA", "airline", replace(**{"spec/fourier": 2}),
+     (r"\['fourier'\] must be one of 0 \(Fourier terms only for a season over MAX_SEASON = 24 "
+     r"with two seasons of n_fit\), got 2")),
+    ("SARIMA", "weekly", replace(**{"spec/fourier": 6}),
+     r"\['fourier'\] must be one of 1, 2, 3, 4, 5 \(K\), got 6"),
+    ("SARIMA", "airline", replace(**{"params/ma.S.L12": DELETE}),
+     r"state\['params'\] must have the keys \['ma\.L1', 'ma\.S\.L12'\]: missing"),
+    # A parameter vector longer than the spec's: the extra one is refused.
+    ("SARIMA", "airline", replace(**{"params/ar.L1": 0.1}), r"unknown \['ar\.L1'\]"),
+    ("SARIMA", "airline", replace(**{"params/ma.L1": float("nan")}),
+     r"state\['params'\]\['ma\.L1'\] must be a finite number, got nan"),
+    ("SARIMA", "airline", replace(**{"params/ma.L1": True}),
+     r"\['ma\.L1'\] must be a finite number, got True"),
+    ("SARIMA", "airline", replace(**{"spec/order": [2, 1, 1], "params": {
+        "ar.L1": 0.5, "ar.L2": 0.6, "ma.L1": -0.3, "ma.S.L12": -0.5}}),
+     r"state\['params'\] must have a stationary autoregression, got coefficients \[0\.5, 0\.6\]"),
+    ("SARIMA", "airline", replace(**{"spec/seasonal_order": [1, 1, 1, 12], "params": {
+        "ma.L1": -0.3, "ar.S.L12": -1.0, "ma.S.L12": -0.5}}),
+     r"stationary autoregression, got coefficients \[-1\.0\]"),
+    ("SARIMA", "airline", replace(**{"spec/order": [0, 1, 0], "spec/seasonal_order": [0, 1, 0, 12],
+                                    "params": {"sigma2": 0.0}}),
+     r"state\['params'\]\['sigma2'\] must be > 0 \(a variance\), got 0\.0"),
+]
+
+
+@pytest.mark.parametrize("name, series, change, message", REFUSALS,
+                         ids=[f"{r[0]}-{r[1]}-{i}" for i, r in enumerate(REFUSALS)])
+def test_a_damaged_state_is_refused_by_its_key(fitted, name, series, change, message):
+    state = change(copy.deepcopy(fitted(name, series).get_state()))
+    with pytest.raises(ValueError, match=message):
+        bl.baseline_from_state(state)
+
+
+@pytest.mark.parametrize("change", [
+    replace(**{"spec/order": [2, 1, 1], "params": {"ar.L1": 0.5, "ar.L2": 0.3,
+                                                   "ma.L1": -0.3, "ma.S.L12": -0.5}}),
+    replace(**{"spec/seasonal_order": [1, 1, 1, 12], "params": {
+        "ma.L1": -0.3, "ar.S.L12": -0.9, "ma.S.L12": -0.5}}),
+    replace(**{"spec/order": [0, 1, 0], "spec/seasonal_order": [0, 1, 0, 12],
+               "params": {"sigma2": 0.01}})])
+def test_the_refusals_of_sarima_params_let_a_fit_pass(fitted, change):
+    # The same changes as the refused ones above, with parameters a fit can give.
+    state = change(copy.deepcopy(fitted("SARIMA", "airline").get_state()))
+    assert bl.baseline_from_state(state).forecast(AIRLINE, [N_FIT], 2).shape == (1, 2)
