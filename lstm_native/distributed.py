@@ -615,16 +615,19 @@ class _DataParallel:
             value, grad = loss(pred, y[lo:hi])
             share = 1.0 if total is None else (self.denominator(y[lo:hi]) / total
                                                if total else 0.0)
+        if grad is not None:
+            grad *= grad.dtype.type(share)
+            with _threads(model, self.n_threads):
+                _backward(model, grad)
+        # The losses are gathered after the backward, not between it and the forward: a
+        # rank then waits for the others once per step (in this gather), not twice. A
+        # nan loss still stops every rank before the reduction and the step.
         gathered = self.comm.allgather((float(value) * share,
                                         pred if keep_pred else None))
         value = math.fsum(v for v, _ in gathered)
         if not math.isfinite(value):
             raise FloatingPointError(f"the training loss is {value}: lower the learning "
                                      "rate, clip the gradients (clip_norm) or scale the data")
-        if grad is not None:
-            grad *= grad.dtype.type(share)
-            with _threads(model, self.n_threads):
-                _backward(model, grad)
         _sum_in_place(self.comm, _flat_groups(model.grads[k] for k in model.parameters()))
         if clip_norm is not None:
             clip_grad_norm(model, clip_norm)  # the global norm: every rank has the sum
