@@ -250,6 +250,18 @@ def _check_season(season) -> int:
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 6, 6
 
+#: The most values a state's n_fit may declare: more than a series in memory holds.
+_MOST_VALUES = 1 << 40
+
+
+def _shown(value) -> str:
+    """A value read from a state, for a message: cut short, and never too deep or too
+    long to print (Python refuses to print an int of over 4300 digits)."""
+    try:
+        return _REPR.repr(value)
+    except ValueError:
+        return f"an int of {value.bit_length()} bits"
+
 
 class _State:
     """A dict of a baseline's state whose keys are checked, and readers of its values
@@ -260,13 +272,13 @@ class _State:
         if not isinstance(state, dict):
             # A file's content, wrong in type or in value alike: a ValueError, as the
             # checkpoint's CheckpointError.
-            raise ValueError(f"{where} must be a dict, got {_REPR.repr(state)}")  # noqa: TRY004
+            raise ValueError(f"{where} must be a dict, got {_shown(state)}")  # noqa: TRY004
         missing = [key for key in keys if key not in state]
         extra = [key for key in state if key not in keys]
         if missing or extra:
             wrong = (("missing", missing), ("unknown", extra))
             raise ValueError(f"{where} must have the keys {list(keys)}: " + "; ".join(
-                f"{what} {_REPR.repr(names)}" for what, names in wrong if names))
+                f"{what} {_shown(names)}" for what, names in wrong if names))
         self.state, self.where = state, where
 
     def path(self, key: str) -> str:
@@ -274,7 +286,7 @@ class _State:
 
     def bad(self, key: str, expected: str, why: str = "") -> ValueError:
         return ValueError(f"{self.path(key)} must be {expected}{f' ({why})' if why else ''}, "
-                          f"got {_REPR.repr(self.state[key])}")
+                          f"got {_shown(self.state[key])}")
 
     def int(self, key: str, low: int, high: int | None = None) -> int:
         value = self.state[key]
@@ -307,7 +319,7 @@ class _State:
         if None in floats:
             i = floats.index(None)
             raise ValueError(f"{self.path(key)}[{i}] must be a finite number, got "
-                             f"{_REPR.repr(values[i])}")
+                             f"{_shown(values[i])}")
         return np.array(floats, dtype=np.float64)
 
     def ints(self, key: str, bounds: list, why: str = "") -> tuple:
@@ -565,7 +577,7 @@ class ETS(Baseline):
     @classmethod
     def _from_state(cls, state: _State, n_fit: int) -> ETS:
         baseline = cls(state.int("season", 1, LONGEST_SEASON))
-        m, n_fit = baseline.season, state.int("n_fit", 10)
+        m, n_fit = baseline.season, state.int("n_fit", 10, _MOST_VALUES)
         # What the fit chooses from, for this season and n_fit.
         seasons = m > 1 and n_fit >= 2 * m
         stl, seasonal = seasons and m > MAX_SEASON, seasons and m <= MAX_SEASON
@@ -779,7 +791,7 @@ class SARIMA(Baseline):
     @classmethod
     def _from_state(cls, state: _State, n_fit: int) -> SARIMA:
         baseline = cls(state.int("season", 1, LONGEST_SEASON))
-        m, n_fit = baseline.season, state.int("n_fit", 10)
+        m, n_fit = baseline.season, state.int("n_fit", 10, _MOST_VALUES)
         # What the fit chooses from, for this season and n_fit.
         seasonal = m > 1 and n_fit >= 2 * m
         fourier, seasonal_arma = seasonal and m > MAX_SEASON, seasonal and m <= MAX_SEASON
@@ -1026,17 +1038,17 @@ def baseline_from_state(state) -> Baseline:
     >>> baseline_from_state({"class": "Naive", "n_fit": 0, "seconds": 0.0})
     Traceback (most recent call last):
     ...
-    ValueError: state['n_fit'] must be an int >= 1, got 0
+    ValueError: state['n_fit'] must be an int in 1..1099511627776, got 0
     """
     if not isinstance(state, dict):
-        raise ValueError(f"state must be a dict, got {_REPR.repr(state)}")  # noqa: TRY004
+        raise ValueError(f"state must be a dict, got {_shown(state)}")  # noqa: TRY004
     name = state.get("class")
     if not (type(name) is str and name in _CLASSES):
         raise ValueError(f"state['class'] must be one of {', '.join(map(repr, _CLASSES))}, "
-                         f"got {_REPR.repr(name)}")
+                         f"got {_shown(name)}")
     cls = _CLASSES[name]
     state = _State(state, ("class", *cls._STATE_KEYS, "n_fit", "seconds"))
-    n_fit = state.int("n_fit", 1)
+    n_fit = state.int("n_fit", 1, _MOST_VALUES)
     seconds = state.number("seconds", 0.0)
     baseline = cls._from_state(state, n_fit)
     baseline.n_fit_, baseline.seconds_ = n_fit, seconds

@@ -625,6 +625,15 @@ def test_the_naive_states_need_numpy_only():
     assert out.strip() == "[[[31.0, 31.0]], [[20.0, 21.0]]] False"
 
 
+def test_a_rebuilt_baseline_needs_statsmodels_only_to_forecast(fitted, monkeypatch):
+    states = [fitted(name, "airline").get_state() for name in ("ETS", "SARIMA")]
+    monkeypatch.setitem(sys.modules, "statsmodels", None)   # `import statsmodels` fails
+    for state in states:
+        rebuilt = bl.baseline_from_state(state)
+        with pytest.raises(ImportError, match=f"{rebuilt.name} needs statsmodels"):
+            rebuilt.forecast(AIRLINE, [N_FIT - 1])
+
+
 def test_the_param_names_are_statsmodels(quiet_statsmodels):
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
     from statsmodels.tsa.statespace.sarimax import SARIMAX
@@ -695,10 +704,17 @@ REFUSALS = [
     ("Naive", "airline", replace(n_fit=DELETE),
      r"state must have the keys \['class', 'n_fit', 'seconds'\]: missing \['n_fit'\]"),
     ("Naive", "airline", replace(season=12), r"unknown \['season'\]"),
-    ("Naive", "airline", replace(n_fit=0), r"state\['n_fit'\] must be an int >= 1, got 0"),
-    ("Naive", "airline", replace(n_fit=120.0), r"state\['n_fit'\] must be an int >= 1, got 120\.0"),
-    ("Naive", "airline", replace(n_fit=True), r"state\['n_fit'\] must be an int >= 1, got True"),
-    ("Naive", "airline", replace(n_fit=deep(10000)), r"state\['n_fit'\] must be an int >= 1"),
+    ("Naive", "airline", replace(n_fit=0),
+     r"state\['n_fit'\] must be an int in 1\.\.1099511627776, got 0"),
+    ("Naive", "airline", replace(n_fit=120.0),
+     r"state\['n_fit'\] must be an int in 1\.\.1099511627776, got 120\.0"),
+    ("Naive", "airline", replace(n_fit=True),
+     r"state\['n_fit'\] must be an int in 1\.\.1099511627776, got True"),
+    ("Naive", "airline", replace(n_fit=deep(10000)), r"state\['n_fit'\] must be an int in 1\.\."),
+    ("Naive", "airline", replace(n_fit=2 ** 40 + 1),
+     r"state\['n_fit'\] must be an int in 1\.\.1099511627776, got 1099511627777"),
+    ("Naive", "airline", replace(n_fit=10 ** 5000),
+     r"state\['n_fit'\] must be an int in 1\.\.1099511627776, got an int of 16610 bits"),
     ("Naive", "airline", replace(seconds=float("nan")),
      r"state\['seconds'\] must be a finite number >= 0\.0, got nan"),
     ("Naive", "airline", replace(seconds=-1.0), r"state\['seconds'\] must be a finite number"),
@@ -714,7 +730,8 @@ REFUSALS = [
     ("ETS", "airline", replace(season=bl.LONGEST_SEASON + 1),
      r"state\['season'\] must be an int in 1\.\.1048576, got 1048577"),
     ("ETS", "airline", replace(season=-12), r"state\['season'\] must be an int in 1\.\.1048576"),
-    ("ETS", "airline", replace(n_fit=9), r"state\['n_fit'\] must be an int >= 10, got 9"),
+    ("ETS", "airline", replace(n_fit=9),
+     r"state\['n_fit'\] must be an int in 10\.\.1099511627776, got 9"),
     ("ETS", "airline", replace(spec=["mul", "add", False, "mul"]),
      r"state\['spec'\] must be a dict, got \['mul'"),
     ("ETS", "airline", replace(**{"spec/damping": True}),
