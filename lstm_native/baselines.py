@@ -204,6 +204,8 @@ class Baseline:
 
     #: The keys of the state besides "class", "n_fit" and "seconds".
     _STATE_KEYS: ClassVar[tuple] = ()
+    #: The fewest values the fit takes (the seasonal naive's season is checked apart).
+    _FEWEST_FIT: ClassVar[int] = 1
 
     def _state(self) -> dict:
         """The state's keys of this class (`_STATE_KEYS`)."""
@@ -211,9 +213,9 @@ class Baseline:
 
     @classmethod
     def _from_state(cls, state: _State, n_fit: int) -> Baseline:
-        """The fitted baseline of a state whose keys are checked, and "n_fit"'s value;
-        it reads and checks the others of its class. The caller sets `n_fit_` and
-        `seconds_`."""
+        """The fitted baseline of a state whose keys are checked, and of "n_fit"'s value
+        (checked); it reads and checks the values of its class's keys. The caller sets
+        `n_fit_` and `seconds_`."""
         raise NotImplementedError
 
 
@@ -520,6 +522,7 @@ class ETS(Baseline):
     """
 
     name = "ETS"
+    _FEWEST_FIT = 10
 
     def __init__(self, season: int = 1):
         self.season = _check_season(season)
@@ -531,9 +534,9 @@ class ETS(Baseline):
         _import_statsmodels("ETS")
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
         n, m = len(y_fit), self.season
-        if n < 10:
-            raise ValueError(f"y_fit has {n} values; ETS needs at least 10 (statsmodels "
-                             "starts its states from the first ten)")
+        if n < self._FEWEST_FIT:
+            raise ValueError(f"y_fit has {n} values; ETS needs at least {self._FEWEST_FIT} "
+                             "(statsmodels starts its states from the first ten)")
         seasonal = m > 1 and n >= 2 * m
         self._stl = None
         x = y_fit
@@ -577,7 +580,7 @@ class ETS(Baseline):
     @classmethod
     def _from_state(cls, state: _State, n_fit: int) -> ETS:
         baseline = cls(state.int("season", 1, LONGEST_SEASON))
-        m, n_fit = baseline.season, state.int("n_fit", 10, _MOST_VALUES)
+        m = baseline.season
         # What the fit chooses from, for this season and n_fit.
         seasons = m > 1 and n_fit >= 2 * m
         stl, seasonal = seasons and m > MAX_SEASON, seasons and m <= MAX_SEASON
@@ -730,6 +733,7 @@ class SARIMA(Baseline):
     """
 
     name = "SARIMA"
+    _FEWEST_FIT = 10
 
     def __init__(self, season: int = 1):
         self.season = _check_season(season)
@@ -740,8 +744,8 @@ class SARIMA(Baseline):
     def _fit(self, y_fit: np.ndarray) -> None:
         _import_statsmodels("SARIMA")
         n, m = len(y_fit), self.season
-        if n < 10:
-            raise ValueError(f"y_fit has {n} values; SARIMA needs at least 10")
+        if n < self._FEWEST_FIT:
+            raise ValueError(f"y_fit has {n} values; SARIMA needs at least {self._FEWEST_FIT}")
         positive = bool(np.all(y_fit > 0))
         x = np.log(y_fit) if positive else y_fit
         seasonal = m > 1 and n >= 2 * m
@@ -791,7 +795,7 @@ class SARIMA(Baseline):
     @classmethod
     def _from_state(cls, state: _State, n_fit: int) -> SARIMA:
         baseline = cls(state.int("season", 1, LONGEST_SEASON))
-        m, n_fit = baseline.season, state.int("n_fit", 10, _MOST_VALUES)
+        m = baseline.season
         # What the fit chooses from, for this season and n_fit.
         seasonal = m > 1 and n_fit >= 2 * m
         fourier, seasonal_arma = seasonal and m > MAX_SEASON, seasonal and m <= MAX_SEASON
@@ -799,11 +803,15 @@ class SARIMA(Baseline):
         log = spec_state.choice("log", (False, True))
         arma = (0, max(ARMA_ORDERS))
         order = spec_state.ints("order", [arma, (0, 2), arma])
-        seasonal_order = spec_state.ints(
-            "seasonal_order", [(0, max(SEASONAL_ORDERS)), (0, 1), (0, max(SEASONAL_ORDERS)),
-                               (m, m)] if seasonal_arma else [(0, 0)] * 4,
-            "(P, D, Q, season)" if seasonal_arma else _no_seasonal_state(m, n_fit)
-            if not fourier else "Fourier terms for a season over MAX_SEASON")
+        if seasonal_arma:
+            PQ = (0, max(SEASONAL_ORDERS))
+            seasonal_order = spec_state.ints("seasonal_order", [PQ, (0, 1), PQ, (m, m)],
+                                             "(P, D, Q, season)")
+        else:
+            seasonal_order = spec_state.ints(
+                "seasonal_order", [(0, 0)] * 4,
+                "Fourier terms for a season over MAX_SEASON" if fourier
+                else _no_seasonal_state(m, n_fit))
         differences = order[1] + seasonal_order[1]
         trend = spec_state.choice("trend", ("c",) if differences <= 1 else (None,),
                                   f"a constant when d + D <= 1; d + D = {differences}")
@@ -1048,7 +1056,7 @@ def baseline_from_state(state) -> Baseline:
                          f"got {_shown(name)}")
     cls = _CLASSES[name]
     state = _State(state, ("class", *cls._STATE_KEYS, "n_fit", "seconds"))
-    n_fit = state.int("n_fit", 1, _MOST_VALUES)
+    n_fit = state.int("n_fit", cls._FEWEST_FIT, _MOST_VALUES)
     seconds = state.number("seconds", 0.0)
     baseline = cls._from_state(state, n_fit)
     baseline.n_fit_, baseline.seconds_ = n_fit, seconds
