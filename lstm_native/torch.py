@@ -159,6 +159,15 @@ class _Native:
         return grads
 
 
+def _needs_backward(x, tensors) -> bool:
+    """Whether a call's backward may come: autograd on and a tensor of the call needing a
+    gradient. Without it (no_grad, inference_mode) our layer runs its inference path and
+    keeps nothing (a Function's `needs_input_grad` says only which inputs require grad,
+    under no_grad too)."""
+    return torch.is_grad_enabled() and (x.requires_grad or any(
+        t is not None and t.requires_grad for t in tensors))
+
+
 def _numpy(t):
     return None if t is None else t.detach().numpy()
 
@@ -187,15 +196,16 @@ def _layer_forward(native, lengths, dropout, seed, x, states, params, keep: bool
 
 
 class _RecurrentFunction(torch.autograd.Function):
-    """Our layer's forward and BPTT as one autograd node: inputs x (T, N, I) time-major,
-    the initial states (or None), the parameters; outputs out (T, N, D·P) and the final
+    """Our layer's forward and BPTT as one autograd node: inputs whether to keep the
+    activations (`_needs_backward`), the call's settings, x (T, N, I) time-major, the
+    initial states (or None), the parameters; outputs out (T, N, D·P) and the final
     states."""
 
     @staticmethod
-    def forward(ctx, native, lengths, dropout, seed, x, *tensors):
+    def forward(ctx, native, keep, lengths, dropout, seed, x, *tensors):
         S = native.n_states
         out, finals, cache = _layer_forward(native, lengths, dropout, seed, x, tensors[:S],
-                                            tensors[S:], any(ctx.needs_input_grad))
+                                            tensors[S:], keep)
         ctx.native, ctx.cache, ctx.arguments = native, cache, (lengths, dropout, seed)
         # torch checks that none of them is changed in place before backward.
         ctx.save_for_backward(x, *tensors)
@@ -221,14 +231,14 @@ class _RecurrentFunction(torch.autograd.Function):
             layer._keep_for_backward(cache)
             d_states = tuple(_numpy(d) for d in d_finals)
             dx, d_initial = layer._backward(_numpy(d_out), d_states if S == 2 else d_states[0],
-                                            "dhx", bool(needs[4]))
+                                            "dhx", bool(needs[5]))
             layer.grads = {}
         d_initial = d_initial if S == 2 else (d_initial,)
         d_states = tuple(_tensor(d) if need else None
-                         for d, need in zip(d_initial, needs[5:5 + S]))
+                         for d, need in zip(d_initial, needs[6:6 + S]))
         d_params = tuple(torch.from_numpy(grads[name]) if need else None
-                         for name, need in zip(native.names, needs[5 + S:]))
-        return (None, None, None, None, _tensor(dx), *d_states, *d_params)
+                         for name, need in zip(native.names, needs[6 + S:]))
+        return (None, None, None, None, None, _tensor(dx), *d_states, *d_params)
 
 
 def _padded(data: torch.Tensor, batch_sizes: torch.Tensor):
@@ -312,9 +322,10 @@ class _RecurrentBridge:
             self.check_forward_args(check_input, self._hx_form(states), batch_sizes)
         dropping = self.training and self.dropout > 0 and self.num_layers > 1
         seed = int(torch.randint(0, 2**62, ())) if dropping else None
+        tensors = (*(states or (None,) * S), *params)
         out, *finals = _RecurrentFunction.apply(
-            self._native, lengths, self.dropout if dropping else 0.0, seed, x,
-            *(states or (None,) * S), *params)
+            self._native, _needs_backward(x, tensors), lengths,
+            self.dropout if dropping else 0.0, seed, x, *tensors)
         if packed:
             output = PackedSequence(out[mask], batch_sizes, sorted_indices, unsorted_indices)
             return output, self.permute_hidden(self._hx_form(tuple(finals)), unsorted_indices)
@@ -439,14 +450,14 @@ def _cell_forward(native, x, states, params, keep: bool):
 
 
 class _CellFunction(torch.autograd.Function):
-    """Our cell's step and its backward as one autograd node: inputs x (N, I), the
-    previous states (or None), the parameters; outputs the new states."""
+    """Our cell's step and its backward as one autograd node: inputs whether to keep
+    what backward needs (`_needs_backward`), x (N, I), the previous states (or None), the
+    parameters; outputs the new states."""
 
     @staticmethod
-    def forward(ctx, native, x, *tensors):
+    def forward(ctx, native, keep, x, *tensors):
         S = native.n_states
-        new, cache = _cell_forward(native, x, tensors[:S], tensors[S:],
-                                   any(ctx.needs_input_grad))
+        new, cache = _cell_forward(native, x, tensors[:S], tensors[S:], keep)
         ctx.native, ctx.cache = native, cache
         ctx.save_for_backward(x, *tensors)
         return tuple(torch.from_numpy(s) for s in new)
@@ -470,10 +481,10 @@ class _CellFunction(torch.autograd.Function):
             cell.grads = {}
         d_prev = d_prev if S == 2 else (d_prev,)
         d_states = tuple(_tensor(d) if need else None
-                         for d, need in zip(d_prev, needs[2:2 + S]))
+                         for d, need in zip(d_prev, needs[3:3 + S]))
         d_params = tuple(torch.from_numpy(grads[name]) if need else None
-                         for name, need in zip(native.names, needs[2 + S:]))
-        return (None, _tensor(dx) if needs[1] else None, *d_states, *d_params)
+                         for name, need in zip(native.names, needs[3 + S:]))
+        return (None, None, _tensor(dx) if needs[2] else None, *d_states, *d_params)
 
 
 class _CellBridge:
@@ -520,7 +531,9 @@ class _CellBridge:
         if not batched:
             input = input.unsqueeze(0)
             states = None if states is None else tuple(s.unsqueeze(0) for s in states)
-        new = _CellFunction.apply(self._native, input, *(states or (None,) * S), *params)
+        tensors = (*(states or (None,) * S), *params)
+        new = _CellFunction.apply(self._native, _needs_backward(input, tensors), input,
+                                  *tensors)
         if not batched:
             new = tuple(s.squeeze(0) for s in new)
         return new if S == 2 else new[0]

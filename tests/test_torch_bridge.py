@@ -465,6 +465,29 @@ def test_sequential_and_no_grad():
     assert model[0].weight_hh_l0.grad is not None
 
 
+def _leaves(out):
+    """The tensors of a call's output, nested tuples flattened."""
+    return [out] if isinstance(out, torch.Tensor) else [t for o in out for t in _leaves(o)]
+
+
+@pytest.mark.parametrize("cls, shape", [(lnt.LSTM, (5, 2, 3)), (lnt.GRU, (5, 2, 3)),
+                                        (lnt.LSTMCell, (2, 3)), (lnt.RNNCell, (2, 3))])
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_without_autograd_a_training_module_runs_inference(cls, shape, context):
+    """Parameters that require gradients do not make a call without autograd keep
+    activations for a backward that cannot come: our layer runs its inference path
+    (no activations kept, the inference kernels), with the same output."""
+    module = cls(3, 4, dtype=torch.float64)
+    x = torch.randn(*shape, dtype=torch.float64)
+    with_grad = _leaves(module(x))
+    assert module._native.layer.training
+    with context():
+        without = _leaves(module(x))
+    assert not module._native.layer.training
+    for a, b in zip(with_grad, without, strict=True):
+        assert max_rel_err(a.detach().numpy(), b.numpy()) <= 1e-12
+
+
 def test_only_parameters_need_gradients():
     a, b = _twins(lnt.LSTM, torch.nn.LSTM, 3, 4, dtype=torch.float64)
     x = torch.randn(5, 2, 3, dtype=torch.float64)
