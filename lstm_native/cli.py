@@ -40,8 +40,8 @@ import numpy as np
 from . import __version__, longlag, openmp_enabled
 from .callbacks import Callback
 from .data import list_datasets, load_csv, load_dataset
-from .forecasting import (CELLS, MAX_PARAMETERS, MAX_WINDOW_VALUES, TRANSFORMS, Forecaster,
-                          ForecastError)
+from .forecasting import (CELLS, MAX_PARAMETERS, MAX_WINDOW_VALUES, METHODS, TRANSFORMS,
+                          Forecaster, ForecastError)
 
 PROG = "python -m lstm_native"
 DEFAULT_OUT = "lstm_native_out"
@@ -52,6 +52,7 @@ SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one
 # size a forecaster of one series has a use for (the parameters and the windows' values
 # are capped by `lstm_native.forecasting`).
 MAX_HIDDEN, MAX_LAYERS, MAX_THREADS, MAX_STEPS = 4096, 64, 256, 10_000
+MAX_MEMBERS, MAX_SEASON = 100, 10_000
 
 
 class CLIError(Exception):
@@ -223,6 +224,19 @@ def _message(error: ForecastError, label: str | None = None) -> str:
 
 def _forecast_arguments(p) -> None:
     _add_data_arguments(p, "airline")
+    p.add_argument("--method", choices=METHODS, default="lstm",
+                   help="lstm: a recurrent network on the series' changes; hybrid: ETS or "
+                        "SARIMA (the better on the validation part) corrected by an ensemble "
+                        "of LSTMs, combined with ETS and SARIMA by the median; needs "
+                        "statsmodels (default: lstm)")
+    p.add_argument("--members", type=_int_in(1, MAX_MEMBERS), default=None,
+                   help=f"networks trained from successive seeds whose median forecast "
+                        f"counts, at most {MAX_MEMBERS} (default: 5 for hybrid, 1 for lstm)")
+    p.add_argument("--season", type=_int_in(1, MAX_SEASON), default=None,
+                   help="the season in steps, for the seasonal baselines and models "
+                        "(default: from the dates' frequency, 12 for monthly, 4 for "
+                        "quarterly, 52 for weekly...; 1 without dates). Give it for a cycle "
+                        "a calendar does not show, e.g. 11 for yearly sunspots")
     p.add_argument("--lookback", type=_positive_int, default=12,
                    help=f"past steps the model reads; all the windows together may hold at "
                         f"most {MAX_WINDOW_VALUES:,} values (default: 12)")
@@ -282,17 +296,32 @@ class _Announce(Callback):
     def on_train_begin(self, run) -> None:
         args, f, say = self.args, self.forecaster, self.say
         _make_out_dir(args.out)
-        counts, diff = f.n_windows_, f.transform_ != "none"
+        counts = f.n_windows_
         say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
             f"forecasting {self.series.label}, {len(self.series.values)} values")
-        say(f"model: {type(f.model_.layers[0]).__name__}({args.hidden} hidden, {args.layers} "
-            f"layer{'s' * (args.layers > 1)}) -> last step -> Linear({args.horizon}); reads "
-            f"{args.lookback} {'changes' if diff else 'values'} ({f.transform_}, standardised "
-            f"on the training part), predicts the next {args.horizon}")
+        say(f"model: {f.describe()}")
         say(f"windows: {counts[0]} train, {counts[1]} validation, {counts[2]} test "
             f"(chronological split {TRAIN_FRACTION:.0%}/{VAL_FRACTION:.0%}/"
             f"{1 - TRAIN_FRACTION - VAL_FRACTION:.0%}); Adam lr {args.lr}, batch "
             f"{args.batch_size}, up to {args.epochs} epochs")
+
+
+def _baseline_lines(results: dict) -> list[str]:
+    """The baselines' errors on the test windows and our ratio to the best of them."""
+    scores, models = results["baselines"], results["baseline_models"]
+    width = max(map(len, scores))
+    lines = ["baselines on the same windows (fitted on the values before the test part, "
+             "then run over it without refitting):"]
+    lines += [f"  {name:<{width}}  RMSE {rmse:.2f}"
+              + (f"  {models[name]}" if models[name] not in (name, "naive") else "")
+              for name, rmse in scores.items()]
+    best, ratio = results["best_baseline"], results["ratio_to_best"]
+    if ratio is None:
+        lines.append(f"no ratio to the best baseline: {best} is exact on the test part")
+    else:
+        verdict = "at least as accurate" if ratio <= 1 else "LESS accurate"
+        lines.append(f"ratio to the best baseline ({best}): {ratio:.3f}, {verdict}")
+    return lines
 
 
 @subcommand("forecast", arguments=_forecast_arguments,
@@ -307,7 +336,8 @@ def forecast(args) -> int:
         layers=args.layers, epochs=args.epochs, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr, transform=args.transform, seed=args.seed,
         dtype=args.dtype, n_threads=args.threads or None, train_fraction=TRAIN_FRACTION,
-        val_fraction=VAL_FRACTION, verbose=args.verbose)
+        val_fraction=VAL_FRACTION, verbose=args.verbose, method=args.method,
+        members=args.members, season=args.season)
     try:
         forecaster.fit(series.values, dates=series.dates,
                        callbacks=[_Announce(args, series, forecaster, say)])
@@ -337,6 +367,8 @@ def forecast(args) -> int:
         ratio = "no ratio: the naive forecast is exact on the test part"
     print(f"test RMSE {rmse:.2f}{unit} over {results['test_windows']} windows; naive "
           f"persistence forecast RMSE {naive_rmse:.2f}; {ratio}")
+    for line in _baseline_lines(results):
+        print(line)
     print(f"trained {epochs_run} epochs in {results['seconds']:.1f} s; model saved to "
           f"{model_path}")
     if plots:
@@ -397,9 +429,8 @@ def predict_command(args) -> int:
               else [f"t+{k + 1}" for k in range(args.steps)])
 
     if args.verbose:
-        print(f"model {args.model}: {type(forecaster.model_.layers[0]).__name__}, reads "
-              f"{forecaster.lookback} values ({forecaster.transform_}), predicts "
-              f"{forecaster.horizon}; {series.label}, {len(values)} values")
+        print(f"model {args.model}: {forecaster.describe()}; {series.label}, {len(values)} "
+              "values")
     print(f"on the series: RMSE {scores['rmse']:.2f} over {scores['windows']} windows (naive "
           f"persistence {scores['naive_rmse']:.2f}; the windows the model trained on are "
           "included)")

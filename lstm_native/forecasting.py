@@ -7,8 +7,15 @@ changes to predict the next `horizon` ones; a forecast is the last observed valu
 the predicted changes. The series is split in time (70% train, 15% validation, 15%
 test by default); a window belongs to the part its targets fall in, its inputs being
 observed values before them. Training stops early on the validation part and keeps the
-best weights; the test part scores the forecaster against the naive forecast (next =
-last).
+best weights; the test part scores the forecaster against the classical baselines
+(`lstm_native.baselines`: naive, seasonal naive, ETS, SARIMA), fitted on the values
+before it and run over it the same way (one origin at a time, no refit).
+
+With ``method="hybrid"`` the networks instead correct a classical model: ETS or SARIMA
+(the one with the smaller validation error) forecasts, and an ensemble of LSTMs that
+reads its recent errors predicts the errors of its next forecasts
+(`lstm_native._hybrid`, after Smyl's ES-RNN); the forecast is the median of the
+corrected one, ETS's and SARIMA's.
 
 A series is a 1-D numpy array (dates optional, as ``dates=``), a pandas Series, or a
 column of a pandas DataFrame; the dates come from a DatetimeIndex or PeriodIndex or a
@@ -28,13 +35,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import losses, optim
+from . import _hybrid, losses, optim
+from .baselines import Naive, baseline_from_state
+from .baselines import baselines as standard_baselines
+from .baselines import season_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import (StandardScaler, chronological_split, dated, forecast_recursive,
                    make_windows, persistence_forecast, scaler_from_state)
 from .data._checks import check_fraction, check_int, check_real
 from .gru import GRU
-from .layers import LastStep, Linear, Sequential
+from .layers import Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM
 from .rnn import RNN
 from .training import EarlyStopping, evaluate, fit, predict
@@ -46,6 +56,9 @@ __all__ = ["CELLS", "ForecastError", "Forecaster"]
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 TRANSFORMS = ("log-diff", "diff", "none")
+#: "lstm": a recurrent network on the transformed series; "hybrid": ETS or SARIMA
+#: corrected by an ensemble of LSTMs (`lstm_native._hybrid`).
+METHODS = ("lstm", "hybrid")
 SPANS = ("train", "validation", "test", "all")
 #: The most parameters a forecaster builds: 1 GB of float32 weights, four with the
 #: gradients and Adam's two moments.
@@ -197,14 +210,6 @@ class _Windows:
         self.x, self.y = _as_model_dtype(x, dtype), _as_model_dtype(y[:, :, 0], dtype)
         self.levels_x, self.levels_y = lx, ly[:, :, 0]
 
-    def masks(self, n_train: int, n_val: int, horizon: int) -> dict:
-        """The windows of each span, by where their targets fall."""
-        first, last = self.target_time, self.target_time + horizon - 1
-        return {"train": last < n_train,
-                "validation": (first >= n_train) & (last < n_train + n_val),
-                "test": first >= n_train + n_val,
-                "all": np.ones(len(first), bool)}
-
 
 def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
     """`a` in the model's precision, or a ForecastError where float32 overflows."""
@@ -234,6 +239,19 @@ def _check_length(n: int, lookback: int, horizon: int, first: int) -> None:
                             f"{MAX_WINDOW_VALUES:,} {{this}} cuts; use a smaller {{lb}} or a "
                             "shorter series", this=_param("this"), lb=_param("lookback"),
                             **sizes)
+
+
+def _origin_spans(origins: np.ndarray, n_train: int, n_val: int, n: int,
+                  horizon: int) -> dict:
+    """The origins whose `horizon` targets all fall in each span of a series of n values
+    (the first n_train train, the next n_val validation, the rest test; "all": every
+    origin with its targets in the series)."""
+    last = origins + horizon          # the last target's index
+    n_fit = n_train + n_val
+    return {"train": origins[last < n_train],
+            "validation": origins[(origins >= n_train - 1) & (last < n_fit)],
+            "test": origins[(origins >= n_fit - 1) & (last < n)],
+            "all": origins[last < n]}
 
 
 def _parameter_count(cell: str, hidden: int, layers: int, horizon: int) -> int:
@@ -284,11 +302,35 @@ class Forecaster:
         The chronological split; the rest is the test part.
     verbose : bool, default False
         Print the progress of training.
+    method : {"lstm", "hybrid"}, default "lstm"
+        "lstm": the networks read the transformed series (the module's docstring).
+        "hybrid": ETS or SARIMA (of `lstm_native.baselines`, the one with the smaller
+        validation error) corrected by LSTMs that read its errors
+        (`lstm_native._hybrid`); needs statsmodels.
+    members : int or None, default None
+        Networks trained from successive seeds (member k from seeds seed + 2k and
+        seed + 2k + 1), whose median forecast counts; None: 5 for the hybrid, 1 for
+        "lstm".
+    season : int or None, default None
+        The season in steps, for the seasonal baselines and bases; None: from the
+        dates' frequency (`lstm_native.baselines.season_of`), 1 without dates.
+    combine : bool, default True
+        For the hybrid: the forecast is the median of the corrected base's, ETS's and
+        SARIMA's (robust where the correction errs); False: the corrected base alone.
 
     Attributes
     ----------
-    model_ : Sequential
-        The recurrent layer -> its last step -> Linear(hidden, horizon).
+    model_ : Sequential or Ensemble
+        The recurrent layer -> its last step -> Linear(hidden, horizon); an `Ensemble`
+        of them (median) with several members.
+    baselines_ : list of Baseline
+        The classical baselines fitted on the values before the test part
+        (`lstm_native.baselines.baselines`): naive, seasonal naive when the season is
+        > 1, ETS and SARIMA when statsmodels is installed.
+    season_ : int
+        The season used.
+    base_, hybrid_stats_ : str, dict
+        The hybrid's base ("ETS" or "SARIMA") and the statistics of its features.
     scaler_ : StandardScaler
         The statistics of the training part's changes.
     transform_ : str
@@ -301,8 +343,11 @@ class Forecaster:
         The epoch whose weights were kept.
     results_ : dict
         On the fitted series: ``rmse`` and ``naive_rmse`` (test part, levels),
-        ``val_rmse``, ``test_loss`` (MSE of the standardised targets), ``test_windows``,
-        ``epochs``, ``best_epoch``, ``seconds`` (of training).
+        ``baselines`` (each baseline's RMSE on the same windows), ``baseline_models``
+        (each one's chosen model), ``best_baseline`` and ``ratio_to_best`` (our RMSE
+        over the best baseline's), ``val_rmse``, ``test_loss`` (MSE of the standardised
+        targets), ``test_windows``, ``epochs``, ``best_epoch`` (of member 0),
+        ``seconds`` (of training).
     fitted_ : ndarray of shape (N, horizon)
         The forecasts of every window of the fitted series (levels), whose first targets
         are at `fitted_time_`.
@@ -316,8 +361,8 @@ class Forecaster:
     >>> f = Forecaster(lookback=6, hidden=4, epochs=2).fit(y)
     >>> f.predict(3).shape
     (3,)
-    >>> sorted(f.score(y))
-    ['loss', 'naive_rmse', 'rmse', 'windows']
+    >>> sorted(f.score(y))[:4]
+    ['baseline_models', 'baselines', 'best_baseline', 'loss']
     """
 
     def __init__(self, lookback: int = 12, horizon: int = 1, *, cell: str = "lstm",
@@ -325,7 +370,9 @@ class Forecaster:
                  batch_size: int = 16, lr: float = 0.003, transform: str = "auto",
                  seed: int = 0, dtype: str = "float32", n_threads: int | None = 1,
                  train_fraction: float = 0.7, val_fraction: float = 0.15,
-                 verbose: bool = False):
+                 verbose: bool = False, method: str = "lstm", members: int | None = None,
+                 season: int | None = None, combine: bool = True):
+        self.method, self.members, self.season, self.combine = method, members, season, combine
         self.lookback, self.horizon, self.cell = lookback, horizon, cell
         self.hidden, self.layers, self.epochs, self.patience = hidden, layers, epochs, patience
         self.batch_size, self.lr, self.transform, self.seed = batch_size, lr, transform, seed
@@ -337,7 +384,8 @@ class Forecaster:
 
     _PARAMS: ClassVar[tuple] = ("lookback", "horizon", "cell", "hidden", "layers", "epochs", "patience",
                "batch_size", "lr", "transform", "seed", "dtype", "n_threads",
-               "train_fraction", "val_fraction", "verbose")
+               "train_fraction", "val_fraction", "verbose", "method", "members", "season",
+               "combine")
 
     def get_params(self, deep: bool = True) -> dict:
         """The constructor's parameters by name (`deep` is scikit-learn's; nothing here
@@ -370,7 +418,14 @@ class Forecaster:
         check_real(self.lr, "lr", minimum=0.0)
         if not self.lr > 0:
             raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if self.members is not None:
+            check_int(self.members, "members", 1)
+        if self.season is not None:
+            check_int(self.season, "season", 1)
+        if not isinstance(self.combine, bool):
+            raise TypeError(f"combine must be True or False, got {self.combine!r}")
         for name, choices in (("cell", tuple(CELLS)), ("transform", ("auto",) + TRANSFORMS),
+                              ("method", METHODS),
                               ("dtype", ("float32", "float64"))):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, "
@@ -420,60 +475,55 @@ class Forecaster:
         except ValueError as e:
             raise ForecastError(f"the series is too short to split: {_braced(e)}") from None
         n_train, n_val = len(train_part), len(val_part)
-
-        # Statistics of the training part only: the changes up to the last training step.
-        scaler = StandardScaler().fit(transform.encode(train_part)[:, None])
-        dtype = np.dtype(self.dtype)
-        w = _Windows(values, transform, scaler, self.lookback, self.horizon, dtype)
-        masks = w.masks(n_train, n_val, self.horizon)
-        counts = tuple(int(masks[span].sum()) for span in ("train", "validation", "test"))
-        if min(counts) < 1:
-            raise ForecastError(
-                f"the series is too short: {{y}} has {len(values)} values, which give "
-                f"{counts[0]}/{counts[1]}/{counts[2]} train/validation/test windows with "
-                "{lookback} and {horizon}; each part needs one", y=_param("y"),
-                lookback=_param("lookback", self.lookback),
-                horizon=_param("horizon", self.horizon))
-        n_parameters = _parameter_count(self.cell, self.hidden, self.layers, self.horizon)
-        if n_parameters > MAX_PARAMETERS:
-            raise ForecastError(
-                f"{{cell}} with {{hidden}} and {{layers}} gives {n_parameters:,} parameters, "
-                f"more than the {MAX_PARAMETERS:,} {{this}} trains; use a smaller {{h}} or "
-                "fewer {l}", cell=_param("cell", self.cell),
-                hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
-                this=_param("this"), h=_param("hidden"), l=_param("layers"))
-        out_of_memory = ForecastError(
-            "out of memory with {hidden}, {layers} and {batch}: use smaller ones",
-            hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
-            batch=_param("batch_size", self.batch_size))
-        try:
-            model = Sequential(
-                CELLS[self.cell](1, self.hidden, num_layers=self.layers, batch_first=True,
-                                 dtype=dtype, seed=self.seed, n_threads=self.n_threads),
-                LastStep(batch_first=True),
-                Linear(self.hidden, self.horizon, dtype=dtype, seed=self.seed + 1))
-        except MemoryError:
-            raise out_of_memory from None
-        optimizer = optim.Adam(model, lr=self.lr)
-        self.model_, self.scaler_, self.transform_ = model, scaler, transform.name
-        self.n_windows_ = counts
         self._dates, self._pandas, self._values = dates, pd, values
+        self._split = (n_train, n_val)
+        self.season_ = self.season if self.season is not None else season_of(dates)
+        self.baselines_ = self._fit_baselines(values[:n_train + n_val])
+        started = time.perf_counter()
+        if self.method == "hybrid":
+            spans = self._fit_hybrid(values, transform, n_train, n_val, callbacks)
+        else:
+            spans = self._fit_lstm(values, transform, n_train, n_val, callbacks)
+        seconds = time.perf_counter() - started
+        epochs_run = len(self.history_["epoch"])
+        inputs = self._inputs(values)
+        test = self._score(values, spans["test"], "the model's forecasts", inputs)
+        val = self._score(values, spans["validation"], "the model's forecasts", inputs)
+        test["test_loss"], test["test_windows"] = test.pop("loss"), test.pop("windows")
+        self.results_ = {**test, "val_rmse": val["rmse"], "epochs": epochs_run,
+                         "best_epoch": self.best_epoch_, "seconds": seconds}
+        self.fitted_time_ = spans["all"] + 1
+        self.fitted_ = self._forecasts(values, spans["all"], "the model's forecasts", inputs)
+        return self
 
+    def _fit_baselines(self, y_fit: np.ndarray) -> list:
+        """The standard baselines (`lstm_native.baselines`) fitted on `y_fit`; ETS and
+        SARIMA when statsmodels imports (the hybrid needs them), each left out when it
+        cannot model the series (too short for its differences)."""
+        fitted = []
+        for baseline in standard_baselines(self.season_):
+            try:
+                fitted.append(baseline.fit(y_fit))
+            except ValueError:
+                if baseline.name in ("naive",):
+                    raise
+        return fitted
+
+    def _train(self, model, x, y, xv, yv, seed: int, callbacks=()):
+        """Train one network with Adam and early stopping on (xv, yv): (optimizer,
+        history, stopper); ForecastErrors for a diverged or out-of-memory training."""
+        optimizer = optim.Adam(model, lr=self.lr)
         stopper = None
         if self.patience:
             stopper = EarlyStopping("val_loss", patience=self.patience,
                                     restore_best_weights=True)
-        started = time.perf_counter()
         try:
             # fit raises on a non-finite loss; numpy's overflow warnings on the way there
             # would only add lines to the one-line message.
             with np.errstate(over="ignore", invalid="ignore"):
-                history = fit(model, w.x[masks["train"]], w.y[masks["train"]],
-                              loss=losses.MSELoss(), optimizer=optimizer, epochs=self.epochs,
-                              batch_size=self.batch_size,
-                              validation_data=(w.x[masks["validation"]],
-                                               w.y[masks["validation"]]),
-                              seed=self.seed,
+                history = fit(model, x, y, loss=losses.MSELoss(), optimizer=optimizer,
+                              epochs=self.epochs, batch_size=self.batch_size,
+                              validation_data=(xv, yv), seed=seed,
                               callbacks=[*([stopper] if stopper else []), *callbacks],
                               verbose=1 if self.verbose else 0,
                               log_every=max(1, self.epochs // 15))
@@ -482,23 +532,119 @@ class Forecaster:
                                 "use a smaller {lr_} (default: 0.003)",
                                 lr=_param("lr", f"{self.lr:g}"), lr_=_param("lr")) from None
         except MemoryError:
-            raise out_of_memory from None
-        seconds = time.perf_counter() - started
-        self.optimizer_, self.history_ = optimizer, history
+            raise self._out_of_memory() from None
+        return optimizer, history, stopper
+
+    def _out_of_memory(self) -> ForecastError:
+        return ForecastError(
+            "out of memory with {hidden}, {layers} and {batch}: use smaller ones",
+            hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
+            batch=_param("batch_size", self.batch_size))
+
+    def _n_members(self) -> int:
+        return self.members if self.members is not None else (
+            5 if self.method == "hybrid" else 1)
+
+    def _keep_training(self, trained: list) -> None:
+        """The histories and stopping points of the trained members, member 0's as the
+        forecaster's `history_` and `best_epoch_`."""
+        self.histories_ = [history for _, history, _ in trained]
+        optimizer, history, stopper = trained[0]
+        self.optimizer_ = optimizer if len(trained) == 1 else None
+        self.history_ = history
         epochs_run = len(history["epoch"])
         self.best_epoch_ = stopper.best_epoch if stopper is not None else epochs_run
         self.best_val_loss_ = stopper.best if stopper is not None else None
 
-        test = self._score(w, masks["test"], "the model's forecasts")
-        val = self._score(w, masks["validation"], "the model's forecasts")
-        self.results_ = {"rmse": test["rmse"], "naive_rmse": test["naive_rmse"],
-                         "val_rmse": val["rmse"], "test_loss": test["loss"],
-                         "test_windows": counts[2], "epochs": epochs_run,
-                         "best_epoch": self.best_epoch_, "seconds": seconds}
-        self.fitted_ = self._levels(w, masks["all"], "the model's forecasts")
-        self.fitted_time_ = w.target_time
-        self._split = (n_train, n_val)
-        return self
+    def _check_counts(self, counts: tuple, n: int) -> None:
+        if min(counts) < 1:
+            raise ForecastError(
+                f"the series is too short: {{y}} has {n} values, which give "
+                f"{counts[0]}/{counts[1]}/{counts[2]} train/validation/test windows with "
+                "{lookback} and {horizon}; each part needs one", y=_param("y"),
+                lookback=_param("lookback", self.lookback),
+                horizon=_param("horizon", self.horizon))
+
+    def _fit_lstm(self, values, transform, n_train, n_val, callbacks) -> dict:
+        """The plain method: networks on the transformed series; the origins of each
+        span."""
+        # Statistics of the training part only: the changes up to the last training step.
+        scaler = StandardScaler().fit(transform.encode(values[:n_train])[:, None])
+        dtype = np.dtype(self.dtype)
+        w = _Windows(values, transform, scaler, self.lookback, self.horizon, dtype)
+        spans = _origin_spans(w.target_time - 1, n_train, n_val, len(values), self.horizon)
+        counts = tuple(len(spans[span]) for span in ("train", "validation", "test"))
+        self._check_counts(counts, len(values))
+        n_parameters = _parameter_count(self.cell, self.hidden, self.layers, self.horizon)
+        if n_parameters > MAX_PARAMETERS:
+            raise ForecastError(
+                f"{{cell}} with {{hidden}} and {{layers}} gives {n_parameters:,} parameters, "
+                f"more than the {MAX_PARAMETERS:,} {{this}} trains; use a smaller {{h}} or "
+                "fewer {l}", cell=_param("cell", self.cell),
+                hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
+                this=_param("this"), h=_param("hidden"), l=_param("layers"))
+        try:
+            members = [Sequential(
+                CELLS[self.cell](1, self.hidden, num_layers=self.layers, batch_first=True,
+                                 dtype=dtype, seed=self.seed + 2 * k,
+                                 n_threads=self.n_threads),
+                LastStep(batch_first=True),
+                Linear(self.hidden, self.horizon, dtype=dtype, seed=self.seed + 2 * k + 1))
+                for k in range(self._n_members())]
+        except MemoryError:
+            raise self._out_of_memory() from None
+        self.model_ = members[0] if len(members) == 1 else Ensemble(*members)
+        self.scaler_, self.transform_ = scaler, transform.name
+        self.n_windows_ = counts
+        first = w.target_time[0] - 1   # the origin of window 0
+        train, val = spans["train"] - first, spans["validation"] - first
+        self._keep_training([
+            self._train(m, w.x[train], w.y[train], w.x[val], w.y[val], self.seed + k,
+                        callbacks if k == 0 else ())
+            for k, m in enumerate(members)])
+        return spans
+
+    def _fit_hybrid(self, values, transform, n_train, n_val, callbacks) -> dict:
+        """The hybrid: the base of ETS and SARIMA with the smaller validation error,
+        corrected by an ensemble of LSTMs (`lstm_native._hybrid`); the origins of each
+        span."""
+        bases = {b.name: b for b in self.baselines_ if b.name in _hybrid.BASES}
+        if not bases:
+            raise ForecastError("{method} needs ETS and SARIMA from statsmodels: pip install "
+                                "'lstm_native[forecasting]' (or use {lstm})",
+                                method=_param("method", "hybrid"),
+                                lstm=_param("method", "lstm"))
+        self.transform_ = transform.name
+        log = transform.log
+        n_fit = n_train + n_val
+        paths = {name: _hybrid.base_path(b, values, self.horizon, log)
+                 for name, b in bases.items()}
+        val_origins = np.arange(n_train - 1, n_fit - 1)
+
+        def val_error(name):
+            first = paths[name][val_origins, 0]
+            ok = np.isfinite(first)
+            return _rmse(_hybrid.from_model_space(first[ok], log), values[val_origins[ok] + 1])
+
+        self.base_ = min(paths, key=val_error)
+        data = _hybrid.HybridData(_hybrid.to_model_space(values, log), paths[self.base_],
+                                  self.lookback, n_train=n_train)
+        self.hybrid_stats_ = data.stats
+        spans = _origin_spans(data.origin, n_train, n_val, len(values), self.horizon)
+        counts = tuple(int(len(spans[k])) for k in ("train", "validation", "test"))
+        self._check_counts(counts, len(values))
+        self.n_windows_ = counts
+        dtype = np.dtype(self.dtype)
+        members = _hybrid.members(self._n_members(), self.hidden, self.horizon, dtype=dtype,
+                                  seed=self.seed, n_threads=self.n_threads)
+        self.model_ = members[0] if len(members) == 1 else Ensemble(*members)
+        rows = {k: np.searchsorted(data.origin, spans[k]) for k in ("train", "validation")}
+        x, y = data.x.astype(dtype), data.y.astype(dtype)
+        self._keep_training([
+            self._train(m, x[rows["train"]], y[rows["train"]], x[rows["validation"]],
+                        y[rows["validation"]], self.seed + k, callbacks if k == 0 else ())
+            for k, m in enumerate(members)])
+        return spans
 
     # -- what a fitted forecaster does -------------------------------------------------
 
@@ -506,18 +652,31 @@ class Forecaster:
         if not hasattr(self, "model_"):
             raise RuntimeError("this Forecaster is not fitted: call fit or load first")
 
-    def _levels(self, w: _Windows, mask: np.ndarray, what: str) -> np.ndarray:
-        u = _unscale(self.scaler_, predict(self.model_, w.x[mask]))
-        pred = _Transform(self.transform_).decode(u, w.levels_x[mask, -1, 0])
-        _check_levels(pred, what)
-        return pred
+    def _network(self):
+        """The recurrent layer of the (first) network."""
+        first = self.model_.members[0] if isinstance(self.model_, Ensemble) else self.model_
+        return first.layers[0]
 
-    def _score(self, w: _Windows, mask: np.ndarray, what: str) -> dict:
-        pred, actual = self._levels(w, mask, what), w.levels_y[mask]
-        naive = persistence_forecast(w.levels_x[mask], self.horizon)[:, :, 0]
-        loss = evaluate(self.model_, w.x[mask], w.y[mask], loss=losses.MSELoss())["loss"]
-        return {"rmse": _rmse(pred, actual), "naive_rmse": _rmse(naive, actual),
-                "loss": loss, "windows": int(mask.sum())}
+    def describe(self) -> str:
+        """What the fitted forecaster computes, in a line."""
+        self._check_fitted()
+        layer, n = self._network(), len(getattr(self.model_, "members", (0,)))
+        layers = layer.num_layers
+        net = (f"{type(layer).__name__}({layer.hidden_size} hidden, {layers} "
+               f"layer{'s' * (layers > 1)}) -> last step -> Linear({self.horizon})")
+        ensemble = f"the median of {n} networks " if n > 1 else ""
+        if self.method == "hybrid":
+            base = next(b for b in self.baselines_ if b.name == self.base_).describe()
+            text = (f"{base} corrected by {ensemble or 'a network '}{net} reading "
+                    f"{self.lookback} steps of the series' changes, the base's errors and "
+                    f"its next step, predicting its next {self.horizon} errors")
+            if self.combine:
+                text += "; the forecast is the median of this, ETS's and SARIMA's"
+            return text
+        diff = self.transform_ != "none"
+        return (f"{ensemble}{net}; reads {self.lookback} {'changes' if diff else 'values'} "
+                f"({self.transform_}, standardised on the training part), predicts the next "
+                f"{self.horizon}")
 
     def _check_series(self, values: np.ndarray) -> _Transform:
         """The transform of the fitted model, once `values` are checked to suit it."""
@@ -528,9 +687,70 @@ class Forecaster:
         _check_length(len(values), self.lookback, self.horizon, transform.first)
         return transform
 
-    def _windows_of(self, values: np.ndarray) -> _Windows:
-        return _Windows(values, self._check_series(values), self.scaler_, self.lookback,
-                        self.horizon, self.model_.dtype)
+    def _inputs(self, values: np.ndarray):
+        """The model's view of `values`: (origins (N,), x, standardised targets (N, h)
+        (NaN past the end), and for the hybrid the bases' paths in model space)."""
+        transform = self._check_series(values)
+        if self.method == "hybrid":
+            paths = {b.name: _hybrid.base_path(b, values, self.horizon, transform.log)
+                     for b in self.baselines_ if b.name in _hybrid.BASES}
+            z = _hybrid.to_model_space(values, transform.log)
+            data = _hybrid.HybridData(z, paths[self.base_], self.lookback,
+                                      stats=self.hybrid_stats_)
+            return data.origin, data.x.astype(self.model_.dtype), data.y, paths
+        w = _Windows(values, transform, self.scaler_, self.lookback, self.horizon,
+                     self.model_.dtype)
+        return w.target_time - 1, w.x, w.y, None
+
+    def _forecasts(self, values: np.ndarray, origins: np.ndarray, what: str,
+                   inputs=None) -> np.ndarray:
+        """The forecasts (levels, (N, horizon)) from each of `origins`, which the
+        model's windows must reach (`_inputs`)."""
+        all_origins, x, _, paths = inputs or self._inputs(values)
+        rows = np.searchsorted(all_origins, origins)
+        log = _Transform(self.transform_).log
+        if paths is None:
+            u = _unscale(self.scaler_, predict(self.model_, x[rows]))
+            pred = _Transform(self.transform_).decode(u, values[origins])
+        else:
+            z = paths[self.base_][origins] + _hybrid.correct(self.model_, x[rows],
+                                                             self.hybrid_stats_["sigma"])
+            pred = _hybrid.from_model_space(z, log)
+            if self.combine and len(paths) > 1:
+                # The median of the hybrid's, ETS's and SARIMA's forecasts.
+                pred = np.median(np.stack(
+                    [pred, *(_hybrid.from_model_space(p[origins], log)
+                             for p in paths.values())]), axis=0)
+        _check_levels(pred, what)
+        return pred
+
+    def _score(self, values: np.ndarray, origins: np.ndarray, what: str,
+               inputs=None) -> dict:
+        """The errors of the forecasts from `origins` and of the baselines' there."""
+        inputs = inputs or self._inputs(values)
+        actual = values[origins[:, None] + 1 + np.arange(self.horizon)]
+        pred = self._forecasts(values, origins, what, inputs)
+        rows = np.searchsorted(inputs[0], origins)
+        loss = float(np.mean((predict(self.model_, inputs[1][rows]) - inputs[2][rows]) ** 2))
+        scores = {"rmse": _rmse(pred, actual), "loss": loss, "windows": len(origins),
+                  "baselines": {}, "baseline_models": {}}
+        for b in self.baselines_:
+            if origins.min() >= b._first_origin():
+                scores["baselines"][b.name] = _rmse(b.forecast(values, origins, self.horizon),
+                                                    actual)
+                scores["baseline_models"][b.name] = b.describe()
+        scores["naive_rmse"] = scores["baselines"]["naive"]
+        best = min(scores["baselines"], key=scores["baselines"].get)
+        scores["best_baseline"] = best
+        best_rmse = scores["baselines"][best]
+        scores["ratio_to_best"] = scores["rmse"] / best_rmse if best_rmse > 0 else None
+        return scores
+
+    def _spans(self, values: np.ndarray, inputs) -> dict:
+        """The origins of each span of `values` (`SPANS`) the model's windows reach."""
+        n_train, n_val, _ = (len(part) for part in chronological_split(
+            values, self.train_fraction, self.val_fraction))
+        return _origin_spans(inputs[0], n_train, n_val, len(values), self.horizon)
 
     def score(self, y, *, span: str = "test", dates=None, column=None,
               date_column=None) -> dict:
@@ -549,8 +769,11 @@ class Forecaster:
         Returns
         -------
         dict
-            ``rmse`` and ``naive_rmse`` of the forecasts' levels, ``loss`` (MSE of the
-            standardised targets) and ``windows`` (their count).
+            ``rmse`` and ``naive_rmse`` of the forecasts' levels, ``baselines``,
+            ``baseline_models``, ``best_baseline`` and ``ratio_to_best`` (as in
+            `results_`; a baseline that cannot forecast from the span's first origin is
+            left out), ``loss`` (MSE of the standardised targets) and ``windows``
+            (their count).
 
         Raises
         ------
@@ -563,19 +786,17 @@ class Forecaster:
             raise ValueError(f"span must be one of {', '.join(map(repr, SPANS))}, got "
                              f"{span!r}")
         values = dated.read_series(y, dates, column, date_column)[0]
-        w = self._windows_of(values)
-        if span == "all":
-            mask = np.ones(len(w.x), bool)
-        else:
-            n_train = round(len(values) * self.train_fraction)
-            n_val = round(len(values) * self.val_fraction)
-            mask = w.masks(n_train, n_val, self.horizon)[span]
-            if not mask.any():
-                raise ForecastError(f"the series is too short: {{y}} has {len(values)} "
-                                    f"values, which give no {span} window", y=_param("y"))
+        inputs = self._inputs(values)
+        try:
+            origins = self._spans(values, inputs)[span]
+        except ValueError as e:
+            raise ForecastError(f"the series is too short to split: {_braced(e)}") from None
+        if not len(origins):
+            raise ForecastError(f"the series is too short: {{y}} has {len(values)} "
+                                f"values, which give no {span} window", y=_param("y"))
         what = ("the model's predictions on the series" if span == "all"
                 else "the model's forecasts")
-        return self._score(w, mask, what)
+        return self._score(values, origins, what, inputs)
 
     def future_dates(self, steps: int, y=None, *, dates=None, column=None,
                      date_column=None):
@@ -617,15 +838,8 @@ class Forecaster:
                 self._pandas
         else:
             values, dates, pd = dated.read_series(y, dates, column, date_column)
-        transform, dtype = self._check_series(values), self.model_.dtype
-        encoded = _scale(self.scaler_, transform.encode(values))
-
-        def predict_one(window):
-            return predict(self.model_, window.astype(dtype))[:, :1]
-
-        future_u = forecast_recursive(predict_one, encoded, steps, lookback=self.lookback)
-        future_u = _unscale(self.scaler_, future_u.T)[0]
-        future = transform.decode(future_u[None, :], values[-1:])[0]
+        future = (self._continue_hybrid(values, steps) if self.method == "hybrid"
+                  else self._continue_lstm(values, steps))
         index = (dated.future_dates(dates, steps) if dates is not None and len(dates) >= 2
                  else None)
         bad = ~np.isfinite(future)
@@ -642,6 +856,32 @@ class Forecaster:
         if index is None:
             index = pd.RangeIndex(len(values), len(values) + steps)
         return pd.Series(future, index=index)
+
+    def _continue_lstm(self, values: np.ndarray, steps: int) -> np.ndarray:
+        transform, dtype = self._check_series(values), self.model_.dtype
+        encoded = _scale(self.scaler_, transform.encode(values))
+
+        def predict_one(window):
+            return predict(self.model_, window.astype(dtype))[:, :1]
+
+        future_u = forecast_recursive(predict_one, encoded, steps, lookback=self.lookback)
+        future_u = _unscale(self.scaler_, future_u.T)[0]
+        return transform.decode(future_u[None, :], values[-1:])[0]
+
+    def _continue_hybrid(self, values: np.ndarray, steps: int) -> np.ndarray:
+        """The next `steps` values, each one step ahead of the series extended by the
+        ones before it (the bases' states follow the forecasts as observations); inf
+        from the first that leaves float64's range."""
+        extended = values
+        future = np.full(steps, np.inf)
+        for k in range(steps):
+            origin = np.array([len(extended) - 1])
+            try:
+                future[k] = self._forecasts(extended, origin, "the forecast")[0, 0]
+            except ForecastError:
+                break
+            extended = np.append(extended, future[k])
+        return future
 
     # -- plots ---------------------------------------------------------------------------
 
@@ -669,7 +909,8 @@ class Forecaster:
         values, history = self._values, self.history_
         n_train, n_val = self._split
         t = np.asarray(self._dates) if self._dates is not None else np.arange(len(values))
-        model_name = type(self.model_.layers[0]).__name__   # labels the forecasts
+        model_name = ("hybrid" if self.method == "hybrid"
+                      else type(self._network()).__name__)   # labels the forecasts
         rmse, naive_rmse = self.results_["rmse"], self.results_["naive_rmse"]
         best_epoch = self.best_epoch_
         paths = []
@@ -720,7 +961,9 @@ class Forecaster:
                 "epochs": self.epochs, "patience": self.patience,
                 "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
                 "dtype": np.dtype(self.dtype).name, "threads": self.n_threads or 0,
-                "train_fraction": self.train_fraction, "val_fraction": self.val_fraction}
+                "train_fraction": self.train_fraction, "val_fraction": self.val_fraction,
+                "method": self.method, "members": self._n_members(),
+                "season": getattr(self, "season_", self.season), "combine": self.combine}
 
     def save(self, path, *, source: dict | None = None) -> None:
         """Save the fitted forecaster as one checkpoint (`lstm_native.save_checkpoint`):
@@ -737,9 +980,16 @@ class Forecaster:
         """
         self._check_fitted()
         settings = {**(source or {}), **self.settings()}
+        if self.method == "hybrid":
+            stats = self.hybrid_stats_
+            state = {"hybrid": {"base": self.base_, "mean": stats["mean"].tolist(),
+                                "std": stats["std"].tolist(), "sigma": stats["sigma"]}}
+        else:
+            state = {"scaler": self.scaler_.get_state()}
         save_checkpoint(path, self.model_, getattr(self, "optimizer_", None),
                         epoch=self.results_.get("epochs") if self.results_ else None,
-                        extra={"settings": settings, "scaler": self.scaler_.get_state(),
+                        extra={"settings": settings, **state,
+                               "baselines": [b.get_state() for b in self.baselines_],
                                "results": self.results_,
                                "history": None if self.history_ is None else dict(self.history_)})
 
@@ -767,15 +1017,13 @@ class Forecaster:
         path = os.fspath(path)
         where = _param("path", repr(path))
         extra = loaded["extra"] or {}
-        if not {"settings", "scaler"} <= set(extra):
-            raise ForecastError("{path}: not a model saved by {saver} (its checkpoint has no "
-                                "settings and scaler)", path=where, saver=_param("saver"))
-        try:
-            scaler = scaler_from_state(extra["scaler"])
-        except (TypeError, ValueError) as e:
-            raise ForecastError(f"{{path}}: its scaler does not load: {_braced(e)}",
-                                path=where) from None
-        settings = extra["settings"]
+        settings = extra.get("settings")
+        method = settings.get("method", "lstm") if isinstance(settings, dict) else "lstm"
+        # What the method keeps besides the model (an unknown method: damaged settings).
+        state = {"hybrid": "hybrid", "lstm": "scaler"}.get(method, "settings")
+        if not {"settings", state} <= set(extra):
+            raise ForecastError(f"{{path}}: not a model saved by {{saver}} (its checkpoint has no "
+                                f"settings and {state})", path=where, saver=_param("saver"))
         valid = (isinstance(settings, dict)
                  and all(type(settings.get(k)) is int and settings[k] >= 1   # not bool
                          for k in ("lookback", "horizon"))
@@ -783,45 +1031,120 @@ class Forecaster:
                  and isinstance(settings.get("data"), str)
                  and isinstance(settings.get("column"), (str, type(None)))
                  and isinstance(settings.get("cell", "lstm"), str)
-                 and settings.get("cell", "lstm") in CELLS)
+                 and settings.get("cell", "lstm") in CELLS
+                 and method in METHODS
+                 and type(settings.get("members", 1)) is int and settings.get("members", 1) >= 1
+                 and (settings.get("season") is None
+                      or type(settings["season"]) is int and settings["season"] >= 1)
+                 and type(settings.get("combine", True)) is bool)
         if not valid:
             raise ForecastError(
                 f"{{path}}: its settings are damaged (expected lookback and horizon >= 1, a "
                 f"transform of {', '.join(TRANSFORMS)}, the data and column, a cell of "
-                f"{', '.join(CELLS)}), got {_braced(repr(settings))}", path=where)
-        settings = {**settings, "cell": settings.get("cell", "lstm")}
-        model, layer = loaded["model"], CELLS[settings["cell"]]
-        first = model.layers[0] if isinstance(model, Sequential) and model.layers else None
-        if type(first) is not layer:
-            what = type(model if first is None else first).__name__
-            raise ForecastError(
-                f"{{path}}: its settings name the cell {settings['cell']!r} ({layer.__name__} "
-                f"first), but its model {'starts with' if first is not None else 'is'} {what}",
-                path=where)
-        lookback, horizon = settings["lookback"], settings["horizon"]
-        try:  # a model of another shape than the settings say: the only ValueError here
-            out = predict(model, np.zeros((1, lookback, 1), model.dtype))
-        except ValueError as e:
-            raise ForecastError(f"{{path}}: its model does not read its own windows of "
-                                f"{lookback} steps of one value: {_braced(e)}",
-                                path=where) from None
-        if out.ndim != 2 or out.shape[1] != horizon:
-            raise ForecastError(f"{{path}}: its model gives outputs of shape {out.shape[1:]} "
-                                f"per window, its settings a horizon of {horizon}", path=where)
+                f"{', '.join(CELLS)}, a method of {', '.join(METHODS)}, members >= 1, a "
+                f"season >= 1 or null, combine true or false), got "
+                f"{_braced(repr(settings))}", path=where)
+        settings = {**settings, "cell": settings.get("cell", "lstm"), "method": method,
+                    "members": settings.get("members", 1)}
+        baselines = _loaded_baselines(extra.get("baselines"), where)
+        if method == "hybrid":
+            stats, base = _loaded_hybrid(extra["hybrid"], baselines, where)
+        else:
+            try:
+                scaler = scaler_from_state(extra["scaler"])
+            except (TypeError, ValueError) as e:
+                raise ForecastError(f"{{path}}: its scaler does not load: {_braced(e)}",
+                                    path=where) from None
+        model = loaded["model"]
+        _check_loaded_model(model, settings, where)
 
-        params = {name: settings[key] for name, key in
-                  (("lookback", "lookback"), ("horizon", "horizon"), ("cell", "cell"),
-                   ("transform", "transform"), ("hidden", "hidden"), ("layers", "layers"),
-                   ("epochs", "epochs"), ("patience", "patience"),
-                   ("batch_size", "batch_size"), ("lr", "lr"), ("seed", "seed"),
-                   ("dtype", "dtype"), ("train_fraction", "train_fraction"),
-                   ("val_fraction", "val_fraction")) if key in settings}
+        params = {name: settings[name] for name in
+                  ("lookback", "horizon", "cell", "transform", "hidden", "layers", "epochs",
+                   "patience", "batch_size", "lr", "seed", "dtype", "train_fraction",
+                   "val_fraction", "method", "members", "season", "combine")
+                  if name in settings}
         forecaster = cls(**params)
         forecaster.n_threads = settings.get("threads") or None
-        forecaster.model_, forecaster.scaler_ = model, scaler
+        forecaster.model_, forecaster.baselines_ = model, baselines
+        forecaster.season_ = settings.get("season") or 1
+        if method == "hybrid":
+            forecaster.hybrid_stats_, forecaster.base_ = stats, base
+        else:
+            forecaster.scaler_ = scaler
         forecaster.transform_ = settings["transform"]
         forecaster.results_ = extra.get("results")
         forecaster.history_ = extra.get("history")
         forecaster.settings_ = settings
         forecaster._values = forecaster._dates = forecaster._pandas = None
         return forecaster
+
+
+def _loaded_baselines(states, where) -> list:
+    """The fitted baselines a checkpoint keeps; the naive one alone for files written
+    before they were kept (it has no parameters)."""
+    if states is None:
+        return [Naive().fit([0.0])]
+    try:
+        if not isinstance(states, list) or not states:
+            raise ValueError(f"expected a list of baseline states, got {type(states).__name__}")
+        return [baseline_from_state(state) for state in states]
+    except (TypeError, ValueError, ImportError) as e:
+        raise ForecastError(f"{{path}}: its baselines do not load: {_braced(e)}",
+                            path=where) from None
+
+
+def _loaded_hybrid(state, baselines: list, where) -> tuple:
+    """(stats, base) of a saved hybrid, checked: three finite means, three positive
+    finite standard deviations, a positive finite sigma, a base among its baselines."""
+    names = [b.name for b in baselines if b.name in _hybrid.BASES]
+
+    def numbers(value, n):
+        return (isinstance(value, list) and len(value) == n
+                and all(type(v) in (int, float) and math.isfinite(v) for v in value))
+
+    valid = (isinstance(state, dict) and set(state) == {"base", "mean", "std", "sigma"}
+             and state["base"] in names and numbers(state["mean"], len(_hybrid.FEATURES))
+             and numbers(state["std"], len(_hybrid.FEATURES))
+             and all(v > 0 for v in state["std"])
+             and type(state["sigma"]) in (int, float) and math.isfinite(state["sigma"])
+             and state["sigma"] > 0)
+    if not valid:
+        raise ForecastError(
+            f"{{path}}: its hybrid state is damaged (expected the base, one of "
+            f"{', '.join(names) or 'its baselines ETS and SARIMA'}, and {len(_hybrid.FEATURES)} "
+            f"finite means, {len(_hybrid.FEATURES)} positive standard deviations and a "
+            f"positive sigma), got {_braced(repr(state))[:300]}", path=where)
+    stats = {"mean": np.array(state["mean"], np.float64),
+             "std": np.array(state["std"], np.float64), "sigma": float(state["sigma"])}
+    return stats, state["base"]
+
+
+def _check_loaded_model(model, settings: dict, where) -> None:
+    """A ForecastError unless `model` is the settings' network (or an Ensemble of
+    `members` of them), reading windows of `lookback` steps into `horizon` outputs."""
+    hybrid = settings["method"] == "hybrid"
+    layer = LSTM if hybrid else CELLS[settings["cell"]]
+    members = settings["members"]
+    nets = model.members if isinstance(model, Ensemble) else (model,)
+    if len(nets) != members:
+        raise ForecastError(f"{{path}}: its settings say {members} member"
+                            f"{'s' * (members > 1)}, its model has {len(nets)}", path=where)
+    for net in nets:
+        first = net.layers[0] if isinstance(net, Sequential) and net.layers else None
+        if type(first) is not layer:
+            what = type(net if first is None else first).__name__
+            raise ForecastError(
+                f"{{path}}: its settings name the cell {settings['cell']!r} ({layer.__name__} "
+                f"first), but its model {'starts with' if first is not None else 'is'} {what}",
+                path=where)
+    lookback, horizon = settings["lookback"], settings["horizon"]
+    features = len(_hybrid.FEATURES) if hybrid else 1
+    try:  # a model of another shape than the settings say: the only ValueError here
+        out = predict(model, np.zeros((1, lookback, features), model.dtype))
+    except ValueError as e:
+        raise ForecastError(f"{{path}}: its model does not read its own windows of "
+                            f"{lookback} steps of {features} value{'s' * (features > 1)}: "
+                            f"{_braced(e)}", path=where) from None
+    if out.ndim != 2 or out.shape[1] != horizon:
+        raise ForecastError(f"{{path}}: its model gives outputs of shape {out.shape[1:]} "
+                            f"per window, its settings a horizon of {horizon}", path=where)

@@ -112,7 +112,8 @@ def test_forecast_and_predict_with_another_cell(tmp_path, capsys, cell, layer, c
                                       "2", "--json"])
     assert code == 0, err
     predicted = last_json(out)
-    assert predicted["cell"] == cell.lower() and f": {layer.__name__}, reads 12" in out
+    assert predicted["cell"] == cell.lower() and f": {layer.__name__}(4 hidden" in out
+    assert "; reads 12 changes" in out
     assert len(predicted["forecast"]) == 2 and all(map(math.isfinite, predicted["forecast"]))
 
 

@@ -66,7 +66,9 @@ def test_save_and_load_round_trip(fitted, tmp_path):
     path = tmp_path / "f.npz"
     fitted.save(path, source={"data": "wavy", "column": None})
     loaded = Forecaster.load(path)
-    assert loaded.get_params() == {**fitted.get_params(), "transform": "log-diff"}
+    # The settings as resolved at fit: the transform, the members and the season.
+    assert loaded.get_params() == {**fitted.get_params(), "transform": "log-diff",
+                                   "members": 1, "season": 1}
     assert loaded.settings_["data"] == "wavy" and loaded.settings_["cell"] == "lstm"
     assert loaded.results_ == fitted.results_
     y = wavy()
