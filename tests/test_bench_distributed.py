@@ -39,6 +39,7 @@ def test_the_benchmark_runs_end_to_end(mpiexec, tmp_path, capsys):
                   "Projected speed-up over one rank of 16x a 1×2"):
         assert title in text and title in markdown.read_text()
     assert "load before" in text and "load after" in text
+    assert "cores busy" in text and " of 2 " in text  # the 1×2 row
 
     saved = json.loads(out.read_text())
     params = 4 * 64 * (16 + 64) + 4 * 64 * (64 + 64) + 2 * 2 * 4 * 64
@@ -46,8 +47,8 @@ def test_the_benchmark_runs_end_to_end(mpiexec, tmp_path, capsys):
         r = saved["results"][layout]["F"]
         assert r["batch"] == 32 and r["parameters"] == params
         assert r["gradient_bytes"] == 4 * params  # float32
-        assert len(r["steps"]) == len(r["allreduce"]) == 3  # --quick: 3 timed steps
-        assert all(t > 0 for t in r["steps"])
+        assert len(r["steps"]) == len(r["cpu"]) == len(r["allreduce"]) == 3  # --quick
+        assert all(t > 0 for t in r["steps"]) and all(t >= 0 for t in r["cpu"])
     one, two = saved["results"]["1×1"]["F"], saved["results"]["2×1"]["F"]
     assert one["allreduce"] == [0.0] * 3 and one["allreduce_alone"] == [0.0]
     # Inside a step, the Allreduce is timed on both ranks and is part of the step.
@@ -64,7 +65,7 @@ def test_a_worker_times_one_rank_in_this_process():
     result = bench.run_worker(["F"], "float64", threads=1, steps=2, warmup=1)
     assert (result["ranks"], result["threads"], result["dtype"]) == (1, 1, "float64")
     [r] = result["results"]
-    assert r["config"] == "F" and len(r["steps"]) == 2
+    assert r["config"] == "F" and len(r["steps"]) == len(r["cpu"]) == 2
     assert r["gradient_bytes"] == 8 * r["parameters"]
     assert r["allreduce"] == [[0.0, 0.0]] and r["allreduce_alone"] == 0.0
 

@@ -12,7 +12,9 @@ them (``mpiexec -n R`` for more than one rank, plain ``python`` for one) with
 ``OMP_NUM_THREADS=T`` and layers of ``n_threads=T``, one configuration after another
 in the same process, and prints one JSON line (rank 0). The layouts alternate, round
 after round, so that a change of the machine's load hits all of them alike; a figure is
-the median of all a layout's timed steps.
+the median of all a layout's timed steps. Each step's CPU time (rank 0's process, all
+its threads) over its time says how much of its cores a rank got: on a machine shared
+with other jobs, less than its threads.
 
 The gradients' Allreduce is timed inside the steps by wrapping the communicator fit's
 reduction is given (`distributed._sum_in_place`). The ranks meet just before it, in
@@ -100,19 +102,20 @@ LAYOUTS = (Layout(1, 1), Layout(1, 2), Layout(2, 1))
 # -- one layout's processes -----------------------------------------------------------
 
 class _StepTimes(ln.Callback):
-    """The seconds of each step of fit: from the epoch's start or the last step's end to
-    this step's end."""
+    """The seconds of each step of fit, from the epoch's start or the last step's end to
+    this step's end: on the clock, and of this process's CPU time (all its threads)."""
 
     def __init__(self):
-        self.seconds = []
+        self.seconds, self.cpu_seconds = [], []
         self._last = None
 
     def on_epoch_begin(self, run):
-        self._last = time.perf_counter()
+        self._last = (time.perf_counter(), time.process_time())
 
     def on_batch_end(self, run, logs):
-        now = time.perf_counter()
-        self.seconds.append(now - self._last)
+        now = (time.perf_counter(), time.process_time())
+        self.seconds.append(now[0] - self._last[0])
+        self.cpu_seconds.append(now[1] - self._last[1])
         self._last = now
 
 
@@ -187,6 +190,7 @@ def _time_config(cfg: Config, dtype, threads: int, steps: int, warmup: int) -> d
         if distributed.size() > 1 else [[0.0] * steps]
     return {"config": cfg.name, "batch": cfg.batch, "parameters": parameter_count(cfg),
             "gradient_bytes": nbytes, "steps": timer.seconds[warmup:],
+            "cpu": timer.cpu_seconds[warmup:],
             "allreduce": ranks_reductions,
             "allreduce_alone": _allreduce_alone(nbytes, dtype, repeats=max(steps, 5))}
 
@@ -236,8 +240,9 @@ def measure(args: argparse.Namespace) -> dict:
             say(f"round {round_ + 1}/{args.rounds}: {layout.name} ...")
             for r in _launch(layout, args)["results"]:
                 into = pooled[layout.name].setdefault(r["config"], dict(
-                    r, steps=[], allreduce=[], allreduce_alone=[]))
+                    r, steps=[], cpu=[], allreduce=[], allreduce_alone=[]))
                 into["steps"] += r["steps"]
+                into["cpu"] += r["cpu"]
                 # Per step, the ranks' mean time inside the Allreduce.
                 into["allreduce"] += np.mean(r["allreduce"], axis=0).tolist()
                 into["allreduce_alone"].append(r["allreduce_alone"])
@@ -261,7 +266,7 @@ def steps_table(pooled: dict, layouts: Sequence[Layout], dtype: str) -> Table:
     table = Table(f"Data-parallel training steps, {dtype}: fit(..., distributed=True) of "
                   "an LSTM, MSE, Adam (medians over all rounds' steps)",
                   ["cfg", "layout", "global batch", "step ms", "spread", "samples/s",
-                   "vs 1×1", "Allreduce ms", "Allreduce share", "alone ms",
+                   "vs 1×1", "cores busy", "Allreduce ms", "Allreduce share", "alone ms",
                    "gradients MB"], left=2)
     configs = list(dict.fromkeys(c for by_cfg in pooled.values() for c in by_cfg))
     for name in configs:
@@ -276,13 +281,17 @@ def steps_table(pooled: dict, layouts: Sequence[Layout], dtype: str) -> Table:
                 name, layout.name, str(r["batch"]), ms(step), _spread(r["steps"]),
                 f"{r['batch'] / step:.1f}",
                 f"{_median(base['steps']) / step:.2f}" if base else "–",
+                f"{_median(np.divide(r['cpu'], r['steps'])):.2f} of {layout.threads}",
                 ms(inside) if inside is not None else "–",
                 f"{100 * inside / step:.1f}%" if inside is not None else "–",
                 ms(_median(r["allreduce_alone"])) if layout.ranks > 1 else "–",
                 f"{r['gradient_bytes'] / 1e6:.1f}"])
-    table.notes.append("samples/s = global batch / step; Allreduce ms: the ranks' mean "
-                       "time inside the gradients' MPI Allreduce in a step, its share of "
-                       "the step; alone ms: the same Allreduce after a Barrier.")
+    table.notes.append("samples/s = global batch / step; cores busy: rank 0's CPU time "
+                       "over the step's (its threads at most; less: the cores went to "
+                       "other processes; MPI's waits spin and count as busy); Allreduce "
+                       "ms: the ranks' mean time inside the gradients' MPI Allreduce in a "
+                       "step, its share of the step; alone ms: the same Allreduce after a "
+                       "Barrier.")
     return table
 
 
