@@ -58,7 +58,9 @@ def test_the_benchmark_runs_end_to_end(mpiexec, tmp_path, capsys):
     speedups = text.split("Speed-up of data parallelism")[1]
     speedup = next(line for line in speedups.splitlines() if line.startswith("F    2×1"))
     expected = np.median(one["steps"]) / np.median(two["steps"])
-    assert f"{expected:.2f}x" in speedup
+    busy = [np.median(np.divide(r["cpu"], r["steps"])) for r in (one, two)]
+    assert speedup.split()[2] == f"{expected:.2f}x"
+    assert speedup.split()[4] == f"{expected * busy[0] / busy[1]:.2f}x"  # load-corrected
 
 
 def test_a_worker_times_one_rank_in_this_process():
