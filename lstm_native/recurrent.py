@@ -512,11 +512,13 @@ class _Recurrent(Module):
     # -- forward and backward -------------------------------------------------------------
 
     @one_thread_in_training
-    def _forward(self, x, hx, lengths):
-        """`forward`: out in the user's layout and the final state as `_state_to_user`."""
+    def _forward(self, x, hx, lengths, copy_x: bool = True):
+        """`forward`: out in the user's layout and the final state as `_state_to_user`.
+        `copy_x=False` is for a caller that keeps x unchanged until backward itself (the
+        torch bridge: autograd checks the versions of the tensors it saved)."""
         user_x = x
         x, batched = self._check_x(x)
-        if self.training and np.may_share_memory(x, user_x):
+        if self.training and copy_x and np.may_share_memory(x, user_x):
             # backward reads x again: keep our own copy, so that the caller may reuse
             # the buffer in between (a data loader filling it with the next batch).
             x = x.copy()

@@ -89,6 +89,7 @@ class _Native:
         # The module's tensors are bound at each call (`bind`); these arrays are spent.
         layer._params, layer.grads = {}, {}
         self.bound = None  # what the layer's parameters are views of
+        self.checked = None  # the parameters that passed `_check_tensors` last (`check`)
         self.spare_grads = {}  # the gradients the last backward gave (`fresh_grads`)
 
     def __getstate__(self) -> dict:
@@ -100,14 +101,31 @@ class _Native:
         if hasattr(layer, "_spare"):
             layer._spare, layer._held_masks = {}, {}
         return {"layer": layer, "names": self.names, "n_states": self.n_states,
-                "bound": None, "spare_grads": {}}
+                "bound": None, "checked": None, "spare_grads": {}}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.lock = threading.Lock()
 
     def params(self, module) -> list:
-        return [getattr(module, name) for name in self.names]
+        # From the module's dict of parameters: nn.Module's __getattr__ costs about a
+        # microsecond a name. A name not there (a parametrization's property) is read
+        # as an attribute.
+        found = module._parameters
+        return [p if (p := found.get(name)) is not None else getattr(module, name)
+                for name in self.names]
+
+    def check(self, module, params: list, x, states) -> None:
+        """`_check_tensors` of a call: the parameters, the input x and the states (a
+        tuple, or None). Skipped while the parameters' memory, shape, dtype and device
+        are those that passed last and the inputs are on the CPU (the checks cost as
+        much as the rest of our Python around a small layer's kernels)."""
+        key = tuple((p.data_ptr(), p.shape, p.dtype, p.is_cpu) for p in params)
+        if key != self.checked or not x.is_cpu or \
+                (states is not None and not all(s.is_cpu for s in states)):
+            _check_tensors(module, params, {"input": x, **{
+                f"hx[{i}]": s for i, s in enumerate(states or ())}})
+            self.checked = key
 
     def bind(self, tensors) -> object:
         """The layer, computing with the memory of `tensors` (the parameters in `names`'
@@ -189,8 +207,10 @@ def _layer_forward(native, lengths, dropout, seed, x, states, params, keep: bool
         if seed is not None:
             layer._rng = np.random.default_rng(seed)
         hx = None if states[0] is None else tuple(_numpy(s) for s in states)
+        # No private copy of x for backward: x is saved for backward in the autograd
+        # graph, which refuses to back-propagate once it was changed in place.
         out, finals = layer._forward(_numpy(x), hx if S == 2 or hx is None else hx[0],
-                                     lengths)
+                                     lengths, copy_x=False)
         cache, layer._cache = layer._cache, None
     return out, (finals if S == 2 else (finals,)), (cache if keep else None)
 
@@ -290,8 +310,7 @@ class _RecurrentBridge:
         packed = isinstance(input, PackedSequence)
         data = input.data if packed else input
         states = None if hx is None else (tuple(hx) if S == 2 else (hx,))
-        _check_tensors(self, params, {"input": data, **{f"hx[{i}]": s for i, s in
-                                                        enumerate(states or ())}})
+        self._native.check(self, params, data, states)
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
             if states is not None:
@@ -515,8 +534,7 @@ class _CellBridge:
         S = self._native.n_states
         params = self._native.params(self)
         states = None if hx is None else (tuple(hx) if S == 2 else (hx,))
-        _check_tensors(self, params, {"input": input, **{f"hx[{i}]": s for i, s in
-                                                         enumerate(states or ())}})
+        self._native.check(self, params, input, states)
         if input.dim() not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D "
                              f"instead")

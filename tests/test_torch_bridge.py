@@ -372,6 +372,18 @@ def test_parameter_changed_before_backward_is_torchs_error():
         out.sum().backward()
 
 
+def test_input_changed_before_backward_is_torchs_error():
+    """Our layer reads the input again in backward without a copy of its own (autograd
+    keeps x for backward and refuses to use it once it was changed in place): refill
+    the input's buffer (a data loader's) and the backward says so, as torch's does."""
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    for module in _twins(lnt.LSTM, torch.nn.LSTM, 3, 4, dtype=torch.float64):
+        out, _ = module(x.requires_grad_(False))
+        x.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+
+
 @pytest.mark.parametrize("convert", [lambda m: m.double(), lambda m: m.to(torch.float64)],
                          ids=["double", "to"])
 def test_converted_to_float64(convert):
