@@ -607,6 +607,7 @@ def test_torch_loop_benchmark_on_a_tiny_config(monkeypatch, tmp_path, capsys):
                             "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "1 threads" in out and "| T1 |" in out
+    assert "threads: torch intra-op 1" in out and "OpenMP runtimes" in out
     (saved,) = json.loads(path.read_text())
     assert saved["config"] == "T1" and saved["speedup"] > 0
 

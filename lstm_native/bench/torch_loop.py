@@ -32,7 +32,7 @@ import lstm_native as ln
 from .configs import CONFIGS, Config
 from .timing import Schedule, Task, time_tasks
 
-__all__ = ["Row", "TARGETS", "measure", "format_table", "main"]
+__all__ = ["Row", "TARGETS", "measure", "thread_setup", "format_table", "main"]
 
 #: The speed-ups of our training step over torch's wanted per configuration (torch's
 #: time / ours), and the most the bridge may add to our native step.
@@ -163,6 +163,29 @@ def measure(configs: Sequence[Config], schedule: Schedule, dtype=np.float32,
     return rows
 
 
+def thread_setup() -> str:
+    """The thread pools the timed calls use, for the table's header: torch's intra-op
+    and inter-op threads, the OpenMP runtimes loaded (torch's ATen and our kernels share
+    one when a single libgomp is loaded: the team of one is the team of the other as
+    they alternate), OMP_WAIT_POLICY (libgomp's threads spin a while after each parallel
+    region unless it is passive) and the BLAS libraries (our kernels cap theirs at one
+    thread per call)."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    pools = threadpool_info()
+    openmp = sorted({os.path.basename(p["filepath"]) for p in pools
+                     if p["internal_api"] == "openmp"})
+    blas = sorted({f"{os.path.basename(p['filepath'])} ({p['num_threads']} threads)"
+                   for p in pools if p["user_api"] == "blas"})
+    return (f"threads: torch intra-op {torch.get_num_threads()}, inter-op "
+            f"{torch.get_num_interop_threads()}, ATen's backend "
+            f"{'OpenMP' if torch.backends.openmp.is_available() else 'native'}; OpenMP "
+            f"runtimes {', '.join(openmp) or 'none'}; "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
+            f"BLAS {', '.join(blas) or 'none'}")
+
+
 def format_table(rows: Sequence[Row]) -> str:
     """A Markdown table of the rows: the two training steps, the speed-up against its
     target, and the bridge's cost against the native step."""
@@ -211,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {args.dtype}, {args.threads} threads, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(thread_setup())
     print(format_table(rows))
     if args.json:
         with open(args.json, "w") as f:
