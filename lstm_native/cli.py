@@ -369,8 +369,10 @@ def forecast(args) -> int:
           f"persistence forecast RMSE {naive_rmse:.2f}; {ratio}")
     for line in _baseline_lines(results):
         print(line)
-    print(f"trained {epochs_run} epochs in {results['seconds']:.1f} s; model saved to "
-          f"{model_path}")
+    members = len(getattr(forecaster.model_, "members", (0,)))
+    trained = (f"{members} networks ({epochs_run} epochs for the first)" if members > 1
+               else f"{epochs_run} epochs")
+    print(f"trained {trained} in {results['seconds']:.1f} s; model saved to {model_path}")
     if plots:
         print("plots: " + ", ".join(plots))
     if skipped:

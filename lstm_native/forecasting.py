@@ -222,9 +222,10 @@ def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
-def _check_length(n: int, lookback: int, horizon: int, first: int) -> None:
+def _check_length(n: int, lookback: int, horizon: int, first: int,
+                  features: int = 1) -> None:
     """A ForecastError unless a series of n values gives one window, and all its windows
-    together hold at most MAX_WINDOW_VALUES values."""
+    (of `features` values per step) together hold at most MAX_WINDOW_VALUES values."""
     needed = first + lookback + horizon
     sizes = {"lookback": _param("lookback", lookback), "horizon": _param("horizon", horizon)}
     if n < needed:
@@ -232,9 +233,10 @@ def _check_length(n: int, lookback: int, horizon: int, first: int) -> None:
                             f"needs {needed} ({{lookback}}, {{horizon}})",
                             y=_param("y"), **sizes)
     n_windows = n - needed + 1
-    held = n_windows * (lookback + horizon)
+    held = n_windows * (lookback * features + horizon)
     if held > MAX_WINDOW_VALUES:
-        raise ForecastError(f"the windows are too large: {n_windows:,} windows of {{lookback}} "
+        steps = f"{{lookback}} steps of {features} values" if features > 1 else "{lookback}"
+        raise ForecastError(f"the windows are too large: {n_windows:,} windows of {steps} "
                             f"+ {{horizon}} values hold {held:,} values, more than the "
                             f"{MAX_WINDOW_VALUES:,} {{this}} cuts; use a smaller {{lb}} or a "
                             "shorter series", this=_param("this"), lb=_param("lookback"),
@@ -468,7 +470,8 @@ class Forecaster:
             raise ForecastError(f"{{y}} is constant (all {len(values)} values are "
                                 f"{values[0]:g}): there is nothing to forecast", y=_param("y"))
         transform = _Transform.choose(self.transform, values)
-        _check_length(len(values), self.lookback, self.horizon, transform.first)
+        _check_length(len(values), self.lookback, self.horizon, transform.first,
+                      self._features())
         try:
             train_part, val_part, _ = chronological_split(values, self.train_fraction,
                                                           self.val_fraction)
@@ -540,6 +543,10 @@ class Forecaster:
             "out of memory with {hidden}, {layers} and {batch}: use smaller ones",
             hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
             batch=_param("batch_size", self.batch_size))
+
+    def _features(self) -> int:
+        """Values per step of the networks' windows."""
+        return len(_hybrid.FEATURES) if self.method == "hybrid" else 1
 
     def _n_members(self) -> int:
         return self.members if self.members is not None else (
@@ -684,7 +691,8 @@ class Forecaster:
         if transform.log and not np.all(values > 0):
             raise ForecastError("the model works on log-differences, but {y} has values <= 0",
                                 y=_param("y"))
-        _check_length(len(values), self.lookback, self.horizon, transform.first)
+        _check_length(len(values), self.lookback, self.horizon, transform.first,
+                      self._features())
         return transform
 
     def _inputs(self, values: np.ndarray):

@@ -199,3 +199,11 @@ def test_a_damaged_hybrid_checkpoint_is_refused(hybrid, tmp_path, change, messag
     path = _resaved(hybrid, tmp_path, change)
     with pytest.raises(ForecastError, match=message):
         Forecaster.load(path)
+
+
+def test_the_hybrids_windows_count_their_three_features(monkeypatch):
+    # 120 values, lookback 6: 114 windows of 6 steps of 3 values + 1 = 2166 values.
+    monkeypatch.setattr(forecasting, "MAX_WINDOW_VALUES", 2000)
+    with pytest.raises(ForecastError, match="6 steps of 3 values"):
+        Forecaster(method="hybrid", **SMALL).fit(seasonal())
+    Forecaster(method="lstm", **{**SMALL, "epochs": 1}).fit(seasonal())   # 114 * 7 fit

@@ -1,0 +1,43 @@
+"""docs/forecast_table.py, the script behind the README's table of the forecaster against
+the classical baselines: one short series, one seed, a short training."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("statsmodels")
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "forecast_table.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("forecast_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_row_of_the_table(script, capsys):
+    rows = script.measure(["Nile"], [0, 1], method="hybrid", epochs=2, members=2)
+    row = rows[0]
+    assert row["n"] == 100 and row["season"] == 1 and len(row["rmse"]) == 2
+    best = min(row["baselines"].values())
+    np.testing.assert_allclose(row["ratio"], np.array(row["rmse"]) / best)
+    text = script.table(rows)
+    assert text.splitlines()[2].startswith("| Nile (100, season 1) | ")
+    assert "Geometric mean of the median ratios" in text
+
+
+def test_every_series_loads(script):
+    series = script.load_series()
+    assert len(series) == 7
+    for values, season, _ in series.values():
+        assert values.ndim == 1 and np.all(np.isfinite(values)) and season >= 1
+
+
+@pytest.mark.parametrize("values, text", [([1.0, 3.0, 2.0], "2 [1, 3]"), ([2.0, 2.0], "2")])
+def test_spread(script, values, text):
+    assert script.spread(values, ".4g") == text
