@@ -50,7 +50,7 @@ def base_path(base, y: np.ndarray, horizon: int, log: bool) -> np.ndarray:
     """(T, horizon): row t the fitted `base`'s forecasts of y[t + 1 .. t + horizon] from
     origin t, in model space; NaN before its first origin."""
     path = np.full((len(y), horizon), np.nan)
-    origins = np.arange(base._first_origin(), len(y))
+    origins = np.arange(base.first_origin(), len(y))
     path[origins] = to_model_space(base.forecast(y, origins, horizon), log)
     return path
 

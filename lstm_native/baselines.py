@@ -195,6 +195,12 @@ class Baseline:
     def _settings(self) -> str:
         return ""
 
+    def first_origin(self) -> int:
+        """The earliest origin the fitted baseline forecasts from (the values it needs
+        before its first forecast, less one): 0 for the naive one."""
+        self._check_fitted()
+        return self._first_origin()
+
     def _first_origin(self) -> int:
         return 0
 

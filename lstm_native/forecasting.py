@@ -743,7 +743,7 @@ class Forecaster:
         scores = {"rmse": _rmse(pred, actual), "loss": loss, "windows": len(origins),
                   "baselines": {}, "baseline_models": {}}
         for b in self.baselines_:
-            if origins.min() >= b._first_origin():
+            if origins.min() >= b.first_origin():
                 scores["baselines"][b.name] = _rmse(b.forecast(values, origins, self.horizon),
                                                     actual)
                 scores["baseline_models"][b.name] = b.describe()

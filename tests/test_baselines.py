@@ -853,3 +853,15 @@ def test_the_refusals_of_sarima_params_let_a_fit_pass(fitted, change):
     # The same changes as the refused ones above, with parameters a fit can give.
     state = change(copy.deepcopy(fitted("SARIMA", "airline").get_state()))
     assert bl.baseline_from_state(state).forecast(AIRLINE, [N_FIT], 2).shape == (1, 2)
+
+
+def test_first_origin_is_where_forecasts_start():
+    y = np.arange(1.0, 41.0)
+    assert Naive().fit(y).first_origin() == 0
+    seasonal = SeasonalNaive(12).fit(y)
+    assert seasonal.first_origin() == 11
+    seasonal.forecast(y, [11], 1)
+    with pytest.raises(ValueError, match="origins must be in 11"):
+        seasonal.forecast(y, [10], 1)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Naive().first_origin()
