@@ -41,13 +41,13 @@ from .baselines import baselines as standard_baselines
 from .baselines import season_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import (StandardScaler, chronological_split, dated, forecast_recursive,
-                   make_windows, persistence_forecast, scaler_from_state)
+                   make_windows, scaler_from_state)
 from .data._checks import check_fraction, check_int, check_real
 from .gru import GRU
 from .layers import Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM
 from .rnn import RNN
-from .training import EarlyStopping, evaluate, fit, predict
+from .training import EarlyStopping, fit, predict
 
 __all__ = ["CELLS", "ForecastError", "Forecaster"]
 
@@ -194,21 +194,16 @@ def _rmse(pred, actual) -> float:
 
 
 class _Windows:
-    """Every window of a series, in model space and in levels, aligned.
-
-    x (N, lookback, 1) and y (N, horizon): the scaled model inputs and targets;
-    target_time (N,): the time index of each window's first target; levels_x
-    (N, lookback, 1) and levels_y (N, horizon): the inputs and targets as levels.
-    """
+    """Every window of a series in model space: x (N, lookback, 1) and y (N, horizon),
+    the scaled model inputs and targets; target_time (N,), the time index of each
+    window's first target."""
 
     def __init__(self, series: np.ndarray, transform: _Transform, scaler, lookback: int,
                  horizon: int, dtype):
         u = _scale(scaler, transform.encode(series))  # (T - first, 1)
         x, y = make_windows(u, lookback, horizon)
-        lx, ly = make_windows(series[transform.first:], lookback, horizon)
         self.target_time = np.arange(len(x)) + transform.first + lookback
         self.x, self.y = _as_model_dtype(x, dtype), _as_model_dtype(y[:, :, 0], dtype)
-        self.levels_x, self.levels_y = lx, ly[:, :, 0]
 
 
 def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
