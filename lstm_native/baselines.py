@@ -107,6 +107,9 @@ class Baseline:
         self
         """
         y_fit = _check_series(y_fit, "y_fit")
+        if len(y_fit) < self._FEWEST_FIT:
+            raise ValueError(f"y_fit has {len(y_fit)} values; {self.name} needs at least "
+                             f"{self._FEWEST_FIT}")
         started = time.perf_counter()
         self._fit(y_fit)
         self.seconds_ = time.perf_counter() - started
@@ -528,7 +531,7 @@ class ETS(Baseline):
     """
 
     name = "ETS"
-    _FEWEST_FIT = 10
+    _FEWEST_FIT = 10        # statsmodels starts its states from the first ten
 
     def __init__(self, season: int = 1):
         self.season = _check_season(season)
@@ -540,9 +543,6 @@ class ETS(Baseline):
         _import_statsmodels("ETS")
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
         n, m = len(y_fit), self.season
-        if n < self._FEWEST_FIT:
-            raise ValueError(f"y_fit has {n} values; ETS needs at least {self._FEWEST_FIT} "
-                             "(statsmodels starts its states from the first ten)")
         seasonal = m > 1 and n >= 2 * m
         self._stl = None
         x = y_fit
@@ -750,8 +750,6 @@ class SARIMA(Baseline):
     def _fit(self, y_fit: np.ndarray) -> None:
         _import_statsmodels("SARIMA")
         n, m = len(y_fit), self.season
-        if n < self._FEWEST_FIT:
-            raise ValueError(f"y_fit has {n} values; SARIMA needs at least {self._FEWEST_FIT}")
         positive = bool(np.all(y_fit > 0))
         x = np.log(y_fit) if positive else y_fit
         seasonal = m > 1 and n >= 2 * m
