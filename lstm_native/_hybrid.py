@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import Ensemble, LastStep, Linear, Sequential
-from .lstm import LSTM
 
 __all__ = ["BASES", "CLIP", "FEATURES", "HybridData", "base_path", "correct", "members"]
 
@@ -110,19 +109,19 @@ class HybridData:
         self.y = targets[self.origin] / stats["sigma"]
 
 
-def members(count: int, hidden: int, horizon: int, *, dtype, seed: int,
-            n_threads) -> list[Sequential]:
-    """`count` networks LSTM(3, hidden) -> last step -> Linear(hidden, horizon), member k
-    drawn from seeds (seed + 2k, seed + 2k + 1), the Linear at zero: each starts from
-    the base's forecast."""
+def members(count: int, cell, hidden: int, layers: int, horizon: int, *, dtype,
+            seed: int, n_threads) -> list[Sequential]:
+    """`count` networks cell(3, hidden, layers) (an LSTM, GRU or RNN class) -> last step
+    -> Linear(hidden, horizon), member k drawn from seeds (seed + 2k, seed + 2k + 1), the
+    Linear at zero: each starts from the base's forecast."""
     built = []
     for k in range(count):
         head = Linear(hidden, horizon, dtype=dtype, seed=seed + 2 * k + 1)
         for p in head.parameters().values():
             p.fill(0)
         built.append(Sequential(
-            LSTM(len(FEATURES), hidden, batch_first=True, dtype=dtype, seed=seed + 2 * k,
-                 n_threads=n_threads),
+            cell(len(FEATURES), hidden, num_layers=layers, batch_first=True, dtype=dtype,
+                 seed=seed + 2 * k, n_threads=n_threads),
             LastStep(batch_first=True), head))
     return built
 

@@ -251,10 +251,11 @@ def _origin_spans(origins: np.ndarray, n_train: int, n_val: int, n: int,
             "all": origins[last < n]}
 
 
-def _parameter_count(cell: str, hidden: int, layers: int, horizon: int) -> int:
-    """Parameters of CELLS[cell](1, hidden, layers) -> Linear(hidden, horizon): per layer
-    and gate, the input and hidden weights and two biases (torch's layout)."""
-    recurrent = sum(_GATES[cell] * hidden * ((1 if layer == 0 else hidden) + hidden + 2)
+def _parameter_count(cell: str, hidden: int, layers: int, horizon: int,
+                     features: int = 1) -> int:
+    """Parameters of CELLS[cell](features, hidden, layers) -> Linear(hidden, horizon): per
+    layer and gate, the input and hidden weights and two biases (torch's layout)."""
+    recurrent = sum(_GATES[cell] * hidden * ((features if layer == 0 else hidden) + hidden + 2)
                     for layer in range(layers))
     return recurrent + (hidden + 1) * horizon
 
@@ -543,6 +544,18 @@ class Forecaster:
         """Values per step of the networks' windows."""
         return len(_hybrid.FEATURES) if self.method == "hybrid" else 1
 
+    def _check_size(self) -> None:
+        """A ForecastError when a network would have more than MAX_PARAMETERS."""
+        n_parameters = _parameter_count(self.cell, self.hidden, self.layers, self.horizon,
+                                        self._features())
+        if n_parameters > MAX_PARAMETERS:
+            raise ForecastError(
+                f"{{cell}} with {{hidden}} and {{layers}} gives {n_parameters:,} parameters, "
+                f"more than the {MAX_PARAMETERS:,} {{this}} trains; use a smaller {{h}} or "
+                "fewer {l}", cell=_param("cell", self.cell),
+                hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
+                this=_param("this"), h=_param("hidden"), l=_param("layers"))
+
     def _n_members(self) -> int:
         return self.members if self.members is not None else (
             5 if self.method == "hybrid" else 1)
@@ -577,14 +590,7 @@ class Forecaster:
         spans = _origin_spans(w.target_time - 1, n_train, n_val, len(values), self.horizon)
         counts = tuple(len(spans[span]) for span in ("train", "validation", "test"))
         self._check_counts(counts, len(values))
-        n_parameters = _parameter_count(self.cell, self.hidden, self.layers, self.horizon)
-        if n_parameters > MAX_PARAMETERS:
-            raise ForecastError(
-                f"{{cell}} with {{hidden}} and {{layers}} gives {n_parameters:,} parameters, "
-                f"more than the {MAX_PARAMETERS:,} {{this}} trains; use a smaller {{h}} or "
-                "fewer {l}", cell=_param("cell", self.cell),
-                hidden=_param("hidden", self.hidden), layers=_param("layers", self.layers),
-                this=_param("this"), h=_param("hidden"), l=_param("layers"))
+        self._check_size()
         try:
             members = [Sequential(
                 CELLS[self.cell](1, self.hidden, num_layers=self.layers, batch_first=True,
@@ -637,8 +643,13 @@ class Forecaster:
         self._check_counts(counts, len(values))
         self.n_windows_ = counts
         dtype = np.dtype(self.dtype)
-        members = _hybrid.members(self._n_members(), self.hidden, self.horizon, dtype=dtype,
-                                  seed=self.seed, n_threads=self.n_threads)
+        self._check_size()
+        try:
+            members = _hybrid.members(self._n_members(), CELLS[self.cell], self.hidden,
+                                      self.layers, self.horizon, dtype=dtype, seed=self.seed,
+                                      n_threads=self.n_threads)
+        except MemoryError:
+            raise self._out_of_memory() from None
         self.model_ = members[0] if len(members) == 1 else Ensemble(*members)
         rows = {k: np.searchsorted(data.origin, spans[k]) for k in ("train", "validation")}
         x, y = data.x.astype(dtype), data.y.astype(dtype)
@@ -1126,7 +1137,7 @@ def _check_loaded_model(model, settings: dict, where) -> None:
     """A ForecastError unless `model` is the settings' network (or an Ensemble of
     `members` of them), reading windows of `lookback` steps into `horizon` outputs."""
     hybrid = settings["method"] == "hybrid"
-    layer = LSTM if hybrid else CELLS[settings["cell"]]
+    layer = CELLS[settings["cell"]]
     members = settings["members"]
     nets = model.members if isinstance(model, Ensemble) else (model,)
     if len(nets) != members:

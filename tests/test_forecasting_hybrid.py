@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_native import Ensemble, Sequential
+from lstm_native import GRU, LSTM, Ensemble, Sequential
 from lstm_native import _hybrid, forecasting
 from lstm_native.baselines import ETS, SARIMA, Naive, SeasonalNaive
 from lstm_native.forecasting import Forecaster, ForecastError
@@ -79,7 +79,7 @@ def test_the_correction_is_clipped_to_clip_sigmas(hybrid):
 
 
 def test_members_start_from_the_base_forecast():
-    nets = _hybrid.members(2, 4, 3, dtype=np.float64, seed=0, n_threads=1)
+    nets = _hybrid.members(2, LSTM, 4, 1, 3, dtype=np.float64, seed=0, n_threads=1)
     x = np.random.default_rng(0).normal(size=(5, 6, len(_hybrid.FEATURES)))
     for net in nets:
         np.testing.assert_array_equal(net(x), np.zeros((5, 3)))
@@ -207,3 +207,14 @@ def test_the_hybrids_windows_count_their_three_features(monkeypatch):
     with pytest.raises(ForecastError, match="6 steps of 3 values"):
         Forecaster(method="hybrid", **SMALL).fit(seasonal())
     Forecaster(method="lstm", **{**SMALL, "epochs": 1}).fit(seasonal())   # 114 * 7 fit
+
+
+def test_the_hybrids_networks_take_the_cell_and_layers_and_their_size_is_capped(monkeypatch):
+    f = Forecaster(method="hybrid", cell="gru", layers=2,
+                   **{**SMALL, "members": 2, "epochs": 1}).fit(seasonal())
+    for net in f.model_.members:
+        assert type(net.layers[0]) is GRU and net.layers[0].num_layers == 2
+    assert net.layers[0].input_size == len(_hybrid.FEATURES)
+    monkeypatch.setattr(forecasting, "MAX_PARAMETERS", 100)
+    with pytest.raises(ForecastError, match="more than the 100"):
+        Forecaster(method="hybrid", **SMALL).fit(seasonal())
