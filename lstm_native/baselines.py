@@ -359,6 +359,16 @@ def _finite(value) -> float | None:
 
 # -- the naive ones --------------------------------------------------------------------
 
+class _Seasonal(Baseline):
+    """A baseline of a season m (`season_of`), shown in its repr."""
+
+    def __init__(self, season: int = 1):
+        self.season = _check_season(season)
+
+    def _settings(self) -> str:
+        return f"season={self.season}"
+
+
 class Naive(Baseline):
     """The last observed value, at every step: ``y[o]``."""
 
@@ -377,7 +387,7 @@ class Naive(Baseline):
         return np.repeat(y[origins][:, None], horizon, axis=1)
 
 
-class SeasonalNaive(Baseline):
+class SeasonalNaive(_Seasonal):
     """The value one season before each step: ``y[o + k - m * ceil(k / m)]`` at step k.
 
     Parameters
@@ -388,11 +398,8 @@ class SeasonalNaive(Baseline):
 
     name = "seasonal naive"
 
-    def __init__(self, season: int):
-        self.season = _check_season(season)
-
-    def _settings(self) -> str:
-        return f"season={self.season}"
+    def __init__(self, season: int):   # no default: season 1 is the naive forecast
+        super().__init__(season)
 
     def _fit(self, y_fit: np.ndarray) -> None:
         if len(y_fit) < self.season:
@@ -491,7 +498,7 @@ def _selected(fits: dict, what: str, y_fit_length: int):
 
 # -- ETS -------------------------------------------------------------------------------
 
-class ETS(Baseline):
+class ETS(_Seasonal):
     """Exponential smoothing (statsmodels' ``ETSModel``), its components chosen by AICc.
 
     The candidates: error additive or multiplicative, trend none, additive or additive
@@ -532,12 +539,6 @@ class ETS(Baseline):
 
     name = "ETS"
     _FEWEST_FIT = 10        # statsmodels starts its states from the first ten
-
-    def __init__(self, season: int = 1):
-        self.season = _check_season(season)
-
-    def _settings(self) -> str:
-        return f"season={self.season}"
 
     def _fit(self, y_fit: np.ndarray) -> None:
         _import_statsmodels("ETS")
@@ -681,7 +682,7 @@ def _ets_name(spec) -> str:
 
 # -- SARIMA ----------------------------------------------------------------------------
 
-class SARIMA(Baseline):
+class SARIMA(_Seasonal):
     """A seasonal ARIMA (statsmodels' ``SARIMAX``): differences by tests, orders by AIC.
 
     With x the log of `y_fit` when it is positive, else `y_fit` itself, and the season
@@ -740,12 +741,6 @@ class SARIMA(Baseline):
 
     name = "SARIMA"
     _FEWEST_FIT = 10
-
-    def __init__(self, season: int = 1):
-        self.season = _check_season(season)
-
-    def _settings(self) -> str:
-        return f"season={self.season}"
 
     def _fit(self, y_fit: np.ndarray) -> None:
         _import_statsmodels("SARIMA")
