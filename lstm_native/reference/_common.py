@@ -215,3 +215,42 @@ def _run_layers_backward(dout, cache, d_finals, names, step_backward):
                 d_initial[layer * D + d] = s
         d_layer_out = d_layer_in
     return d_layer_out, d_initials, grads
+
+
+def _run_hidden_layers(x, params, h0, lengths, num_layers, bidirectional, n_gates,
+                       cell_forward, input_masks, recurrent_masks):
+    """`_run_layers` for a cell whose only state is h (the RNN, the GRU):
+    ``cell_forward(x_t, h, w_ih, w_hh, b_ih, b_hh, input_mask=..., recurrent_mask=...)``
+    gives ``(h_new, step_cache)``. Returns (out, h_n, cache)."""
+    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
+    D = 2 if bidirectional else 1
+    H = np.asarray(params["weight_hh_l0"]).shape[1]
+    (h0,) = _states(None if h0 is None else (h0,), ("h0",),
+                    ((D * num_layers, x.shape[1], H),), x.dtype)
+
+    def step_for(layer, d, in_size):
+        w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, x.dtype,
+                                               n_gates=n_gates)
+
+        def step(x_t, states, active):
+            h_new, step_cache = cell_forward(
+                x_t, states[0], w_ih, w_hh, b_ih, b_hh,
+                input_mask=_step_masks(input_masks, layer * D + d, active),
+                recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active))
+            return (h_new,), step_cache
+        return step
+
+    out, (h_n,), cache = _run_layers(x, lengths, params, num_layers, D, [h0], step_for)
+    return out, h_n, cache
+
+
+def _run_hidden_layers_backward(dout, cache, dh_n, cell_backward):
+    """`_run_layers_backward` for `_run_hidden_layers`: ``cell_backward(dh, step_cache)``
+    gives ``(dx_t, dh_prev, grads)``. Returns (dx, dh0, grads)."""
+    def step_backward(d_states, step_cache):
+        dx_t, dh_prev, grads = cell_backward(d_states[0], step_cache)
+        return dx_t, (dh_prev,), grads
+
+    dx, (dh0,), grads = _run_layers_backward(
+        dout, cache, None if dh_n is None else (dh_n,), ("dh_n",), step_backward)
+    return dx, dh0, grads

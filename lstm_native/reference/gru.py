@@ -20,15 +20,13 @@ steps out.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._common import (
-    _check_sequence,
-    _layer_params,
-    _run_layers,
-    _run_layers_backward,
-    _states,
-    _step_masks,
+    _run_hidden_layers,
+    _run_hidden_layers_backward,
     dropped,
     sigmoid,
 )
@@ -225,26 +223,10 @@ def gru_forward(x, params, h0=None, lengths=None, *, num_layers=1, bidirectional
     cache : dict
         Everything `gru_backward` needs.
     """
-    x, lengths = _check_sequence(x, params, lengths, num_layers, bidirectional)
-    D = 2 if bidirectional else 1
-    H = np.asarray(params["weight_hh_l0"]).shape[1]
-    (h0,) = _states(None if h0 is None else (h0,), ("h0",),
-                    ((D * num_layers, x.shape[1], H),), x.dtype)
-
-    def step_for(layer, d, in_size):
-        w_ih, w_hh, b_ih, b_hh, _ = _layer_params(params, layer, d, in_size, H, x.dtype,
-                                               n_gates=3)
-
-        def step(x_t, states, active):
-            h_new, step_cache = gru_cell_forward(
-                x_t, states[0], w_ih, w_hh, b_ih, b_hh, reset_after,
-                input_mask=_step_masks(input_masks, layer * D + d, active),
-                recurrent_mask=_step_masks(recurrent_masks, layer * D + d, active))
-            return (h_new,), step_cache
-        return step
-
-    out, (h_n,), cache = _run_layers(x, lengths, params, num_layers, D, [h0], step_for)
-    return out, h_n, cache
+    return _run_hidden_layers(
+        x, params, h0, lengths, num_layers, bidirectional, 3,
+        functools.partial(gru_cell_forward, reset_after=reset_after), input_masks,
+        recurrent_masks)
 
 
 def gru_backward(dout, cache, dh_n=None):
@@ -267,10 +249,4 @@ def gru_backward(dout, cache, dh_n=None):
         ∂L/∂ of every parameter, the keys and shapes of the ``params`` given to
         `gru_forward`.
     """
-    def step_backward(d_states, step_cache):
-        dx_t, dh_prev, grads = gru_cell_backward(d_states[0], step_cache)
-        return dx_t, (dh_prev,), grads
-
-    dx, (dh0,), grads = _run_layers_backward(
-        dout, cache, None if dh_n is None else (dh_n,), ("dh_n",), step_backward)
-    return dx, dh0, grads
+    return _run_hidden_layers_backward(dout, cache, dh_n, gru_cell_backward)
