@@ -2,10 +2,11 @@
 
 Subcommands:
 
-- ``forecast`` (the default): train a forecaster (an LSTM, or with ``--cell`` a GRU or an
-  RNN) on a real series (the built-in airline passengers, or a CSV column), print its
-  test RMSE next to the naive persistence forecast's, save the model and, with
-  matplotlib, plots.
+- ``forecast`` (the default): train a forecaster (ETS or SARIMA corrected by LSTMs, or
+  with ``--method lstm`` a network alone; ``--cell`` puts a GRU or an RNN in the LSTM's
+  place) on a real series (the built-in airline passengers, or a CSV column), print its
+  test RMSE next to the classical baselines', save the model and, with matplotlib,
+  plots.
 - ``predict``: run a saved forecaster on a series: its error there, and the next values
   past the end.
 - ``longlag``: why LSTMs exist: an RNN, a GRU and an LSTM (or some of them, or the LSTM's
@@ -224,11 +225,11 @@ def _message(error: ForecastError, label: str | None = None) -> str:
 
 def _forecast_arguments(p) -> None:
     _add_data_arguments(p, "airline")
-    p.add_argument("--method", choices=METHODS, default="lstm",
+    p.add_argument("--method", choices=METHODS, default="hybrid",
                    help="lstm: a recurrent network on the series' changes; hybrid: ETS or "
                         "SARIMA (the better on the validation part) corrected by an ensemble "
                         "of LSTMs, combined with ETS and SARIMA by the median; needs "
-                        "statsmodels (default: lstm)")
+                        "statsmodels (default: hybrid)")
     p.add_argument("--members", type=_int_in(1, MAX_MEMBERS), default=None,
                    help=f"networks trained from successive seeds whose median forecast "
                         f"counts, at most {MAX_MEMBERS} (default: 5 for hybrid, 1 for lstm)")
@@ -325,8 +326,8 @@ def _baseline_lines(results: dict) -> list[str]:
 
 
 @subcommand("forecast", arguments=_forecast_arguments,
-            help="train an LSTM (or GRU, RNN) forecaster on a series and compare it with "
-                 "the naive forecast (the default)")
+            help="train a forecaster (by default ETS or SARIMA corrected by LSTMs) on a "
+                 "series and compare it with the classical baselines (the default)")
 def forecast(args) -> int:
     started = time.perf_counter()
     say = print if args.verbose else (lambda *a, **k: None)
@@ -345,10 +346,12 @@ def forecast(args) -> int:
         raise CLIError(_message(e, series.label)) from None
     results = forecaster.results_
     epochs_run, best_epoch = results["epochs"], results["best_epoch"]
+    members = len(getattr(forecaster.model_, "members", (0,)))
     if args.patience:
         how = (f"stopped after epoch {epochs_run}" if forecaster.history_.stopped_epoch
                else f"ran {epochs_run} epochs")
-        say(f"{how}; kept the weights of epoch {best_epoch} (best validation loss "
+        first = f"network 1 of {members} (the others trained silently): " * (members > 1)
+        say(f"{first}{how}; kept the weights of epoch {best_epoch} (best validation loss "
             f"{forecaster.best_val_loss_:.4g})")
 
     model_path = os.path.join(args.out, MODEL_FILE)
@@ -369,7 +372,6 @@ def forecast(args) -> int:
           f"persistence forecast RMSE {naive_rmse:.2f}; {ratio}")
     for line in _baseline_lines(results):
         print(line)
-    members = len(getattr(forecaster.model_, "members", (0,)))
     trained = (f"{members} networks ({epochs_run} epochs for the first)" if members > 1
                else f"{epochs_run} epochs")
     print(f"trained {trained} in {results['seconds']:.1f} s; model saved to {model_path}")
@@ -379,7 +381,8 @@ def forecast(args) -> int:
         print(skipped)
     if args.json:
         print(json.dumps({**results, "model_path": model_path, "plots": plots,
-                          "cell": args.cell, "data": series.data, "column": series.column,
+                          "method": args.method, "cell": args.cell, "data": series.data,
+                          "column": series.column,
                           "total_seconds": time.perf_counter() - started}))
     return 0
 

@@ -1,6 +1,6 @@
 """`Forecaster`: a recurrent forecaster of one series, fitted, scored, run and saved.
 
-The forecaster models the series as a stationary one: the log (when every value is
+The plain method (``method="lstm"``) models the series as a stationary one: the log (when every value is
 positive) is differenced, the changes are standardised with statistics of the training
 part only, and a recurrent layer (`CELLS`: an LSTM by default) reads the last `lookback`
 changes to predict the next `horizon` ones; a forecast is the last observed value plus
@@ -11,7 +11,7 @@ best weights; the test part scores the forecaster against the classical baseline
 (`lstm_native.baselines`: naive, seasonal naive, ETS, SARIMA), fitted on the values
 before it and run over it the same way (one origin at a time, no refit).
 
-With ``method="hybrid"`` the networks instead correct a classical model: ETS or SARIMA
+With ``method="hybrid"`` (the default) the networks instead correct a classical model: ETS or SARIMA
 (the one with the smaller validation error) forecasts, and an ensemble of LSTMs that
 reads its recent errors predicts the errors of its next forecasts
 (`lstm_native._hybrid`, after Smyl's ES-RNN); the forecast is the median of the
@@ -300,7 +300,7 @@ class Forecaster:
         The chronological split; the rest is the test part.
     verbose : bool, default False
         Print the progress of training.
-    method : {"lstm", "hybrid"}, default "lstm"
+    method : {"hybrid", "lstm"}, default "hybrid"
         "lstm": the networks read the transformed series (the module's docstring).
         "hybrid": ETS or SARIMA (of `lstm_native.baselines`, the one with the smaller
         validation error) corrected by LSTMs that read its errors
@@ -368,7 +368,7 @@ class Forecaster:
                  batch_size: int = 16, lr: float = 0.003, transform: str = "auto",
                  seed: int = 0, dtype: str = "float32", n_threads: int | None = 1,
                  train_fraction: float = 0.7, val_fraction: float = 0.15,
-                 verbose: bool = False, method: str = "lstm", members: int | None = None,
+                 verbose: bool = False, method: str = "hybrid", members: int | None = None,
                  season: int | None = None, combine: bool = True):
         self.method, self.members, self.season, self.combine = method, members, season, combine
         self.lookback, self.horizon, self.cell = lookback, horizon, cell
@@ -499,18 +499,21 @@ class Forecaster:
         """The standard baselines (`lstm_native.baselines`) fitted on `y_fit`; ETS and
         SARIMA when statsmodels imports (the hybrid needs them), each left out when it
         cannot model the series (too short for its differences)."""
-        fitted = []
+        fitted, self._unfitted = [], {}
         for baseline in standard_baselines(self.season_):
             try:
                 fitted.append(baseline.fit(y_fit))
-            except ValueError:
+            except ValueError as e:
                 if baseline.name in ("naive",):
                     raise
+                self._unfitted[baseline.name] = str(e)   # why, for the hybrid's message
         return fitted
 
-    def _train(self, model, x, y, xv, yv, seed: int, callbacks=()):
+    def _train(self, model, x, y, xv, yv, seed: int, callbacks=None):
         """Train one network with Adam and early stopping on (xv, yv): (optimizer,
-        history, stopper); ForecastErrors for a diverged or out-of-memory training."""
+        history, stopper); ForecastErrors for a diverged or out-of-memory training.
+        `callbacks` None: a later member of an ensemble, trained without callbacks and
+        without progress lines (the first member's stand for all)."""
         optimizer = optim.Adam(model, lr=self.lr)
         stopper = None
         if self.patience:
@@ -523,8 +526,9 @@ class Forecaster:
                 history = fit(model, x, y, loss=losses.MSELoss(), optimizer=optimizer,
                               epochs=self.epochs, batch_size=self.batch_size,
                               validation_data=(xv, yv), seed=seed,
-                              callbacks=[*([stopper] if stopper else []), *callbacks],
-                              verbose=1 if self.verbose else 0,
+                              callbacks=[*([stopper] if stopper else []),
+                                         *(callbacks or ())],
+                              verbose=1 if self.verbose and callbacks is not None else 0,
                               log_every=max(1, self.epochs // 15))
         except FloatingPointError:
             raise ForecastError("training diverged with {lr}: the loss is no longer finite; "
@@ -608,7 +612,7 @@ class Forecaster:
         train, val = spans["train"] - first, spans["validation"] - first
         self._keep_training([
             self._train(m, w.x[train], w.y[train], w.x[val], w.y[val], self.seed + k,
-                        callbacks if k == 0 else ())
+                        callbacks if k == 0 else None)
             for k, m in enumerate(members)])
         return spans
 
@@ -617,6 +621,11 @@ class Forecaster:
         corrected by an ensemble of LSTMs (`lstm_native._hybrid`); the origins of each
         span."""
         bases = {b.name: b for b in self.baselines_ if b.name in _hybrid.BASES}
+        if not bases and self._unfitted:
+            why = "; ".join(self._unfitted.values())
+            raise ForecastError(f"{{method}} found no base for {{y}}: {_braced(why)}; use "
+                                "{lstm}", method=_param("method", "hybrid"), y=_param("y"),
+                                lstm=_param("method", "lstm"))
         if not bases:
             raise ForecastError("{method} needs ETS and SARIMA from statsmodels: pip install "
                                 "'lstm_native[forecasting]' (or use {lstm})",
@@ -655,7 +664,7 @@ class Forecaster:
         x, y = data.x.astype(dtype), data.y.astype(dtype)
         self._keep_training([
             self._train(m, x[rows["train"]], y[rows["train"]], x[rows["validation"]],
-                        y[rows["validation"]], self.seed + k, callbacks if k == 0 else ())
+                        y[rows["validation"]], self.seed + k, callbacks if k == 0 else None)
             for k, m in enumerate(members)])
         return spans
 

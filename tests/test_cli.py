@@ -13,7 +13,8 @@ import lstm_native as ln
 from lstm_native import cli
 from conftest import has_matplotlib, last_json, run_cli
 
-TINY = ["--epochs", "2", "--hidden", "4", "--batch-size", "32"]
+# The plain method, fast; the default (hybrid) run has its own tests.
+TINY = ["--method", "lstm", "--epochs", "2", "--hidden", "4", "--batch-size", "32"]
 
 
 @pytest.fixture
@@ -77,6 +78,11 @@ def test_no_subcommand_means_forecast(tmp_path, capsys):
     assert result["epochs"] == 1 and math.isfinite(result["rmse"])
     # --quiet: the results only, no progress.
     assert "epoch 1/1" not in out
+    # The default method: the hybrid, an ensemble of five, one checkpoint.
+    assert result["method"] == "hybrid"
+    saved = ln.load_checkpoint(result["model_path"])
+    assert saved["extra"]["settings"]["method"] == "hybrid"
+    assert len(saved["model"].members) == 5
 
 
 def test_predict_runs_the_saved_model(trained, capsys):

@@ -15,7 +15,8 @@ from conftest import has_matplotlib, last_json, run_cli
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-TINY = ["--epochs", "2", "--hidden", "4", "--batch-size", "32"]
+# The plain method, fast; the default (hybrid) run has its own tests.
+TINY = ["--method", "lstm", "--epochs", "2", "--hidden", "4", "--batch-size", "32"]
 
 
 def assert_one_line_error(code, err, *fragments):

@@ -11,7 +11,8 @@ import lstm_native as ln
 from lstm_native import forecasting
 from lstm_native.forecasting import CELLS, Forecaster, ForecastError
 
-TINY = {"lookback": 6, "hidden": 4, "epochs": 2, "batch_size": 32}
+# The plain method (the hybrid has its own tests in test_forecasting_hybrid.py).
+TINY = {"lookback": 6, "hidden": 4, "epochs": 2, "batch_size": 32, "method": "lstm"}
 
 
 def wavy(n=120):

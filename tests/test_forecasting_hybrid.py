@@ -137,7 +137,7 @@ def test_the_base_is_the_one_with_the_smaller_validation_error(hybrid):
 
 
 def test_an_lstm_ensemble():
-    f = Forecaster(members=2, lookback=6, hidden=4, epochs=2).fit(seasonal())
+    f = Forecaster(method="lstm", members=2, lookback=6, hidden=4, epochs=2).fit(seasonal())
     assert isinstance(f.model_, Ensemble) and len(f.histories_) == 2
     assert all(isinstance(m, Sequential) for m in f.model_.members)
     assert np.isfinite(f.results_["rmse"]) and f.predict(2).shape == (2,)
@@ -148,6 +148,24 @@ def test_the_hybrid_needs_statsmodels(monkeypatch):
                         lambda season: [Naive()])
     with pytest.raises(ForecastError, match="method=hybrid needs ETS and SARIMA"):
         Forecaster(method="hybrid", **SMALL).fit(seasonal())
+
+
+def test_the_hybrid_is_the_default():
+    f = Forecaster(lookback=6, hidden=4, epochs=2, members=2, season=12).fit(seasonal())
+    assert f.method == "hybrid" and f.base_ in ("ETS", "SARIMA")
+    assert "corrected by the median of 2 networks" in f.describe()
+
+
+def test_a_series_neither_base_can_model_is_an_error_naming_them():
+    # Alternating +-1.7e308: no ETS or SARIMA fit is finite; the message says so (not
+    # that statsmodels is missing) and points at the plain method.
+    y = np.array([1.7e308, -1.7e308] * 40)
+    with pytest.raises(ForecastError) as raised:
+        Forecaster(**SMALL).fit(y)
+    text = str(raised.value)
+    assert "method=hybrid found no base for y" in text and "method=lstm" in text
+    assert "no ETS model could be fitted" in text and "no SARIMA model" in text
+    assert "statsmodels" not in text
 
 
 @pytest.mark.parametrize("params,error,message", [
