@@ -325,6 +325,16 @@ def _baseline_lines(results: dict) -> list[str]:
     return lines
 
 
+def _interval_line(results: dict) -> str:
+    """The intervals' coverage of the test values next to their nominal levels."""
+    shares = [f"{level}% covers {scores['coverage']:.0%}" + (
+        "" if scores["width"] is not None else " (unbounded: too few validation windows)")
+        for level, scores in results["intervals"].items()]
+    return (f"prediction intervals (split conformal on the {results['calibration_windows']} "
+            f"validation windows' errors), on the {results['test_windows']} test windows: "
+            + ", ".join(shares))
+
+
 @subcommand("forecast", arguments=_forecast_arguments,
             help="train a forecaster (by default ETS or SARIMA corrected by LSTMs) on a "
                  "series and compare it with the classical baselines (the default)")
@@ -372,6 +382,7 @@ def forecast(args) -> int:
           f"persistence forecast RMSE {naive_rmse:.2f}; {ratio}")
     for line in _baseline_lines(results):
         print(line)
+    print(_interval_line(results))
     trained = (f"{members} networks ({epochs_run} epochs for the first)" if members > 1
                else f"{epochs_run} epochs")
     print(f"trained {trained} in {results['seconds']:.1f} s; model saved to {model_path}")
@@ -415,7 +426,10 @@ def predict_command(args) -> int:
     forecaster = _load_forecaster(args.model)
     settings = forecaster.settings_
     if args.data is None:
-        data, column = settings["data"], settings.get("column")
+        data, column = settings.get("data"), settings.get("column")
+        if data is None:
+            raise CLIError(f"--model {args.model!r} does not say which series it was "
+                           "trained on (saved by the library without a source): give --data")
         if args.column is not None:
             column = args.column
     else:
@@ -426,7 +440,11 @@ def predict_command(args) -> int:
         # The error on every window of the series (in-sample where the model trained on
         # it), then the next values past the end.
         scores = forecaster.score(values, span="all")
-        future = forecaster.predict(args.steps, values, dates=series.dates)
+        if calibrated := forecaster.calibration_ is not None:
+            intervals = forecaster.predict_interval(args.steps, values, dates=series.dates)
+            future = intervals.pop("forecast")
+        else:   # a file written before the calibration was kept
+            future, intervals = forecaster.predict(args.steps, values, dates=series.dates), {}
     except ForecastError as e:
         raise CLIError(_message(e, series.label)) from None
     dates = forecaster.future_dates(args.steps, values, dates=series.dates)
@@ -439,11 +457,28 @@ def predict_command(args) -> int:
     print(f"on the series: RMSE {scores['rmse']:.2f} over {scores['windows']} windows (naive "
           f"persistence {scores['naive_rmse']:.2f}; the windows the model trained on are "
           "included)")
-    print(f"forecast of the next {args.steps} values (recursive, one step at a time):")
-    for label, value in zip(labels, future):
-        print(f"  {label:>10}  {value:.2f}")
+    print(f"forecast of the next {args.steps} values (recursive, one step at a time)"
+          + (", with prediction intervals (split conformal, widening with the steps):"
+             if calibrated else " (no intervals: the model file predates them):"))
+    levels = [key[len("lower_"):] for key in intervals if key.startswith("lower_")]
+    cells = {level: [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in
+                     zip(intervals[f"lower_{level}"], intervals[f"upper_{level}"])]
+             for level in levels}
+    width = {level: max(len(f"{level}% interval"), *map(len, cells[level]))
+             for level in levels}
+    if levels:
+        print(f"  {'':>10}  {'forecast':>10}" + "".join(
+            f"  {f'{level}% interval':>{width[level]}}" for level in levels))
+    for k, (label, value) in enumerate(zip(labels, future)):
+        print(f"  {label:>10}  {value:10.2f}" + "".join(
+            f"  {cells[level][k]:>{width[level]}}" for level in levels))
     if args.json:
+        # JSON has no infinity: an unbounded side is null.
+        bounds = {level: {side: [float(v) if math.isfinite(v) else None
+                                 for v in intervals[f"{side}_{level}"]]
+                          for side in ("lower", "upper")} for level in levels}
         print(json.dumps({"forecast": [float(v) for v in future], "labels": labels,
+                          "intervals": bounds,
                           "rmse": scores["rmse"], "naive_rmse": scores["naive_rmse"],
                           "windows": scores["windows"], "model_path": args.model,
                           "cell": settings["cell"], "data": series.data}))

@@ -17,6 +17,10 @@ reads its recent errors predicts the errors of its next forecasts
 (`lstm_native._hybrid`, after Smyl's ES-RNN); the forecast is the median of the
 corrected one, ETS's and SARIMA's.
 
+The validation part's errors calibrate split-conformal prediction intervals
+(`predict_interval`, `lstm_native._intervals`), whose coverage of the test part the
+results give next to the nominal 80% and 95%.
+
 A series is a 1-D numpy array (dates optional, as ``dates=``), a pandas Series, or a
 column of a pandas DataFrame; the dates come from a DatetimeIndex or PeriodIndex or a
 date column. pandas is imported only when such an object is passed.
@@ -35,7 +39,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import _hybrid, losses, optim
+from . import _hybrid, _intervals, losses, optim
 from .baselines import Naive, baseline_from_state
 from .baselines import baselines as standard_baselines
 from .baselines import season_of
@@ -345,7 +349,13 @@ class Forecaster:
         (each one's chosen model), ``best_baseline`` and ``ratio_to_best`` (our RMSE
         over the best baseline's), ``val_rmse``, ``test_loss`` (MSE of the standardised
         targets), ``test_windows``, ``epochs``, ``best_epoch`` (of member 0),
-        ``seconds`` (of training).
+        ``seconds`` (of training), ``intervals`` (per level of `_intervals.LEVELS`,
+        "80" and "95": the ``coverage`` of the test values by the prediction intervals
+        and their mean ``width``, None when unbounded) and ``calibration_windows``.
+    calibration_ : ndarray of shape (N, horizon)
+        The errors (actual - forecast, in the model's space: the log for a
+        log-differenced series) of the validation part's windows: they calibrate the
+        split-conformal prediction intervals (`predict_interval`, `lstm_native._intervals`).
     fitted_ : ndarray of shape (N, horizon)
         The forecasts of every window of the fitted series (levels), whose first targets
         are at `fitted_time_`.
@@ -359,8 +369,10 @@ class Forecaster:
     >>> f = Forecaster(lookback=6, hidden=4, epochs=2).fit(y)
     >>> f.predict(3).shape
     (3,)
-    >>> sorted(f.score(y))[:4]
-    ['baseline_models', 'baselines', 'best_baseline', 'loss']
+    >>> list(f.predict_interval(3))
+    ['forecast', 'lower_80', 'upper_80', 'lower_95', 'upper_95']
+    >>> sorted(f.score(y)["baselines"])
+    ['ETS', 'SARIMA', 'naive']
     """
 
     def __init__(self, lookback: int = 12, horizon: int = 1, *, cell: str = "lstm",
@@ -486,8 +498,12 @@ class Forecaster:
         seconds = time.perf_counter() - started
         epochs_run = len(self.history_["epoch"])
         inputs = self._inputs(values)
-        test = self._score(values, spans["test"], "the model's forecasts", inputs)
-        val = self._score(values, spans["validation"], "the model's forecasts", inputs)
+        # The validation part's errors calibrate the intervals the test part is scored with.
+        what = "the model's forecasts"
+        val_pred = self._forecasts(values, spans["validation"], what, inputs)
+        self.calibration_ = self._model_errors(values, spans["validation"], val_pred)
+        val = self._score(values, spans["validation"], what, inputs, val_pred)
+        test = self._score(values, spans["test"], what, inputs)
         test["test_loss"], test["test_windows"] = test.pop("loss"), test.pop("windows")
         self.results_ = {**test, "val_rmse": val["rmse"], "epochs": epochs_run,
                          "best_epoch": self.best_epoch_, "seconds": seconds}
@@ -747,12 +763,48 @@ class Forecaster:
         _check_levels(pred, what)
         return pred
 
+    def _actual(self, values: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """The values the forecasts from `origins` aim at: (N, horizon)."""
+        return values[origins[:, None] + 1 + np.arange(self.horizon)]
+
+    def _model_errors(self, values: np.ndarray, origins: np.ndarray,
+                      pred: np.ndarray) -> np.ndarray:
+        """actual - forecast of the forecasts `pred` from `origins`, in the model's space
+        (the log for a log-differenced series): (N, horizon)."""
+        log = _Transform(self.transform_).log
+        # A forecast that underflowed to 0 has an infinite error: an unbounded interval.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (_hybrid.to_model_space(self._actual(values, origins), log)
+                    - _hybrid.to_model_space(pred, log))
+
+    def _interval_scores(self, actual: np.ndarray, pred: np.ndarray) -> dict:
+        """At each of `_intervals.LEVELS`: the share of `actual` inside the intervals
+        around `pred` and their mean width (None when unbounded)."""
+        scores = {}
+        for level in _intervals.LEVELS:
+            lower, upper = self._bounds(pred, _intervals.half_widths(self.calibration_,
+                                                                     level))
+            width = float(np.mean(upper - lower))
+            scores[_intervals.label(level)] = {
+                "coverage": _intervals.coverage(actual, lower, upper),
+                "width": width if math.isfinite(width) else None}
+        return scores
+
+    def _bounds(self, pred: np.ndarray, half_width: np.ndarray) -> tuple:
+        """(lower, upper): `pred` -+ `half_width` in the model's space, as levels."""
+        log = _Transform(self.transform_).log
+        z = _hybrid.to_model_space(pred, log)
+        return (_hybrid.from_model_space(z - half_width, log),
+                _hybrid.from_model_space(z + half_width, log))
+
     def _score(self, values: np.ndarray, origins: np.ndarray, what: str,
-               inputs=None) -> dict:
-        """The errors of the forecasts from `origins` and of the baselines' there."""
+               inputs=None, pred=None) -> dict:
+        """The errors of the forecasts from `origins` (`pred` when computed already) and
+        of the baselines' there; the intervals' coverage when calibrated."""
         inputs = inputs or self._inputs(values)
-        actual = values[origins[:, None] + 1 + np.arange(self.horizon)]
-        pred = self._forecasts(values, origins, what, inputs)
+        actual = self._actual(values, origins)
+        if pred is None:
+            pred = self._forecasts(values, origins, what, inputs)
         rows = np.searchsorted(inputs[0], origins)
         loss = float(np.mean((predict(self.model_, inputs[1][rows]) - inputs[2][rows]) ** 2))
         scores = {"rmse": _rmse(pred, actual), "loss": loss, "windows": len(origins),
@@ -767,6 +819,9 @@ class Forecaster:
         scores["best_baseline"] = best
         best_rmse = scores["baselines"][best]
         scores["ratio_to_best"] = scores["rmse"] / best_rmse if best_rmse > 0 else None
+        if getattr(self, "calibration_", None) is not None:
+            scores["intervals"] = self._interval_scores(actual, pred)
+            scores["calibration_windows"] = len(self.calibration_)
         return scores
 
     def _spans(self, values: np.ndarray, inputs) -> dict:
@@ -795,8 +850,9 @@ class Forecaster:
             ``rmse`` and ``naive_rmse`` of the forecasts' levels, ``baselines``,
             ``baseline_models``, ``best_baseline`` and ``ratio_to_best`` (as in
             `results_`; a baseline that cannot forecast from the span's first origin is
-            left out), ``loss`` (MSE of the standardised targets) and ``windows``
-            (their count).
+            left out), ``loss`` (MSE of the standardised targets), ``windows``
+            (their count), and ``intervals`` and ``calibration_windows`` (as in
+            `results_`: the prediction intervals' coverage of the span's values).
 
         Raises
         ------
@@ -852,6 +908,77 @@ class Forecaster:
             As `score`; or the forecast leaves float64's range (it names the first step
             that does, and how many steps stay finite).
         """
+        values, future, index, pd = self._future(steps, y, dates, column, date_column)
+        if pd is None:
+            return future
+        return pd.Series(future, index=self._future_index(pd, index, len(values), steps))
+
+    def predict_interval(self, steps: int = 1, y=None, *, levels=_intervals.LEVELS,
+                         dates=None, column=None, date_column=None):
+        """`predict`'s forecast with split-conformal prediction intervals
+        (`lstm_native._intervals`).
+
+        The validation part's one-step errors calibrate the first step; later steps
+        widen as the recursive forecast carries an error forward (its response to a
+        change of its first value). `results_["intervals"]` gives their coverage on the
+        test part.
+
+        Parameters
+        ----------
+        steps, y, dates, column, date_column
+            As for `predict`.
+        levels : sequence of float in (0, 1), default (0.8, 0.95)
+            The nominal coverages.
+
+        Returns
+        -------
+        dict of ndarray of shape (steps,), or pandas DataFrame
+            ``forecast`` and, per level, ``lower_80`` and ``upper_80`` (the level in
+            percent); a DataFrame of those columns, indexed as `predict`'s Series, when
+            `y` was a pandas object. A level the validation part has too few windows for
+            (fewer than 1 / (1 - level) - 1) gives bounds of -inf and inf (0 and inf
+            for a log-differenced series).
+
+        Raises
+        ------
+        ForecastError
+            As `predict`.
+        ValueError
+            The forecaster was loaded from a file saved without its calibration.
+        """
+        levels = _intervals.check_levels(levels)
+        if getattr(self, "calibration_", None) is None:
+            self._check_fitted()
+            raise ValueError("this Forecaster has no calibration errors (saved by an "
+                             "earlier version): fit it again for intervals")
+        values, future, index, pd = self._future(steps, y, dates, column, date_column)
+        log = _Transform(self.transform_).log
+        one_step = self.calibration_[:, 0]
+        shift = float(np.sqrt(np.mean(one_step ** 2))) or 1.0   # a typical error
+        psi = np.empty(0)
+        if steps > 1:
+            # The forecast again with its first value moved by `shift` (model space).
+            z = _hybrid.to_model_space(future, log)
+            moved = _hybrid.from_model_space(z[:1] + shift, log)
+            with np.errstate(invalid="ignore", over="ignore"):
+                again = _hybrid.to_model_space(
+                    self._continue(np.append(values, moved), steps - 1), log)
+                psi = np.where(np.isfinite(again), (again - z[1:]) / shift, np.inf)
+        growth = _intervals.growth(psi)
+        out = {"forecast": future}
+        for level in levels:
+            half = _intervals.half_widths(self.calibration_[:, :1], level)[0] * growth
+            with np.errstate(invalid="ignore", over="ignore"):
+                lower, upper = self._bounds(future, half)
+            out[f"lower_{_intervals.label(level)}"] = lower
+            out[f"upper_{_intervals.label(level)}"] = upper
+        if pd is None:
+            return out
+        return pd.DataFrame(out, index=self._future_index(pd, index, len(values), steps))
+
+    def _future(self, steps, y, dates, column, date_column) -> tuple:
+        """(values, the next `steps` values (finite), their dates or None, the pandas
+        module or None) of `predict`."""
         self._check_fitted()
         check_int(steps, "steps", 1)
         if y is None:
@@ -861,8 +988,7 @@ class Forecaster:
                 self._pandas
         else:
             values, dates, pd = dated.read_series(y, dates, column, date_column)
-        future = (self._continue_hybrid(values, steps) if self.method == "hybrid"
-                  else self._continue_lstm(values, steps))
+        future = self._continue(values, steps)
         index = (dated.future_dates(dates, steps) if dates is not None and len(dates) >= 2
                  else None)
         bad = ~np.isfinite(future)
@@ -874,11 +1000,18 @@ class Forecaster:
             raise ForecastError(f"the forecast is not finite from step {k + 1} ({label}) on: "
                                 f"it grows past float64's range{fewer}",
                                 steps=_param("steps", k))
-        if pd is None:
-            return future
-        if index is None:
-            index = pd.RangeIndex(len(values), len(values) + steps)
-        return pd.Series(future, index=index)
+        return values, future, index, pd
+
+    @staticmethod
+    def _future_index(pd, index, n: int, steps: int):
+        """The index of a pandas forecast: the future dates, else the steps after `n`."""
+        return index if index is not None else pd.RangeIndex(n, n + steps)
+
+    def _continue(self, values: np.ndarray, steps: int) -> np.ndarray:
+        """The next `steps` values after `values`, recursively (inf from the first that
+        leaves float64's range, for the hybrid)."""
+        return (self._continue_hybrid(values, steps) if self.method == "hybrid"
+                else self._continue_lstm(values, steps))
 
     def _continue_lstm(self, values: np.ndarray, steps: int) -> np.ndarray:
         transform, dtype = self._check_series(values), self.model_.dtype
@@ -909,10 +1042,11 @@ class Forecaster:
     # -- plots ---------------------------------------------------------------------------
 
     def plot(self, folder: str, *, title: str = "the series", x_label: str = "time step",
-             y_label: str = "value"):
+             y_label: str = "value", steps: int = 12):
         """Write forecast.png (the fitted series and its one-step forecasts, the parts
-        shaded) and loss.png (the losses per epoch) into `folder`, when matplotlib is
-        installed.
+        shaded, the prediction intervals over the test part and the next `steps` values
+        with theirs) and loss.png (the losses per epoch) into `folder`, when matplotlib
+        is installed.
 
         Returns
         -------
@@ -929,9 +1063,10 @@ class Forecaster:
             return [], ("matplotlib is not installed: skipped the plots forecast.png and "
                         "loss.png (pip install matplotlib)")
 
+        check_int(steps, "steps", 1)
         values, history = self._values, self.history_
         n_train, n_val = self._split
-        t = np.asarray(self._dates) if self._dates is not None else np.arange(len(values))
+        t = _plot_times(self._dates, len(values))
         model_name = ("hybrid" if self.method == "hybrid"
                       else type(self._network()).__name__)   # labels the forecasts
         rmse, naive_rmse = self.results_["rmse"], self.results_["naive_rmse"]
@@ -949,6 +1084,7 @@ class Forecaster:
                    label="validation")
         ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
                    label=f"test: RMSE {rmse:.2f}, naive {naive_rmse:.2f}")
+        self._plot_intervals(ax, t, test_start, steps)
         ax.set_title(f"lstm_native forecast: {title}")
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
@@ -972,6 +1108,34 @@ class Forecaster:
         fig.savefig(path, dpi=100)
         paths.append(path)
         return paths, None
+
+    def _plot_intervals(self, ax, t: np.ndarray, test_start: int, steps: int) -> None:
+        """The intervals of the one-step forecasts over the test part, with their
+        coverage, and the next `steps` values with theirs (left out when they leave
+        float64's range)."""
+        rows = self.fitted_time_ >= test_start
+        when, pred = t[self.fitted_time_[rows]], self.fitted_[rows, :1]
+        shades = dict(zip(_intervals.LEVELS, (0.3, 0.15)))
+        for level, alpha in shades.items():
+            lower, upper = self._bounds(pred, _intervals.half_widths(
+                self.calibration_[:, :1], level))
+            key = _intervals.label(level)
+            covered = self.results_["intervals"][key]["coverage"]
+            ax.fill_between(when, lower[:, 0], upper[:, 0], color="tab:red", alpha=alpha,
+                            lw=0, label=f"{key}% interval (covers {covered:.0%} of the test)")
+        try:
+            future = self.predict_interval(steps)
+        except ForecastError:
+            return
+        later = _plot_times(dated.future_dates(self._dates, steps), steps) \
+            if self._dates is not None and len(self._dates) >= 2 \
+            else np.arange(len(self._values), len(self._values) + steps)
+        ax.plot(later, future["forecast"], color="tab:purple", lw=1.2,
+                label=f"next {steps} (recursive)")
+        for level, alpha in shades.items():
+            key = _intervals.label(level)
+            ax.fill_between(later, future[f"lower_{key}"], future[f"upper_{key}"],
+                            color="tab:purple", alpha=alpha, lw=0)
 
     # -- save and load -------------------------------------------------------------------
 
@@ -1013,6 +1177,7 @@ class Forecaster:
                         epoch=self.results_.get("epochs") if self.results_ else None,
                         extra={"settings": settings, **state,
                                "baselines": [b.get_state() for b in self.baselines_],
+                               "calibration": self.calibration_.tolist(),
                                "results": self.results_,
                                "history": None if self.history_ is None else dict(self.history_)})
 
@@ -1051,7 +1216,7 @@ class Forecaster:
                  and all(type(settings.get(k)) is int and settings[k] >= 1   # not bool
                          for k in ("lookback", "horizon"))
                  and settings.get("transform") in TRANSFORMS
-                 and isinstance(settings.get("data"), str)
+                 and isinstance(settings.get("data"), (str, type(None)))   # None: no source
                  and isinstance(settings.get("column"), (str, type(None)))
                  and isinstance(settings.get("cell", "lstm"), str)
                  and settings.get("cell", "lstm") in CELLS
@@ -1063,7 +1228,8 @@ class Forecaster:
         if not valid:
             raise ForecastError(
                 f"{{path}}: its settings are damaged (expected lookback and horizon >= 1, a "
-                f"transform of {', '.join(TRANSFORMS)}, the data and column, a cell of "
+                f"transform of {', '.join(TRANSFORMS)}, the data and column as text or "
+                f"null, a cell of "
                 f"{', '.join(CELLS)}, a method of {', '.join(METHODS)}, members >= 1, a "
                 f"season >= 1 or null, combine true or false), got "
                 f"{_braced(repr(settings))}", path=where)
@@ -1080,6 +1246,8 @@ class Forecaster:
                                     path=where) from None
         model = loaded["model"]
         _check_loaded_model(model, settings, where)
+        calibration = _loaded_calibration(extra.get("calibration"), settings["horizon"],
+                                          where)
 
         params = {name: settings[name] for name in
                   ("lookback", "horizon", "cell", "transform", "hidden", "layers", "epochs",
@@ -1095,6 +1263,7 @@ class Forecaster:
         else:
             forecaster.scaler_ = scaler
         forecaster.transform_ = settings["transform"]
+        forecaster.calibration_ = calibration
         forecaster.results_ = extra.get("results")
         forecaster.history_ = extra.get("history")
         forecaster.settings_ = settings
@@ -1114,6 +1283,32 @@ def _loaded_baselines(states, where) -> list:
     except (TypeError, ValueError, ImportError) as e:
         raise ForecastError(f"{{path}}: its baselines do not load: {_braced(e)}",
                             path=where) from None
+
+
+def _plot_times(dates, n: int) -> np.ndarray:
+    """The x values of a plot: the dates (a PeriodIndex as its start times), or the
+    steps 0 .. n - 1."""
+    if dates is None:
+        return np.arange(n)
+    if hasattr(dates, "to_timestamp"):   # a pandas PeriodIndex: matplotlib takes times
+        dates = dates.to_timestamp()
+    return np.asarray(dates)
+
+
+def _loaded_calibration(errors, horizon: int, where) -> np.ndarray | None:
+    """The validation errors that calibrate the intervals, (N, horizon) finite numbers;
+    None for files written before they were kept."""
+    if errors is None:
+        return None
+    valid = isinstance(errors, list) and errors and all(
+        isinstance(row, list) and len(row) == horizon
+        and all(type(v) in (int, float) and math.isfinite(v) for v in row)   # not bool
+        for row in errors)
+    if not valid:
+        raise ForecastError(f"{{path}}: its calibration errors are damaged (expected rows "
+                            f"of {horizon} finite numbers), got "
+                            f"{_braced(repr(errors))[:300]}", path=where)
+    return np.array(errors, dtype=np.float64)
 
 
 def _loaded_hybrid(state, baselines: list, where) -> tuple:

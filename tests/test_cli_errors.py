@@ -331,3 +331,16 @@ def test_the_plots_label_their_axes(tmp_path, capsys, monkeypatch, data, x_label
     assert labels["forecast.png"] == (x_label, y_label)
     x, y = labels["loss.png"]
     assert x == "epoch" and y.startswith("loss")
+
+
+def test_a_model_saved_without_its_source_needs_data(tmp_path, capsys):
+    # Forecaster.save without `source` (a library user's file) loads; predict then has
+    # no series to default to and asks for --data.
+    path = tmp_path / "lib.npz"
+    forecasting.Forecaster(method="lstm", lookback=6, hidden=4, epochs=2).fit(
+        wavy(80)).save(path)
+    code, _, err = run_cli(capsys, ["predict", "--model", str(path)])
+    assert_one_line_error(code, err, "--model", "give --data")
+    data = write_csv(tmp_path / "s.csv", wavy(80))
+    code, out, err = run_cli(capsys, ["predict", "--model", str(path), "--data", data])
+    assert code == 0, err

@@ -1,0 +1,75 @@
+"""Split-conformal prediction intervals of a forecaster.
+
+The forecaster's errors on the validation part, a span its networks did not train on
+(early stopping only looked at its loss), calibrate the intervals: for a level `a` and
+each step h of the model's horizon, the half-width is the ceil((n + 1) a)-th smallest of
+the n absolute errors |actual - forecast| at step h, in the model's space (the log for a
+log-differenced series, so that the interval is relative; the levels otherwise). If the
+future's errors are exchangeable with the validation part's, an interval covers the
+actual value with probability at least `a` (Vovk et al., *Algorithmic Learning in a
+Random World*, 2005; Lei et al., "Distribution-free predictive inference for regression",
+2018). Too few errors for a level (n < 1/(1 - a) - 1) give an unbounded interval, said
+as such, rather than a narrower one that would not hold.
+
+A recursive forecast of many steps feeds each forecast back as an observation, so its
+error is the sum of the step errors, each carried forward by how the forecaster responds
+to its inputs. `growth` linearises that response around the forecast path (the forecast
+again with its first value moved by a typical error): with psi_j the change of the
+forecast j steps later per unit of that move, the k-step half-width is the one-step one
+times sqrt(1 + psi_1^2 + ... + psi_{k-1}^2) (the step errors taken as independent, as
+for an ARIMA's forecast variance), so the intervals widen as the forecaster itself
+propagates errors.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .data._checks import check_fraction
+
+__all__ = ["LEVELS", "check_levels", "coverage", "growth", "half_widths", "label"]
+
+#: The nominal levels the reports give.
+LEVELS = (0.8, 0.95)
+
+
+def check_levels(levels) -> tuple:
+    """`levels` as a tuple of floats in (0, 1), or a TypeError/ValueError naming them."""
+    if isinstance(levels, (int, float)):
+        levels = (levels,)
+    try:
+        levels = tuple(levels)
+    except TypeError:
+        raise TypeError(f"levels must be a sequence of numbers in (0, 1), got "
+                        f"{type(levels).__name__}") from None
+    if not levels:
+        raise ValueError("levels must hold at least one number in (0, 1), got none")
+    return tuple(check_fraction(level, "levels", allow_zero=False) for level in levels)
+
+
+def label(level: float) -> str:
+    """"80" for 0.8: the level in percent, as the reports' keys spell it."""
+    return f"{level * 100:g}"
+
+
+def half_widths(residuals: np.ndarray, level: float) -> np.ndarray:
+    """The split-conformal half-width at `level` of each step: (horizon,), inf where
+    `residuals` (N, horizon) hold too few errors for the level."""
+    n = len(residuals)
+    # The finite-sample correction; the slack keeps e.g. 20 * 0.95 from rounding up.
+    rank = math.ceil((n + 1) * level - 1e-9)
+    if rank > n:
+        return np.full(residuals.shape[1], np.inf)
+    return np.sort(np.abs(residuals), axis=0)[rank - 1]
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """The share of `actual` values inside [lower, upper]."""
+    return float(np.mean((lower <= actual) & (actual <= upper)))
+
+
+def growth(psi: np.ndarray) -> np.ndarray:
+    """sqrt(1 + psi_1^2 + ... + psi_{k-1}^2) for k = 1 .. len(psi) + 1: the factor of
+    the one-step half-width at each step of a recursive forecast."""
+    return np.sqrt(1.0 + np.concatenate([[0.0], np.cumsum(np.square(psi))]))
