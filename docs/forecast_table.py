@@ -78,6 +78,9 @@ def measure(names, seeds, **params) -> list[dict]:
                      "baselines": runs[0]["baselines"], "models": runs[0]["baseline_models"],
                      "rmse": [r["rmse"] for r in runs],
                      "ratio": [r["ratio_to_best"] for r in runs],
+                     "windows": (runs[0]["calibration_windows"], runs[0]["test_windows"]),
+                     "coverage": {level: [r["intervals"][level]["coverage"] for r in runs]
+                                  for level in runs[0]["intervals"]},
                      "seconds": [r["total_seconds"] for r in runs]})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -108,6 +111,26 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def coverage_table(rows: list[dict]) -> str:
+    """The prediction intervals' coverage of each test part next to the nominal levels,
+    and over all test values (each series' median over the seeds, weighted by its test
+    windows)."""
+    levels = list(rows[0]["coverage"])
+    lines = ["| series | validation windows (calibration) | test windows | "
+             + " | ".join(f"{level}% covers" for level in levels) + " |",
+             "|---|--:|--:|" + "--:|" * len(levels)]
+    for row in rows:
+        lines.append(f"| {row['series']} | {row['windows'][0]} | {row['windows'][1]} | "
+                     + " | ".join(spread(row["coverage"][level], ".0%") for level in levels)
+                     + " |")
+    weights = np.array([row["windows"][1] for row in rows], float)
+    pooled = [np.average([np.median(row["coverage"][level]) for row in rows],
+                         weights=weights) for level in levels]
+    lines.append(f"| all | | {int(weights.sum())} | "
+                 + " | ".join(f"{p:.0%}" for p in pooled) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", default=None,
@@ -122,6 +145,8 @@ def main(argv=None) -> int:
     rows = measure(names, seeds, method=args.method, epochs=args.epochs,
                    members=args.members)
     print(table(rows))
+    print()
+    print(coverage_table(rows))
     return 0
 
 

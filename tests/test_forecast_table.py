@@ -29,6 +29,17 @@ def test_a_row_of_the_table(script, capsys):
     text = script.table(rows)
     assert text.splitlines()[2].startswith("| Nile (100, season 1) | ")
     assert "Geometric mean of the median ratios" in text
+    # The intervals' coverage: each seed's, and the median in the table.
+    n_test = row["windows"][1]
+    for level in ("80", "95"):
+        assert len(row["coverage"][level]) == 2
+        # A share of the test windows.
+        assert all(0 <= c <= 1 and c * n_test == pytest.approx(round(c * n_test))
+                   for c in row["coverage"][level])
+    cover = script.coverage_table(rows).splitlines()
+    assert cover[0].endswith("| 80% covers | 95% covers |")
+    assert cover[2].startswith(f"| Nile | {row['windows'][0]} | {row['windows'][1]} | ")
+    assert cover[3].startswith(f"| all | | {row['windows'][1]} | ")
 
 
 def test_every_series_loads(script):
