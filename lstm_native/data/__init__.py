@@ -17,9 +17,11 @@ pairs::
 Modules: `windows` (`make_windows`), `scalers`, `split` (`chronological_split`),
 `forecast` (direct vs recursive multi-step forecasting, the persistence baseline),
 `datasets` (built-in data by name, incl. Box & Jenkins' airline passengers), `csv_io`
-(`load_csv` for your own CSV files).
+(`load_csv` for your own CSV files, standard library only), `dated` (`read_csv`: a CSV
+file's series with its dates, read with pandas; the delimiter and the date column found).
 """
 from .csv_io import load_csv
+from .dated import CSVSeries, read_csv
 from .datasets import (IGNORE_INDEX, adding_problem, airline_passengers, copy_task,
                        list_datasets, load_dataset, noisy_sine, sum_of_sines)
 from .forecast import forecast_recursive, persistence_forecast
@@ -28,6 +30,7 @@ from .split import chronological_split
 from .windows import make_windows, n_windows
 
 __all__ = [
+    "CSVSeries",
     "IGNORE_INDEX",
     "MinMaxScaler",
     "StandardScaler",
@@ -43,6 +46,7 @@ __all__ = [
     "n_windows",
     "noisy_sine",
     "persistence_forecast",
+    "read_csv",
     "scaler_from_state",
     "sum_of_sines",
 ]
