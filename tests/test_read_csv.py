@@ -476,3 +476,10 @@ def test_a_huge_cell_is_shown_cut_short(tmp_path):
         read_csv(write(tmp_path, "v\n" + "1" * 300_000 + "\n"))
     with pytest.raises(ValueError, match=r"date column 'date' holds 'x{37}\.\.\.', which"):
         read_csv(write(tmp_path, "date,v\n" + "x" * 300_000 + ",1\n"), date_column="date")
+
+
+def test_a_header_of_delimiters_only(tmp_path):
+    with pytest.raises(ValueError, match="too short: it has 0 rows"):
+        read_csv(write(tmp_path, ",,\n"))
+    with pytest.raises(ValueError, match=r"no column of values: the only column ';;'"):
+        read_csv(write(tmp_path, ";;\n;\t\n"), date_column=0)

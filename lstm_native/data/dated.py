@@ -333,7 +333,7 @@ def _sniff(lines: list[str]) -> str:
     for d in _DELIMITERS:
         try:
             counts[d] = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=d)
-                         if any(f.strip() for f in r)]
+                         if any(f.strip() for f in r)] or [0]   # [0]: delimiters only
         except csv.Error:
             counts[d] = [0]
     regular = [d for d in _DELIMITERS if len(set(counts[d])) == 1 and counts[d][0] > 1]
