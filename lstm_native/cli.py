@@ -28,6 +28,7 @@ and ``predict`` parse their options, call it and print.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -131,6 +132,14 @@ def _add_data_arguments(p, default_data: str | None) -> None:
     p.add_argument("--column", default=None,
                    help="the CSV column to forecast, by name or 0-based index (default: "
                         "the last column)")
+
+
+def _add_distributed_argument(p) -> None:
+    p.add_argument("--distributed", action="store_true",
+                   help="under 'mpiexec -n N', train data-parallel over the N ranks (each "
+                        "its share of every batch, gradients averaged: the one-process "
+                        "run up to rounding); only rank 0 prints and writes files; needs "
+                        "mpi4py (without MPI, or with one rank, a plain run)")
 
 
 def _add_output_arguments(p, json_holds: str = "the results",
@@ -272,6 +281,7 @@ def _forecast_arguments(p) -> None:
                         "all cores (default: 1, the fastest for batches this small)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the model and plots go (default: ./{DEFAULT_OUT})")
+    _add_distributed_argument(p)
     _add_output_arguments(p)
 
 
@@ -296,7 +306,8 @@ class _Announce(Callback):
 
     def on_train_begin(self, run) -> None:
         args, f, say = self.args, self.forecaster, self.say
-        _make_out_dir(args.out)
+        if args.root:
+            _make_out_dir(args.out)
         counts = f.n_windows_
         say(f"lstm_native {__version__} (OpenMP {'on' if openmp_enabled() else 'off'}): "
             f"forecasting {self.series.label}, {len(self.series.values)} values")
@@ -348,7 +359,7 @@ def forecast(args) -> int:
         batch_size=args.batch_size, lr=args.lr, transform=args.transform, seed=args.seed,
         dtype=args.dtype, n_threads=args.threads or None, train_fraction=TRAIN_FRACTION,
         val_fraction=VAL_FRACTION, verbose=args.verbose, method=args.method,
-        members=args.members, season=args.season)
+        members=args.members, season=args.season, distributed=args.distributed)
     try:
         forecaster.fit(series.values, dates=series.dates,
                        callbacks=[_Announce(args, series, forecaster, say)])
@@ -365,10 +376,13 @@ def forecast(args) -> int:
             f"{forecaster.best_val_loss_:.4g})")
 
     model_path = os.path.join(args.out, MODEL_FILE)
+    plots, skipped = [], None
     try:
-        forecaster.save(model_path, source={"data": series.data, "column": series.column})
-        plots, skipped = forecaster.plot(args.out, title=series.label,
-                                         x_label=series.x_label, y_label=series.y_label)
+        if args.root:   # the other ranks of a --distributed run hold the same model
+            forecaster.save(model_path, source={"data": series.data,
+                                                "column": series.column})
+            plots, skipped = forecaster.plot(args.out, title=series.label,
+                                             x_label=series.x_label, y_label=series.y_label)
     except OSError as e:
         raise CLIError(f"--out {args.out!r}: cannot write: {e}") from None
     rmse, naive_rmse = results["rmse"], results["naive_rmse"]
@@ -542,6 +556,7 @@ def _longlag_arguments(p) -> None:
                         "1, the fastest for batches this small)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the plots go (default: ./{DEFAULT_OUT})")
+    _add_distributed_argument(p)
     _add_output_arguments(p, json_holds="the table, settings and gradient figures, per seed",
                           verbose_shows="a line per trained model")
 
@@ -596,7 +611,8 @@ def longlag_command(args) -> int:
                 run = longlag.train_model(kind, seq_len, hidden=args.hidden,
                                           samples=args.samples, epochs=args.epochs,
                                           batch_size=args.batch_size, lr=args.lr, seed=seed,
-                                          n_threads=args.threads or None)
+                                          n_threads=args.threads or None,
+                                          distributed=args.distributed)
                 runs[seed, seq_len, kind] = run
                 say(f"  {f'seed {seed}  ' * several}T = {seq_len:>3}  "
                     f"{kind:<{name_width}}  test MSE "
@@ -607,8 +623,11 @@ def longlag_command(args) -> int:
             curves.setdefault(key, []).append(curve)
     curves = {key: np.array(rows) for key, rows in curves.items()}
     reach = {f"{kind}_{when}": rows[:, -1] for (kind, when), rows in curves.items()}
-    plots, skipped, unit = longlag.make_plots(
-        args.out, {k: runs[seeds[0], longest, k] for k in cells}, curves, seeds, setting)
+    plots, skipped, unit = [], None, None
+    if args.root:   # the other ranks of a --distributed run hold the same models
+        plots, skipped, unit = longlag.make_plots(
+            args.out, {k: runs[seeds[0], longest, k] for k in cells}, curves, seeds,
+            setting)
 
     def cell(values, fmt):
         if not several:
@@ -690,10 +709,26 @@ def main(argv=None) -> int:
         argv.insert(0, "forecast")
     parser = build_parser()
     args = parser.parse_args(argv)
+    distributed = _distributed(args)
+    args.root = distributed is None or distributed.rank() == 0
     # Only the errors of bad input become a message; anything else is a bug and keeps
-    # its traceback.
+    # its traceback (and under MPI, `fit`'s hook aborts the job).
     try:
-        return args.run(args)
+        if args.root:
+            return args.run(args)
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return args.run(args)   # only rank 0 prints
     except (CLIError, OSError) as e:
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+        if distributed is not None:
+            distributed.abort(2)   # the other ranks may wait for this one
         return 2
+
+
+def _distributed(args):
+    """`lstm_native.distributed` for a --distributed run, else None (it imports mpi4py:
+    only when asked for)."""
+    if not getattr(args, "distributed", False):
+        return None
+    from . import distributed
+    return distributed

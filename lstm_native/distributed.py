@@ -46,7 +46,7 @@ from .module import modules_by_path, rng_states
 from .optim import _model_arrays, clip_grad_norm
 from .training import _backward, _forward, predict
 
-__all__ = ["allreduce_gradients", "allreduce_scalar", "broadcast_object",
+__all__ = ["abort", "allreduce_gradients", "allreduce_scalar", "broadcast_object",
            "broadcast_parameters", "install_abort_hook", "rank", "shard", "shard_bounds",
            "size"]
 
@@ -360,6 +360,19 @@ def allreduce_scalar(value: float, op: str = "sum", weight: float | None = None)
 
 # -- faults ---------------------------------------------------------------------------------
 
+def abort(code: int = 1) -> None:
+    """End the whole job with exit status `code` (MPI's Abort, this rank's output
+    flushed first) when it runs on several ranks; nothing with one rank or without MPI.
+    For an error a rank reports itself (the command line's one-line errors): the other
+    ranks would otherwise wait in their next collective forever."""
+    comm = _world()
+    if comm is None or comm.Get_size() == 1:
+        return
+    sys.stderr.flush()
+    sys.stdout.flush()
+    comm.Abort(code)
+
+
 def install_abort_hook() -> None:
     """Make an uncaught exception on any rank end the whole job: the rank prints its
     traceback and calls MPI's Abort, so that the other ranks exit too (non-zero) instead
@@ -370,17 +383,15 @@ def install_abort_hook() -> None:
         return
     previous = sys.excepthook
 
-    def abort(kind, value, tb):
+    def hook(kind, value, tb):
         sys.stderr.write(f"lstm_native.distributed: rank {comm.Get_rank()} of "
                          f"{comm.Get_size()} raised, aborting the job:\n")
         sys.stderr.write("".join(traceback.format_exception(kind, value, tb)))
-        sys.stderr.flush()
-        sys.stdout.flush()
-        comm.Abort(1)
+        abort(1)
 
-    abort._aborts = True
-    abort.previous = previous
-    sys.excepthook = abort
+    hook._aborts = True
+    hook.previous = previous
+    sys.excepthook = hook
 
 
 # -- the same everywhere --------------------------------------------------------------

@@ -319,6 +319,11 @@ class Forecaster:
     combine : bool, default True
         For the hybrid: the forecast is the median of the corrected base's, ETS's and
         SARIMA's (robust where the correction errs); False: the corrected base alone.
+    distributed : bool, default False
+        Train each network data-parallel over the MPI ranks of ``mpiexec -n N``
+        (`lstm_native.fit`'s `distributed`): every rank builds the same forecaster, the
+        same weights, results and checkpoint as one process up to rounding; save and
+        plot on rank 0 only (`lstm_native.distributed.rank`). Not kept by `save`.
 
     Attributes
     ----------
@@ -381,8 +386,10 @@ class Forecaster:
                  seed: int = 0, dtype: str = "float32", n_threads: int | None = 1,
                  train_fraction: float = 0.7, val_fraction: float = 0.15,
                  verbose: bool = False, method: str = "hybrid", members: int | None = None,
-                 season: int | None = None, combine: bool = True):
+                 season: int | None = None, combine: bool = True,
+                 distributed: bool = False):
         self.method, self.members, self.season, self.combine = method, members, season, combine
+        self.distributed = distributed
         self.lookback, self.horizon, self.cell = lookback, horizon, cell
         self.hidden, self.layers, self.epochs, self.patience = hidden, layers, epochs, patience
         self.batch_size, self.lr, self.transform, self.seed = batch_size, lr, transform, seed
@@ -395,7 +402,7 @@ class Forecaster:
     _PARAMS: ClassVar[tuple] = ("lookback", "horizon", "cell", "hidden", "layers", "epochs", "patience",
                "batch_size", "lr", "transform", "seed", "dtype", "n_threads",
                "train_fraction", "val_fraction", "verbose", "method", "members", "season",
-               "combine")
+               "combine", "distributed")
 
     def get_params(self, deep: bool = True) -> dict:
         """The constructor's parameters by name (`deep` is scikit-learn's; nothing here
@@ -432,8 +439,9 @@ class Forecaster:
             check_int(self.members, "members", 1)
         if self.season is not None:
             check_int(self.season, "season", 1)
-        if not isinstance(self.combine, bool):
-            raise TypeError(f"combine must be True or False, got {self.combine!r}")
+        for name in ("combine", "distributed"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name, choices in (("cell", tuple(CELLS)), ("transform", ("auto",) + TRANSFORMS),
                               ("method", METHODS),
                               ("dtype", ("float32", "float64"))):
@@ -545,6 +553,7 @@ class Forecaster:
                               callbacks=[*([stopper] if stopper else []),
                                          *(callbacks or ())],
                               verbose=1 if self.verbose and callbacks is not None else 0,
+                              distributed=self.distributed,
                               log_every=max(1, self.epochs // 15))
         except FloatingPointError:
             raise ForecastError("training diverged with {lr}: the loss is no longer finite; "

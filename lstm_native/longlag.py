@@ -151,11 +151,13 @@ class LongLagRun:
 
 
 def train_model(kind: str, seq_len: int, *, hidden: int, samples: int, epochs: int,
-                batch_size: int, lr: float, seed: int, n_threads: int | None) -> LongLagRun:
+                batch_size: int, lr: float, seed: int, n_threads: int | None,
+                distributed: bool = False) -> LongLagRun:
     """Train one model on the adding problem with length `seq_len` and test it on
     `N_TEST` fresh sequences. Every model gets the same data, seed and budget: Adam with
     its learning rate annealed from `lr` to 0 over the epochs (cosine: the last epochs
-    settle instead of bouncing), MSE, gradients clipped to norm `CLIP_NORM`."""
+    settle instead of bouncing), MSE, gradients clipped to norm `CLIP_NORM`.
+    `distributed`: data-parallel over the MPI ranks (`lstm_native.fit`'s)."""
     x, y = adding_data(samples, seq_len, seed, 0)
     x_test, y_test = adding_data(N_TEST, seq_len, seed, 1)
     model = build_model(kind, hidden, seed=seed, n_threads=n_threads)
@@ -164,7 +166,8 @@ def train_model(kind: str, seq_len: int, *, hidden: int, samples: int, epochs: i
     start = time.perf_counter()
     history = fit(model, x, y, loss=losses.MSELoss(), optimizer=optimizer, epochs=epochs,
                   batch_size=batch_size, seed=seed, clip_norm=CLIP_NORM, verbose=0,
-                  scheduler=CosineAnnealingLR(optimizer, T_max=epochs))
+                  scheduler=CosineAnnealingLR(optimizer, T_max=epochs),
+                  distributed=distributed)
     seconds = time.perf_counter() - start
     test_mse = evaluate(model, x_test, y_test, loss=losses.MSELoss())["loss"]
     trivial = float(np.mean(np.square(y_test.astype(np.float64) - 1.0)))

@@ -130,6 +130,72 @@ def test_a_failing_rank_ends_the_job(mpiexec, mode):
     assert "finished" not in run.stdout
 
 
+def launch_cli(mpiexec, n: int, *args, timeout: float = 120):
+    """``mpiexec -n n python -m lstm_native args``: the finished process."""
+    return subprocess.run([mpiexec, "-n", str(n), sys.executable, "-m", "lstm_native",
+                           *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _weights(path) -> dict:
+    return ln.load_checkpoint(path)["model"].state_dict()
+
+
+def _largest_relative_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.max(np.abs(a[k] - b[k])) / max(np.max(np.abs(b[k])), 1e-300))
+               for k in a)
+
+
+@pytest.mark.parametrize("n, method", [(2, "lstm"), (3, "lstm"), (2, "hybrid")])
+def test_the_forecast_command_trains_distributed(mpiexec, n, method, tmp_path):
+    """`forecast --distributed` under mpiexec: rank 0 alone prints and saves, and the
+    saved weights are the one-process command's (float64, epochs of Adam)."""
+    pytest.importorskip("statsmodels")
+    from lstm_native import cli
+
+    args = ["forecast", "--method", method, "--members", "2", "--dtype", "float64",
+            "--epochs", "4", "--hidden", "4", "--batch-size", "8", "--quiet", "--json"]
+    run = launch_cli(mpiexec, n, *args, "--distributed", "--out", tmp_path / "mpi")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("test RMSE") == 1 and run.stdout.count('"rmse"') == 1
+    many = json.loads(run.stdout.strip().splitlines()[-1])
+    assert cli.main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert _largest_relative_difference(_weights(tmp_path / "mpi" / "model.npz"),
+                                        _weights(tmp_path / "one" / "model.npz")) <= EPOCHS
+    one = ln.load_checkpoint(tmp_path / "one" / "model.npz")["extra"]["results"]
+    assert many["rmse"] == pytest.approx(one["rmse"], rel=1e-9)
+
+
+def test_the_longlag_command_trains_distributed(mpiexec, tmp_path, capsys):
+    from lstm_native import cli
+
+    args = ["longlag", "--cells", "lstm", "--lags", "10", "--samples", "64", "--epochs",
+            "2", "--hidden", "4", "--quiet", "--json"]
+    run = launch_cli(mpiexec, 2, *args, "--distributed", "--out", tmp_path / "mpi")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count('"table"') == 1
+    many = json.loads(run.stdout.strip().splitlines()[-1])
+    capsys.readouterr()
+    assert cli.main([*args, "--out", str(tmp_path / "one")]) == 0
+    one = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # float32 models: the summation order differs between the runs.
+    assert (many["table"][0]["LSTM"]["test_mse"][0]
+            == pytest.approx(one["table"][0]["LSTM"]["test_mse"][0], rel=1e-3))
+
+
+def test_a_command_line_error_on_rank_0_ends_the_job(mpiexec, tmp_path):
+    """--out is checked on rank 0 only, after the other ranks went on to train: its
+    one-line error aborts the job instead of leaving them waiting."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    start = time.monotonic()
+    run = launch_cli(mpiexec, 2, "forecast", "--method", "lstm", "--epochs", "2",
+                     "--hidden", "4", "--distributed", "--out", blocker, timeout=60)
+    assert run.returncode != 0 and time.monotonic() - start < 60
+    assert "forecast: error: --out" in run.stderr and "a file, not a directory" in run.stderr
+
+
 def _doc_examples() -> list[str]:
     """The runnable examples of docs/distributed.md (its Python blocks that import
     lstm_native)."""
@@ -225,6 +291,7 @@ def test_the_api_on_one_rank():
     model.grads["weight"][...] = 1.0
     distributed.allreduce_gradients(model, weight=4)
     assert np.all(model.grads["weight"] == 1.0)
+    assert distributed.abort(3) is None   # one rank: nothing to end
 
 
 def test_a_launched_process_without_mpi4py_is_refused(monkeypatch):

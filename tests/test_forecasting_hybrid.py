@@ -173,6 +173,7 @@ def test_a_series_neither_base_can_model_is_an_error_naming_them():
     ({"members": 0}, ValueError, "members"),
     ({"season": 0}, ValueError, "season"),
     ({"combine": "yes"}, TypeError, "combine must be True or False"),
+    ({"distributed": 1}, TypeError, "distributed must be True or False"),
 ])
 def test_bad_parameters(params, error, message):
     with pytest.raises(error, match=message):
