@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import __version__, longlag, openmp_enabled
+from .backtest import backtest
 from .callbacks import Callback
 from .data import list_datasets, load_csv, load_dataset
 from .forecasting import (CELLS, MAX_PARAMETERS, MAX_WINDOW_VALUES, METHODS, TRANSFORMS,
@@ -54,7 +55,7 @@ SERIES_DATASETS = ("airline", "sine", "sines")  # the built-in data that are one
 # size a forecaster of one series has a use for (the parameters and the windows' values
 # are capped by `lstm_native.forecasting`).
 MAX_HIDDEN, MAX_LAYERS, MAX_THREADS, MAX_STEPS = 4096, 64, 256, 10_000
-MAX_MEMBERS, MAX_SEASON = 100, 10_000
+MAX_MEMBERS, MAX_SEASON, MAX_FOLDS = 100, 10_000, 1000
 
 
 class CLIError(Exception):
@@ -279,6 +280,11 @@ def _forecast_arguments(p) -> None:
     p.add_argument("--threads", type=_int_in(0, MAX_THREADS), default=1,
                    help=f"OpenMP threads of the recurrent kernels, at most {MAX_THREADS}; 0 = "
                         "all cores (default: 1, the fastest for batches this small)")
+    p.add_argument("--backtest", type=_int_in(0, MAX_FOLDS), default=5, metavar="K",
+                   help="then a rolling-origin backtest: the test part cut into K blocks, "
+                        "the forecaster refitted before each on every earlier value "
+                        "(expanding window) and scored on it with the baselines; costs K "
+                        f"more fits; at most {MAX_FOLDS}, 0 = none (default: 5)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where the model and plots go (default: ./{DEFAULT_OUT})")
     _add_distributed_argument(p)
@@ -404,12 +410,57 @@ def forecast(args) -> int:
         print("plots: " + ", ".join(plots))
     if skipped:
         print(skipped)
+    tested = _backtest(args, forecaster, series, say) if args.backtest else None
     if args.json:
-        print(json.dumps({**results, "model_path": model_path, "plots": plots,
+        print(json.dumps({**results, "backtest": tested, "model_path": model_path,
+                          "plots": plots,
                           "method": args.method, "cell": args.cell, "data": series.data,
                           "column": series.column,
                           "total_seconds": time.perf_counter() - started}))
     return 0
+
+
+def _backtest(args, forecaster: Forecaster, series: _Series, say) -> dict:
+    """Run and print the rolling-origin backtest of --backtest; its `to_dict`."""
+    k = args.backtest
+    say(f"backtest: the test part in {k} blocks, the forecaster refitted before each on "
+        "every earlier value (expanding window) and scored on it:")
+
+    def when(fold):
+        if fold.first_date is None:
+            return f"values {fold.first}..{fold.last}"
+        return f"{fold.first_date}..{fold.last_date}"
+
+    def show(i, fold):
+        ratio = "" if fold.ratio_to_best is None else f", ratio {fold.ratio_to_best:.3f}"
+        say(f"  fold {i + 1}/{k}  {when(fold)}  {fold.windows} windows  RMSE "
+            f"{fold.rmse:.4g}; {fold.best_baseline} {fold.baselines[fold.best_baseline]:.4g}"
+            f"{ratio}  ({fold.seconds:.1f} s)")
+
+    try:
+        result = backtest(forecaster, series.values, k, dates=series.dates, callback=show)
+    except ForecastError as e:
+        raise CLIError(_message(e, series.label)) from None
+    except ValueError as e:   # more folds than the test part has blocks
+        raise CLIError(f"--backtest {k}: {e}") from None
+    summary = result.summary()
+    width = max(4, *map(len, summary["baselines"]))
+
+    def row(name, stats):
+        spread = "" if stats["std"] is None else f" ± {stats['std']:.4g}"
+        return (f"  {name:<{width}}  {stats['mean']:.4g}{spread} [{stats['min']:.4g}, "
+                f"{stats['max']:.4g}]  pooled {stats['pooled']:.4g}")
+
+    print(f"backtest over {k} origins ({summary['windows']} windows, {k} refits in "
+          f"{result.seconds:.1f} s), RMSE mean ± std [min, max] over the folds:")
+    print(row("ours", summary["model"]))
+    for name, stats in summary["baselines"].items():
+        print(row(name, stats))
+    ratio = summary["mean_ratio_to_best"]
+    print(f"ours at least as accurate as the best baseline in "
+          f"{summary['at_least_as_accurate']} of {k} folds"
+          + ("" if ratio is None else f"; mean ratio to it {ratio:.3f}"))
+    return result.to_dict()
 
 
 # -- predict -------------------------------------------------------------------------------

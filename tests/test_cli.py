@@ -13,8 +13,10 @@ import lstm_native as ln
 from lstm_native import cli
 from conftest import has_matplotlib, last_json, run_cli
 
-# The plain method, fast; the default (hybrid) run has its own tests.
-TINY = ["--method", "lstm", "--epochs", "2", "--hidden", "4", "--batch-size", "32"]
+# The plain method, fast, no backtest; the default run (hybrid, backtest) has its own
+# tests.
+TINY = ["--method", "lstm", "--epochs", "2", "--hidden", "4", "--batch-size", "32",
+        "--backtest", "0"]
 
 
 @pytest.fixture
@@ -83,6 +85,37 @@ def test_no_subcommand_means_forecast(tmp_path, capsys):
     saved = ln.load_checkpoint(result["model_path"])
     assert saved["extra"]["settings"]["method"] == "hybrid"
     assert len(saved["model"].members) == 5
+    # And a backtest over five origins, its summary printed.
+    assert len(result["backtest"]["folds"]) == 5
+    assert "backtest over 5 origins (" in out
+    assert "fold 1/5" not in out   # --quiet: no progress lines
+
+
+def test_the_backtest_reports_each_fold_and_the_summary(tmp_path, capsys):
+    args = ["forecast", *TINY[:-1], "2", "--out", str(tmp_path), "--json"]
+    code, out, err = run_cli(capsys, args)
+    assert code == 0, err
+    tested = last_json(out)["backtest"]
+    folds, summary = tested["folds"], tested["summary"]
+    # The airline test part (1959-02 .. 1960-12, 23 months) in two blocks, the first
+    # one longer.
+    assert [(f["first_date"], f["last_date"]) for f in folds] == [
+        ("1959-02", "1960-01"), ("1960-02", "1960-12")]
+    for i, f in enumerate(folds):
+        assert (f"fold {i + 1}/2  {f['first_date']}..{f['last_date']}  {f['windows']} "
+                f"windows  RMSE {f['rmse']:.4g}") in out
+    ours = summary["model"]
+    assert (f"  ours            {ours['mean']:.4g} ± {ours['std']:.4g} [{ours['min']:.4g}, "
+            f"{ours['max']:.4g}]  pooled {ours['pooled']:.4g}") in out
+    assert set(summary["baselines"]) == {"naive", "seasonal naive", "ETS", "SARIMA"}
+    assert (f"in {summary['at_least_as_accurate']} of 2 folds; mean ratio to it "
+            f"{summary['mean_ratio_to_best']:.3f}") in out
+
+
+def test_too_many_backtest_folds_is_an_error(tmp_path, capsys):
+    code, out, err = run_cli(capsys, ["forecast", *TINY[:-1], "100", "--out", str(tmp_path)])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--backtest 100: " in err and "at most 23 folds" in err
 
 
 def test_predict_runs_the_saved_model(trained, capsys):

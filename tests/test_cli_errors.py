@@ -15,8 +15,10 @@ from conftest import has_matplotlib, last_json, run_cli
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-# The plain method, fast; the default (hybrid) run has its own tests.
-TINY = ["--method", "lstm", "--epochs", "2", "--hidden", "4", "--batch-size", "32"]
+# The plain method, fast, no backtest; the default run (hybrid, backtest) has its own
+# tests.
+TINY = ["--method", "lstm", "--epochs", "2", "--hidden", "4", "--batch-size", "32",
+        "--backtest", "0"]
 
 
 def assert_one_line_error(code, err, *fragments):
