@@ -1,4 +1,5 @@
 """lstm_native.data.read_csv: a CSV file's series and dates, read with pandas."""
+import os
 import subprocess
 import sys
 
@@ -347,6 +348,12 @@ def test_missing_file_and_directory(tmp_path):
         read_csv(tmp_path / "nope.csv")
     with pytest.raises(IsADirectoryError, match="got the directory"):
         read_csv(tmp_path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_device_is_refused_unread():
+    with pytest.raises(ValueError, match="must be a regular CSV file, got '/dev/zero'"):
+        read_csv("/dev/zero")
 
 
 def test_not_utf8(tmp_path):
