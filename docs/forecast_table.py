@@ -81,6 +81,8 @@ def measure(names, seeds, **params) -> list[dict]:
                      "windows": (runs[0]["calibration_windows"], runs[0]["test_windows"]),
                      "coverage": {level: [r["intervals"][level]["coverage"] for r in runs]
                                   for level in runs[0]["intervals"]},
+                     "unbounded": [level for level in runs[0]["intervals"]
+                                   if runs[0]["intervals"][level]["width"] is None],
                      "seconds": [r["total_seconds"] for r in runs]})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -114,14 +116,16 @@ def table(rows: list[dict]) -> str:
 def coverage_table(rows: list[dict]) -> str:
     """The prediction intervals' coverage of each test part next to the nominal levels,
     and over all test values (each series' median over the seeds, weighted by its test
-    windows)."""
+    windows); "unbounded" where the validation part has too few windows for the level."""
     levels = list(rows[0]["coverage"])
     lines = ["| series | validation windows (calibration) | test windows | "
              + " | ".join(f"{level}% covers" for level in levels) + " |",
              "|---|--:|--:|" + "--:|" * len(levels)]
     for row in rows:
         lines.append(f"| {row['series']} | {row['windows'][0]} | {row['windows'][1]} | "
-                     + " | ".join(spread(row["coverage"][level], ".0%") for level in levels)
+                     + " | ".join(spread(row["coverage"][level], ".0%")
+                                  + " (unbounded)" * (level in row["unbounded"])
+                                  for level in levels)
                      + " |")
     weights = np.array([row["windows"][1] for row in rows], float)
     pooled = [np.average([np.median(row["coverage"][level]) for row in rows],

@@ -155,7 +155,8 @@ def test_the_forecast_command_trains_distributed(mpiexec, n, method, tmp_path):
     from lstm_native import cli
 
     args = ["forecast", "--method", method, "--members", "2", "--dtype", "float64",
-            "--epochs", "4", "--hidden", "4", "--batch-size", "8", "--quiet", "--json"]
+            "--epochs", "4", "--hidden", "4", "--batch-size", "8", "--backtest", "0",
+            "--quiet", "--json"]
     run = launch_cli(mpiexec, n, *args, "--distributed", "--out", tmp_path / "mpi")
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("test RMSE") == 1 and run.stdout.count('"rmse"') == 1

@@ -40,6 +40,9 @@ def test_a_row_of_the_table(script, capsys):
     assert cover[0].endswith("| 80% covers | 95% covers |")
     assert cover[2].startswith(f"| Nile | {row['windows'][0]} | {row['windows'][1]} | ")
     assert cover[3].startswith(f"| all | | {row['windows'][1]} | ")
+    # The Nile's 15 validation windows are too few for a bounded 95% interval.
+    assert row["windows"][0] == 15 and row["unbounded"] == ["95"]
+    assert cover[2].endswith(" (unbounded) |")
 
 
 def test_every_series_loads(script):
