@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
+import datetime
 import json
 import math
 import os
@@ -42,7 +42,7 @@ import numpy as np
 from . import __version__, longlag, openmp_enabled
 from .backtest import backtest
 from .callbacks import Callback
-from .data import list_datasets, load_csv, load_dataset
+from .data import list_datasets, load_dataset, read_csv
 from .forecasting import (CELLS, MAX_PARAMETERS, MAX_WINDOW_VALUES, METHODS, TRANSFORMS,
                           Forecaster, ForecastError)
 
@@ -132,7 +132,12 @@ def _add_data_arguments(p, default_data: str | None) -> None:
                         f"with a header row ({what})")
     p.add_argument("--column", default=None,
                    help="the CSV column to forecast, by name or 0-based index (default: "
-                        "the last column)")
+                        "the last column besides the dates)")
+    p.add_argument("--date-column", default=None, metavar="NAME|INDEX",
+                   help="the CSV column of dates, by name or 0-based index (default: the "
+                        "first column whose values all parse as dates, trying first names "
+                        "like date, month, year or ds; numbers count as dates only there: "
+                        "years, YYYYMM, YYYYMMDD)")
 
 
 def _add_distributed_argument(p) -> None:
@@ -160,36 +165,27 @@ def _add_output_arguments(p, json_holds: str = "the results",
 @dataclass
 class _Series:
     values: np.ndarray              # (T,) float64
-    dates: np.ndarray | None        # (T,) datetime64, or None
+    dates: object                   # (T,) datetime64 or a pandas DatetimeIndex, or None
     data: str                       # the --data to give again (a name or an absolute path)
     column: str | None
     label: str                      # for the messages and plots
     x_label: str = "time step"      # the plots' axes
     y_label: str = "value"
+    date_column: str | None = None  # the --date-column given, to give again
 
 
-def _csv_columns(path: str) -> list[str]:
-    """The header of a CSV file (after `#` comment lines), [] if unreadable."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            for line in fh:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    return [h.strip() for h in next(csv.reader([line]))]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        pass
-    return []
-
-
-def _load_series(data: str, column: str | None) -> _Series:
-    """The series named by --data/--column, or a CLIError saying what is wrong."""
+def _load_series(data: str, column: str | None, date_column: str | None = None) -> _Series:
+    """The series named by --data/--column/--date-column, or a CLIError saying what is
+    wrong."""
     name = data.strip().lower()
     if name in list_datasets():
         if name not in SERIES_DATASETS:
             raise CLIError(f"--data {data!r} is a built-in task (x, y pairs), not a series; "
                            f"use one of {', '.join(SERIES_DATASETS)} or a CSV file")
-        if column is not None:
-            raise CLIError(f"--column applies to CSV files; --data {data!r} is a built-in "
-                           "series")
+        for option, value in (("--column", column), ("--date-column", date_column)):
+            if value is not None:
+                raise CLIError(f"{option} applies to CSV files; --data {data!r} is a "
+                               "built-in series")
         if name == "airline":
             values, dates = load_dataset("airline", return_dates=True)
             return _Series(values, dates, "airline", None,
@@ -201,19 +197,24 @@ def _load_series(data: str, column: str | None) -> _Series:
         raise CLIError(f"--data {data!r}: not a built-in series ({', '.join(SERIES_DATASETS)}) "
                        f"and not a CSV file ({what})")
     path = os.path.abspath(data)
-    header = _csv_columns(path)
-    if column is None:
-        if not header:
-            raise CLIError(f"--data {data!r}: no header row of column names found")
-        column = header[-1]
-    key = int(column) if column.strip().lstrip("-").isdigit() else column
     try:
-        values = load_csv(path, key)
-    except (ValueError, TypeError, OSError) as e:
+        read = read_csv(path, column, date_column=date_column)
+    except (ValueError, TypeError, OSError, ImportError) as e:
         raise CLIError(f"--data {data!r}: {e}") from None
-    name = header[key] if isinstance(key, int) else key   # load_csv checked the index
-    return _Series(values, None, path, str(column), f"{os.path.basename(path)}, column {column!r}",
-                   y_label=name)
+    return _Series(read.values, read.dates, path, column,
+                   f"{os.path.basename(path)}, column {read.column!r}",
+                   x_label=read.date_column or "time step", y_label=read.column,
+                   date_column=date_column)
+
+
+def _date_labels(dates) -> list[str]:
+    """The dates as text: pandas timestamps without their time when it is midnight
+    throughout ("2020-03-31"), numpy dates and pandas periods in their own unit."""
+    stamps = [d for d in dates if isinstance(d, datetime.datetime)]   # pandas Timestamps
+    if len(stamps) < len(dates):
+        return [str(d) for d in dates]
+    whole_days = all(d.hour == d.minute == d.second == 0 for d in stamps)
+    return [d.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M") for d in stamps]
 
 
 # -- the forecaster's errors ----------------------------------------------------------------
@@ -358,7 +359,7 @@ def _interval_line(results: dict) -> str:
 def forecast(args) -> int:
     started = time.perf_counter()
     say = print if args.verbose else (lambda *a, **k: None)
-    series = _load_series(args.data, args.column)
+    series = _load_series(args.data, args.column, args.date_column)
     forecaster = Forecaster(
         lookback=args.lookback, horizon=args.horizon, cell=args.cell, hidden=args.hidden,
         layers=args.layers, epochs=args.epochs, patience=args.patience,
@@ -386,7 +387,8 @@ def forecast(args) -> int:
     try:
         if args.root:   # the other ranks of a --distributed run hold the same model
             forecaster.save(model_path, source={"data": series.data,
-                                                "column": series.column})
+                                                "column": series.column,
+                                                "date_column": series.date_column})
             plots, skipped = forecaster.plot(args.out, title=series.label,
                                              x_label=series.x_label, y_label=series.y_label)
     except OSError as e:
@@ -429,7 +431,8 @@ def _backtest(args, forecaster: Forecaster, series: _Series, say) -> dict:
     def when(fold):
         if fold.first_date is None:
             return f"values {fold.first}..{fold.last}"
-        return f"{fold.first_date}..{fold.last_date}"
+        first, last = _date_labels([fold.first_date, fold.last_date])
+        return f"{first}..{last}"
 
     def show(i, fold):
         ratio = "" if fold.ratio_to_best is None else f", ratio {fold.ratio_to_best:.3f}"
@@ -491,15 +494,16 @@ def predict_command(args) -> int:
     forecaster = _load_forecaster(args.model)
     settings = forecaster.settings_
     if args.data is None:
-        data, column = settings.get("data"), settings.get("column")
+        data = settings.get("data")
         if data is None:
             raise CLIError(f"--model {args.model!r} does not say which series it was "
                            "trained on (saved by the library without a source): give --data")
-        if args.column is not None:
-            column = args.column
+        column = settings.get("column") if args.column is None else args.column
+        date_column = (settings.get("date_column") if args.date_column is None
+                       else args.date_column)
     else:
-        data, column = args.data, args.column
-    series = _load_series(data, column)
+        data, column, date_column = args.data, args.column, args.date_column
+    series = _load_series(data, column, date_column)
     values = series.values
     try:
         # The error on every window of the series (in-sample where the model trained on
@@ -513,7 +517,7 @@ def predict_command(args) -> int:
     except ForecastError as e:
         raise CLIError(_message(e, series.label)) from None
     dates = forecaster.future_dates(args.steps, values, dates=series.dates)
-    labels = ([str(d) for d in dates] if dates is not None
+    labels = (_date_labels(dates) if dates is not None
               else [f"t+{k + 1}" for k in range(args.steps)])
 
     if args.verbose:

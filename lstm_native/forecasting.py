@@ -1226,7 +1226,8 @@ class Forecaster:
                          for k in ("lookback", "horizon"))
                  and settings.get("transform") in TRANSFORMS
                  and isinstance(settings.get("data"), (str, type(None)))   # None: no source
-                 and isinstance(settings.get("column"), (str, type(None)))
+                 and all(isinstance(settings.get(k), (str, type(None)))
+                         for k in ("column", "date_column"))
                  and isinstance(settings.get("cell", "lstm"), str)
                  and settings.get("cell", "lstm") in CELLS
                  and method in METHODS
@@ -1237,8 +1238,8 @@ class Forecaster:
         if not valid:
             raise ForecastError(
                 f"{{path}}: its settings are damaged (expected lookback and horizon >= 1, a "
-                f"transform of {', '.join(TRANSFORMS)}, the data and column as text or "
-                f"null, a cell of "
+                f"transform of {', '.join(TRANSFORMS)}, the data, column and date column as "
+                f"text or null, a cell of "
                 f"{', '.join(CELLS)}, a method of {', '.join(METHODS)}, members >= 1, a "
                 f"season >= 1 or null, combine true or false), got "
                 f"{_braced(repr(settings))}", path=where)

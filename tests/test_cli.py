@@ -11,6 +11,7 @@ import pytest
 
 import lstm_native as ln
 from lstm_native import cli
+from lstm_native.forecasting import Forecaster
 from conftest import has_matplotlib, last_json, run_cli
 
 # The plain method, fast, no backtest; the default run (hybrid, backtest) has its own
@@ -173,7 +174,7 @@ def _write_csv(path, n=90):
     with open(path, "w") as f:
         f.write("# a test series\nday,value,other\n")
         for i in range(n):
-            f.write(f"2020-01-{1 + i % 28:02d},{value[i]:.3f},{-value[i]:.3f}\n")
+            f.write(f"{np.datetime64('2020-01-01') + i},{value[i]:.3f},{-value[i]:.3f}\n")
     return value
 
 
@@ -188,11 +189,12 @@ def test_a_user_csv_by_column_then_predict_on_it(tmp_path, capsys):
     result = last_json(out)
     assert result["data"] == str(path) and result["column"] == "value"
     assert math.isfinite(result["rmse"])
-    # predict reads the series and column the model was trained on by default.
+    # predict reads the series and column the model was trained on by default, and
+    # labels the forecast with the days after the file's last (2020-03-30).
     code, out, err = run_cli(capsys, ["predict", "--model", result["model_path"], "--steps", "2",
                                    "--json", "--quiet"])
     assert code == 0, err
-    assert last_json(out)["labels"] == ["t+1", "t+2"]
+    assert last_json(out)["labels"] == ["2020-03-31", "2020-04-01"]
     # A column with negative values: the differences, not their log (auto).
     code, out, err = run_cli(capsys, ["forecast", "--data", str(path), "--column", "2", *TINY,
                                    "--lookback", "6", "--out", str(out_dir), "--quiet"])
@@ -200,8 +202,37 @@ def test_a_user_csv_by_column_then_predict_on_it(tmp_path, capsys):
     assert ln.load_checkpoint(out_dir / "model.npz")["extra"]["settings"]["transform"] == "diff"
 
 
+def test_a_semicolon_csv_with_decimal_commas_and_dates(tmp_path, capsys):
+    # A European spreadsheet's export: ';' between fields, ',' in numbers, a month column.
+    path = tmp_path / "umsatz.csv"
+    months = np.arange("2010-01", "2018-01", dtype="datetime64[M]")
+    value = 50 + 0.3 * np.arange(96) + 5 * np.sin(2 * np.pi * np.arange(96) / 12)
+    path.write_text("Monat;Umsatz\n" + "".join(
+        f"{m};{v:.2f}".replace(".", ",") + "\n" for m, v in zip(months, value)))
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(capsys, ["forecast", "--data", str(path), *TINY, "--lookback",
+                                      "6", "--out", str(out_dir), "--json"])
+    assert code == 0, err
+    result = last_json(out)
+    # The month column gave the dates, their frequency the season.
+    assert result["baseline_models"]["seasonal naive"] == "seasonal naive, season 12"
+    assert "umsatz.csv, column 'Umsatz'" in out
+    code, out, err = run_cli(capsys, ["predict", "--model", str(out_dir / "model.npz"),
+                                      "--steps", "2", "--json", "--quiet"])
+    assert code == 0, err
+    assert last_json(out)["labels"] == ["2018-01-01", "2018-02-01"]
+    # --date-column by index, saved with the model: predict reads the file the same way.
+    code, out, err = run_cli(capsys, ["forecast", "--data", str(path), "--date-column", "0",
+                                      *TINY, "--lookback", "6", "--out", str(out_dir),
+                                      "--quiet"])
+    assert code == 0, err
+    assert Forecaster.load(out_dir / "model.npz").settings_["date_column"] == "0"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--data", "{csv}", "--column", "nope"], "column 'nope' is not in the file"),
+    (["--data", "{csv}", "--date-column", "value"], "date column 'value' holds"),
+    (["--date-column", "month"], "--date-column applies to CSV files"),
     (["--data", "no-such-data"], "not a built-in series"),
     (["--data", "adding"], "a built-in task"),
     (["--data", "{csv}", "--column", "value", "--lookback", "200"], "too short"),

@@ -102,7 +102,7 @@ def test_values_near_the_float64_limit_are_an_error(tmp_path, capsys, values, ex
 
 @pytest.mark.parametrize("body, fragment", [
     ("t,value\n0,1\n1,nan\n2,3\n", "'nan'"),
-    ("", "no header row"),
+    ("", "the file is empty"),
     ("t,value\n", "too short"),
     ("t,value\n0,1\n1,abc\n", "not a number"),
     ("t,value\n0,1\n1,\n", "has no value"),
