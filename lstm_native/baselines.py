@@ -628,7 +628,11 @@ class ETS(_Seasonal):
                              f"{_ets_name(self.spec_)} fitted on y_fit cannot follow")
         model = ETSModel(x, **_ets_args(self.spec_, m))
         with _statsmodels_calls():
-            states = np.asarray(model.smooth(self.params_).states, dtype=np.float64)
+            # The raw (fitted values, states): the results object would also estimate
+            # the parameters' covariance by a numerical Hessian, hundreds of smoothing
+            # passes that a forecast does not use.
+            states = np.asarray(model.smooth(self.params_, return_raw=True)[1],
+                                dtype=np.float64)
         level = states[origins, 0][:, None]
         if trend:
             phi = self.params_[list(model.param_names).index("damping_trend")] if damped else 1.0
