@@ -11,6 +11,15 @@ Random World*, 2005; Lei et al., "Distribution-free predictive inference for reg
 2018). Too few errors for a level (n < 1/(1 - a) - 1) give an unbounded interval, said
 as such, rather than a narrower one that would not hold.
 
+A series drifts, and its errors with it: the pool of n errors then rolls forward
+(`recent_half_widths`). Each forecast of the test part is calibrated on the n most
+recent errors known at its origin, the validation part's followed by the test part's own
+as their targets are observed, and a forecast from the end of a series on the last n
+(sequential split conformal, as in Xu and Xie, "Conformal prediction interval for
+dynamic time-series", ICML 2021). Measured on the seven series of docs/forecast_table.py,
+this brought the coverage of the test parts closer to the nominal levels than the
+validation errors alone (pooled 78% and 94% against 73% and 93% at 80% and 95%).
+
 A recursive forecast of many steps feeds each forecast back as an observation, so its
 error is the sum of the step errors, each carried forward by how the forecaster responds
 to its inputs. `growth` linearises that response around the forecast path (the forecast
@@ -22,13 +31,16 @@ propagates errors.
 """
 from __future__ import annotations
 
+import bisect
+import collections
 import math
 
 import numpy as np
 
 from .data._checks import check_fraction
 
-__all__ = ["LEVELS", "check_levels", "coverage", "growth", "half_widths", "label"]
+__all__ = ["LEVELS", "check_levels", "coverage", "growth", "half_widths", "label",
+           "recent_half_widths"]
 
 #: The nominal levels the reports give.
 LEVELS = (0.8, 0.95)
@@ -62,6 +74,40 @@ def half_widths(residuals: np.ndarray, level: float) -> np.ndarray:
     if rank > n:
         return np.full(residuals.shape[1], np.inf)
     return np.sort(np.abs(residuals), axis=0)[rank - 1]
+
+
+def recent_half_widths(calibration: np.ndarray, errors: np.ndarray, origins: np.ndarray,
+                       level: float) -> np.ndarray:
+    """The half-width at `level` of each window and step, calibrated on the most recent
+    errors known at its origin: (N, horizon).
+
+    The pool holds as many errors as `calibration` (M, horizon), the validation part's:
+    those first, then each of `errors` (N, horizon, the windows' own errors, their
+    `origins` ascending) as soon as its target is observed (the error of window j at
+    step h, whose target is origins[j] + h + 1, joins from the origin that reaches it),
+    the oldest leaving as one joins. One sorted list per step, updated as the origins
+    advance: N insertions and removals of O(M) each, not N sorts.
+    """
+    m, (n, steps) = len(calibration), errors.shape
+    out = np.empty((n, steps))
+    rank = math.ceil((m + 1) * level - 1e-9)
+    if rank > m:
+        out[:] = np.inf
+        return out
+    for h in range(steps):
+        # A nan error (a forecast that left float64) counts as an infinite one.
+        pool = collections.deque(np.nan_to_num(np.abs(calibration[:, h]), nan=np.inf))
+        ordered = sorted(pool)
+        joined = 0
+        for i in range(n):
+            while joined < n and origins[joined] + h + 1 <= origins[i]:
+                new = float(np.nan_to_num(abs(errors[joined, h]), nan=np.inf))
+                pool.append(new)
+                bisect.insort(ordered, new)
+                del ordered[bisect.bisect_left(ordered, pool.popleft())]
+                joined += 1
+            out[i, h] = ordered[rank - 1]
+    return out
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

@@ -29,6 +29,12 @@ Errors of the series and of the numbers (too short, constant, overflowing, a tra
 that diverges) are `ForecastError`: a ValueError whose message names the parameters
 involved, and which a caller with other names for them (the command line's options)
 can spell its own way with `ForecastError.render`.
+
+The class is the pipeline; the pieces it stands on live in private modules beside it:
+`lstm_native._forecast_series` (`ForecastError`, the transform, the windows, the names of
+the settings: `CELLS`, `TRANSFORMS`, `METHODS`, `SPANS`), `lstm_native._forecast_checkpoint`
+(what `save` writes and `load` checks) and `lstm_native._forecast_plots` (`plot`'s
+figures). They never import this module.
 """
 from __future__ import annotations
 
@@ -39,232 +45,29 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import _hybrid, _intervals, losses, optim
-from .baselines import Naive, baseline_from_state
+from . import _forecast_plots, _hybrid, _intervals, losses, optim
+from ._forecast_checkpoint import (_check_loaded_model, _loaded_baselines, _loaded_calibration,
+                                   _loaded_hybrid, _loaded_scaler, _loaded_settings, _saved_extra)
+from ._forecast_series import (CELLS, METHODS, SPANS, TRANSFORMS, ForecastError, _braced,
+                               _check_length, _check_levels, _origin_spans, _param,
+                               _parameter_count, _rmse, _scale, _Transform, _unscale, _Windows)
 from .baselines import baselines as standard_baselines
 from .baselines import season_of
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import (StandardScaler, chronological_split, dated, forecast_recursive,
-                   make_windows, scaler_from_state)
+from .data import StandardScaler, chronological_split, dated, forecast_recursive
 from .data._checks import check_fraction, check_int, check_real
-from .gru import GRU
 from .layers import Ensemble, LastStep, Linear, Sequential
-from .lstm import LSTM
-from .rnn import RNN
 from .training import EarlyStopping, fit, predict
 
 __all__ = ["CELLS", "ForecastError", "Forecaster"]
 
-#: The forecaster's recurrent layer by name, at torch's defaults (the GRU's
-#: reset_after=True, the RNN's tanh), and its blocks of weights per layer (gates).
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-TRANSFORMS = ("log-diff", "diff", "none")
-#: "lstm": a recurrent network on the transformed series; "hybrid": ETS or SARIMA
-#: corrected by an ensemble of LSTMs (`lstm_native._hybrid`).
-METHODS = ("lstm", "hybrid")
-SPANS = ("train", "validation", "test", "all")
 #: The most parameters a forecaster builds: 1 GB of float32 weights, four with the
 #: gradients and Adam's two moments.
 MAX_PARAMETERS = 250_000_000
 #: The most values all the windows of a series may hold: they are held several times
 #: (scaled, as levels, in the model's precision), about 1 GB each in float64.
 MAX_WINDOW_VALUES = 2**27
-_RESCALE = "rescale the series (divide it by a power of ten)"
 
-
-class ForecastError(ValueError):
-    """A series or a setting the forecaster cannot work with.
-
-    The message is a template whose ``{placeholders}`` stand for parameters, each a
-    ``(name, value)`` pair (value None for the parameter itself). ``str(error)`` spells
-    them ``name=value``; `render` lets a caller spell them otherwise.
-    """
-
-    #: The words of the placeholders that are not parameters, as the library says them.
-    WORDS: ClassVar[dict] = {"y": "y", "this": "the forecaster", "saver": "Forecaster.save"}
-
-    def __init__(self, template: str, **params):
-        self.template, self.params = template, params
-        super().__init__(self.render(self._spell))
-
-    @classmethod
-    def _spell(cls, name: str, value) -> str:
-        if name in cls.WORDS:
-            return cls.WORDS[name]
-        return name if value is None else f"{name}={value}"
-
-    def render(self, spell) -> str:
-        """The message with each placeholder's ``(name, value)`` given to
-        ``spell(name, value) -> str``."""
-        return self.template.format(**{key: spell(name, value)
-                                       for key, (name, value) in self.params.items()})
-
-
-def _param(name: str, value=None) -> tuple:
-    return name, value
-
-
-# -- the transform ---------------------------------------------------------------------
-
-class _Transform:
-    """Level <-> model space: optional log, optional differencing (the scaler comes after).
-
-    ``encode(y)`` gives u[t] for t = first .. T-1 (the change z[t] - z[t-1] when
-    differencing, else z[t], with z = log y or y); ``decode(u_pred, y_last)`` turns
-    predicted u of the steps after a level y_last back into levels.
-    """
-
-    def __init__(self, name: str):
-        self.name = name
-        self.log = name == "log-diff"
-        self.diff = name in ("log-diff", "diff")
-        self.first = 1 if self.diff else 0
-
-    @classmethod
-    def choose(cls, name: str, values: np.ndarray) -> _Transform:
-        if name == "auto":
-            name = "log-diff" if np.all(values > 0) else "diff"
-        if name == "log-diff" and not np.all(values > 0):
-            raise ForecastError("{log} needs a series of positive values; use {diff}",
-                                log=_param("transform", "log-diff"),
-                                diff=_param("transform", "diff"))
-        return cls(name)
-
-    def encode(self, y: np.ndarray) -> np.ndarray:
-        """u of the levels y (T,), or a ForecastError where a difference overflows."""
-        z = np.log(y) if self.log else np.asarray(y, np.float64)
-        if not self.diff:
-            return z.copy()
-        with np.errstate(over="ignore", invalid="ignore"):   # checked next
-            u = np.diff(z)
-        bad = ~np.isfinite(u)
-        if bad.any():
-            t = int(np.argmax(bad))
-            raise ForecastError(f"{{t}}: the change from step {t} to {t + 1} ({y[t]:g} to "
-                                f"{y[t + 1]:g}) overflows float64; {_RESCALE}",
-                                t=_param("transform", self.name))
-        return u
-
-    def decode(self, u: np.ndarray, y_last: np.ndarray) -> np.ndarray:
-        """u (N, H) predicted steps after the levels y_last (N,) -> levels (N, H); past
-        float64's range they are inf, for the caller to report."""
-        if not self.diff:
-            return u
-        with np.errstate(over="ignore", invalid="ignore"):
-            z_last = np.log(y_last) if self.log else y_last
-            z = z_last[:, None] + np.cumsum(u, axis=1)
-            return np.exp(z) if self.log else z
-
-
-def _scale(scaler, u: np.ndarray) -> np.ndarray:
-    """The model-space series u (T,) standardised, (T, 1); a ForecastError where it
-    overflows (the only ValueError of a fitted scaler on a finite (T, 1) array)."""
-    try:
-        return scaler.transform(u[:, None])
-    except ValueError as e:
-        raise ForecastError(f"the series does not fit the training part's scale: "
-                            f"{_braced(e)}") from None
-
-
-def _unscale(scaler, pred: np.ndarray) -> np.ndarray:
-    """Model outputs (N, H) back to unscaled model space, float64; a ForecastError when
-    they are not finite or overflow float64 there."""
-    try:
-        return scaler.inverse_transform(pred.astype(np.float64)[..., None])[..., 0]
-    except ValueError as e:
-        raise ForecastError(f"the model's predictions do not map back to the series: "
-                            f"{_braced(e)}") from None
-
-
-def _braced(e: Exception) -> str:
-    """The text of `e`, its braces doubled for a ForecastError template."""
-    return str(e).replace("{", "{{").replace("}", "}}")
-
-
-def _check_levels(levels: np.ndarray, what: str) -> None:
-    """A ForecastError when decoded levels left float64's range (`decode` gives inf)."""
-    if not np.all(np.isfinite(levels)):
-        raise ForecastError(f"{what} overflow float64; {_RESCALE}")
-
-
-def _rmse(pred, actual) -> float:
-    """The root mean squared error, or a ForecastError when the squares overflow."""
-    with np.errstate(over="ignore", invalid="ignore"):   # checked next
-        rmse = float(np.sqrt(np.mean(np.square(np.asarray(pred, np.float64) - actual))))
-    if not math.isfinite(rmse):
-        raise ForecastError(f"the errors of the forecasts overflow float64; {_RESCALE}")
-    return rmse
-
-
-class _Windows:
-    """Every window of a series in model space: x (N, lookback, 1) and y (N, horizon),
-    the scaled model inputs and targets; target_time (N,), the time index of each
-    window's first target."""
-
-    def __init__(self, series: np.ndarray, transform: _Transform, scaler, lookback: int,
-                 horizon: int, dtype):
-        u = _scale(scaler, transform.encode(series))  # (T - first, 1)
-        x, y = make_windows(u, lookback, horizon)
-        self.target_time = np.arange(len(x)) + transform.first + lookback
-        self.x, self.y = _as_model_dtype(x, dtype), _as_model_dtype(y[:, :, 0], dtype)
-
-
-def _as_model_dtype(a: np.ndarray, dtype) -> np.ndarray:
-    """`a` in the model's precision, or a ForecastError where float32 overflows."""
-    with np.errstate(over="ignore"):   # checked next
-        out = a.astype(dtype)
-    if not np.all(np.isfinite(out)):
-        raise ForecastError(f"the standardised series reaches {np.max(np.abs(a)):.3g}, past "
-                            f"{np.dtype(dtype).name}'s range (the model's precision); train "
-                            f"with {{d}} or {_RESCALE}", d=_param("dtype", "float64"))
-    return out
-
-
-def _check_length(n: int, lookback: int, horizon: int, first: int,
-                  features: int = 1) -> None:
-    """A ForecastError unless a series of n values gives one window, and all its windows
-    (of `features` values per step) together hold at most MAX_WINDOW_VALUES values."""
-    needed = first + lookback + horizon
-    sizes = {"lookback": _param("lookback", lookback), "horizon": _param("horizon", horizon)}
-    if n < needed:
-        raise ForecastError(f"the series is too short: {{y}} has {n} values, and one window "
-                            f"needs {needed} ({{lookback}}, {{horizon}})",
-                            y=_param("y"), **sizes)
-    n_windows = n - needed + 1
-    held = n_windows * (lookback * features + horizon)
-    if held > MAX_WINDOW_VALUES:
-        steps = f"{{lookback}} steps of {features} values" if features > 1 else "{lookback}"
-        raise ForecastError(f"the windows are too large: {n_windows:,} windows of {steps} "
-                            f"+ {{horizon}} values hold {held:,} values, more than the "
-                            f"{MAX_WINDOW_VALUES:,} {{this}} cuts; use a smaller {{lb}} or a "
-                            "shorter series", this=_param("this"), lb=_param("lookback"),
-                            **sizes)
-
-
-def _origin_spans(origins: np.ndarray, n_train: int, n_val: int, n: int,
-                  horizon: int) -> dict:
-    """The origins whose `horizon` targets all fall in each span of a series of n values
-    (the first n_train train, the next n_val validation, the rest test; "all": every
-    origin with its targets in the series)."""
-    last = origins + horizon          # the last target's index
-    n_fit = n_train + n_val
-    return {"train": origins[last < n_train],
-            "validation": origins[(origins >= n_train - 1) & (last < n_fit)],
-            "test": origins[(origins >= n_fit - 1) & (last < n)],
-            "all": origins[last < n]}
-
-
-def _parameter_count(cell: str, hidden: int, layers: int, horizon: int,
-                     features: int = 1) -> int:
-    """Parameters of CELLS[cell](features, hidden, layers) -> Linear(hidden, horizon): per
-    layer and gate, the input and hidden weights and two biases (torch's layout)."""
-    recurrent = sum(_GATES[cell] * hidden * ((features if layer == 0 else hidden) + hidden + 2)
-                    for layer in range(layers))
-    return recurrent + (hidden + 1) * horizon
-
-
-# -- the forecaster --------------------------------------------------------------------
 
 class Forecaster:
     """A recurrent forecaster of one series (see the module's docstring for the method).
@@ -360,7 +163,8 @@ class Forecaster:
     calibration_ : ndarray of shape (N, horizon)
         The errors (actual - forecast, in the model's space: the log for a
         log-differenced series) of the validation part's windows: they calibrate the
-        split-conformal prediction intervals (`predict_interval`, `lstm_native._intervals`).
+        split-conformal prediction intervals (`predict_interval`, `lstm_native._intervals`),
+        rolled forward over a series' test part as its errors are observed.
     fitted_ : ndarray of shape (N, horizon)
         The forecasts of every window of the fitted series (levels), whose first targets
         are at `fitted_time_`.
@@ -487,7 +291,7 @@ class Forecaster:
                                 f"{values[0]:g}): there is nothing to forecast", y=_param("y"))
         transform = _Transform.choose(self.transform, values)
         _check_length(len(values), self.lookback, self.horizon, transform.first,
-                      self._features())
+                      self._features(), limit=MAX_WINDOW_VALUES)
         try:
             train_part, val_part, _ = chronological_split(values, self.train_fraction,
                                                           self.val_fraction)
@@ -732,7 +536,7 @@ class Forecaster:
             raise ForecastError("the model works on log-differences, but {y} has values <= 0",
                                 y=_param("y"))
         _check_length(len(values), self.lookback, self.horizon, transform.first,
-                      self._features())
+                      self._features(), limit=MAX_WINDOW_VALUES)
         return transform
 
     def _inputs(self, values: np.ndarray):
@@ -786,13 +590,24 @@ class Forecaster:
             return (_hybrid.to_model_space(self._actual(values, origins), log)
                     - _hybrid.to_model_space(pred, log))
 
-    def _interval_scores(self, actual: np.ndarray, pred: np.ndarray) -> dict:
-        """At each of `_intervals.LEVELS`: the share of `actual` inside the intervals
-        around `pred` and their mean width (None when unbounded)."""
+    def _interval_bounds(self, values: np.ndarray, origins: np.ndarray, pred: np.ndarray,
+                         level: float) -> tuple:
+        """(lower, upper) of the forecasts `pred` from `origins` (ascending) of `values`,
+        each calibrated on the errors known at its origin (`_intervals.recent_half_widths`:
+        the validation part's, then these forecasts' own as their targets are observed)."""
+        errors = self._model_errors(values, origins, pred)
+        return self._bounds(pred, _intervals.recent_half_widths(self.calibration_, errors,
+                                                                origins, level))
+
+    def _interval_scores(self, values: np.ndarray, origins: np.ndarray,
+                         pred: np.ndarray) -> dict:
+        """At each of `_intervals.LEVELS`: the share of the actual values inside the
+        intervals of the forecasts `pred` from `origins` (`_interval_bounds`) and their
+        mean width (None when unbounded)."""
         scores = {}
+        actual = self._actual(values, origins)
         for level in _intervals.LEVELS:
-            lower, upper = self._bounds(pred, _intervals.half_widths(self.calibration_,
-                                                                     level))
+            lower, upper = self._interval_bounds(values, origins, pred, level)
             width = float(np.mean(upper - lower))
             scores[_intervals.label(level)] = {
                 "coverage": _intervals.coverage(actual, lower, upper),
@@ -829,7 +644,7 @@ class Forecaster:
         best_rmse = scores["baselines"][best]
         scores["ratio_to_best"] = scores["rmse"] / best_rmse if best_rmse > 0 else None
         if getattr(self, "calibration_", None) is not None:
-            scores["intervals"] = self._interval_scores(actual, pred)
+            scores["intervals"] = self._interval_scores(values, origins, pred)
             scores["calibration_windows"] = len(self.calibration_)
         return scores
 
@@ -927,7 +742,9 @@ class Forecaster:
         """`predict`'s forecast with split-conformal prediction intervals
         (`lstm_native._intervals`).
 
-        The validation part's one-step errors calibrate the first step; later steps
+        The most recent one-step errors calibrate the first step: as many as the
+        validation part gave, the last of the validation part's followed by those of the
+        test part of `y` (its last ``1 - train_fraction - val_fraction``); later steps
         widen as the recursive forecast carries an error forward (its response to a
         change of its first value). `results_["intervals"]` gives their coverage on the
         test part.
@@ -962,8 +779,10 @@ class Forecaster:
                              "earlier version): fit it again for intervals")
         values, future, index, pd = self._future(steps, y, dates, column, date_column)
         log = _Transform(self.transform_).log
-        one_step = self.calibration_[:, 0]
-        shift = float(np.sqrt(np.mean(one_step ** 2))) or 1.0   # a typical error
+        one_step = self._recent_errors(values)
+        finite = one_step[np.isfinite(one_step)]
+        shift = float(np.sqrt(np.mean(finite ** 2))) if len(finite) else 0.0
+        shift = shift or 1.0   # a typical error
         psi = np.empty(0)
         if steps > 1:
             # The forecast again with its first value moved by `shift` (model space).
@@ -976,7 +795,7 @@ class Forecaster:
         growth = _intervals.growth(psi)
         out = {"forecast": future}
         for level in levels:
-            half = _intervals.half_widths(self.calibration_[:, :1], level)[0] * growth
+            half = _intervals.half_widths(one_step[:, None], level)[0] * growth
             with np.errstate(invalid="ignore", over="ignore"):
                 lower, upper = self._bounds(future, half)
             out[f"lower_{_intervals.label(level)}"] = lower
@@ -984,6 +803,22 @@ class Forecaster:
         if pd is None:
             return out
         return pd.DataFrame(out, index=self._future_index(pd, index, len(values), steps))
+
+    def _recent_errors(self, values: np.ndarray) -> np.ndarray:
+        """The one-step errors that calibrate a forecast from the end of `values`: the
+        last len(calibration_) of the validation part's followed by those of the test
+        part of `values` (all observed by its end); the validation part's alone when
+        `values` is too short for a test part."""
+        try:
+            inputs = self._inputs(values)
+            origins = self._spans(values, inputs)["test"]
+        except (ValueError, ForecastError):   # too short to split or for a window
+            origins = np.empty(0, np.int64)
+        errors = self.calibration_[:, 0]
+        if len(origins):
+            pred = self._forecasts(values, origins, "the model's forecasts", inputs)
+            errors = np.concatenate([errors, self._model_errors(values, origins, pred)[:, 0]])
+        return errors[-len(self.calibration_):]
 
     def _future(self, steps, y, dates, column, date_column) -> tuple:
         """(values, the next `steps` values (finite), their dates or None, the pandas
@@ -1065,86 +900,8 @@ class Forecaster:
         self._check_fitted()
         if getattr(self, "_values", None) is None:
             raise ValueError("plot needs the fitted series: a loaded Forecaster keeps none")
-        try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-        except ImportError:
-            return [], ("matplotlib is not installed: skipped the plots forecast.png and "
-                        "loss.png (pip install matplotlib)")
-
-        check_int(steps, "steps", 1)
-        values, history = self._values, self.history_
-        n_train, n_val = self._split
-        t = _plot_times(self._dates, len(values))
-        model_name = ("hybrid" if self.method == "hybrid"
-                      else type(self._network()).__name__)   # labels the forecasts
-        rmse, naive_rmse = self.results_["rmse"], self.results_["naive_rmse"]
-        best_epoch = self.best_epoch_
-        paths = []
-
-        fig = Figure(figsize=(10, 4.5), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.plot(t, values, color="black", lw=1.2, label="actual")
-        ax.plot(t[self.fitted_time_], self.fitted_[:, 0], color="tab:red", lw=1.2,
-                label=f"{model_name}, one step ahead")
-        test_start = n_train + n_val
-        ax.axvspan(t[n_train], t[test_start], color="tab:orange", alpha=0.08,
-                   label="validation")
-        ax.axvspan(t[test_start], t[-1], color="tab:blue", alpha=0.08,
-                   label=f"test: RMSE {rmse:.2f}, naive {naive_rmse:.2f}")
-        self._plot_intervals(ax, t, test_start, steps)
-        ax.set_title(f"lstm_native forecast: {title}")
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
-        ax.legend(loc="upper left")
-        path = os.path.join(folder, "forecast.png")
-        fig.savefig(path, dpi=100)
-        paths.append(path)
-
-        fig = Figure(figsize=(6, 4), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.plot(history["epoch"], history["loss"], label="training loss")
-        if "val_loss" in history:
-            ax.plot(history["epoch"], history["val_loss"], label="validation loss")
-        ax.axvline(best_epoch, color="gray", ls=":", label=f"weights kept (epoch {best_epoch})")
-        ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss (MSE, standardised targets)")
-        ax.legend()
-        path = os.path.join(folder, "loss.png")
-        fig.savefig(path, dpi=100)
-        paths.append(path)
-        return paths, None
-
-    def _plot_intervals(self, ax, t: np.ndarray, test_start: int, steps: int) -> None:
-        """The intervals of the one-step forecasts over the test part, with their
-        coverage, and the next `steps` values with theirs (left out when they leave
-        float64's range)."""
-        rows = self.fitted_time_ >= test_start
-        when, pred = t[self.fitted_time_[rows]], self.fitted_[rows, :1]
-        shades = dict(zip(_intervals.LEVELS, (0.3, 0.15)))
-        for level, alpha in shades.items():
-            lower, upper = self._bounds(pred, _intervals.half_widths(
-                self.calibration_[:, :1], level))
-            key = _intervals.label(level)
-            covered = self.results_["intervals"][key]["coverage"]
-            ax.fill_between(when, lower[:, 0], upper[:, 0], color="tab:red", alpha=alpha,
-                            lw=0, label=f"{key}% interval (covers {covered:.0%} of the test)")
-        try:
-            future = self.predict_interval(steps)
-        except ForecastError:
-            return
-        later = _plot_times(dated.future_dates(self._dates, steps), steps) \
-            if self._dates is not None and len(self._dates) >= 2 \
-            else np.arange(len(self._values), len(self._values) + steps)
-        ax.plot(later, future["forecast"], color="tab:purple", lw=1.2,
-                label=f"next {steps} (recursive)")
-        for level, alpha in shades.items():
-            key = _intervals.label(level)
-            ax.fill_between(later, future[f"lower_{key}"], future[f"upper_{key}"],
-                            color="tab:purple", alpha=alpha, lw=0)
+        return _forecast_plots.plot(self, folder, title=title, x_label=x_label,
+                                    y_label=y_label, steps=steps)
 
     # -- save and load -------------------------------------------------------------------
 
@@ -1175,20 +932,9 @@ class Forecaster:
             (``{"data": ..., "column": ...}``); `load` gives them back in `settings_`.
         """
         self._check_fitted()
-        settings = {**(source or {}), **self.settings()}
-        if self.method == "hybrid":
-            stats = self.hybrid_stats_
-            state = {"hybrid": {"base": self.base_, "mean": stats["mean"].tolist(),
-                                "std": stats["std"].tolist(), "sigma": stats["sigma"]}}
-        else:
-            state = {"scaler": self.scaler_.get_state()}
         save_checkpoint(path, self.model_, getattr(self, "optimizer_", None),
                         epoch=self.results_.get("epochs") if self.results_ else None,
-                        extra={"settings": settings, **state,
-                               "baselines": [b.get_state() for b in self.baselines_],
-                               "calibration": self.calibration_.tolist(),
-                               "results": self.results_,
-                               "history": None if self.history_ is None else dict(self.history_)})
+                        extra=_saved_extra(self, source))
 
     @classmethod
     def load(cls, path) -> Forecaster:
@@ -1214,46 +960,13 @@ class Forecaster:
         path = os.fspath(path)
         where = _param("path", repr(path))
         extra = loaded["extra"] or {}
-        settings = extra.get("settings")
-        method = settings.get("method", "lstm") if isinstance(settings, dict) else "lstm"
-        # What the method keeps besides the model (an unknown method: damaged settings).
-        state = {"hybrid": "hybrid", "lstm": "scaler"}.get(method, "settings")
-        if not {"settings", state} <= set(extra):
-            raise ForecastError(f"{{path}}: not a model saved by {{saver}} (its checkpoint has no "
-                                f"settings and {state})", path=where, saver=_param("saver"))
-        valid = (isinstance(settings, dict)
-                 and all(type(settings.get(k)) is int and settings[k] >= 1   # not bool
-                         for k in ("lookback", "horizon"))
-                 and settings.get("transform") in TRANSFORMS
-                 and isinstance(settings.get("data"), (str, type(None)))   # None: no source
-                 and all(isinstance(settings.get(k), (str, type(None)))
-                         for k in ("column", "date_column"))
-                 and isinstance(settings.get("cell", "lstm"), str)
-                 and settings.get("cell", "lstm") in CELLS
-                 and method in METHODS
-                 and type(settings.get("members", 1)) is int and settings.get("members", 1) >= 1
-                 and (settings.get("season") is None
-                      or type(settings["season"]) is int and settings["season"] >= 1)
-                 and type(settings.get("combine", True)) is bool)
-        if not valid:
-            raise ForecastError(
-                f"{{path}}: its settings are damaged (expected lookback and horizon >= 1, a "
-                f"transform of {', '.join(TRANSFORMS)}, the data, column and date column as "
-                f"text or null, a cell of "
-                f"{', '.join(CELLS)}, a method of {', '.join(METHODS)}, members >= 1, a "
-                f"season >= 1 or null, combine true or false), got "
-                f"{_braced(repr(settings))}", path=where)
-        settings = {**settings, "cell": settings.get("cell", "lstm"), "method": method,
-                    "members": settings.get("members", 1)}
+        settings = _loaded_settings(extra, where)
+        method = settings["method"]
         baselines = _loaded_baselines(extra.get("baselines"), where)
         if method == "hybrid":
             stats, base = _loaded_hybrid(extra["hybrid"], baselines, where)
         else:
-            try:
-                scaler = scaler_from_state(extra["scaler"])
-            except (TypeError, ValueError) as e:
-                raise ForecastError(f"{{path}}: its scaler does not load: {_braced(e)}",
-                                    path=where) from None
+            scaler = _loaded_scaler(extra["scaler"], where)
         model = loaded["model"]
         _check_loaded_model(model, settings, where)
         calibration = _loaded_calibration(extra.get("calibration"), settings["horizon"],
@@ -1279,100 +992,3 @@ class Forecaster:
         forecaster.settings_ = settings
         forecaster._values = forecaster._dates = forecaster._pandas = None
         return forecaster
-
-
-def _loaded_baselines(states, where) -> list:
-    """The fitted baselines a checkpoint keeps; the naive one alone for files written
-    before they were kept (it has no parameters)."""
-    if states is None:
-        return [Naive().fit([0.0])]
-    try:
-        if not isinstance(states, list) or not states:
-            raise ValueError(f"expected a list of baseline states, got {type(states).__name__}")
-        return [baseline_from_state(state) for state in states]
-    except (TypeError, ValueError, ImportError) as e:
-        raise ForecastError(f"{{path}}: its baselines do not load: {_braced(e)}",
-                            path=where) from None
-
-
-def _plot_times(dates, n: int) -> np.ndarray:
-    """The x values of a plot: the dates (a PeriodIndex as its start times), or the
-    steps 0 .. n - 1."""
-    if dates is None:
-        return np.arange(n)
-    if hasattr(dates, "to_timestamp"):   # a pandas PeriodIndex: matplotlib takes times
-        dates = dates.to_timestamp()
-    return np.asarray(dates)
-
-
-def _loaded_calibration(errors, horizon: int, where) -> np.ndarray | None:
-    """The validation errors that calibrate the intervals, (N, horizon) finite numbers;
-    None for files written before they were kept."""
-    if errors is None:
-        return None
-    valid = isinstance(errors, list) and errors and all(
-        isinstance(row, list) and len(row) == horizon
-        and all(type(v) in (int, float) and math.isfinite(v) for v in row)   # not bool
-        for row in errors)
-    if not valid:
-        raise ForecastError(f"{{path}}: its calibration errors are damaged (expected rows "
-                            f"of {horizon} finite numbers), got "
-                            f"{_braced(repr(errors))[:300]}", path=where)
-    return np.array(errors, dtype=np.float64)
-
-
-def _loaded_hybrid(state, baselines: list, where) -> tuple:
-    """(stats, base) of a saved hybrid, checked: three finite means, three positive
-    finite standard deviations, a positive finite sigma, a base among its baselines."""
-    names = [b.name for b in baselines if b.name in _hybrid.BASES]
-
-    def numbers(value, n):
-        return (isinstance(value, list) and len(value) == n
-                and all(type(v) in (int, float) and math.isfinite(v) for v in value))
-
-    valid = (isinstance(state, dict) and set(state) == {"base", "mean", "std", "sigma"}
-             and state["base"] in names and numbers(state["mean"], len(_hybrid.FEATURES))
-             and numbers(state["std"], len(_hybrid.FEATURES))
-             and all(v > 0 for v in state["std"])
-             and type(state["sigma"]) in (int, float) and math.isfinite(state["sigma"])
-             and state["sigma"] > 0)
-    if not valid:
-        raise ForecastError(
-            f"{{path}}: its hybrid state is damaged (expected the base, one of "
-            f"{', '.join(names) or 'its baselines ETS and SARIMA'}, and {len(_hybrid.FEATURES)} "
-            f"finite means, {len(_hybrid.FEATURES)} positive standard deviations and a "
-            f"positive sigma), got {_braced(repr(state))[:300]}", path=where)
-    stats = {"mean": np.array(state["mean"], np.float64),
-             "std": np.array(state["std"], np.float64), "sigma": float(state["sigma"])}
-    return stats, state["base"]
-
-
-def _check_loaded_model(model, settings: dict, where) -> None:
-    """A ForecastError unless `model` is the settings' network (or an Ensemble of
-    `members` of them), reading windows of `lookback` steps into `horizon` outputs."""
-    hybrid = settings["method"] == "hybrid"
-    layer = CELLS[settings["cell"]]
-    members = settings["members"]
-    nets = model.members if isinstance(model, Ensemble) else (model,)
-    if len(nets) != members:
-        raise ForecastError(f"{{path}}: its settings say {members} member"
-                            f"{'s' * (members > 1)}, its model has {len(nets)}", path=where)
-    for net in nets:
-        first = net.layers[0] if isinstance(net, Sequential) and net.layers else None
-        if type(first) is not layer:
-            what = type(net if first is None else first).__name__
-            raise ForecastError(
-                f"{{path}}: its settings name the cell {settings['cell']!r} ({layer.__name__} "
-                f"first), but its model {'starts with' if first is not None else 'is'} {what}",
-                path=where)
-    lookback, horizon = settings["lookback"], settings["horizon"]
-    features = len(_hybrid.FEATURES) if hybrid else 1
-    try:  # a model of another shape than the settings say: the only ValueError here
-        out = predict(model, np.zeros((1, lookback, features), model.dtype))
-    except ValueError as e:
-        raise ForecastError(f"{{path}}: its model does not read its own windows of "
-                            f"{lookback} steps of {features} value{'s' * (features > 1)}: "
-                            f"{_braced(e)}", path=where) from None
-    if out.ndim != 2 or out.shape[1] != horizon:
-        raise ForecastError(f"{{path}}: its model gives outputs of shape {out.shape[1:]} "
-                            f"per window, its settings a horizon of {horizon}", path=where)

@@ -59,6 +59,35 @@ def test_split_conformal_covers_at_least_the_level_on_exchangeable_errors():
         assert level - 0.01 <= np.mean(inside) <= level + 1 / 31 + 0.01
 
 
+def test_recent_half_widths_are_those_of_the_latest_known_errors():
+    # By brute force: for window i and step h, the half-width of the last M errors of
+    # the calibration's followed by those whose targets (origin + h + 1) are observed.
+    rng = np.random.default_rng(1)
+    calibration, errors = rng.normal(size=(25, 3)), rng.standard_t(2, size=(40, 3))
+    origins = np.sort(rng.choice(np.arange(200, 300), size=40, replace=False))
+    for level in (0.5, 0.8, 0.95):
+        got = _intervals.recent_half_widths(calibration, errors, origins, level)
+        for i in range(40):
+            for h in range(3):
+                known = [errors[j, h] for j in range(40) if origins[j] + h + 1 <= origins[i]]
+                pool = np.concatenate([calibration[:, h], known])[-25:]
+                assert got[i, h] == _intervals.half_widths(pool[:, None], level)[0]
+    # Before any window's target is observed: the plain split-conformal half-width.
+    first = _intervals.recent_half_widths(calibration, errors, origins, 0.8)[0]
+    np.testing.assert_array_equal(first, _intervals.half_widths(calibration, 0.8))
+    # Too few calibration errors for the level: unbounded throughout.
+    assert np.all(_intervals.recent_half_widths(calibration[:10], errors, origins, 0.95)
+                  == np.inf)
+
+
+def test_a_nan_error_counts_as_an_infinite_one():
+    calibration = np.arange(1.0, 20.0)[:, None]                  # |errors| 1 .. 19
+    errors = np.array([[np.nan], [0.0], [0.0]])
+    got = _intervals.recent_half_widths(calibration, errors, np.array([0, 1, 2]), 0.95)
+    # From origin 1 on the pool holds the nan (as inf), the 19th smallest of 19.
+    assert got[0, 0] == 19.0 and got[1, 0] == np.inf and got[2, 0] == np.inf
+
+
 def test_coverage_and_growth_by_hand():
     actual = np.array([1.0, 2.0, 3.0, 4.0])
     assert _intervals.coverage(actual, actual - 1, np.array([2.0, 1.0, 4.0, 3.0])) == 0.5
@@ -95,13 +124,26 @@ def test_the_calibration_is_the_validation_parts_errors_in_log_space(fitted):
     assert fitted.results_["calibration_windows"] == rows.sum() == fitted.n_windows_[1]
 
 
+def _test_errors(f, y, log=True):
+    """The one-step errors of the fitted series' test windows, in time order."""
+    n_train, n_val = f._split
+    rows = _rows(f, n_train + n_val, len(y))
+    space = np.log if log else (lambda a: a)
+    return space(y[f.fitted_time_[rows]]) - space(f.fitted_[rows, 0])
+
+
 def test_the_reported_coverage_is_that_of_the_test_forecasts(fitted):
     y = seasonal()
     n_train, n_val = fitted._split
     rows = _rows(fitted, n_train + n_val, len(y))
     actual, pred = y[fitted.fitted_time_[rows]], fitted.fitted_[rows, 0]
+    errors, m = _test_errors(fitted, y), len(fitted.calibration_)
     for level in (0.8, 0.95):
-        q = _intervals.half_widths(fitted.calibration_, level)[0]
+        # Window i's interval: the validation errors, then the test windows' before it
+        # (their targets observed at its origin), the last m of them.
+        q = np.array([_intervals.half_widths(np.concatenate(
+            [fitted.calibration_[:, 0], errors[:i]])[-m:, None], level)[0]
+            for i in range(len(errors))])
         lower, upper = pred * np.exp(-q), pred * np.exp(q)
         scores = fitted.results_["intervals"][_intervals.label(level)]
         assert scores["coverage"] == np.mean((lower <= actual) & (actual <= upper))
@@ -133,8 +175,11 @@ def test_predict_interval_holds_the_forecast_and_widens(fitted):
     for k, level in (("80", 0.8), ("95", 0.95)):
         np.testing.assert_allclose(np.log(out["forecast"]) - np.log(out[f"lower_{k}"]),
                                    log_half[k], rtol=1e-9)
+        # The first step's: the last validation and test errors (all observed).
+        pool = np.concatenate([fitted.calibration_[:, 0], _test_errors(fitted, seasonal())])
         assert log_half[k][0] == pytest.approx(
-            _intervals.half_widths(fitted.calibration_[:, :1], level)[0], rel=1e-12)
+            _intervals.half_widths(pool[-len(fitted.calibration_):, None], level)[0],
+            rel=1e-9)
         assert np.all(np.diff(log_half[k]) >= -1e-12)
     assert np.all(log_half["95"] >= log_half["80"])
 
@@ -146,7 +191,8 @@ def test_the_widening_follows_the_recursive_forecasts_response(monkeypatch):
     f = Forecaster(method="lstm", transform="diff", **SMALL).fit(seasonal())
     monkeypatch.setattr(f, "_continue", lambda values, steps: np.full(steps, values[-1]))
     out = f.predict_interval(5, levels=[0.8])
-    q = _intervals.half_widths(f.calibration_[:, :1], 0.8)[0]
+    pool = np.concatenate([f.calibration_[:, 0], _test_errors(f, seasonal(), log=False)])
+    q = _intervals.half_widths(pool[-len(f.calibration_):, None], 0.8)[0]
     np.testing.assert_allclose(out["upper_80"] - out["forecast"], q * np.sqrt(np.arange(1, 6)),
                                rtol=1e-9)
     # A continuation that ignores the last value: the step errors do not add up.
