@@ -349,8 +349,8 @@ def _interval_line(results: dict) -> str:
         "" if scores["width"] is not None else " (unbounded: too few validation windows)")
         for level, scores in results["intervals"].items()]
     return (f"prediction intervals (split conformal on the {results['calibration_windows']} "
-            f"validation windows' errors), on the {results['test_windows']} test windows: "
-            + ", ".join(shares))
+            "latest errors: the validation windows', then the test windows' as observed), "
+            f"on the {results['test_windows']} test windows: " + ", ".join(shares))
 
 
 @subcommand("forecast", arguments=_forecast_arguments,

@@ -271,7 +271,7 @@ def test_the_command_line_reports_coverage_and_prints_intervals(tmp_path, capsys
     line = next(s for s in out.splitlines() if s.startswith("prediction intervals"))
     cover = result["intervals"]["80"]["coverage"]
     assert f"on the 23 test windows: 80% covers {cover:.0%}" in line
-    assert f"the {result['calibration_windows']} validation windows" in line
+    assert f"split conformal on the {result['calibration_windows']} latest errors" in line
 
     model = str(tmp_path / "model.npz")
     code, out, err = run_cli(capsys, ["predict", "--model", model, "--steps", "3", "--json"])
