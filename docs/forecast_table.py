@@ -118,7 +118,7 @@ def coverage_table(rows: list[dict]) -> str:
     and over all test values (each series' median over the seeds, weighted by its test
     windows); "unbounded" where the validation part has too few windows for the level."""
     levels = list(rows[0]["coverage"])
-    lines = ["| series | validation windows (calibration) | test windows | "
+    lines = ["| series | errors in the pool | test windows | "
              + " | ".join(f"{level}% covers" for level in levels) + " |",
              "|---|--:|--:|" + "--:|" * len(levels)]
     for row in rows:
