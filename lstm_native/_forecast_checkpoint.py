@@ -35,7 +35,9 @@ def _saved_extra(forecaster, source: dict | None) -> dict:
     history = forecaster.history_
     return {"settings": settings, **state,
             "baselines": [b.get_state() for b in forecaster.baselines_],
-            "calibration": forecaster.calibration_.tolist(),
+            # None for a forecaster loaded from a file saved before they were kept.
+            "calibration": (None if forecaster.calibration_ is None
+                            else forecaster.calibration_.tolist()),
             "results": forecaster.results_,
             "history": None if history is None else dict(history)}
 

@@ -812,7 +812,7 @@ class Forecaster:
         try:
             inputs = self._inputs(values)
             origins = self._spans(values, inputs)["test"]
-        except (ValueError, ForecastError):   # too short to split or for a window
+        except ValueError:   # too short to split, or a ForecastError: for a window
             origins = np.empty(0, np.int64)
         errors = self.calibration_[:, 0]
         if len(origins):

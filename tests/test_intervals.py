@@ -258,6 +258,9 @@ def test_a_file_without_calibration_loads_but_has_no_intervals(fitted, tmp_path)
     np.testing.assert_array_equal(old.predict(2, seasonal()), fitted.predict(2, seasonal()))
     with pytest.raises(ValueError, match="no calibration errors"):
         old.predict_interval(2, seasonal())
+    # Saved again, it stays a file without calibration errors.
+    old.save(path)
+    assert Forecaster.load(path).calibration_ is None
 
 
 # -- the command line ---------------------------------------------------------------------------
