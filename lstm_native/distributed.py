@@ -10,12 +10,18 @@ Design notes:
   (`shard_bounds`: the first ``n % N`` ranks take one sample more).
 - The gradient of the global batch is the sum of the ranks' gradients once each rank has
   scaled its d loss / d pred by its share of the loss's denominator: ``w_r / W``, its
-  elements (cross-entropy: the weights of its targets not ignored) over the batch's. The
-  sum is one ``MPI_Allreduce`` of a flat buffer per dtype. That reduction is MPICH's: the
-  same algorithm for a given number of ranks and buffer size, so a run repeats bitwise
-  and every rank receives the same sum (the MPI standard's all-reduce gives one result);
-  it is not the one-process run's order of additions (its GEMMs add over the whole
-  batch), so the weights agree with a one-process `fit` to rounding, not bitwise.
+  elements (cross-entropy: the weights of its targets not ignored) over the batch's.
+- The optimizer's step is divided among the ranks (`_ShardedStep`, ZeRO stage 1) for
+  the optimizers of `lstm_native.optim`, whose updates are elementwise: one
+  ``MPI_Reduce_scatter`` per dtype gives each rank the sum of its slice of the flat
+  gradients, each rank updates its slice of the parameters and of the optimizer's
+  state, and one ``MPI_Allgatherv`` gives every rank all the parameters; the state is
+  gathered at each epoch's end (checkpoints save all of it). An optimizer class of
+  one's own runs whole on every rank after one ``MPI_Allreduce`` per dtype. Either
+  reduction is MPICH's: the same algorithm for a given number of ranks and buffer
+  size, so a run repeats bitwise and every rank holds the same weights; it is not the
+  one-process run's order of additions (its GEMMs add over the whole batch), so the
+  weights agree with a one-process `fit` to rounding, not bitwise.
   Scalars (the losses) are gathered and added exactly (`math.fsum`, correctly
   rounded whatever the order), on every rank.
 - Dropout masks are drawn for the global batch and sliced: during a step each module's
@@ -43,7 +49,7 @@ from . import losses as _losses
 from ._parallel import _physical_cores, default_n_threads
 from .layers import Dropout
 from .module import modules_by_path, rng_states
-from .optim import _model_arrays, clip_grad_norm
+from .optim import SGD, Adam, RMSprop, _model_arrays, clip_grad_norm
 from .training import _backward, _forward, predict
 
 __all__ = ["abort", "allreduce_gradients", "allreduce_scalar", "broadcast_object",
@@ -595,6 +601,119 @@ def _threads(model, n_threads: int | None):
             m.n_threads = None
 
 
+# -- the optimizer step divided among the ranks ---------------------------------------
+
+#: The optimizers' updates that are elementwise (each element of a parameter and of its
+#: state updated from the same element of the gradient alone): those the ranks can share.
+_ELEMENTWISE_UPDATES = frozenset({SGD._update, Adam._update, RMSprop._update})
+
+
+def _sharded_step(optimizer):
+    """A `_ShardedStep` for `optimizer`, or None where the step cannot be divided: an
+    update that is not elementwise (an optimizer class of one's own), or parameters,
+    gradients or state that are not C-contiguous (their slices would be copies)."""
+    if type(optimizer)._update not in _ELEMENTWISE_UPDATES:
+        return None
+    params, grads = _model_arrays(optimizer.model)
+    state = [a for by_name in optimizer._buffers.values() for a in by_name.values()]
+    if not all(a.flags.c_contiguous for a in [*params.values(), *grads.values(), *state]):
+        return None
+    return _ShardedStep(params)
+
+
+class _ShardedStep:
+    """The optimizer step divided among the ranks, as ZeRO stage 1 (DeepSpeed's
+    partitioning): the parameters of each dtype, flattened in the model's order into
+    one vector, are cut into N contiguous slices of equal length (across parameter
+    boundaries, `shard_bounds`), and rank r owns slice r. A step
+
+    1. reduce-scatters the gradients (`MPI_Reduce_scatter`): each rank receives the sum
+       over the ranks of its own slice only;
+    2. clips them to the global norm (the squares summed per slice, the slices' sums
+       gathered and added exactly, `math.fsum`);
+    3. runs the optimizer's update on its slice (`Optimizer._step_slices`: the update is
+       elementwise, so the slice's elements take the update of the whole step);
+    4. all-gathers the updated parameters (`MPI_Allgatherv`).
+
+    The same bytes cross the network as in one all-reduce (which is a reduce-scatter and
+    an all-gather), and each rank does 1/N of the optimizer's work. The optimizer's state
+    of the other slices goes stale on a rank: `gather_state` makes it whole again (at
+    every epoch's end, before a checkpoint may be saved). `model.grads` keeps this
+    rank's own gradients outside its slice.
+    """
+
+    def __init__(self, params):
+        self.groups = []  # per dtype: (names, the flat vector, the slices' bounds)
+        for dtype in dict.fromkeys(p.dtype for p in params.values()):
+            names = [name for name, p in params.items() if p.dtype == dtype]
+            total = sum(params[name].size for name in names)
+            self.groups.append((names, np.empty(total, dtype), total))
+
+    @staticmethod
+    def _pieces(names, arrays, lo: int, hi: int):
+        """The parts of the arrays (flattened, in `names`' order) that fall within
+        [lo, hi) of their concatenation: (name, start, stop, offset from lo)."""
+        at = 0
+        for name in names:
+            n = arrays[name].size
+            a, b = max(lo, at), min(hi, at + n)
+            if a < b:
+                yield name, a - at, b - at, a - lo
+            at += n
+
+    def step(self, comm, optimizer, clip_norm) -> None:
+        """Steps 1-4 of the class's description on every rank (all must call it)."""
+        from mpi4py import MPI
+
+        rank, size = comm.Get_rank(), comm.Get_size()
+        params, grads = _model_arrays(optimizer.model)
+        owned = []  # per group: (names, vector, lo, hi, counts, this rank's summed slice)
+        for names, vector, total in self.groups:
+            bounds = [shard_bounds(total, r, size) for r in range(size)]
+            counts = [hi - lo for lo, hi in bounds]
+            _pack(vector, [grads[name] for name in names])
+            mine = np.empty(counts[rank], vector.dtype)
+            comm.Reduce_scatter(vector, mine, counts, op=MPI.SUM)
+            owned.append((names, vector, *bounds[rank], bounds, mine))
+        if clip_norm is not None:
+            # torch's clip_grad_norm_ (as `clip_grad_norm`): the 2-norm accumulated in
+            # float64, the same float on every rank.
+            wide = [m.astype(np.float64, copy=False) for *_, m in owned]
+            squares = math.fsum(comm.allgather(math.fsum(float(np.dot(w, w))
+                                                         for w in wide)))
+            coef = clip_norm / (squares ** 0.5 + 1e-6)
+            if not coef >= 1.0:
+                for *_, m in owned:
+                    m *= m.dtype.type(coef)
+        optimizer._step_slices([
+            (name, a, b, mine[at:at + b - a])
+            for names, _, lo, hi, _, mine in owned
+            for name, a, b, at in self._pieces(names, params, lo, hi)])
+        for names, vector, lo, hi, bounds, _ in owned:
+            self._allgather(comm, vector, names, params, lo, hi, bounds)
+
+    def gather_state(self, comm, optimizer) -> None:
+        """Make the optimizer's state whole on every rank: each rank's slices of every
+        state array, all-gathered (all ranks must call it)."""
+        rank, size = comm.Get_rank(), comm.Get_size()
+        for by_name in optimizer._buffers.values():
+            for names, vector, total in self.groups:
+                bounds = [shard_bounds(total, r, size) for r in range(size)]
+                self._allgather(comm, vector, names, by_name, *bounds[rank], bounds)
+
+    def _allgather(self, comm, vector, names, arrays, lo, hi, bounds) -> None:
+        """Each rank's slice [lo, hi) of the arrays (flattened, concatenated) given to
+        every rank, the arrays updated in place: `vector` is the scratch."""
+        from mpi4py import MPI
+
+        for name, a, b, at in self._pieces(names, arrays, lo, hi):
+            vector[lo + at:lo + at + b - a] = arrays[name].reshape(-1)[a:b]
+        counts = [h - l for l, h in bounds]
+        displacements = [l for l, _ in bounds]
+        comm.Allgatherv(MPI.IN_PLACE, [vector, (counts, displacements)])
+        _unpack(vector, [arrays[name] for name in names])
+
+
 # -- fit's data-parallel steps ---------------------------------------------------------
 
 class _DataParallel:
@@ -610,6 +729,7 @@ class _DataParallel:
         self.denominator = _loss_denominator(loss, dtype)
         self.masks = _GlobalMasks(model)
         self.n_threads = None  # set by `_data_parallel` once the ranks agree
+        self.sharded = None    # the `_ShardedStep` and its optimizer, where it applies
 
     def train_step(self, model, optimizer, loss, x, y, lengths, clip_norm, keep_pred):
         """One optimizer step on this rank's share of the global batch (x, y, lengths):
@@ -639,10 +759,14 @@ class _DataParallel:
         if not math.isfinite(value):
             raise FloatingPointError(f"the training loss is {value}: lower the learning "
                                      "rate, clip the gradients (clip_norm) or scale the data")
-        _sum_in_place(self.comm, _flat_groups(model.grads[k] for k in model.parameters()))
-        if clip_norm is not None:
-            clip_grad_norm(model, clip_norm)  # the global norm: every rank has the sum
-        optimizer.step()
+        if self.sharded is not None and self.sharded[1] is optimizer:
+            self.sharded[0].step(self.comm, optimizer, clip_norm)
+        else:
+            _sum_in_place(self.comm,
+                          _flat_groups(model.grads[k] for k in model.parameters()))
+            if clip_norm is not None:
+                clip_grad_norm(model, clip_norm)  # the global norm: every rank has the sum
+            optimizer.step()
         if n < self.size:  # ranks without samples drew no masks: rank 0's generators
             _set_generator_states(model, self.comm.bcast(rng_states(model), root=0))
         if not keep_pred:
@@ -661,7 +785,11 @@ class _DataParallel:
         return np.concatenate([p for p in parts if p is not None], axis=0)
 
     def same_logs(self, logs: dict) -> dict:
-        """Rank 0's epoch logs (its wall time; the rest is equal already)."""
+        """Rank 0's epoch logs (its wall time; the rest is equal already). Called at
+        every epoch's end, before the callbacks: a sharded optimizer's state is made
+        whole here, so that a checkpoint saves all of it."""
+        if self.sharded is not None:
+            self.sharded[0].gather_state(self.comm, self.sharded[1])
         return self.comm.bcast(logs, root=0)
 
     def same_stop(self, stop: bool) -> bool:
@@ -697,6 +825,9 @@ def _data_parallel(model, optimizer, scheduler, loss, arguments: dict, seed: int
         state = comm.bcast(scheduler.state_dict() if comm.Get_rank() == 0 else None, root=0)
         if comm.Get_rank() != 0:
             scheduler.load_state_dict(state)
+    sharded = _sharded_step(optimizer)
+    if all(comm.allgather(sharded is not None)):  # the same path on every rank
+        parallel.sharded = (sharded, optimizer)
     return parallel, comm.bcast(seed, root=0)
 
 

@@ -220,12 +220,21 @@ class Optimizer:
         update itself. `fit` stops with FloatingPointError at the next non-finite loss,
         and the optimizer's `state_dict` still loads back.
         """
+        pairs = self._checked_pairs()
+        first = self._step == 0
+        self._step += 1  # the updates' bias corrections count this step
+        for name, p, g in pairs:
+            bufs = {kind: b[name] for kind, b in self._buffers.items()}
+            self._update(p, g, bufs, self._work(p), first)
+
+    def _checked_pairs(self) -> list:
+        """[(name, parameter, gradient)], RuntimeError if the model's parameters are no
+        longer those the optimizer was built with."""
         params, grads = self._model.parameters(), self._model.grads
         if len(params) != len(self._specs):
             raise RuntimeError(
                 "the model's parameters changed since the optimizer was created: "
                 f"{sorted(params)} vs {sorted(self._specs)}")
-        first = self._step == 0
         pairs = []
         for name, (shape, dtype) in self._specs.items():
             try:
@@ -237,9 +246,29 @@ class Optimizer:
                 raise RuntimeError(f"parameter {name!r} changed shape since the optimizer "
                                    f"was created: {shape} -> {p.shape}")
             pairs.append((name, p, g))
-        self._step += 1  # the updates' bias corrections count this step
-        for name, p, g in pairs:
-            bufs = {kind: b[name] for kind, b in self._buffers.items()}
+        return pairs
+
+    def _step_slices(self, slices) -> None:
+        """One step that updates only slices of the flattened parameters, from gradients
+        given: the step divided among ranks (`lstm_native.distributed`), each rank
+        updating its slices and their state.
+
+        `slices` holds (name, lo, hi, g): elements lo..hi-1 of parameter `name`
+        flattened (C order) and their gradient g, a 1-D array of hi - lo. Only for the
+        optimizers whose `_update` is elementwise (SGD, Adam, AdamW, RMSprop): each
+        element then takes bitwise the update `step` gives it. The step count advances
+        as in `step`.
+        """
+        params = {name: p for name, p, _ in self._checked_pairs()}
+        for name, _, _, _ in slices:
+            if not params[name].flags.c_contiguous:
+                raise RuntimeError(f"parameter {name!r} is not C-contiguous: its slices "
+                                   "cannot be updated in place")
+        first = self._step == 0
+        self._step += 1
+        for name, lo, hi, g in slices:
+            p = params[name].reshape(-1)[lo:hi]
+            bufs = {kind: b[name].reshape(-1)[lo:hi] for kind, b in self._buffers.items()}
             self._update(p, g, bufs, self._work(p), first)
 
     def _update(self, p, g, bufs, work, first) -> None:  # pragma: no cover

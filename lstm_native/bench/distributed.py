@@ -3,9 +3,13 @@
 What is timed is `fit(..., distributed=True)` itself, over a fixed number of batches
 (``verbose=0``, no validation, no shuffling): a bare `LSTM` of a configuration's shape
 trained with the MSE of its output against random targets and Adam, i.e. per step the
-forward, the loss, the backward, the gradients' MPI Allreduce and the Adam step. A
-step's time is the interval between two of fit's ``on_batch_end`` calls on rank 0 (the
-ranks leave each step together, after its collectives).
+forward, the loss, the backward, the gradients' reduction and the Adam step: on several
+ranks fit divides the Adam step among them (a Reduce_scatter of the gradients, each rank
+updating its slice, an Allgatherv of the parameters: `distributed._ShardedStep`); a
+layout marked replicated (``2x1r``) runs the earlier way instead, an Allreduce and the
+whole Adam step on every rank, for comparison in the same run. A step's time is the
+interval between two of fit's ``on_batch_end`` calls on rank 0 (the ranks leave each
+step together, after its collectives).
 
 Each layout, R ranks × T threads, runs in processes of its own: the benchmark launches
 them (``mpiexec -n R`` for more than one rank, plain ``python`` for one) with
@@ -16,11 +20,13 @@ the median of all a layout's timed steps. Each step's CPU time (rank 0's process
 its threads) over its time says how much of its cores a rank got: on a machine shared
 with other jobs, less than its threads.
 
-The gradients' Allreduce is timed inside the steps by wrapping the communicator fit's
-reduction is given (`distributed._sum_in_place`). The ranks meet just before it, in
-the gather of the step's losses (where the faster rank waits for the slower), so its
-time is mostly the transfer's. After the steps, the same Allreduce is timed alone (each
-call after a Barrier), for comparison.
+The gradients' reduction (the Allreduce, or the Reduce_scatter and the Allgatherv) is
+timed inside the steps by wrapping the communicator fit's reduction is given
+(`distributed._sum_in_place`, `distributed._ShardedStep.step`), and the optimizer's
+update (`Optimizer.step`, `Optimizer._step_slices`) alike. The ranks meet just before
+the reduction, in the gather of the step's losses (where the faster rank waits for the
+slower), so its time is mostly the transfer's. After the steps, the same collectives are
+timed alone (each call after a Barrier), for comparison.
 
 The projection (`projection_table`) applies the ring all-reduce's model to the measured
 step of one rank: see docs/distributed.md, "Scaling to many ranks".
@@ -73,106 +79,163 @@ FASTER_RANKS = (1, 16)
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """R ranks of T threads each."""
+    """R ranks of T threads each; `replicated`: every rank runs the whole optimizer step
+    after an Allreduce (fit divides the step among the ranks otherwise)."""
 
     ranks: int
     threads: int
+    replicated: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.ranks}×{self.threads}"
+        return f"{self.ranks}×{self.threads}" + (" replicated" if self.replicated else "")
 
     @classmethod
     def parse(cls, text: str) -> Layout:
-        """``"2x1"`` (or ``"2×1"``): 2 ranks of 1 thread."""
-        ranks, sep, threads = text.strip().replace("×", "x").partition("x")
+        """``"2x1"`` (or ``"2×1"``): 2 ranks of 1 thread; ``"2x1r"``: the same with the
+        replicated optimizer step."""
+        text = text.strip().replace("×", "x")
+        replicated = text.endswith("r")
+        ranks, sep, threads = text.removesuffix("r").partition("x")
         try:
-            layout = cls(int(ranks), int(threads))
+            layout = cls(int(ranks), int(threads), replicated)
         except ValueError:
             layout = None
-        if not sep or layout is None or layout.ranks < 1 or layout.threads < 1:
+        if (not sep or layout is None or layout.ranks < 1 or layout.threads < 1
+                or (replicated and layout.ranks == 1)):
             raise argparse.ArgumentTypeError(
-                f"a layout is RANKSxTHREADS with positive numbers, e.g. 2x1; got {text!r}")
+                f"a layout is RANKSxTHREADS with positive numbers, e.g. 2x1, and an r "
+                f"after it for the replicated optimizer step on several ranks (2x1r); "
+                f"got {text!r}")
         return layout
 
 
-LAYOUTS = (Layout(1, 1), Layout(1, 2), Layout(2, 1))
+LAYOUTS = (Layout(1, 1), Layout(1, 2), Layout(2, 1), Layout(2, 1, replicated=True))
 
 
 # -- one layout's processes -----------------------------------------------------------
 
 class _StepTimes(ln.Callback):
     """The seconds of each step of fit, from the epoch's start or the last step's end to
-    this step's end: on the clock, and of this process's CPU time (all its threads)."""
+    this step's end: on the clock, and of this process's CPU time (all its threads); and
+    the seconds `parts` gathered during the step (`_timed_parts`), per part."""
 
-    def __init__(self):
+    def __init__(self, parts: dict):
         self.seconds, self.cpu_seconds = [], []
+        self.parts, self.part_seconds = parts, {name: [] for name in parts}
         self._last = None
 
     def on_epoch_begin(self, run):
         self._last = (time.perf_counter(), time.process_time())
+        for name in self.parts:
+            self.parts[name] = 0.0
 
     def on_batch_end(self, run, logs):
         now = (time.perf_counter(), time.process_time())
         self.seconds.append(now[0] - self._last[0])
         self.cpu_seconds.append(now[1] - self._last[1])
         self._last = now
+        for name, seconds in self.parts.items():
+            self.part_seconds[name].append(seconds)
+            self.parts[name] = 0.0
+
+
+#: The collectives of the gradients' reduction (mpi4py's names).
+_REDUCTIONS = ("Allreduce", "Reduce_scatter", "Allgatherv")
 
 
 class _TimedComm:
-    """A communicator whose Allreduce calls are timed into `seconds`; the rest is the
-    real one's."""
+    """A communicator whose gradient collectives (`_REDUCTIONS`) add their seconds to
+    ``parts["reduction"]``; the rest is the real one's."""
 
-    def __init__(self, comm, seconds: list):
-        self._comm, self._seconds = comm, seconds
-
-    def Allreduce(self, *args, **kwargs):  # mpi4py's name
-        start = time.perf_counter()
-        self._comm.Allreduce(*args, **kwargs)
-        self._seconds.append(time.perf_counter() - start)
+    def __init__(self, comm, parts: dict):
+        self._comm, self._parts = comm, parts
 
     def __getattr__(self, name):
-        return getattr(self._comm, name)
+        call = getattr(self._comm, name)
+        if name not in _REDUCTIONS:
+            return call
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            call(*args, **kwargs)
+            self._parts["reduction"] += time.perf_counter() - start
+
+        return timed
+
+
+def _timer(parts: dict, name: str, method):
+    """`method` adding its seconds to ``parts[name]``."""
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        method(*args, **kwargs)
+        parts[name] += time.perf_counter() - start
+
+    return timed
 
 
 @contextlib.contextmanager
-def _timed_gradient_reductions(seconds: list):
-    """Within the block, the time of each MPI Allreduce of fit's gradient reduction is
-    appended to `seconds` (one per buffer: one per dtype)."""
-    reduce = distributed._sum_in_place
+def _timed_parts(parts: dict):
+    """Within the block, the seconds of fit's gradient collectives add up in
+    ``parts["reduction"]`` and those of the optimizer's update in
+    ``parts["optimizer"]``."""
+    patched = [(distributed, "_sum_in_place"), (distributed._ShardedStep, "step"),
+               (ln.optim.Optimizer, "step"), (ln.optim.Optimizer, "_step_slices")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in patched]
+    reduce, sharded = distributed._sum_in_place, distributed._ShardedStep.step
 
-    def timed(comm, groups):
-        reduce(_TimedComm(comm, seconds), groups)
+    def reduce_timed(comm, groups):
+        reduce(_TimedComm(comm, parts), groups)
 
-    distributed._sum_in_place = timed
+    def sharded_timed(self, comm, optimizer, clip_norm):
+        sharded(self, _TimedComm(comm, parts), optimizer, clip_norm)
+
+    distributed._sum_in_place = reduce_timed
+    distributed._ShardedStep.step = sharded_timed
+    ln.optim.Optimizer.step = _timer(parts, "optimizer", ln.optim.Optimizer.step)
+    ln.optim.Optimizer._step_slices = _timer(parts, "optimizer",
+                                             ln.optim.Optimizer._step_slices)
     try:
         yield
     finally:
-        distributed._sum_in_place = reduce
+        for owner, name, value in saved:
+            setattr(owner, name, value)
 
 
-def _allreduce_alone(nbytes: int, dtype, repeats: int) -> float:
-    """The median seconds of an in-place Allreduce of `nbytes` of `dtype`, each call
-    after a Barrier (so that no rank waits for another inside it); 0 on one rank."""
+def _reduction_alone(nbytes: int, dtype, repeats: int, sharded: bool) -> float:
+    """The median seconds of the gradients' reduction of `nbytes` of `dtype` alone, each
+    after a Barrier (so that no rank waits for another inside it): an in-place
+    Allreduce, or when `sharded` a Reduce_scatter and an in-place Allgatherv of even
+    slices (as `distributed._ShardedStep`); 0 on one rank."""
     if distributed.size() == 1:
         return 0.0
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     buffer = np.ones(nbytes // np.dtype(dtype).itemsize, dtype)
+    bounds = [distributed.shard_bounds(buffer.size, r, comm.Get_size())
+              for r in range(comm.Get_size())]
+    counts, starts = [hi - lo for lo, hi in bounds], [lo for lo, _ in bounds]
+    mine = np.empty(counts[comm.Get_rank()], dtype)
     seconds = []
     for _ in range(repeats + 1):  # the first call sets up the transfer: untimed
         comm.Barrier()
         start = time.perf_counter()
-        comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+        if sharded:
+            comm.Reduce_scatter(buffer, mine, counts, op=MPI.SUM)
+            comm.Allgatherv(MPI.IN_PLACE, [buffer, (counts, starts)])
+        else:
+            comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
         seconds.append(time.perf_counter() - start)
     return float(np.median(seconds[1:]))
 
 
 def _time_config(cfg: Config, dtype, threads: int, steps: int, warmup: int) -> dict:
     """fit(..., distributed=True) over `warmup` + `steps` global batches of `cfg`: the
-    timed steps' seconds (rank 0's), each rank's in-step Allreduce seconds per step, and
-    the Allreduce alone."""
+    timed steps' seconds (rank 0's), each rank's in-step reduction seconds per step
+    (under "allreduce", whichever collectives it took), rank 0's optimizer seconds per
+    step, and the reduction alone."""
     rng = np.random.default_rng(0)
     n = cfg.batch * (warmup + steps)
     x = rng.standard_normal((n, cfg.steps, cfg.input_size)).astype(dtype)
@@ -180,28 +243,40 @@ def _time_config(cfg: Config, dtype, threads: int, steps: int, warmup: int) -> d
     model = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers, batch_first=True,
                     dtype=dtype, seed=0, n_threads=threads)
     optimizer = ln.optim.Adam(model, lr=1e-3)
-    timer, reductions = _StepTimes(), []
-    with _timed_gradient_reductions(reductions):
+    parts = {"reduction": 0.0, "optimizer": 0.0}
+    timer = _StepTimes(parts)
+    with _timed_parts(parts):
         ln.fit(model, x, y, loss="mse", optimizer=optimizer, epochs=1, batch_size=cfg.batch,
                shuffle=False, verbose=0, callbacks=[timer], distributed=True)
     nbytes = sum(p.nbytes for p in model.parameters().values())
-    # One Allreduce per step (one dtype): this rank's seconds of each timed step.
-    ranks_reductions = distributed._world().allgather(reductions[warmup:]) \
+    # This rank's seconds inside the reduction of each timed step.
+    reductions = timer.part_seconds["reduction"][warmup:]
+    ranks_reductions = distributed._world().allgather(reductions) \
         if distributed.size() > 1 else [[0.0] * steps]
+    sharded = distributed.size() > 1 and distributed._sharded_step(optimizer) is not None
     return {"config": cfg.name, "batch": cfg.batch, "parameters": parameter_count(cfg),
             "gradient_bytes": nbytes, "steps": timer.seconds[warmup:],
             "cpu": timer.cpu_seconds[warmup:],
-            "allreduce": ranks_reductions,
-            "allreduce_alone": _allreduce_alone(nbytes, dtype, repeats=max(steps, 5))}
+            "allreduce": ranks_reductions, "sharded": sharded,
+            "optimizer": timer.part_seconds["optimizer"][warmup:],
+            "allreduce_alone": _reduction_alone(nbytes, dtype, repeats=max(steps, 5),
+                                                sharded=sharded)}
 
 
 def run_worker(configs: Sequence[str], dtype: str, threads: int, steps: int,
-               warmup: int) -> dict:
+               warmup: int, replicated: bool = False) -> dict:
     """One layout's run, in this process and rank (`main`'s ``--worker``): the timings
-    of each configuration (`_time_config`)."""
-    return {"ranks": distributed.size(), "threads": threads, "dtype": dtype,
-            "results": [_time_config(CONFIGS[c], np.dtype(dtype), threads, steps, warmup)
-                        for c in configs]}
+    of each configuration (`_time_config`); with `replicated`, fit's optimizer step is
+    not divided among the ranks (an Allreduce, then the whole step on every rank)."""
+    choose = distributed._sharded_step
+    if replicated:
+        distributed._sharded_step = lambda optimizer: None
+    try:
+        return {"ranks": distributed.size(), "threads": threads, "dtype": dtype,
+                "results": [_time_config(CONFIGS[c], np.dtype(dtype), threads, steps,
+                                         warmup) for c in configs]}
+    finally:
+        distributed._sharded_step = choose
 
 
 def mpiexec_path() -> str | None:
@@ -217,7 +292,7 @@ def _launch(layout: Layout, args: argparse.Namespace) -> dict:
     command = [sys.executable, "-m", "lstm_native.bench.distributed", "--worker",
                "--configs", ",".join(args.configs), "--dtype", args.dtype,
                "--threads", str(layout.threads), "--steps", str(args.steps),
-               "--warmup", str(args.warmup)]
+               "--warmup", str(args.warmup)] + (["--replicated"] if layout.replicated else [])
     if layout.ranks > 1:
         if args.mpiexec is None:
             raise SystemExit("no mpiexec beside this Python or on PATH: install mpich "
@@ -240,9 +315,10 @@ def measure(args: argparse.Namespace) -> dict:
             say(f"round {round_ + 1}/{args.rounds}: {layout.name} ...")
             for r in _launch(layout, args)["results"]:
                 into = pooled[layout.name].setdefault(r["config"], dict(
-                    r, steps=[], cpu=[], allreduce=[], allreduce_alone=[]))
+                    r, steps=[], cpu=[], allreduce=[], allreduce_alone=[], optimizer=[]))
                 into["steps"] += r["steps"]
                 into["cpu"] += r["cpu"]
+                into["optimizer"] += r["optimizer"]
                 # Per step, the ranks' mean time inside the Allreduce.
                 into["allreduce"] += np.mean(r["allreduce"], axis=0).tolist()
                 into["allreduce_alone"].append(r["allreduce_alone"])
@@ -262,12 +338,12 @@ def _spread(values) -> str:
 
 def steps_table(pooled: dict, layouts: Sequence[Layout], dtype: str) -> Table:
     """One row per configuration and layout: the step, samples per second, the speed-up
-    over 1×1, the Allreduce inside the step and alone."""
+    over 1×1, the optimizer's update, the reduction inside the step and alone."""
     table = Table(f"Data-parallel training steps, {dtype}: fit(..., distributed=True) of "
                   "an LSTM, MSE, Adam (medians over all rounds' steps)",
                   ["cfg", "layout", "global batch", "step ms", "spread", "samples/s",
-                   "vs 1×1", "cores busy", "Allreduce ms", "Allreduce share", "alone ms",
-                   "gradients MB"], left=2)
+                   "vs 1×1", "cores busy", "Adam ms", "reduction", "reduction ms",
+                   "reduction share", "alone ms", "gradients MB"], left=2)
     configs = list(dict.fromkeys(c for by_cfg in pooled.values() for c in by_cfg))
     for name in configs:
         base = pooled.get("1×1", {}).get(name)
@@ -282,16 +358,22 @@ def steps_table(pooled: dict, layouts: Sequence[Layout], dtype: str) -> Table:
                 f"{r['batch'] / step:.1f}",
                 f"{_median(base['steps']) / step:.2f}" if base else "–",
                 f"{_busy(r, layout) * layout.threads:.2f} of {layout.threads}",
+                ms(_median(r["optimizer"])),
+                ("–" if layout.ranks == 1 else
+                 "sharded" if r.get("sharded") else "Allreduce"),
                 ms(inside) if inside is not None else "–",
                 f"{100 * inside / step:.1f}%" if inside is not None else "–",
                 ms(_median(r["allreduce_alone"])) if layout.ranks > 1 else "–",
                 f"{r['gradient_bytes'] / 1e6:.1f}"])
     table.notes.append("samples/s = global batch / step; cores busy: rank 0's CPU time "
                        "over the step's (its threads at most; less: the cores went to "
-                       "other processes; MPI's waits spin and count as busy); Allreduce "
-                       "ms: the ranks' mean time inside the gradients' MPI Allreduce in a "
-                       "step, its share of the step; alone ms: the same Allreduce after a "
-                       "Barrier.")
+                       "other processes; MPI's waits spin and count as busy); Adam ms: "
+                       "rank 0's update (its slice when sharded); reduction: sharded = "
+                       "Reduce_scatter of the gradients + Allgatherv of the parameters, "
+                       "Allreduce = the gradients' Allreduce and the whole Adam step on "
+                       "every rank; reduction ms: the ranks' mean time inside it in a "
+                       "step, its share of the step; alone ms: the same collectives "
+                       "after a Barrier.")
     return table
 
 
@@ -399,9 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lstm_native.bench.distributed",
         description="Time fit(..., distributed=True)'s training steps (forward, MSE, "
-                    "backward, gradient Allreduce, Adam) of an LSTM of the standard "
-                    "configurations on layouts of MPI ranks × threads; samples per "
-                    "second, speed-ups, the Allreduce's share of a step, and the "
+                    "backward, the gradients' reduction, Adam divided among the ranks "
+                    "or replicated) of an LSTM of the standard configurations on "
+                    "layouts of MPI ranks × threads; samples per second, speed-ups, "
+                    "the optimizer's time, the reduction's share of a step, and the "
                     "projection to 8-64 ranks. Launches its own processes (mpiexec for "
                     "more than one rank).",
         epilog="Configurations: " + "; ".join(
@@ -411,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--layouts", default=list(LAYOUTS),
                         type=lambda s: [Layout.parse(t) for t in s.split(",") if t.strip()],
-                        help="comma-separated RANKSxTHREADS (default 1x1,1x2,2x1)")
+                        help="comma-separated RANKSxTHREADS, an r after for the "
+                             "replicated optimizer step (default 1x1,1x2,2x1,2x1r)")
     parser.add_argument("--rounds", type=_positive, default=3,
                         help="runs of every layout, alternating (default 3)")
     parser.add_argument("--steps", type=_positive, default=8,
@@ -430,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "mpiexec: this rank) on --threads and print one JSON line")
     parser.add_argument("--threads", type=_positive, default=1,
                         help="with --worker: the layers' threads")
+    parser.add_argument("--replicated", action="store_true",
+                        help="with --worker: every rank runs the whole optimizer step")
     return parser
 
 
@@ -451,7 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.steps, args.warmup = 1, 3, 1
     if args.worker:
-        result = run_worker(args.configs, args.dtype, args.threads, args.steps, args.warmup)
+        result = run_worker(args.configs, args.dtype, args.threads, args.steps, args.warmup,
+                            args.replicated)
         if distributed.rank() == 0:
             print(json.dumps(result), flush=True)
         return 0
