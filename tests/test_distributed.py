@@ -329,3 +329,63 @@ def test_shares_are_contiguous_and_as_even_as_can_be():
             assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
             sizes = [hi - lo for lo, hi in bounds]
             assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda m: optim.SGD(m, lr=0.1, momentum=0.5, dampening=0.3),
+    lambda m: optim.Adam(m, lr=0.01, weight_decay=0.1, amsgrad=True),
+    lambda m: optim.AdamW(m, lr=0.01),
+    lambda m: optim.RMSprop(m, lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
+], ids=["sgd-nesterov", "sgd-dampening", "adam-amsgrad", "adamw", "rmsprop-centered"])
+def test_an_update_by_slices_is_the_whole_step(make):
+    """The sharded step's update: each rank's slices of the flattened parameters (cut
+    across parameter boundaries, as `_ShardedStep`'s even slices of three ranks) take
+    bitwise the update the whole step gives them, state included, step after step."""
+    rng = np.random.default_rng(0)
+    models = [ln.Sequential(ln.LSTM(2, 3, num_layers=2, dtype=np.float64, seed=0),
+                            ln.Linear(3, 2, dtype=np.float64, seed=0)) for _ in range(2)]
+    whole, sliced = (make(m) for m in models)
+    shards = distributed._ShardedStep(models[1].parameters())
+    [(names, _, total)] = shards.groups
+    for _ in range(3):
+        grads = {k: rng.standard_normal(g.shape) for k, g in models[0].grads.items()}
+        for model in models:
+            for k, g in grads.items():
+                model.grads[k][...] = g
+        whole.step()
+        pieces = []
+        for r in range(3):
+            lo, hi = distributed.shard_bounds(total, r, 3)
+            pieces += [(name, a, b, grads[name].reshape(-1)[a:b])
+                       for name, a, b, _ in shards._pieces(names, models[1].parameters(),
+                                                          lo, hi)]
+        sliced._step_slices(pieces)
+    for k, p in models[0].parameters().items():
+        assert np.array_equal(p, models[1].parameters()[k]), k
+    a, b = whole.state_dict(), sliced.state_dict()
+    assert a["step"] == b["step"] == 3
+    assert all(np.array_equal(a["buffers"][k], b["buffers"][k]) for k in a["buffers"])
+
+
+def test_only_elementwise_optimizers_are_sharded():
+    """The optimizers of lstm_native.optim divide their step among the ranks; a subclass
+    with an update of its own, or a parameter that is not contiguous, keeps it whole."""
+    model = ln.Linear(3, 2, dtype=np.float64, seed=0)
+    assert isinstance(distributed._sharded_step(optim.AdamW(model)), distributed._ShardedStep)
+
+    class Own(optim.SGD):
+        def _update(self, p, g, bufs, work, first):
+            super()._update(p, g, bufs, work, first)
+
+    assert distributed._sharded_step(Own(model)) is None
+
+    class Strided:  # a model whose parameter is a Fortran-ordered array
+        def __init__(self):
+            self.weight = np.asfortranarray(np.ones((3, 2)))
+            self.grads = {"weight": np.zeros((3, 2))}
+
+        def parameters(self):
+            return {"weight": self.weight}
+
+    assert distributed._sharded_step(optim.SGD(Strided())) is None
