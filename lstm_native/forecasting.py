@@ -941,11 +941,14 @@ class Forecaster:
         """A forecaster saved by `save`, ready to `predict` and `score` (not to `plot`:
         the series is not saved).
 
-        The settings are checked: lookback and horizon ints >= 1, a known transform, a
-        data name, an optional column and a cell of `CELLS` (files saved before the cell
-        was a setting have none: theirs is "lstm"); the model is a Sequential whose
-        first layer is that cell's, and reads windows of `lookback` values into
-        `horizon` outputs. `settings_` holds the settings as saved (the cell filled in).
+        The settings are checked: lookback and horizon ints >= 1, a known transform, the
+        source's data, column and date column as text or null, a cell of `CELLS` (files
+        saved before the cell was a setting have none: theirs is "lstm"), and every
+        other parameter in the constructor's range; the model is a Sequential whose
+        first layer is that cell's (an Ensemble of `members` of them), and reads windows
+        of `lookback` steps into `horizon` outputs; the baselines', the hybrid's or the
+        scaler's state and the calibration errors load. `settings_` holds the settings
+        as saved (the cell filled in).
 
         Raises
         ------
@@ -979,6 +982,11 @@ class Forecaster:
                   if name in settings}
         forecaster = cls(**params)
         forecaster.n_threads = settings.get("threads") or None
+        try:   # what a refit would use: the constructor's ranges (the file is untrusted)
+            forecaster._checked_params()
+        except (TypeError, ValueError) as e:
+            raise ForecastError(f"{{path}}: its settings are damaged: {_braced(e)}",
+                                path=where) from None
         forecaster.model_, forecaster.baselines_ = model, baselines
         forecaster.season_ = settings.get("season") or 1
         if method == "hybrid":

@@ -213,6 +213,11 @@ def _resaved(hybrid, tmp_path, change):
     (lambda e: e["settings"].update(members=2), "say 2 members, its model has 3"),
     (lambda e: e["settings"].update(method="arima"), "settings are damaged"),
     (lambda e: e["baselines"][2].update({"class": "Prophet"}), "baselines do not load"),
+    # The parameters a refit would use, in the constructor's ranges.
+    (lambda e: e["settings"].update(threads="all"), "settings are damaged: n_threads"),
+    (lambda e: e["settings"].update(hidden=0), "settings are damaged: hidden"),
+    (lambda e: e["settings"].update(lr=float("nan")), "settings are damaged: lr"),
+    (lambda e: e["settings"].update(dtype="float16"), "settings are damaged: dtype"),
 ])
 def test_a_damaged_hybrid_checkpoint_is_refused(hybrid, tmp_path, change, message):
     path = _resaved(hybrid, tmp_path, change)
