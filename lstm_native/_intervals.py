@@ -73,7 +73,8 @@ def half_widths(residuals: np.ndarray, level: float) -> np.ndarray:
     rank = math.ceil((n + 1) * level - 1e-9)
     if rank > n:
         return np.full(residuals.shape[1], np.inf)
-    return np.sort(np.abs(residuals), axis=0)[rank - 1]
+    # A nan error (a forecast that left float64) counts as an infinite one.
+    return np.sort(np.nan_to_num(np.abs(residuals), nan=np.inf), axis=0)[rank - 1]
 
 
 def recent_half_widths(calibration: np.ndarray, errors: np.ndarray, origins: np.ndarray,

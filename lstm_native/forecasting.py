@@ -17,9 +17,10 @@ reads its recent errors predicts the errors of its next forecasts
 (`lstm_native._hybrid`, after Smyl's ES-RNN); the forecast is the median of the
 corrected one, ETS's and SARIMA's.
 
-The validation part's errors calibrate split-conformal prediction intervals
-(`predict_interval`, `lstm_native._intervals`), whose coverage of the test part the
-results give next to the nominal 80% and 95%.
+The latest errors (the validation part's, then the test part's as they are observed)
+calibrate split-conformal prediction intervals (`predict_interval`,
+`lstm_native._intervals`), whose coverage of the test part the results give next to the
+nominal 80% and 95%.
 
 A series is a 1-D numpy array (dates optional, as ``dates=``), a pandas Series, or a
 column of a pandas DataFrame; the dates come from a DatetimeIndex or PeriodIndex or a
@@ -310,11 +311,14 @@ class Forecaster:
         seconds = time.perf_counter() - started
         epochs_run = len(self.history_["epoch"])
         inputs = self._inputs(values)
-        # The validation part's errors calibrate the intervals the test part is scored with.
+        # The validation part's errors start the pool of errors that calibrates the test
+        # part's intervals (scored on the test part only: None while the validation
+        # part is scored, also after an earlier fit).
         what = "the model's forecasts"
         val_pred = self._forecasts(values, spans["validation"], what, inputs)
-        self.calibration_ = self._model_errors(values, spans["validation"], val_pred)
+        self.calibration_ = None
         val = self._score(values, spans["validation"], what, inputs, val_pred)
+        self.calibration_ = self._model_errors(values, spans["validation"], val_pred)
         test = self._score(values, spans["test"], what, inputs)
         test["test_loss"], test["test_windows"] = test.pop("loss"), test.pop("windows")
         self.results_ = {**test, "val_rmse": val["rmse"], "epochs": epochs_run,
@@ -676,7 +680,9 @@ class Forecaster:
             `results_`; a baseline that cannot forecast from the span's first origin is
             left out), ``loss`` (MSE of the standardised targets), ``windows``
             (their count), and ``intervals`` and ``calibration_windows`` (as in
-            `results_`: the prediction intervals' coverage of the span's values).
+            `results_`: the prediction intervals' coverage of the span's values; an
+            out-of-sample figure for the test span only, as the pool starts from the
+            validation part's errors, which come after the training part's origins).
 
         Raises
         ------

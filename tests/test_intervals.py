@@ -86,6 +86,9 @@ def test_a_nan_error_counts_as_an_infinite_one():
     got = _intervals.recent_half_widths(calibration, errors, np.array([0, 1, 2]), 0.95)
     # From origin 1 on the pool holds the nan (as inf), the 19th smallest of 19.
     assert got[0, 0] == 19.0 and got[1, 0] == np.inf and got[2, 0] == np.inf
+    # And so in the plain half-width: unbounded, not nan.
+    pool = np.append(np.arange(2.0, 20.0), np.nan)[:, None]
+    assert _intervals.half_widths(pool, 0.95)[0] == np.inf
 
 
 def test_coverage_and_growth_by_hand():
