@@ -41,6 +41,7 @@ import math
 import numbers
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -366,6 +367,10 @@ def allreduce_scalar(value: float, op: str = "sum", weight: float | None = None)
 
 # -- faults ---------------------------------------------------------------------------------
 
+#: How long a rank that aborts the job waits for its last output to be forwarded.
+_FORWARD_SECONDS = 0.5
+
+
 def abort(code: int = 1) -> None:
     """End the whole job with exit status `code` (MPI's Abort, this rank's output
     flushed first) when it runs on several ranks; nothing with one rank or without MPI.
@@ -376,6 +381,9 @@ def abort(code: int = 1) -> None:
         return
     sys.stderr.flush()
     sys.stdout.flush()
+    # The launcher forwards the ranks' output through pipes of its own, and Abort kills
+    # the job at once: a moment lets what this rank just wrote (its error) reach them.
+    time.sleep(_FORWARD_SECONDS)
     comm.Abort(code)
 
 
@@ -390,9 +398,10 @@ def install_abort_hook() -> None:
     previous = sys.excepthook
 
     def hook(kind, value, tb):
+        # One write: the header and the traceback reach the launcher together.
         sys.stderr.write(f"lstm_native.distributed: rank {comm.Get_rank()} of "
-                         f"{comm.Get_size()} raised, aborting the job:\n")
-        sys.stderr.write("".join(traceback.format_exception(kind, value, tb)))
+                         f"{comm.Get_size()} raised, aborting the job:\n"
+                         + "".join(traceback.format_exception(kind, value, tb)))
         abort(1)
 
     hook._aborts = True
