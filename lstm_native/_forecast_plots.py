@@ -84,8 +84,9 @@ def _plot_intervals(forecaster, ax, t: np.ndarray, test_start: int, steps: int) 
     when, pred = t[forecaster.fitted_time_[rows]], forecaster.fitted_[rows]
     origins = forecaster.fitted_time_[rows] - 1
     shades = dict(zip(_intervals.LEVELS, (0.3, 0.15)))
+    bounds = forecaster._interval_bounds(forecaster._values, origins, pred)
     for level, alpha in shades.items():
-        lower, upper = forecaster._interval_bounds(forecaster._values, origins, pred, level)
+        lower, upper = bounds[level]
         key = _intervals.label(level)
         covered = forecaster.results_["intervals"][key]["coverage"]
         ax.fill_between(when, lower[:, 0], upper[:, 0], color="tab:red", alpha=alpha,

@@ -68,13 +68,23 @@ def label(level: float) -> str:
 def half_widths(residuals: np.ndarray, level: float) -> np.ndarray:
     """The split-conformal half-width at `level` of each step: (horizon,), inf where
     `residuals` (N, horizon) hold too few errors for the level."""
-    n = len(residuals)
-    # The finite-sample correction; the slack keeps e.g. 20 * 0.95 from rounding up.
-    rank = math.ceil((n + 1) * level - 1e-9)
-    if rank > n:
+    rank = _rank(len(residuals), level)
+    if rank is None:
         return np.full(residuals.shape[1], np.inf)
-    # A nan error (a forecast that left float64) counts as an infinite one.
-    return np.sort(np.nan_to_num(np.abs(residuals), nan=np.inf), axis=0)[rank - 1]
+    return np.sort(_magnitudes(residuals), axis=0)[rank - 1]
+
+
+def _rank(n: int, level: float) -> int | None:
+    """The 1-based rank of the half-width among n errors at `level`, None when n is
+    too few (an unbounded interval). The finite-sample correction ceil((n + 1) level);
+    the slack keeps e.g. 20 * 0.95 from rounding up."""
+    rank = math.ceil((n + 1) * level - 1e-9)
+    return rank if rank <= n else None
+
+
+def _magnitudes(errors) -> np.ndarray:
+    """|errors|, a nan (a forecast that left float64) counted as an infinite one."""
+    return np.nan_to_num(np.abs(errors), nan=np.inf)
 
 
 def recent_half_widths(calibration: np.ndarray, errors: np.ndarray, origins: np.ndarray,
@@ -89,20 +99,20 @@ def recent_half_widths(calibration: np.ndarray, errors: np.ndarray, origins: np.
     the oldest leaving as one joins. One sorted list per step, updated as the origins
     advance: N insertions and removals of O(M) each, not N sorts.
     """
-    m, (n, steps) = len(calibration), errors.shape
+    n, steps = errors.shape
     out = np.empty((n, steps))
-    rank = math.ceil((m + 1) * level - 1e-9)
-    if rank > m:
+    rank = _rank(len(calibration), level)
+    if rank is None:
         out[:] = np.inf
         return out
+    magnitudes = _magnitudes(errors)
     for h in range(steps):
-        # A nan error (a forecast that left float64) counts as an infinite one.
-        pool = collections.deque(np.nan_to_num(np.abs(calibration[:, h]), nan=np.inf))
+        pool = collections.deque(_magnitudes(calibration[:, h]))
         ordered = sorted(pool)
         joined = 0
         for i in range(n):
             while joined < n and origins[joined] + h + 1 <= origins[i]:
-                new = float(np.nan_to_num(abs(errors[joined, h]), nan=np.inf))
+                new = float(magnitudes[joined, h])
                 pool.append(new)
                 bisect.insort(ordered, new)
                 del ordered[bisect.bisect_left(ordered, pool.popleft())]

@@ -595,13 +595,14 @@ class Forecaster:
                     - _hybrid.to_model_space(pred, log))
 
     def _interval_bounds(self, values: np.ndarray, origins: np.ndarray, pred: np.ndarray,
-                         level: float) -> tuple:
-        """(lower, upper) of the forecasts `pred` from `origins` (ascending) of `values`,
-        each calibrated on the errors known at its origin (`_intervals.recent_half_widths`:
-        the validation part's, then these forecasts' own as their targets are observed)."""
-        errors = self._model_errors(values, origins, pred)
-        return self._bounds(pred, _intervals.recent_half_widths(self.calibration_, errors,
-                                                                origins, level))
+                         levels=_intervals.LEVELS) -> dict:
+        """{level: (lower, upper)} of the forecasts `pred` from `origins` (ascending) of
+        `values`, each calibrated on the errors known at its origin
+        (`_intervals.recent_half_widths`: the validation part's, then these forecasts' own
+        as their targets are observed)."""
+        errors = self._model_errors(values, origins, pred)   # once for all the levels
+        return {level: self._bounds(pred, _intervals.recent_half_widths(
+                    self.calibration_, errors, origins, level)) for level in levels}
 
     def _interval_scores(self, values: np.ndarray, origins: np.ndarray,
                          pred: np.ndarray) -> dict:
@@ -610,8 +611,7 @@ class Forecaster:
         mean width (None when unbounded)."""
         scores = {}
         actual = self._actual(values, origins)
-        for level in _intervals.LEVELS:
-            lower, upper = self._interval_bounds(values, origins, pred, level)
+        for level, (lower, upper) in self._interval_bounds(values, origins, pred).items():
             width = float(np.mean(upper - lower))
             scores[_intervals.label(level)] = {
                 "coverage": _intervals.coverage(actual, lower, upper),
