@@ -50,7 +50,7 @@ from . import losses as _losses
 from ._parallel import _physical_cores, default_n_threads
 from .layers import Dropout
 from .module import modules_by_path, rng_states
-from .optim import SGD, Adam, RMSprop, _model_arrays, clip_grad_norm
+from .optim import SGD, Adam, RMSprop, _model_arrays, _scale_to_norm, clip_grad_norm
 from .training import _backward, _forward, predict
 
 __all__ = ["abort", "allreduce_gradients", "allreduce_scalar", "broadcast_object",
@@ -659,6 +659,11 @@ class _ShardedStep:
             self.groups.append((names, np.empty(total, dtype), total))
 
     @staticmethod
+    def _bounds(total: int, size: int) -> list:
+        """[lo, hi) of each rank's slice of a flat vector of `total` elements."""
+        return [shard_bounds(total, r, size) for r in range(size)]
+
+    @staticmethod
     def _pieces(names, arrays, lo: int, hi: int):
         """The parts of the arrays (flattened, in `names`' order) that fall within
         [lo, hi) of their concatenation: (name, start, stop, offset from lo)."""
@@ -678,7 +683,7 @@ class _ShardedStep:
         params, grads = _model_arrays(optimizer.model)
         owned = []  # per group: (names, vector, lo, hi, counts, this rank's summed slice)
         for names, vector, total in self.groups:
-            bounds = [shard_bounds(total, r, size) for r in range(size)]
+            bounds = self._bounds(total, size)
             counts = [hi - lo for lo, hi in bounds]
             _pack(vector, [grads[name] for name in names])
             mine = np.empty(counts[rank], vector.dtype)
@@ -690,10 +695,7 @@ class _ShardedStep:
             wide = [m.astype(np.float64, copy=False) for *_, m in owned]
             squares = math.fsum(comm.allgather(math.fsum(float(np.dot(w, w))
                                                          for w in wide)))
-            coef = clip_norm / (squares ** 0.5 + 1e-6)
-            if not coef >= 1.0:
-                for *_, m in owned:
-                    m *= m.dtype.type(coef)
+            _scale_to_norm([m for *_, m in owned], clip_norm, squares ** 0.5)
         optimizer._step_slices([
             (name, a, b, mine[at:at + b - a])
             for names, _, lo, hi, _, mine in owned
@@ -707,7 +709,7 @@ class _ShardedStep:
         rank, size = comm.Get_rank(), comm.Get_size()
         for by_name in optimizer._buffers.values():
             for names, vector, total in self.groups:
-                bounds = [shard_bounds(total, r, size) for r in range(size)]
+                bounds = self._bounds(total, size)
                 self._allgather(comm, vector, names, by_name, *bounds[rank], bounds)
 
     def _allgather(self, comm, vector, names, arrays, lo, hi, bounds) -> None:

@@ -776,9 +776,15 @@ def clip_grad_norm(model, max_norm: float, norm_type: float = 2.0,
         raise RuntimeError(
             f"the total norm of order {norm_type} of the gradients is {total}, so they "
             "cannot be clipped (pass error_if_nonfinite=False to scale them anyway)")
+    _scale_to_norm(arrays, max_norm, total)
+    return total
+
+
+def _scale_to_norm(arrays, max_norm: float, total: float) -> None:
+    """torch's rule: the arrays, whose norm together is `total`, multiplied in place by
+    ``max_norm / (total + 1e-6)`` when that is below 1 (also when nan)."""
     with np.errstate(invalid="ignore"):
         coef = max_norm / (total + 1e-6)
         if not coef >= 1.0:  # also when nan, as PyTorch
             for g in arrays:
                 g *= g.dtype.type(coef)
-    return total
