@@ -534,6 +534,33 @@ def test_n_threads_gives_the_same_result():
     assert torch.equal(a(x)[0], b(x)[0])
 
 
+
+def test_blas_cap_sets_and_restores_what_threadpoolctl_would():
+    """Our layers' calls cap BLAS at one thread (`single_threaded_blas`, through
+    threadpoolctl's library controllers without its `limit`): the counts inside are
+    those of threadpoolctl's ``limit(limits=1, user_api="blas")``, nested calls keep
+    the cap, and the last one out restores every pool's count."""
+    from lstm_native._parallel import _controller, single_threaded_blas
+
+    controller = _controller()
+
+    def counts():
+        return [lib["num_threads"] for lib in controller.info()]
+
+    # Two BLAS threads to start from, so that the cap shows on a one-core machine too.
+    with controller.limit(limits=2, user_api="blas"):
+        before = counts()
+        assert 2 in before
+        with controller.limit(limits=1, user_api="blas"):
+            capped = counts()
+        assert counts() == before
+        with single_threaded_blas():
+            assert counts() == capped
+            with single_threaded_blas():
+                assert counts() == capped
+            assert counts() == capped
+        assert counts() == before
+
 # -- errors ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cls", [lnt.LSTM, lnt.GRU, lnt.RNN, lnt.LSTMCell, lnt.GRUCell,
