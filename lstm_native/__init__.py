@@ -21,6 +21,7 @@ from .gru import GRU, GRUCell
 from .layers import Dropout, Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell
 from .module import Module
+from .quantization import quantize
 from .rnn import RNN, RNNCell
 from .training import (Callback, EarlyStopping, History, ModelCheckpoint, evaluate, fit,
                        predict, resume_from_checkpoint)
@@ -34,5 +35,5 @@ __all__ = [
     "save_checkpoint", "load_checkpoint", "load_model", "register_module", "CheckpointError",
     "openmp_enabled", "__version__",
     "fit", "predict", "evaluate", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
-    "resume_from_checkpoint",
+    "resume_from_checkpoint", "quantize",
 ]

@@ -30,9 +30,10 @@ MAX_THREADS = 1024
 MAX_ROWS = 2**30
 
 
-#: The values of LSTM_NATIVE_ISA (src/cpu_features.c): the SIMD level of the kernels'
-#: own passes, capped at what the CPU offers; unset or empty picks the best it offers.
-ISA_LEVELS = ("generic", "avx2", "avx512")
+#: The values of LSTM_NATIVE_ISA (src/cpu_features.h), in order: the SIMD level of the
+#: kernels' own float passes and of the quantized products (int8 on VNNI, bfloat16 on
+#: AVX512_BF16), capped at what the CPU offers; unset or empty picks the best it offers.
+ISA_LEVELS = ("generic", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "avx512-bf16")
 
 
 def check_isa_request(environ) -> None:

@@ -21,10 +21,12 @@ def test_unknown_value_raises_at_import(value):
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("ValueError: ")
     assert "LSTM_NATIVE_ISA" in last and repr(value) in last
-    assert "'generic', 'avx2', 'avx512'" in last and "unset or empty" in last
+    assert ("'generic', 'avx2', 'avx2-vnni', 'avx512', 'avx512-vnni', 'avx512-bf16'" in last
+            and "unset or empty" in last)
 
 
-@pytest.mark.parametrize("value", ["", "generic", "avx2", "avx512"])
+@pytest.mark.parametrize("value", ["", "generic", "avx2", "avx2-vnni", "avx512",
+                                   "avx512-vnni", "avx512-bf16"])
 def test_known_values_load_the_kernels(value):
     run = run_import(value)
     assert run.returncode == 0, run.stderr

@@ -1,0 +1,333 @@
+"""Reduced-precision inference: `quantize(model, "int8" | "bfloat16")` (`lstm_native.quantize`).
+
+A quantized model is a copy of a trained one that runs its products in int8 or
+bfloat16 and everything else in float32 (the math: `lstm_native.reference.quantized`;
+the kernels: ``src/quant_gemm.c`` on the CPU's VNNI and AVX512_BF16 dot products, with
+portable fallbacks that give the same bits):
+
+- int8: each weight row in signed 8 bits with its own symmetric scale; x_t and h_{t-1}
+  quantized per row of each step as they come (unsigned 8 bits with a zero point); the
+  sums exact in int32.
+- bfloat16: weights and activations rounded to bfloat16 (nearest even), the products
+  summed in float32.
+
+It is for inference only: `train()` and `backward` raise. Its inputs and outputs are
+float32 whatever the dtype of the model it came from. The recurrent layers (`LSTM`,
+`GRU`, `RNN`, any layers and directions, lengths, initial states), `Linear`, and
+`Sequential`s of them with `LastStep` and `Dropout` have quantized forms; an LSTM's
+projection, peepholes, clip, coupled gates or layer norm have no quantized kernel and
+are refused.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from . import _quantized
+from ._parallel import effective_n_threads
+from ._validation import check_lengths
+from .gru import GRU
+from .layers import Dropout, LastStep, Linear, Sequential
+from .lstm import LSTM
+from .module import Module
+from .rnn import RNN
+
+__all__ = ["quantize", "PRECISIONS", "QuantizedLSTM", "QuantizedGRU", "QuantizedRNN",
+           "QuantizedLinear", "kernels"]
+
+#: The precisions `quantize` offers.
+PRECISIONS = ("int8", "bfloat16")
+
+_INFERENCE_ONLY = "is a quantized model, for inference only: train the float model and " \
+                  "quantize it again"
+
+
+def kernels() -> dict:
+    """The kernels quantized models run on this CPU (``LSTM_NATIVE_ISA`` may ask for
+    less): ``{"level", "float", "int8", "bfloat16"}``, e.g. int8 ``"avx512-vnni"``,
+    bfloat16 ``"avx512-bf16"``, or ``"portable"``."""
+    return _quantized.kernels()
+
+
+def _check_precision(precision) -> str:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, "
+                         f"got {precision!r}")
+    return precision
+
+
+def _quantize_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """W's rows in int8 with their symmetric scales (lstm_native.reference.quantized's
+    quantize_weight_int8)."""
+    peak = np.abs(w).max(axis=1)
+    scale = np.where(peak > 0, peak / np.float32(127), np.float32(1)).astype(np.float32)
+    return np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8), scale
+
+
+class _Weight:
+    """One weight matrix (n outputs × k inputs) in a precision: what is stored (the int8
+    values and scales, or the bfloat16 bit patterns) and its packed form for the
+    kernels."""
+
+    def __init__(self, w: np.ndarray, precision: str):
+        w = np.ascontiguousarray(w, np.float32)
+        if not np.all(np.isfinite(w)):
+            raise ValueError("the weights must be finite to be quantized")
+        self.precision = precision
+        if precision == "int8":
+            if w.shape[1] > _quantized.MAX_K:
+                raise ValueError(f"int8 products take at most {_quantized.MAX_K} inputs "
+                                 f"(their int32 sums would overflow), got {w.shape[1]}")
+            self.values, self.scale = _quantize_int8(w)
+            packed, sums = _quantized.pack_int8(self.values)
+            self.packed = ("int8", packed, sums, self.scale)
+        else:
+            self.values = _quantized.to_bfloat16(w.ravel()).reshape(w.shape)
+            self.scale = None
+            self.packed = ("bfloat16", _quantized.pack_bfloat16(self.values))
+
+    def stored(self, name: str) -> dict:
+        """The arrays a state_dict holds for it, under `name` (and `name`_scale)."""
+        out = {name: self.values}
+        if self.scale is not None:
+            out[f"{name}_scale"] = self.scale
+        return out
+
+
+def _check_input(x: np.ndarray, precision: str, name: str = "x") -> None:
+    """int8 quantizes rows by their range: a nan or inf would make every value of its
+    row meaningless, so it is refused rather than passed on."""
+    if precision == "int8" and not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} holds a nan or inf: int8 quantization needs finite values")
+
+
+class _Quantized(Module):
+    """What every quantized block shares: float32 in and out, inference only."""
+
+    def __init__(self, precision: str):
+        super().__init__(np.dtype(np.float32))
+        self.precision = precision
+        self.training = False
+
+    def train(self, mode: bool = True):
+        if mode:
+            raise RuntimeError(f"{type(self).__name__} {_INFERENCE_ONLY}")
+        return self
+
+    def backward(self, *args, **kwargs):
+        raise RuntimeError(f"{type(self).__name__} {_INFERENCE_ONLY}")
+
+
+class QuantizedLinear(_Quantized):
+    """A `Linear` layer with its product in int8 or bfloat16 (see the module docstring);
+    built by `quantize`."""
+
+    def __init__(self, linear: Linear, precision: str):
+        super().__init__(_check_precision(precision))
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.n_threads = getattr(linear, "n_threads", None)
+        params = linear.parameters()
+        self._weight = _Weight(params["weight"], precision)
+        self._params.update(self._weight.stored("weight"))
+        self._bias = None
+        if "bias" in params:
+            self._bias = np.asarray(params["bias"], np.float32).copy()
+            self._params["bias"] = self._bias
+
+    def __repr__(self) -> str:
+        return (f"QuantizedLinear(in_features={self.in_features}, "
+                f"out_features={self.out_features}, bias={self._bias is not None}, "
+                f"precision={self.precision!r})")
+
+    def forward(self, x):
+        """y = x ⊗ Wᵀ + b over the last axis of x (float32 out)."""
+        x = np.asarray(x, np.float32)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have {self.in_features} features in its last axis, "
+                             f"got shape {x.shape}")
+        _check_input(x, self.precision)
+        rows = np.ascontiguousarray(x.reshape(-1, self.in_features))
+        out = np.empty((rows.shape[0], self.out_features), np.float32)
+        _quantized.linear(self.precision, rows, self._weight.packed, out,
+                          effective_n_threads(self.n_threads))
+        if self._bias is not None:
+            out += self._bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+class QuantizedRecurrent(_Quantized):
+    """A recurrent layer (`LSTM`, `GRU`, `RNN`) with its products in int8 or bfloat16
+    (see the module docstring); built by `quantize`. `forward` takes and returns what the
+    float layer's does, in float32."""
+
+    recurrent = True
+    _float_class: type = None
+
+    def __init__(self, layer, precision: str):
+        super().__init__(_check_precision(precision))
+        for option in ("proj_size", "peepholes", "clip", "input_forget", "layer_norm"):
+            if getattr(layer, option, None):
+                raise ValueError(f"{type(layer).__name__}({option}={getattr(layer, option)!r}) "
+                                 f"has no quantized kernel: quantize works on the plain "
+                                 f"LSTM, GRU and RNN")
+        # A float32 twin without weights does what the float layer does around its
+        # kernels: the checks of x, hx and lengths, the layouts, the kernels' biases.
+        shell = type(layer)(**{**layer.get_config(), "dtype": "float32"})
+        for name, value in layer.parameters().items():
+            shell._params[name][...] = value
+        shell.eval()
+        self._shell = shell
+        self.input_size, self.hidden_size = shell.input_size, shell.hidden_size
+        self.num_layers, self.bidirectional = shell.num_layers, shell.bidirectional
+        self.batch_first, self.n_threads = shell.batch_first, shell.n_threads
+        H, D = shell.hidden_size, shell.num_directions
+        self._gru = isinstance(shell, GRU)
+        self._packed = []
+        for layer_idx in range(shell.num_layers):
+            for direction in range(D):
+                w_ih, w_hh, _, sfx = shell._layer_arrays(layer_idx, direction, shell._params)
+                summed = w_hh[:2 * H] if self._gru else w_hh
+                q_ih, q_hh = _Weight(w_ih, precision), _Weight(summed, precision)
+                q_hn = _Weight(w_hh[2 * H:], precision) if self._gru else None
+                self._packed.append((q_ih.packed, q_hh.packed,
+                                     q_hn.packed if q_hn else None, *shell._kernel_biases(sfx)))
+                self._params.update(q_ih.stored(f"weight_ih{sfx}"))
+                self._params.update(_stack_stored(q_hh, q_hn, f"weight_hh{sfx}"))
+                for name in (f"bias_ih{sfx}", f"bias_hh{sfx}"):
+                    if name in shell._params:
+                        self._params[name] = shell._params[name]
+        # The twin keeps its biases (for _kernel_biases) and drops its float weights.
+        shell._params = {k: v for k, v in shell._params.items() if k.startswith("bias")}
+        shell.grads = {}
+
+    @property
+    def num_directions(self) -> int:
+        return self._shell.num_directions
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._shell!r}, precision={self.precision!r})"
+
+    def forward(self, x, hx=None, lengths=None):
+        """Run the quantized layer over whole sequences: the arguments and results of
+        the float layer's `forward` (see `LSTM.forward`), in float32."""
+        shell = self._shell
+        x, batched = shell._check_x(x)
+        _check_input(x, self.precision)
+        T, N, I = x.shape
+        lengths = check_lengths(lengths, N, T)
+        states0 = shell._check_states(hx, "hx", N, batched)
+        for state in states0:
+            _check_input(state, self.precision, "hx")
+        H, D = self.hidden_size, self.num_directions
+        n_threads = effective_n_threads(self.n_threads)
+        cell = int(shell._cell)
+        finals = tuple(np.empty_like(s0) for s0 in states0)
+        layer_input = np.ascontiguousarray(x.reshape(T * N, I))
+        for layer in range(self.num_layers):
+            out = np.empty((T * N, D * H), np.float32)
+            for direction in range(D):
+                idx = layer * D + direction
+                w_ih, w_hh, w_hn, bias, bias_hn = self._packed[idx]
+                h = states0[0][idx].copy()
+                c = states0[1][idx].copy() if len(states0) > 1 else None
+                _quantized.forward_layer(cell, layer_input, w_ih, w_hh, w_hn, bias, bias_hn,
+                                         lengths, h, c, out, direction * H, bool(direction),
+                                         n_threads)
+                finals[0][idx] = h
+                if c is not None:
+                    finals[1][idx] = c
+            layer_input = out
+        return shell._to_user_layout(out.reshape(T, N, D * H), batched), \
+            shell._state_to_user(finals, batched)
+
+
+def _stack_stored(summed: _Weight, n_rows: _Weight | None, name: str) -> dict:
+    """W_hh's stored arrays: the GRU's are packed in two parts, stored as one."""
+    if n_rows is None:
+        return summed.stored(name)
+    return {key: np.concatenate([a, b]) for (key, a), b in
+            zip(summed.stored(name).items(), n_rows.stored(name).values())}
+
+
+class QuantizedLSTM(QuantizedRecurrent):
+    """An `LSTM` in int8 or bfloat16 (see `QuantizedRecurrent`)."""
+    _float_class = LSTM
+
+
+class QuantizedGRU(QuantizedRecurrent):
+    """A `GRU` in int8 or bfloat16 (see `QuantizedRecurrent`)."""
+    _float_class = GRU
+
+
+class QuantizedRNN(QuantizedRecurrent):
+    """An `RNN` in int8 or bfloat16 (see `QuantizedRecurrent`)."""
+    _float_class = RNN
+
+
+_RECURRENT = {LSTM: QuantizedLSTM, GRU: QuantizedGRU, RNN: QuantizedRNN}
+
+
+def quantize(model, precision: str):
+    """An inference-only copy of `model` with its products in int8 or bfloat16.
+
+    Parameters
+    ----------
+    model : LSTM, GRU, RNN, Linear or Sequential
+        A trained model (float32 or float64; left unchanged). In a `Sequential`,
+        `LastStep` and `Dropout` (the identity at inference) are kept as they are.
+    precision : {"int8", "bfloat16"}
+        int8: weights per output row in signed 8 bits with a symmetric scale,
+        activations per row of each step in unsigned 8 bits with a zero point, exact
+        int32 sums. bfloat16: weights and activations rounded to nearest even, float32
+        sums.
+
+    Returns
+    -------
+    Module
+        `QuantizedLSTM`, `QuantizedGRU`, `QuantizedRNN`, `QuantizedLinear`, or a
+        `Sequential` of quantized layers: float32 in and out, `train()` and `backward`
+        raise.
+
+    Raises
+    ------
+    ValueError
+        An unknown precision, an LSTM option with no quantized kernel (projection,
+        peepholes, clip, coupled gates, layer norm), non-finite weights, or an int8
+        layer with more than 65536 inputs.
+    TypeError
+        A block with no quantized form (a cell, an Ensemble, a block of one's own).
+
+    Notes
+    -----
+    Accuracy, measured on the standard configurations of ``lstm_native.bench`` (torch's
+    default initialisation U(-1/sqrt(H), 1/sqrt(H)), inputs N(0, 1), seeds 0-2), as the
+    largest absolute difference of the output from the float32 model's: bfloat16
+    2.6e-3 to 3.6e-3 on A-D, below 6e-4 on E, F and S; int8 0.97e-2 to 1.39e-2 where one
+    layer reads the N(0, 1) inputs (A-D: their 8-bit rounding, a step of about 6/255 per
+    row, is most of it), below 2e-3 on E (whose output layer reads h in (-1, 1)), F and
+    S. tests/test_quantize.py checks these bounds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstm_native import LSTM, quantize
+    >>> model = LSTM(8, 16, seed=0).eval()
+    >>> x = np.random.default_rng(0).standard_normal((5, 2, 8)).astype(np.float32)
+    >>> q = quantize(model, "int8")
+    >>> out, (h, c) = q(x)
+    >>> bool(np.abs(out - model(x)[0]).max() < 1e-2)
+    True
+    """
+    _check_precision(precision)
+    if isinstance(model, Sequential):
+        return Sequential(*(quantize(layer, precision) for layer in model.layers),
+                          stateful=model.stateful)
+    if type(model) in _RECURRENT:
+        return _RECURRENT[type(model)](model, precision)
+    if type(model) is Linear:
+        return QuantizedLinear(model, precision)
+    if type(model) in (LastStep, Dropout):
+        return copy.deepcopy(model).eval()
+    raise TypeError(f"{type(model).__name__} has no quantized form: quantize takes an LSTM, "
+                    f"GRU, RNN, Linear, or a Sequential of them with LastStep and Dropout")

@@ -1,0 +1,398 @@
+/* The int8 and bfloat16 GEMMs of quantized inference: see quant_gemm.h for the math.
+ *
+ * Compiled with -ffp-contract=off (CMakeLists.txt): the dequantisation's two
+ * multiplications and the addition into C must round one by one, as the portable
+ * kernel and lstm_native.reference.quantized do, so that every kernel gives the same
+ * bits. */
+#include "quant_gemm.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "cpu_features.h"
+
+#ifdef LN_X86
+#include <immintrin.h>
+#endif
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+int ln_q8_row_length(int k) { return round_up(k, LN_Q8_GROUP); }
+int ln_bf16_row_length(int k) { return round_up(k, LN_BF16_GROUP); }
+
+size_t ln_q8_packed_size(int k, int n) {
+    return (size_t)round_up(n, LN_Q_TILE_COLS) * (size_t)ln_q8_row_length(k);
+}
+size_t ln_bf16_packed_size(int k, int n) {
+    return (size_t)round_up(n, LN_Q_TILE_COLS) * (size_t)ln_bf16_row_length(k);
+}
+
+/* Where the panel holding column `col` starts, for A rows of kpad (k rounded up). */
+#define PANEL(kpad, col) ((size_t)((col) / LN_Q_NB) * LN_Q_NB * (size_t)(kpad))
+/* Element (kk, col % NB) within its panel, for groups of GROUP k. */
+#define IN_PANEL(kk, col, GROUP) \
+    (((size_t)((kk) / (GROUP)) * LN_Q_NB + (size_t)((col) % LN_Q_NB)) * (GROUP) + (kk) % (GROUP))
+
+void ln_q8_pack(int k, int n, const int8_t *w, int ldw, int8_t *bp, int32_t *row_sums) {
+    int kpad = ln_q8_row_length(k), npad = round_up(n, LN_Q_TILE_COLS);
+    for (int col = 0; col < npad; col++) {
+        int32_t sum = 0;
+        for (int kk = 0; kk < kpad; kk++) {
+            int8_t v = col < n && kk < k ? w[(size_t)col * ldw + kk] : 0;
+            bp[PANEL(kpad, col) + IN_PANEL(kk, col, LN_Q8_GROUP)] = v;
+            sum += v;
+        }
+        if (col < n) row_sums[col] = sum;
+    }
+}
+
+void ln_bf16_pack(int k, int n, const uint16_t *w, int ldw, uint16_t *bp) {
+    int kpad = ln_bf16_row_length(k), npad = round_up(n, LN_Q_TILE_COLS);
+    for (int col = 0; col < npad; col++)
+        for (int kk = 0; kk < kpad; kk++)
+            bp[PANEL(kpad, col) + IN_PANEL(kk, col, LN_BF16_GROUP)] =
+                col < n && kk < k ? w[(size_t)col * ldw + kk] : 0;
+}
+
+uint16_t ln_bf16_from_float(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);        /* ±0 */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u); /* to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+float ln_bf16_to_float(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* ------------------------------------------------------------------------------------
+ * The activations' quantisation and rounding, row by row: simple loops that the
+ * compiler vectorises at each level (compiled per level, dispatched on ln_isa).
+ * ---------------------------------------------------------------------------------- */
+#define DEFINE_ROWS(ISA, ATTR)                                                            \
+    ATTR static void q8_quantize_rows_##ISA(int m, int k, const float *a, int lda,       \
+                                            uint8_t *q, int ldq, float *scale,           \
+                                            int32_t *zero) {                             \
+        int kpad = ln_q8_row_length(k);                                                   \
+        for (int i = 0; i < m; i++) {                                                     \
+            const float *ai = a + (size_t)i * lda;                                        \
+            uint8_t *qi = q + (size_t)i * ldq;                                            \
+            /* min and max in 16 lanes, which the compiler vectorises (a reduction   \
+             * into one would stay scalar without -ffast-math); exact in any order. */ \
+            float lo16[16] = {0}, hi16[16] = {0}, lo = 0.0f, hi = 0.0f;                   \
+            int k16 = k / 16 * 16;                                                        \
+            for (int kk = 0; kk < k16; kk += 16)                                          \
+                for (int j = 0; j < 16; j++) {                                            \
+                    lo16[j] = ai[kk + j] < lo16[j] ? ai[kk + j] : lo16[j];                \
+                    hi16[j] = ai[kk + j] > hi16[j] ? ai[kk + j] : hi16[j];                \
+                }                                                                         \
+            for (int kk = k16; kk < k; kk++) {                                            \
+                lo = ai[kk] < lo ? ai[kk] : lo;                                           \
+                hi = ai[kk] > hi ? ai[kk] : hi;                                           \
+            }                                                                             \
+            for (int j = 0; j < 16; j++) {                                                \
+                lo = lo16[j] < lo ? lo16[j] : lo;                                         \
+                hi = hi16[j] > hi ? hi16[j] : hi;                                         \
+            }                                                                             \
+            float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;                                \
+            float z = rintf(-lo / s);                                                     \
+            z = z > 255.0f ? 255.0f : z;                                                  \
+            for (int kk = 0; kk < k; kk++) {                                              \
+                float v = rintf(ai[kk] / s) + z;                                          \
+                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;                            \
+                qi[kk] = (uint8_t)v;                                                      \
+            }                                                                             \
+            for (int kk = k; kk < kpad; kk++) qi[kk] = 0;                                 \
+            scale[i] = s;                                                                 \
+            zero[i] = (int32_t)z;                                                         \
+        }                                                                                 \
+    }                                                                                     \
+    ATTR static void bf16_round_rows_##ISA(int m, int k, const float *a, int lda,        \
+                                           uint16_t *q, int ldq) {                       \
+        int kpad = ln_bf16_row_length(k);                                                 \
+        for (int i = 0; i < m; i++) {                                                     \
+            const uint32_t *ai = (const uint32_t *)(a + (size_t)i * lda);                 \
+            uint16_t *qi = q + (size_t)i * ldq;                                           \
+            for (int kk = 0; kk < k; kk++) {                                              \
+                uint32_t u = ai[kk];                                                      \
+                uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;                \
+                uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u          \
+                             : (u & 0x7f800000u) == 0         ? (u >> 16) & 0x8000u        \
+                                                              : rounded;                  \
+                qi[kk] = (uint16_t)r;                                                     \
+            }                                                                             \
+            for (int kk = k; kk < kpad; kk++) qi[kk] = 0;                                 \
+        }                                                                                 \
+    }
+
+/* The dequantisation of one element: (float)(acc − z·Σw) · s_a · s_w, into C. */
+#define Q8_OUT(ACC, Z, RS, SA, SW, C, ACCUMULATE)                                         \
+    do {                                                                                  \
+        float v_ = (float)((ACC) - (Z) * (RS)) * (SA);                                    \
+        v_ = v_ * (SW);                                                                   \
+        (C) = (ACCUMULATE) ? (C) + v_ : v_;                                               \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------
+ * Portable kernels: one row and one panel at a time, in each element's summation order.
+ * ---------------------------------------------------------------------------------- */
+#define DEFINE_PORTABLE(ISA, ATTR)                                                        \
+    ATTR static void q8_gemm_portable_##ISA(                                              \
+        int m, int n, int k, const uint8_t *a, int lda, const float *a_scale,             \
+        const int32_t *a_zero, const int8_t *bp, const int32_t *row_sums,                 \
+        const float *w_scale, float *c, int ldc, int accumulate) {                        \
+        int kpad = ln_q8_row_length(k);                                                   \
+        for (int i = 0; i < m; i++) {                                                     \
+            const uint8_t *ai = a + (size_t)i * lda;                                      \
+            for (int cs = 0; cs < n; cs += LN_Q_NB) {                                     \
+                const int8_t *panel = bp + PANEL(kpad, cs);                               \
+                int32_t acc[LN_Q_NB] = {0};                                               \
+                for (int g = 0; g < kpad; g += LN_Q8_GROUP) {                             \
+                    const int8_t *pg = panel + (size_t)g * LN_Q_NB;                       \
+                    for (int j = 0; j < LN_Q_NB; j++)                                     \
+                        for (int u = 0; u < LN_Q8_GROUP; u++)                             \
+                            acc[j] += (int32_t)ai[g + u] * (int32_t)pg[j * LN_Q8_GROUP + u]; \
+                }                                                                         \
+                int valid = n - cs < LN_Q_NB ? n - cs : LN_Q_NB;                          \
+                for (int j = 0; j < valid; j++)                                           \
+                    Q8_OUT(acc[j], a_zero[i], row_sums[cs + j], a_scale[i],               \
+                           w_scale[cs + j], c[(size_t)i * ldc + cs + j], accumulate);     \
+            }                                                                             \
+        }                                                                                 \
+    }                                                                                     \
+    ATTR static void bf16_gemm_portable_##ISA(int m, int n, int k, const uint16_t *a,    \
+                                              int lda, const uint16_t *bp, float *c,     \
+                                              int ldc, int accumulate) {                 \
+        int kpad = ln_bf16_row_length(k);                                                 \
+        for (int i = 0; i < m; i++) {                                                     \
+            const uint16_t *ai = a + (size_t)i * lda;                                     \
+            for (int cs = 0; cs < n; cs += LN_Q_NB) {                                     \
+                const uint16_t *panel = bp + PANEL(kpad, cs);                             \
+                float acc[LN_Q_NB] = {0};                                                 \
+                for (int g = 0; g < kpad; g += LN_BF16_GROUP) {                           \
+                    const uint16_t *pg = panel + (size_t)g * LN_Q_NB;                     \
+                    float a1 = ln_bf16_to_float(ai[g + 1]), a0 = ln_bf16_to_float(ai[g]); \
+                    for (int j = 0; j < LN_Q_NB; j++) {                                   \
+                        acc[j] += a1 * ln_bf16_to_float(pg[2 * j + 1]);                   \
+                        acc[j] += a0 * ln_bf16_to_float(pg[2 * j]);                       \
+                    }                                                                     \
+                }                                                                         \
+                int valid = n - cs < LN_Q_NB ? n - cs : LN_Q_NB;                          \
+                for (int j = 0; j < valid; j++) {                                         \
+                    float *cp = c + (size_t)i * ldc + cs + j;                             \
+                    *cp = accumulate ? *cp + acc[j] : acc[j];                             \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+DEFINE_ROWS(generic, )
+DEFINE_PORTABLE(generic, )
+#ifdef LN_X86
+DEFINE_ROWS(avx2, LN_TARGET_AVX2)
+DEFINE_ROWS(avx512, LN_TARGET_AVX512)
+DEFINE_PORTABLE(avx2, LN_TARGET_AVX2)
+DEFINE_PORTABLE(avx512, LN_TARGET_AVX512)
+
+/* ------------------------------------------------------------------------------------
+ * SIMD kernels. A tile is MR rows × NV vectors of VW int32 / float lanes (VW columns),
+ * in registers while the groups of k run: per group, NV loads of packed weights, MR
+ * broadcasts of one group of A (4 bytes: 4 u8 or 2 bfloat16), NV·MR dot-product
+ * instructions. The accumulators (VEC) and the operands (WVEC) are declared in the
+ * types the instruction's builtin takes: GCC 12 keeps an array of __m512i accumulators
+ * in memory, storing each after every vpdpbusd (7x slower), when each update casts. As in gemm_packed.c: NV·VW is a multiple of the panel width, a tile
+ * starts at a panel boundary, and the row count is a constant in each switch case so
+ * that the accumulators stay in registers. The epilogue stores each vector to a small
+ * array and finishes it with the portable code's scalar expressions where the vector
+ * holds the last, partial columns, and with the same operations in SIMD elsewhere (one
+ * rounding each, as the scalar code: the same bits).
+ * ---------------------------------------------------------------------------------- */
+#define DEFINE_TILES(NAME, ATTR, ACC_T, VEC, WVEC, VW, MR, NV, GROUP, ELEM_T, ZERO, LOADB, \
+                     BCAST, DOT, STORE, EPILOGUE, VEC_EPILOGUE)                           \
+    _Static_assert(MR == 6, #NAME ": the row switch has one case per row count 1..6");  \
+    _Static_assert((NV * VW) % LN_Q_NB == 0, #NAME ": a tile starts at a panel");         \
+    _Static_assert(LN_Q_TILE_COLS % (NV * VW) == 0, #NAME ": padding holds whole tiles"); \
+    static inline __attribute__((always_inline)) ATTR void NAME##_tile(                   \
+        const int mr, int kpad, const ELEM_T *a, int lda, const ELEM_T *bt, int i0,       \
+        int cs, int n, Q_EXTRA_PARAMS) {                                                  \
+        VEC acc[MR][NV];                                                                  \
+        const ELEM_T *b[NV];                                                              \
+        for (int v = 0; v < NV; v++) {                                                    \
+            for (int i = 0; i < MR; i++) acc[i][v] = ZERO;                                \
+            b[v] = bt + PANEL(kpad, v * VW) + (size_t)((v * VW) % LN_Q_NB) * GROUP;       \
+        }                                                                                 \
+        for (int g = 0; g < kpad; g += GROUP) {                                           \
+            WVEC w[NV];                                                                   \
+            for (int v = 0; v < NV; v++) w[v] = LOADB(b[v] + (size_t)g * LN_Q_NB);        \
+            for (int i = 0; i < mr; i++) {                                                \
+                int32_t group;                                                            \
+                memcpy(&group, a + (size_t)i * lda + g, sizeof group);                    \
+                WVEC av = BCAST(group);                                                   \
+                for (int v = 0; v < NV; v++) acc[i][v] = DOT(acc[i][v], av, w[v]);        \
+            }                                                                             \
+        }                                                                                 \
+        for (int i = 0; i < mr; i++)                                                      \
+            for (int v = 0; v < NV; v++) {                                                \
+                int col = cs + v * VW;                                                    \
+                int valid = n - col < VW ? n - col : VW;                                  \
+                if (valid == VW) {                                                        \
+                    VEC_EPILOGUE(i0 + i, col, acc[i][v]);                                 \
+                } else if (valid > 0) {                                                   \
+                    ACC_T t[VW];                                                          \
+                    STORE(t, acc[i][v]);                                                  \
+                    for (int j = 0; j < valid; j++) EPILOGUE(i0 + i, col + j, t[j]);      \
+                }                                                                         \
+            }                                                                             \
+    }                                                                                     \
+    ATTR static void NAME(int m, int n, int k, const ELEM_T *a, int lda, const ELEM_T *bp, \
+                          Q_EXTRA_PARAMS) {                                               \
+        int kpad = round_up(k, GROUP);                                                    \
+        for (int cs = 0; cs < n; cs += NV * VW) {                                         \
+            const ELEM_T *bt = bp + PANEL(kpad, cs);                                      \
+            for (int i0 = 0; i0 < m; i0 += MR) {                                          \
+                const ELEM_T *ai = a + (size_t)i0 * lda;                                  \
+                switch (m - i0 < MR ? m - i0 : MR) {                                      \
+                    case 6: NAME##_tile(6, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 5: NAME##_tile(5, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 4: NAME##_tile(4, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 3: NAME##_tile(3, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 2: NAME##_tile(2, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    default: NAME##_tile(1, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+/* int8: A and B are bytes, four k per 32-bit lane. */
+#define Q_EXTRA_PARAMS                                                                    \
+    const float *a_scale, const int32_t *a_zero, const int32_t *row_sums,                 \
+        const float *w_scale, float *c, int ldc, int accumulate
+#define Q_EXTRA_ARGS a_scale, a_zero, row_sums, w_scale, c, ldc, accumulate
+#define Q8_EPILOGUE(I, COL, ACC)                                                          \
+    Q8_OUT(ACC, a_zero[I], row_sums[COL], a_scale[I], w_scale[COL],                       \
+           c[(size_t)(I) * ldc + (COL)], accumulate)
+/* The same expression as Q8_OUT on a whole vector of VW columns: SFX selects the width. */
+#define Q8_VEC_OUT(I, COL, ACC, W, SFX, SI)                                               \
+    do {                                                                                  \
+        __m##W##i corr_ = _mm##SFX##_mullo_epi32(_mm##SFX##_set1_epi32(a_zero[I]),        \
+                                                 _mm##SFX##_loadu_##SI(                   \
+                                                     (const void *)(row_sums + (COL))));  \
+        __m##W v_ = _mm##SFX##_cvtepi32_ps(_mm##SFX##_sub_epi32((__m##W##i)(ACC), corr_)); \
+        v_ = _mm##SFX##_mul_ps(v_, _mm##SFX##_set1_ps(a_scale[I]));                       \
+        v_ = _mm##SFX##_mul_ps(v_, _mm##SFX##_loadu_ps(w_scale + (COL)));                 \
+        float *cp_ = c + (size_t)(I) * ldc + (COL);                                       \
+        if (accumulate) v_ = _mm##SFX##_add_ps(_mm##SFX##_loadu_ps(cp_), v_);             \
+        _mm##SFX##_storeu_ps(cp_, v_);                                                    \
+    } while (0)
+#define Q8_VEC_OUT512(I, COL, ACC) Q8_VEC_OUT(I, COL, ACC, 512, 512, si512)
+#define Q8_VEC_OUT256(I, COL, ACC) Q8_VEC_OUT(I, COL, ACC, 256, 256, si256)
+#define LOAD512(p) _mm512_loadu_si512((const void *)(p))
+#define LOAD256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define STORE512I(t, v) _mm512_storeu_si512((void *)(t), (__m512i)(v))
+#define STORE256I(t, v) _mm256_storeu_si256((__m256i *)(t), (__m256i)(v))
+typedef int32_t ln_v16si __attribute__((vector_size(64)));
+typedef int32_t ln_v8si __attribute__((vector_size(32)));
+#define DPBUSD512(acc, a, b) ((ln_v16si)_mm512_dpbusd_epi32((__m512i)(acc), a, b))
+#define DPBUSD256_EVEX(acc, a, b) ((ln_v8si)_mm256_dpbusd_epi32((__m256i)(acc), a, b))
+#define DPBUSD256_VEX(acc, a, b) ((ln_v8si)_mm256_dpbusd_avx_epi32((__m256i)(acc), a, b))
+
+/* 512-bit: 6 rows × 4 vectors, 24 of the 32 registers; 256-bit: 6 × 2 (AVX2's 16). */
+DEFINE_TILES(q8_vnni512, LN_TARGET_AVX512_VNNI, int32_t, ln_v16si, __m512i, 16, 6, 4,
+             LN_Q8_GROUP, uint8_t, (ln_v16si){0}, LOAD512, _mm512_set1_epi32, DPBUSD512,
+             STORE512I, Q8_EPILOGUE, Q8_VEC_OUT512)
+DEFINE_TILES(q8_vnni256_evex, LN_TARGET_AVX512_VNNI, int32_t, ln_v8si, __m256i, 8, 6, 2,
+             LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, _mm256_set1_epi32,
+             DPBUSD256_EVEX, STORE256I, Q8_EPILOGUE, Q8_VEC_OUT256)
+DEFINE_TILES(q8_vnni256_vex, LN_TARGET_AVX_VNNI, int32_t, ln_v8si, __m256i, 8, 6, 2,
+             LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, _mm256_set1_epi32, DPBUSD256_VEX,
+             STORE256I, Q8_EPILOGUE, Q8_VEC_OUT256)
+#undef Q_EXTRA_PARAMS
+#undef Q_EXTRA_ARGS
+
+/* bfloat16: A and B are uint16 bit patterns, two k per 32-bit lane. */
+#define Q_EXTRA_PARAMS float *c, int ldc, int accumulate
+#define Q_EXTRA_ARGS c, ldc, accumulate
+#define BF16_EPILOGUE(I, COL, ACC)                                                        \
+    do {                                                                                  \
+        float *cp_ = c + (size_t)(I) * ldc + (COL);                                       \
+        *cp_ = accumulate ? *cp_ + (ACC) : (ACC);                                         \
+    } while (0)
+#define BF16_VEC_OUT(I, COL, ACC)                                                         \
+    do {                                                                                  \
+        float *cp_ = c + (size_t)(I) * ldc + (COL);                                       \
+        _mm512_storeu_ps(cp_, accumulate ? _mm512_add_ps(_mm512_loadu_ps(cp_), ACC) : ACC); \
+    } while (0)
+#define LOADBF(p) ((__m512bh)_mm512_loadu_si512((const void *)(p)))
+#define BCASTBF(x) ((__m512bh)_mm512_set1_epi32(x))
+#define DPBF16(acc, a, b) _mm512_dpbf16_ps(acc, a, b)
+DEFINE_TILES(bf16_avx512, LN_TARGET_AVX512_BF16, float, __m512, __m512bh, 16, 6, 4, LN_BF16_GROUP,
+             uint16_t, _mm512_setzero_ps(), LOADBF, BCASTBF, DPBF16, _mm512_storeu_ps,
+             BF16_EPILOGUE, BF16_VEC_OUT)
+#undef Q_EXTRA_PARAMS
+#undef Q_EXTRA_ARGS
+#endif /* LN_X86 */
+
+/* ------------------------------------------------------------------------------------
+ * Dispatch.
+ * ---------------------------------------------------------------------------------- */
+void ln_q8_quantize_rows(int m, int k, const float *a, int lda, uint8_t *q, int ldq,
+                         float *scale, int32_t *zero) {
+    LN_DISPATCH(q8_quantize_rows, m, k, a, lda, q, ldq, scale, zero);
+}
+
+void ln_bf16_round_rows(int m, int k, const float *a, int lda, uint16_t *q, int ldq) {
+    LN_DISPATCH(bf16_round_rows, m, k, a, lda, q, ldq);
+}
+
+void ln_q8_gemm(int m, int n, int k, const uint8_t *a, int lda, const float *a_scale,
+                const int32_t *a_zero, const int8_t *bp, const int32_t *row_sums,
+                const float *w_scale, float *c, int ldc, int accumulate) {
+    if (m <= 0 || n <= 0) return;
+#ifdef LN_X86
+    const int8_t *b = bp;
+    switch (ln_q8_isa) {
+        case LN_Q8_VNNI512:
+            q8_vnni512(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums,
+                       w_scale, c, ldc, accumulate);
+            return;
+        case LN_Q8_VNNI256_EVEX:
+            q8_vnni256_evex(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums,
+                            w_scale, c, ldc, accumulate);
+            return;
+        case LN_Q8_VNNI256_VEX:
+            q8_vnni256_vex(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums,
+                           w_scale, c, ldc, accumulate);
+            return;
+        default: break;
+    }
+#endif
+    LN_DISPATCH(q8_gemm_portable, m, n, k, a, lda, a_scale, a_zero, bp, row_sums,
+                    w_scale, c, ldc, accumulate);
+}
+
+void ln_bf16_gemm(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *bp,
+                  float *c, int ldc, int accumulate) {
+    if (m <= 0 || n <= 0) return;
+#ifdef LN_X86
+    if (ln_bf16_isa == LN_BF16_AVX512) {
+        bf16_avx512(m, n, k, a, lda, bp, c, ldc, accumulate);
+        return;
+    }
+#endif
+    LN_DISPATCH(bf16_gemm_portable, m, n, k, a, lda, bp, c, ldc, accumulate);
+}
+
+const char *ln_q8_kernel_name(void) {
+    return ln_q8_isa == LN_Q8_VNNI512 ? "avx512-vnni"
+           : ln_q8_isa == LN_Q8_PORTABLE ? "portable"
+                                         : "avx2-vnni";
+}
+
+const char *ln_bf16_kernel_name(void) {
+    return ln_bf16_isa == LN_BF16_AVX512 ? "avx512-bf16" : "portable";
+}
