@@ -75,6 +75,12 @@ def _check_tensors(module, params: list, inputs: dict) -> None:
                         f".float() or .double()")
 
 
+def _key(tensors) -> tuple:
+    """What tells `_Native.check` and `_Native.bind` that the parameters are those of
+    the last call: each one's memory, shape, dtype and device."""
+    return tuple((t.data_ptr(), t.shape, t.dtype, t.is_cpu) for t in tensors)
+
+
 class _Native:
     """The lstm_native layer (or cell) that computes for one torch module, the names of
     its parameters (torch's, in torch's order) and the lock that makes each call's use
@@ -115,25 +121,28 @@ class _Native:
         return [p if (p := found.get(name)) is not None else getattr(module, name)
                 for name in self.names]
 
-    def check(self, module, params: list, x, states) -> None:
+    def check(self, module, params: list, x, states) -> tuple:
         """`_check_tensors` of a call: the parameters, the input x and the states (a
         tuple, or None). Skipped while the parameters' memory, shape, dtype and device
         are those that passed last and the inputs are on the CPU (the checks cost as
-        much as the rest of our Python around a small layer's kernels)."""
-        key = tuple((p.data_ptr(), p.shape, p.dtype, p.is_cpu) for p in params)
+        much as the rest of our Python around a small layer's kernels). Returns the
+        parameters' `_key`, for `bind` in the same call."""
+        key = _key(params)
         if key != self.checked or not x.is_cpu or \
                 (states is not None and not all(s.is_cpu for s in states)):
             _check_tensors(module, params, {"input": x, **{
                 f"hx[{i}]": s for i, s in enumerate(states or ())}})
             self.checked = key
+        return key
 
-    def bind(self, tensors) -> object:
+    def bind(self, tensors, key: tuple | None = None) -> object:
         """The layer, computing with the memory of `tensors` (the parameters in `names`'
         order): numpy views of CPU tensors (a copy of a non-contiguous one). Called
         under `lock`. The views are made again only when a tensor's memory or shape
         changed (`.double()`, `.to()`, a new `.data`): in-place updates show through
-        them, and making them costs more than checking."""
-        key = tuple((t.data_ptr(), t.shape) for t in tensors)
+        them, and making them costs more than checking. `key`: the tensors' `_key` when
+        the caller has just computed it."""
+        key = _key(tensors) if key is None else key
         layer = self.layer
         if key == self.bound:
             return layer
@@ -194,71 +203,115 @@ def _tensor(a):
     return None if a is None else torch.from_numpy(a)
 
 
-def _layer_forward(native, lengths, dropout, seed, x, states, params, keep: bool):
-    """Our layer over x (T, N, I) from `states` (a tuple, or Nones): out, the final states
-    as a tuple, and what backward needs (None unless `keep`). Each call sets the layer's
-    parameters, mode and dropout: another call may have set them since."""
-    S = native.n_states
+def _layer_forward(native, settings: tuple, x, states: tuple, params, keep: bool,
+                   key: tuple | None = None):
+    """Our layer over x (T, N, I) from `states` (a tuple, empty for zeros) with the
+    call's `settings` (lengths, dropout, seed): out, the final states as a tuple, and
+    what backward needs (None unless `keep`). Each call sets the layer's parameters,
+    mode and dropout: another call may have set them since. `key`: as `_Native.bind`'s."""
+    lengths, dropout, seed = settings
     with native.lock:
-        layer = native.bind(params)
+        layer = native.bind(params, key)
         layer.dropout = dropout
         # The layer keeps activations and draws dropout masks in training mode only.
         layer.training = keep or seed is not None
         if seed is not None:
             layer._rng = np.random.default_rng(seed)
-        hx = None if states[0] is None else tuple(_numpy(s) for s in states)
+        hx = None
+        if states:
+            hx = tuple(s.detach().numpy() for s in states)
+            hx = hx if native.n_states == 2 else hx[0]
         # No private copy of x for backward: x is saved for backward in the autograd
         # graph, which refuses to back-propagate once it was changed in place.
-        out, finals = layer._forward(_numpy(x), hx if S == 2 or hx is None else hx[0],
-                                     lengths, copy_x=False)
+        out, finals = layer._forward(x.detach().numpy(), hx, lengths, copy_x=False)
         cache, layer._cache = layer._cache, None
-    return out, (finals if S == 2 else (finals,)), (cache if keep else None)
+    return out, (finals if native.n_states == 2 else (finals,)), (cache if keep else None)
+
+
+def _state_grads(layer, d_finals: tuple, N: int):
+    """The gradients on the final states as our layer's backward takes them: None when
+    none flows in (autograd does not materialise them), else an array per state (zeros
+    for one without a gradient: the LSTM's h_n read and c_n not)."""
+    if all(d is None for d in d_finals):
+        return None
+    DL = layer.num_directions * layer.num_layers
+    arrays = tuple(np.zeros((DL, N, size), layer.dtype) if d is None else d.detach().numpy()
+                   for d, size in zip(d_finals, layer._state_sizes()))
+    return arrays if len(arrays) == 2 else arrays[0]
 
 
 class _RecurrentFunction(torch.autograd.Function):
-    """Our layer's forward and BPTT as one autograd node: inputs whether to keep the
-    activations (`_needs_backward`), the call's settings, x (T, N, I) time-major, the
-    initial states (or None), the parameters; outputs out (T, N, D·P) and the final
-    states."""
+    """Our layer's forward and BPTT as one autograd node.
+
+    Inputs: the call's native layer, whether to keep the activations
+    (`_needs_backward`), its parameters' `_key` and its settings (lengths, dropout,
+    seed) as one tuple; x (T, N, I) time-major, the initial states when given, the
+    parameters. Outputs: out (T, N, D·P) and the final states.
+
+    Its Python runs between kernels that have just filled the caches, where every call
+    costs many times its usual (on a small layer, the bridge's share of a step): so the
+    node takes and gives no more than it needs. The settings travel as one argument,
+    absent states as none, and gradients autograd has not got (an output not read) are
+    not made into zeros for it (`set_materialize_grads`).
+    """
 
     @staticmethod
-    def forward(ctx, native, keep, lengths, dropout, seed, x, *tensors):
-        S = native.n_states
-        out, finals, cache = _layer_forward(native, lengths, dropout, seed, x, tensors[:S],
-                                            tensors[S:], keep)
-        ctx.native, ctx.cache, ctx.arguments = native, cache, (lengths, dropout, seed)
+    def forward(ctx, call, x, *tensors):
+        native, keep, key, settings = call
+        n = len(tensors) - len(native.names)  # the initial states given: 0 or all
+        out, finals, cache = _layer_forward(native, settings, x, tensors[:n], tensors[n:],
+                                            keep, key)
+        ctx.set_materialize_grads(False)
+        ctx.call, ctx.cache = call, cache
         # torch checks that none of them is changed in place before backward.
         ctx.save_for_backward(x, *tensors)
         return (torch.from_numpy(out), *(torch.from_numpy(f) for f in finals))
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, d_out, *d_finals):
-        native, needs = ctx.native, ctx.needs_input_grad
-        S = native.n_states
-        x, *tensors = ctx.saved_tensors
-        states, params = tensors[:S], tensors[S:]
-        cache, ctx.cache = ctx.cache, None
-        if cache is None:
-            # A second backward through this call (retain_graph=True, gradcheck): the
-            # first one spent the activations (the kernels overwrite them with their
-            # gradients). The same call again gives them back, dropout masks included.
-            cache = _layer_forward(native, *ctx.arguments, x, states, params, True)[2]
-        with native.lock:
-            layer = native.bind(params)
-            layer.training = True
-            grads = native.fresh_grads()
-            layer._keep_for_backward(cache)
-            d_states = tuple(_numpy(d) for d in d_finals)
-            dx, d_initial = layer._backward(_numpy(d_out), d_states if S == 2 else d_states[0],
-                                            "dhx", bool(needs[5]))
-            layer.grads = {}
-        d_initial = d_initial if S == 2 else (d_initial,)
-        d_states = tuple(_tensor(d) if need else None
-                         for d, need in zip(d_initial, needs[6:6 + S]))
-        d_params = tuple(torch.from_numpy(grads[name]) if need else None
-                         for name, need in zip(native.names, needs[6 + S:]))
-        return (None, None, None, None, None, _tensor(dx), *d_states, *d_params)
+    def backward(ctx, *grads):
+        # Autograd runs a backward under no_grad unless create_graph=True: only then is
+        # `once_differentiable`'s no_grad context needed (its graph of the gradients
+        # refuses a second differentiation). It costs a few Python calls, which each
+        # cost many times their usual after the kernels have filled the caches.
+        if torch.is_grad_enabled():
+            return _once_differentiable_bptt(ctx, *grads)
+        return _bptt(ctx, *grads)
+
+
+def _bptt(ctx, d_out, *d_finals):
+    """`_RecurrentFunction.backward`: the gradients of the call's inputs from those of
+    its outputs (None for an output autograd has no gradient for)."""
+    native, _, _, settings = ctx.call
+    needs = ctx.needs_input_grad
+    x, *tensors = ctx.saved_tensors
+    n = len(tensors) - len(native.names)
+    states, params = tensors[:n], tensors[n:]
+    cache, ctx.cache = ctx.cache, None
+    if cache is None:
+        # A second backward through this call (retain_graph=True, gradcheck): the
+        # first one spent the activations (the kernels overwrite them with their
+        # gradients). The same call again gives them back, dropout masks included.
+        cache = _layer_forward(native, settings, x, states, params, True)[2]
+    with native.lock:
+        layer = native.bind(params)
+        layer.training = True
+        grads = native.fresh_grads()
+        layer._keep_for_backward(cache)
+        T, N = x.shape[:2]
+        dout = (np.zeros((T, N, layer.num_directions * layer._out_size), layer.dtype)
+                if d_out is None else d_out.detach().numpy())
+        dx, d_initial = layer._backward(dout, _state_grads(layer, d_finals, N), "dhx",
+                                        needs[1])
+        layer.grads = {}
+    d_initial = d_initial if native.n_states == 2 else (d_initial,)
+    d_states = tuple(torch.from_numpy(d) if need else None
+                     for d, need in zip(d_initial, needs[2:2 + n]))
+    d_params = tuple(torch.from_numpy(grads[name]) if need else None
+                     for name, need in zip(native.names, needs[2 + n:]))
+    return (None, _tensor(dx), *d_states, *d_params)
+
+
+_once_differentiable_bptt = torch.autograd.function.once_differentiable(_bptt)
 
 
 def _padded(data: torch.Tensor, batch_sizes: torch.Tensor):
@@ -310,7 +363,7 @@ class _RecurrentBridge:
         packed = isinstance(input, PackedSequence)
         data = input.data if packed else input
         states = None if hx is None else (tuple(hx) if S == 2 else (hx,))
-        self._native.check(self, params, data, states)
+        key = self._native.check(self, params, data, states)
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
             if states is not None:
@@ -341,10 +394,10 @@ class _RecurrentBridge:
             self.check_forward_args(check_input, self._hx_form(states), batch_sizes)
         dropping = self.training and self.dropout > 0 and self.num_layers > 1
         seed = int(torch.randint(0, 2**62, ())) if dropping else None
-        tensors = (*(states or (None,) * S), *params)
-        out, *finals = _RecurrentFunction.apply(
-            self._native, _needs_backward(x, tensors), lengths,
-            self.dropout if dropping else 0.0, seed, x, *tensors)
+        tensors = (*(states or ()), *params)
+        call = (self._native, _needs_backward(x, tensors), key,
+                (lengths, self.dropout if dropping else 0.0, seed))
+        out, *finals = _RecurrentFunction.apply(call, x, *tensors)
         if packed:
             output = PackedSequence(out[mask], batch_sizes, sorted_indices, unsorted_indices)
             return output, self.permute_hidden(self._hx_form(tuple(finals)), unsorted_indices)

@@ -363,6 +363,22 @@ def test_backward_twice_through_one_call(dropout):
     assert torch.equal(2 * once, cell.weight_hh.grad)
 
 
+
+def test_backward_with_create_graph_refuses_a_second_differentiation():
+    """With create_graph=True the gradients are torch's, and differentiating them
+    again is refused (our BPTT has no backward of its own), as `once_differentiable`
+    says; without it no graph is made of them."""
+    a, b = _twins(lnt.LSTM, torch.nn.LSTM, 3, 4, 2, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    got, want = (torch.autograd.grad(m(x)[0].square().sum(), list(m.parameters()),
+                                     create_graph=True) for m in (a, b))
+    for g, w in zip(got, want, strict=True):
+        assert max_rel_err(g.detach().numpy(), w.detach().numpy()) <= 1e-12
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        got[1].sum().backward()
+    plain = torch.autograd.grad(a(x)[0].square().sum(), list(a.parameters()))
+    assert all(g.grad_fn is None for g in plain)
+
 def test_parameter_changed_before_backward_is_torchs_error():
     lstm = lnt.LSTM(3, 4)
     out, _ = lstm(torch.randn(5, 2, 3))
@@ -508,6 +524,50 @@ def test_only_parameters_need_gradients():
     for p, q in zip(a.parameters(), b.parameters()):
         assert max_rel_err(p.grad.numpy(), q.grad.numpy()) <= 1e-12
 
+
+
+@pytest.mark.parametrize("kind, read", [
+    *itertools.product(["lstm", "lstm-proj"], ["out", "h_n", "c_n", "h_n and c_n"]),
+    ("gru", "out"), ("gru", "h_n")])
+def test_gradients_when_the_loss_reads_some_outputs(kind, read):
+    """Autograd hands our backward no gradient for an output the loss does not read
+    (none made into zeros): out alone, h_n alone (no gradient on out), c_n alone (h_n,
+    of another width with a projection, gets none): every gradient is still torch's."""
+    ours, theirs, kw = LAYERS[kind]
+    a, b = _twins(ours, theirs, 3, 4, 2, dtype=torch.float64, **kw)
+    x, hx, _ = _inputs({"kind": kind, "L": 2, "bi": False, "bf": False, "packed": False,
+                        "hx": True}, torch.float64)
+    grads = []
+    for m in (a, b):
+        xr = x.clone().requires_grad_(True)
+        states = tuple(s.clone().requires_grad_(True) for s in hx)
+        out, finals = m(xr, states if len(states) == 2 else states[0])
+        finals = _as_tuple(finals)
+        loss = {"out": out.square().sum(), "h_n": finals[0].square().sum(),
+                "c_n": finals[-1].square().sum(),
+                "h_n and c_n": finals[0].sum() + finals[-1].square().sum()}[read]
+        m.zero_grad()
+        loss.backward()
+        grads.append([xr.grad, *(s.grad for s in states), *(p.grad for p in m.parameters())])
+    for got, want in zip(*grads, strict=True):
+        assert max_rel_err(got.numpy(), want.numpy()) <= 1e-12
+
+
+def test_inputs_without_requires_grad_get_no_gradient():
+    """x and hx that do not require grad and a frozen parameter get None; the gradients
+    that are needed are torch's."""
+    a, b = _twins(lnt.LSTM, torch.nn.LSTM, 3, 4, 2, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    hx = (torch.randn(2, 2, 4, dtype=torch.float64), torch.randn(2, 2, 4, dtype=torch.float64))
+    for m in (a, b):
+        m.weight_hh_l1.requires_grad_(False)
+        out, (h, c) = m(x, hx)
+        (out.square().sum() + h.sum() + c.sum()).backward()
+    assert x.grad is None and hx[0].grad is None and hx[1].grad is None
+    assert a.weight_hh_l1.grad is None
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        if name != "weight_hh_l1":
+            assert max_rel_err(p.grad.numpy(), q.grad.numpy()) <= 1e-12, name
 
 def test_copies_and_pickles():
     lstm = lnt.LSTM(3, 4, 2)
