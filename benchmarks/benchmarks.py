@@ -3,8 +3,10 @@
 The full matrix: the LSTM (`Inference`, `TrainingStep`, `Backward`), the GRU
 (`GRUInference`, ...), the LSTM with a projection (`LSTMPInference`, ...), with
 peepholes (`LSTMPeepholeInference`, ...) and layer-normalised (`LNLSTMInference`, ...)
-on the standard configurations A-F and S, float32 and float64, 1 and 2 threads. It takes a
-while; quick.py runs the same benchmarks on a few configurations, and a regular
+on the standard configurations A-F and S, float32 and float64, 1 and 2 threads, and the
+LSTM's quantized inference (`QuantizedInference`: `lstm_native.quantize`'s int8 and
+bfloat16 models of `Inference`'s float32 LSTM) on A and E. It takes a while; quick.py
+runs the same benchmarks on a few configurations, and a regular
 expression on the names or parameters picks other subsets (README.md,
 "Benchmarks"): ``asv run -b "^quick\\."``, ``asv run -b "'float32', 2\\)"``.
 
@@ -24,8 +26,10 @@ from lstm_native.bench.configs import CONFIGS, mode_flops
 
 DTYPES = ["float32", "float64"]
 THREADS = [1, 2]
+PRECISIONS = ["int8", "bfloat16"]
 
 _problems = {}
+_quantized = {}
 
 
 def _layer_and_config(cell, config):
@@ -177,3 +181,33 @@ LSTMPInference, LSTMPTrainingStep, LSTMPBackward = _cell_benchmarks("lstmp", "LS
  LSTMPeepholeBackward) = _cell_benchmarks("lstm-peephole", "LSTMPeephole")
 # The layer-normalised LSTM.
 LNLSTMInference, LNLSTMTrainingStep, LNLSTMBackward = _cell_benchmarks("ln-lstm", "LNLSTM")
+
+
+class QuantizedInference:
+    """Inference of `Inference`'s float32 LSTM quantized to int8 or bfloat16
+    (`lstm_native.quantize`, on commits that have it): the same weights and data, its
+    figures beside `Inference`'s float32 ones of the same configuration and threads."""
+
+    params = [["A", "E"], PRECISIONS, THREADS]
+    param_names = ["config", "precision", "n_threads"]
+    timeout = 600.0
+
+    def setup(self, config, precision, n_threads):
+        quantize = getattr(ln, "quantize", None)
+        if quantize is None:
+            # asv marks the benchmark skipped on a commit from before the quantized models.
+            raise NotImplementedError("no lstm_native.quantize in this lstm_native")
+        model, self.x, _, self.cfg = _problem("lstm", config, "float32", n_threads)
+        key = (config, precision, n_threads)
+        if key not in _quantized:
+            _quantized[key] = quantize(model, precision)
+        self.model = _quantized[key]
+
+    def time_forward(self, config, precision, n_threads):
+        self.model(self.x)
+
+    def track_gops(self, config, precision, n_threads):
+        return _gflops(lambda: self.model(self.x), mode_flops(self.cfg, "infer"))
+
+    # The products' multiply-adds, two operations each: int8 ones are no FLOPs.
+    track_gops.unit = "GOP/s"

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .configs import CELLS, CONFIGS, LIBRARIES, MODES
+from .configs import CELLS, CONFIGS, DTYPES, LIBRARIES, MODES
 from .report import Report, machine_table, render_markdown
 from .run import measure_report, say
 
@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated cells, each timed on every configuration's "
                              f"shape (default lstm; {','.join(CELLS)} for all)")
     parser.add_argument("--dtype", default="float32",
-                        type=lambda s: _choices(s, ["float32", "float64"], "dtype"),
-                        help="float32 or float64, or both comma-separated (default float32)")
+                        type=lambda s: _choices(s, DTYPES, "dtype"),
+                        help="comma-separated, of float32, float64, and int8 and bfloat16: "
+                             "lstm_native.quantize's models (inference only) beside our "
+                             "float32 layer and the peers' int8 (ONNX Runtime's "
+                             "quantize_dynamic) and bfloat16 (torch) paths (default "
+                             "float32)")
     parser.add_argument("--threads", default="2",
                         type=_thread_counts,
                         help="threads of every library, or a comma-separated list (default 2)")
@@ -108,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.report, encoding="utf-8") as f:
             report = Report.from_json(json.load(f))
         say(machine_table(report.machine, report.gemm).text())
+        for note in report.notes:
+            say()
+            say(note)
         for table in report.summaries() + report.tables:
             say()
             say(table.text())

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 
 __all__ = ["Cell", "CELLS", "Config", "CONFIGS", "MODES", "LIBRARIES", "SHORT_NAMES",
-           "SCALING_CONFIGS", "OVERHEAD_CONFIGS", "forward_flops", "backward_flops",
-           "mode_flops", "activation_bytes", "parameter_count"]
+           "DTYPES", "LOW_PRECISIONS", "FLOAT32_LIBRARY", "SPEEDUP_TARGETS",
+           "SCALING_CONFIGS", "OVERHEAD_CONFIGS", "SPEEDUP_CONFIGS", "forward_flops",
+           "backward_flops", "mode_flops", "activation_bytes", "parameter_count"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,12 @@ class Cell:
     peers: tuple[str, ...] = ("torch", "onnxruntime")
     baseline: str | None = None
     overhead_target: float | None = None
+
+    @property
+    def quantizable(self) -> bool:
+        """Whether `lstm_native.quantize` has a form of it (the plain LSTM and the GRU:
+        no projection, no options)."""
+        return not self.options and not self.proj_divisor
 
     @property
     def baseline_library(self) -> str | None:
@@ -195,6 +202,9 @@ SCALING_CONFIGS = ("A", "B", "C", "D", "E")
 #: The configurations a variant's `Cell.overhead_target` is stated on.
 OVERHEAD_CONFIGS = ("A", "B", "C", "D", "E")
 
+#: The configurations the low precisions' `SPEEDUP_TARGETS` are stated on.
+SPEEDUP_CONFIGS = ("A", "B", "C", "D", "E")
+
 #: What each mode times. "train" is a first layer's step: no gradient for the input.
 MODES: dict[str, str] = {
     "infer": "forward in inference mode (lstm_native eval, torch.no_grad, ONNX Runtime)",
@@ -206,6 +216,19 @@ MODES: dict[str, str] = {
 #: The libraries timed, lstm_native first: it is the reference of every ratio.
 LIBRARIES = ("lstm_native", "torch", "onnxruntime")
 SHORT_NAMES = {"lstm_native": "ln", "torch": "torch", "onnxruntime": "ORT"}
+
+#: The reduced precisions of ``--dtype``: `lstm_native.quantize`'s, timed in inference
+#: only, on the float32 problem's weights and data.
+LOW_PRECISIONS = ("int8", "bfloat16")
+DTYPES = ("float32", "float64") + LOW_PRECISIONS
+
+#: lstm_native's float32 layer in a low-precision run: timed in the same blocks as the
+#: quantized one, on the same weights, for the ratio float32 / quantized.
+FLOAT32_LIBRARY = "lstm_native:float32"
+
+#: The speed-up over our float32 on A-E that each precision must reach (the target) and
+#: aims at (the goal), 2 threads.
+SPEEDUP_TARGETS = {"int8": (2.0, 3.0), "bfloat16": (1.5, 1.8)}
 
 
 def _layer_inputs(cfg: Config) -> list[int]:

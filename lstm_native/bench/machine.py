@@ -46,6 +46,16 @@ def _openmp() -> str:
     return "on" if fn() else "off"
 
 
+def _quantized_kernels() -> str:
+    """The kernels `lstm_native.quantize`'s models run here, or "none" for a version
+    without them."""
+    fn = getattr(optional_import("lstm_native.quantization"), "kernels", None)
+    if not callable(fn):
+        return "none"
+    found = fn()
+    return f"int8 {found['int8']}, bfloat16 {found['bfloat16']}"
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -89,10 +99,11 @@ def machine_info() -> dict:
     Returns
     -------
     dict
-        CPU model, cores, OS, Python, library versions, lstm_native's SIMD level and
-        OpenMP, the BLAS libraries loaded (with the kernels OpenBLAS picked), the value
-        ``OPENBLAS_CORETYPE`` had, and the OpenMP wait policy (libgomp's default unless
-        the user set one; torch and lstm_native share the runtime) and runtimes loaded.
+        CPU model, cores, OS, Python, library versions, lstm_native's SIMD level,
+        OpenMP and quantized kernels, the BLAS libraries loaded (with the kernels
+        OpenBLAS picked), the value ``OPENBLAS_CORETYPE`` had, and the OpenMP wait
+        policy (libgomp's default unless the user set one; torch and lstm_native share
+        the runtime) and runtimes loaded.
     """
     try:
         usable = len(os.sched_getaffinity(0))
@@ -109,6 +120,7 @@ def machine_info() -> dict:
         "lstm_native": f"{getattr(ln, '__version__', '?')} ({os.path.dirname(ln.__file__)})",
         "lstm_native SIMD": simd_level(),
         "lstm_native OpenMP": _openmp(),
+        "lstm_native quantized": _quantized_kernels(),
         "numpy": np.__version__,
     }
     scipy = optional_import("scipy")

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .configs import (CELLS, CONFIGS, LIBRARIES, OVERHEAD_CONFIGS, SHORT_NAMES, Config,
+from .configs import (CELLS, CONFIGS, FLOAT32_LIBRARY, LIBRARIES, LOW_PRECISIONS,
+                      OVERHEAD_CONFIGS, SHORT_NAMES, SPEEDUP_CONFIGS, SPEEDUP_TARGETS, Config,
                       mode_flops)
 from .timing import Timing
 
 __all__ = ["Table", "Result", "Report", "problem_title", "summary_table", "targets_table",
-           "variants_table", "machine_table", "render_markdown", "NOTES"]
+           "variants_table", "machine_table", "render_markdown", "NOTES",
+           "LOW_PRECISION_NOTES"]
 
 NOTES = ("Times in ms (median); spread is the interquartile range relative to the median. "
          "GF/s count the GEMM FLOPs (forward 2·G·B·H·(I+H)·T per layer and direction, "
@@ -24,7 +26,28 @@ NOTES = ("Times in ms (median); spread is the interquartile range relative to th
          "threads, measured right after each configuration. ln / peer < 1: lstm_native "
          "is faster. A variant no peer has (lstm-peephole, ln-lstm) is timed side by side with "
          "lstm_native's plain LSTM (library lstm_native:lstm) on the same weights and "
-         "data: variant / plain > 1 is what the variant costs more.")
+         "data: variant / plain > 1 is what the variant costs more. In int8 and bfloat16 "
+         "(lstm_native.quantize, inference only, on the float32 problem's weights and "
+         "data), float32 / ln is our float32 layer's median (library lstm_native:float32, "
+         "timed in the same blocks) over the quantized one's: > 1 is the speed-up.")
+
+#: What a low-precision table's rows are, under the table.
+LOW_PRECISION_NOTES = {
+    "int8": [
+        "lstm_native: quantize(model, 'int8'): weights per row and x_t, h_{t-1} per row "
+        "of each step in 8 bits, int32 sums (VNNI). GOP/s count its multiply-adds as two "
+        "operations each; % SGEMM is against the float32 GEMM rate.",
+        "onnxruntime: the float32 ONNX model through onnxruntime.quantization."
+        "quantize_dynamic (QInt8 weights, DynamicQuantizeLSTM); it leaves a GRU in "
+        "float32: no int8 GRU.",
+        "torch: none (torch 2.13's quantize_dynamic returns nn.LSTM and nn.GRU unchanged)."],
+    "bfloat16": [
+        "lstm_native: quantize(model, 'bfloat16'): weights and activations in bfloat16, "
+        "float32 sums (AVX512_BF16); % SGEMM is against the float32 GEMM rate.",
+        "torch: the layer and its input cast to bfloat16, under no_grad (oneDNN's bf16 "
+        "LSTM; torch runs its GRU with its own kernels).",
+        "onnxruntime: none (no bfloat16 recurrent operator on the CPU)."],
+}
 
 
 @dataclasses.dataclass
@@ -80,6 +103,26 @@ def problem_title(cfg: Config) -> str:
     return f"{layer} {cfg.name}: {cfg.describe()}"
 
 
+def _rate_unit(dtype: str) -> str:
+    """What a rate column counts: GF/s, but int8 products are no floating-point ones."""
+    return "GOP/s" if dtype == "int8" else "GF/s"
+
+
+def _is_ours(library: str) -> bool:
+    """Whether a timing is lstm_native's: its layer, or one timed beside it for a ratio
+    (a variant's baseline, the float32 layer of a low-precision run), not a peer."""
+    return library == "lstm_native" or library.startswith("lstm_native:")
+
+
+def _float32_over_ours(timings: Sequence[Timing]) -> float | None:
+    """Our float32 layer's median over our quantized one's, timed side by side (the
+    speed-up); None without both in `timings`."""
+    by_lib = {t.library: t.median for t in timings}
+    if FLOAT32_LIBRARY not in by_lib or "lstm_native" not in by_lib:
+        return None
+    return by_lib[FLOAT32_LIBRARY] / by_lib["lstm_native"]
+
+
 def _is_baseline(library: str) -> bool:
     """Whether a timing's library is a variant's baseline, lstm_native's plain layer
     (`Cell.baseline_library`), not a peer."""
@@ -108,17 +151,20 @@ class Result:
     timings: dict[str, list[Timing]]
 
     def table(self) -> Table:
-        gemm = "SGEMM" if self.dtype == "float32" else "DGEMM"
+        gemm = "DGEMM" if self.dtype == "float64" else "SGEMM"
         libraries = {t.library for ts in self.timings.values() for t in ts}
-        peers = sorted({lib for lib in libraries - {"lstm_native"} if not _is_baseline(lib)},
-                       key=LIBRARIES.index)
+        peers = sorted({lib for lib in libraries if not _is_ours(lib)}, key=LIBRARIES.index)
         baseline = CELLS[self.cfg.cell].baseline
         with_baseline = CELLS[self.cfg.cell].baseline_library in libraries
+        with_float32 = FLOAT32_LIBRARY in libraries
         table = Table(f"{problem_title(self.cfg)} — {self.dtype}, "
                       f"{self.n_threads} thread{'s' if self.n_threads > 1 else ''}",
-                      ["mode", "library", "ms (median)", "spread", "GF/s", f"% {gemm}"]
+                      ["mode", "library", "ms (median)", "spread", _rate_unit(self.dtype),
+                       f"% {gemm}"]
                       + [f"ln / {SHORT_NAMES[p]}" for p in peers]
-                      + ([f"variant / {baseline}"] if with_baseline else []), left=2)
+                      + ([f"variant / {baseline}"] if with_baseline else [])
+                      + (["float32 / ln"] if with_float32 else []), left=2,
+                      notes=list(LOW_PRECISION_NOTES.get(self.dtype, [])))
         for mode, timings in self.timings.items():
             ours = next((t for t in timings if t.library == "lstm_native"), None)
             for t in timings:
@@ -132,6 +178,9 @@ class Result:
                 if with_baseline:
                     ratio = _over_baseline(self.cfg, timings)
                     row.append(f"{ratio:.3f}" if t is ours and ratio is not None else "")
+                if with_float32:
+                    speedup = _float32_over_ours(timings)
+                    row.append(f"{speedup:.2f}" if t is ours and speedup is not None else "")
                 table.rows.append(row)
         return table
 
@@ -151,18 +200,22 @@ class Result:
 
 
 def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
-    """One row per configuration, cell and mode: lstm_native's median, GF/s and share of the
-    GEMM rate, the peers' medians and the ratios lstm_native / peer; and when a variant
-    was timed, its plain layer's median and the ratio variant / plain."""
+    """One row per configuration, cell and mode: lstm_native's median, GF/s (GOP/s in
+    int8) and share of the GEMM rate, the peers' medians and the ratios lstm_native /
+    peer; when a variant was timed, its plain layer's median and the ratio variant /
+    plain; in a low precision, our float32 layer's median and the speed-up over it."""
     peers = [p for p in LIBRARIES[1:]
              if any(t.library == p for r in results for ts in r.timings.values() for t in ts)]
     variants = any(_over_baseline(r.cfg, ts) is not None
                    for r in results for ts in r.timings.values())
+    low = any(_float32_over_ours(ts) is not None for r in results for ts in r.timings.values())
+    units = {_rate_unit(r.dtype) for r in results}
     table = Table(f"{title}: median ms; lstm_native / peer < 1: lstm_native is faster",
-                  ["cfg", "cell", "dtype", "threads", "mode", "lstm_native ms", "GF/s",
-                   "% GEMM"]
+                  ["cfg", "cell", "dtype", "threads", "mode", "lstm_native ms",
+                   units.pop() if len(units) == 1 else "GF/s, GOP/s in int8", "% GEMM"]
                   + [f"{p} ms" for p in peers] + [f"ln / {SHORT_NAMES[p]}" for p in peers]
-                  + (["plain ms", "variant / plain"] if variants else []),
+                  + (["plain ms", "variant / plain"] if variants else [])
+                  + (["float32 ms", "float32 / ln"] if low else []),
                   left=5)
     for r in results:
         for mode, timings in r.timings.items():
@@ -182,6 +235,11 @@ def summary_table(results: Sequence[Result], title: str = "Summary") -> Table:
                 plain = by_lib.get(CELLS[r.cfg.cell].baseline_library)
                 row += [ms(plain) if plain is not None else "–",
                         f"{ratio:.3f}" if ratio is not None else "–"]
+            if low:
+                speedup = _float32_over_ours(timings)
+                plain = by_lib.get(FLOAT32_LIBRARY)
+                row += [ms(plain) if plain is not None else "–",
+                        f"{speedup:.2f}" if speedup is not None else "–"]
             table.rows.append(row)
     return table
 
@@ -190,12 +248,21 @@ def targets_table(results: Sequence[Result]) -> Table:
     """The ratios the performance targets are stated in, per cell, dtype and thread count:
     training against torch (the worst configuration and the geometric mean over all),
     inference against the faster of the peers (the worst of the configurations but S,
-    and S, batch 1, which has a target of its own)."""
+    and S, batch 1, which has a target of its own). With low-precision results, the
+    columns of their targets besides (`SPEEDUP_TARGETS`, on `SPEEDUP_CONFIGS`): the
+    speed-up over our float32 layer timed side by side and the ratio to the faster peer
+    in that precision, each the worst and the geometric mean, and the target speed-up."""
+    low = any(r.dtype in LOW_PRECISIONS for r in results)
+    span = f"{SPEEDUP_CONFIGS[0]}-{SPEEDUP_CONFIGS[-1]}"
     table = Table("Targets: lstm_native / peer, medians of this run (< 1: lstm_native is "
-                  "faster)",
+                  "faster)" + (f"; low precision over {span}: float32 / ln, the speed-up "
+                               f"over our float32 (> 1: faster)" if low else ""),
                   ["cell", "dtype", "threads", "train / torch, worst",
                    "train / torch, geo. mean", "infer / faster peer, worst but S",
-                   "infer / faster peer, S"], left=3)
+                   "infer / faster peer, S"]
+                  + ["float32 / ln, worst", "float32 / ln, geo. mean",
+                     "ln / faster peer, worst", "ln / faster peer, geo. mean",
+                     "float32 / ln, target (goal)"] * low, left=3)
 
     def ratios(group, mode, peers):
         out = {}
@@ -206,11 +273,14 @@ def targets_table(results: Sequence[Result]) -> Table:
                 out[r.cfg.name] = by_lib["lstm_native"] / min(theirs)
         return out
 
-    def worst(rs):
+    def worst(rs, pick=max):
         if not rs:
             return "–"
-        name = max(rs, key=rs.get)
+        name = pick(rs, key=rs.get)
         return f"{rs[name]:.2f} ({name})"
+
+    def geo_mean(rs):
+        return f"{float(np.exp(np.mean(np.log(list(rs.values()))))):.2f}" if rs else "–"
 
     # A cell no peer has is in `variants_table` instead.
     keys = dict.fromkeys((r.cfg.cell, r.dtype, r.n_threads) for r in results
@@ -220,11 +290,21 @@ def targets_table(results: Sequence[Result]) -> Table:
                  if (r.cfg.cell, r.dtype, r.n_threads) == (cell, dtype, n)]
         train = ratios(group, "train", ["torch"])
         infer = ratios(group, "infer", LIBRARIES[1:])
-        geo = (f"{float(np.exp(np.mean(np.log(list(train.values()))))):.2f}"
-               if train else "–")
         but_s = {name: v for name, v in infer.items() if name != "S"}
-        table.rows.append([cell, dtype, str(n), worst(train), geo, worst(but_s),
-                           f"{infer['S']:.2f}" if "S" in infer else "–"])
+        row = [cell, dtype, str(n), worst(train), geo_mean(train), worst(but_s),
+               f"{infer['S']:.2f}" if "S" in infer else "–"]
+        if low and dtype not in LOW_PRECISIONS:
+            row += ["–"] * 5
+        elif low:
+            speedups = {r.cfg.name: _float32_over_ours(r.timings.get("infer", []))
+                        for r in group if r.cfg.name in SPEEDUP_CONFIGS}
+            speedups = {name: v for name, v in speedups.items() if v is not None}
+            spanned = {name: v for name, v in infer.items() if name in SPEEDUP_CONFIGS}
+            target = SPEEDUP_TARGETS.get(dtype)
+            row += [worst(speedups, min), geo_mean(speedups), worst(spanned),
+                    geo_mean(spanned),
+                    f"≥ {target[0]:.1f} ({target[1]:.1f})" if target else "–"]
+        table.rows.append(row)
     return table
 
 
@@ -279,6 +359,7 @@ class Report:
     gemm: dict                   # (dtype, n_threads) -> GF/s
     results: list[Result] = dataclasses.field(default_factory=list)
     tables: list[Table] = dataclasses.field(default_factory=list)   # scaling, memory
+    notes: list[str] = dataclasses.field(default_factory=list)      # what was skipped
 
     def summaries(self) -> list[Table]:
         """One summary table per dtype, then the ratios of the targets (of the cells with
@@ -294,13 +375,15 @@ class Report:
         return {"command": self.command, "machine": self.machine,
                 "gemm": [[d, n, g] for (d, n), g in self.gemm.items()],
                 "results": [r.to_json() for r in self.results],
-                "tables": [dataclasses.asdict(t) for t in self.tables]}
+                "tables": [dataclasses.asdict(t) for t in self.tables],
+                "notes": self.notes}
 
     @classmethod
     def from_json(cls, d: dict) -> Report:
+        # Runs saved before the low precisions have no "notes".
         return cls(d["command"], d["machine"], {(g[0], g[1]): g[2] for g in d["gemm"]},
                    [Result.from_json(r) for r in d["results"]],
-                   [Table(**t) for t in d["tables"]])
+                   [Table(**t) for t in d["tables"]], d.get("notes", []))
 
 
 def render_markdown(report: Report, per_config: bool = True) -> str:
@@ -311,4 +394,5 @@ def render_markdown(report: Report, per_config: bool = True) -> str:
     if report.results:
         tables += report.summaries()
     tables += report.tables
-    return "\n\n".join([f"`{report.command}`", NOTES] + [t.markdown() for t in tables]) + "\n"
+    return "\n\n".join([f"`{report.command}`", NOTES] + report.notes
+                       + [t.markdown() for t in tables]) + "\n"
