@@ -262,6 +262,25 @@ def test_missing_peers_leave_our_two_rows(monkeypatch, tmp_path, capsys):
     assert "ln / ORT" not in out and "ln / torch" not in out and "float32 / ln" in out
 
 
+def test_scaling_in_a_low_precision_times_our_two_layers():
+    table = run.scaling_table(CONFIGS["F"], "bfloat16", ["infer"], ["lstm_native"], 1,
+                              ONE_RUN, steps=(2, 4), threads=(1, 1))
+    assert table.title.startswith("Scaling, LSTM F:") and table.title.endswith("— bfloat16")
+    assert [row[:2] for row in table.rows] == [["infer", "lstm_native"],
+                                               ["infer", FLOAT32_LIBRARY]]
+
+
+def test_memory_is_not_measured_in_a_low_precision(tmp_path, capsys):
+    saved = tmp_path / "bench.json"
+    assert cli.main(["--quick", "--configs", "S", "--dtype", "int8", "--threads", "1",
+                     "--modes", "infer", "--libs", "lstm_native", "--memory",
+                     "--json", str(saved)]) == 0
+    assert "int8: no memory table (it measures a training step)." in capsys.readouterr().out
+    data = json.loads(saved.read_text())
+    assert data["tables"] == [] and data["notes"] == [
+        "int8: no memory table (it measures a training step)."]
+
+
 def test_a_run_saved_before_the_low_precisions_reads_without_notes():
     saved = {"command": "", "machine": {}, "gemm": [["float32", 2, 100.0]],
              "results": [], "tables": []}
