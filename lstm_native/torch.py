@@ -268,50 +268,36 @@ class _RecurrentFunction(torch.autograd.Function):
         return (torch.from_numpy(out), *(torch.from_numpy(f) for f in finals))
 
     @staticmethod
-    def backward(ctx, *grads):
-        # Autograd runs a backward under no_grad unless create_graph=True: only then is
-        # `once_differentiable`'s no_grad context needed (its graph of the gradients
-        # refuses a second differentiation). It costs a few Python calls, which each
-        # cost many times their usual after the kernels have filled the caches.
-        if torch.is_grad_enabled():
-            return _once_differentiable_bptt(ctx, *grads)
-        return _bptt(ctx, *grads)
-
-
-def _bptt(ctx, d_out, *d_finals):
-    """`_RecurrentFunction.backward`: the gradients of the call's inputs from those of
-    its outputs (None for an output autograd has no gradient for)."""
-    native, _, _, settings = ctx.call
-    needs = ctx.needs_input_grad
-    x, *tensors = ctx.saved_tensors
-    n = len(tensors) - len(native.names)
-    states, params = tensors[:n], tensors[n:]
-    cache, ctx.cache = ctx.cache, None
-    if cache is None:
-        # A second backward through this call (retain_graph=True, gradcheck): the
-        # first one spent the activations (the kernels overwrite them with their
-        # gradients). The same call again gives them back, dropout masks included.
-        cache = _layer_forward(native, settings, x, states, params, True)[2]
-    with native.lock:
-        layer = native.bind(params)
-        layer.training = True
-        grads = native.fresh_grads()
-        layer._keep_for_backward(cache)
-        T, N = x.shape[:2]
-        dout = (np.zeros((T, N, layer.num_directions * layer._out_size), layer.dtype)
-                if d_out is None else d_out.detach().numpy())
-        dx, d_initial = layer._backward(dout, _state_grads(layer, d_finals, N), "dhx",
-                                        needs[1])
-        layer.grads = {}
-    d_initial = d_initial if native.n_states == 2 else (d_initial,)
-    d_states = tuple(torch.from_numpy(d) if need else None
-                     for d, need in zip(d_initial, needs[2:2 + n]))
-    d_params = tuple(torch.from_numpy(grads[name]) if need else None
-                     for name, need in zip(native.names, needs[2 + n:]))
-    return (None, _tensor(dx), *d_states, *d_params)
-
-
-_once_differentiable_bptt = torch.autograd.function.once_differentiable(_bptt)
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, *d_finals):
+        native, _, _, settings = ctx.call
+        needs = ctx.needs_input_grad
+        x, *tensors = ctx.saved_tensors
+        n = len(tensors) - len(native.names)
+        states, params = tensors[:n], tensors[n:]
+        cache, ctx.cache = ctx.cache, None
+        if cache is None:
+            # A second backward through this call (retain_graph=True, gradcheck): the
+            # first one spent the activations (the kernels overwrite them with their
+            # gradients). The same call again gives them back, dropout masks included.
+            cache = _layer_forward(native, settings, x, states, params, True)[2]
+        with native.lock:
+            layer = native.bind(params)
+            layer.training = True
+            grads = native.fresh_grads()
+            layer._keep_for_backward(cache)
+            T, N = x.shape[:2]
+            dout = (np.zeros((T, N, layer.num_directions * layer._out_size), layer.dtype)
+                    if d_out is None else d_out.detach().numpy())
+            dx, d_initial = layer._backward(dout, _state_grads(layer, d_finals, N), "dhx",
+                                            needs[1])
+            layer.grads = {}
+        d_initial = d_initial if native.n_states == 2 else (d_initial,)
+        d_states = tuple(torch.from_numpy(d) if need else None
+                         for d, need in zip(d_initial, needs[2:2 + n]))
+        d_params = tuple(torch.from_numpy(grads[name]) if need else None
+                         for name, need in zip(native.names, needs[2 + n:]))
+        return (None, _tensor(dx), *d_states, *d_params)
 
 
 def _padded(data: torch.Tensor, batch_sizes: torch.Tensor):
