@@ -683,10 +683,13 @@ def test_torch_loop_benchmark_on_a_tiny_config(monkeypatch, tmp_path, capsys):
     rows = torch_loop.measure([tiny], Schedule.quick(), n_threads=1)
     (row,) = rows
     assert row.cfg is tiny
-    assert min(row.torch_step, row.our_step, row.bridge, row.native) > 0
+    assert min(row.torch_step, row.our_step, row.bridge, row.native, row.autograd) > 0
     assert row.speedup == row.torch_step / row.our_step
+    assert row.autograd_cost == row.autograd / row.native - 1
     table = torch_loop.format_table(rows)
     assert "| T1 | B=2 T=3 I=4 H=5 L=2 bidirectional |" in table
+    assert "| autograd floor |" in table.splitlines()[0]
+    assert table.splitlines()[2].endswith(f"| {row.autograd_cost * 100:+.1f}% |")
 
     monkeypatch.setattr(torch_loop, "CONFIGS", {"T1": tiny})
     path = tmp_path / "loop.json"
@@ -697,6 +700,7 @@ def test_torch_loop_benchmark_on_a_tiny_config(monkeypatch, tmp_path, capsys):
     assert "threads: torch intra-op 1" in out and "OpenMP runtimes" in out
     (saved,) = json.loads(path.read_text())
     assert saved["config"] == "T1" and saved["speedup"] > 0
+    assert saved["autograd_cost"] == saved["autograd"] / saved["native"] - 1
 
 
 def test_torch_loop_benchmark_checks_agreement_before_timing():

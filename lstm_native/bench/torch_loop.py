@@ -6,9 +6,13 @@ backward and an SGD step, once with ``torch.nn.LSTM`` and once with
 ``lstm_native.torch.LSTM`` (same weights, data and target), and the cost of the bridge
 itself: our module's forward and backward through autograd against our native layer's
 forward and backward (`lstm_native.LSTM`) alone, both without the loss and the
-optimizer. Each step is a first layer's: no gradient for the input.
+optimizer. Each step is a first layer's: no gradient for the input. A fifth call, the
+autograd floor, is our native layer's forward and backward as one bare
+`torch.autograd.Function` (no module, checks or state), its gradients added into
+`.grad` by autograd as the bridge's are: what any bridge through autograd pays at the
+least, so that the bridge's cost splits into torch's share and ours.
 
-One process times all four side by side, in blocks that alternate between them
+One process times all five side by side, in blocks that alternate between them
 (`lstm_native.bench.timing`), so their ratios are measured under the same load; figures
 are medians. Defaults: float32, 2 threads (``torch.set_num_threads`` and our
 ``n_threads``). Run it as ``env -u OPENBLAS_CORETYPE python -m
@@ -42,18 +46,19 @@ BRIDGE_TARGET = 0.05
 #: Largest relative difference of our outputs and gradients from torch's accepted.
 AGREEMENT_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-10}
 
-LIBRARIES = ("torch.nn", "lstm_native.torch", "bridge", "native")
+LIBRARIES = ("torch.nn", "lstm_native.torch", "bridge", "native", "autograd floor")
 
 
 @dataclasses.dataclass
 class Row:
-    """The medians (seconds) of one configuration's four timed calls."""
+    """The medians (seconds) of one configuration's five timed calls."""
 
     cfg: Config
     torch_step: float
     our_step: float
     bridge: float
     native: float
+    autograd: float
 
     @property
     def speedup(self) -> float:
@@ -64,6 +69,12 @@ class Row:
     def bridge_cost(self) -> float:
         """What autograd and the conversions add to our native step, relative to it."""
         return self.bridge / self.native - 1
+
+    @property
+    def autograd_cost(self) -> float:
+        """What the autograd floor adds to our native step, relative to it: the part of
+        `bridge_cost` no bridge through a `torch.autograd.Function` avoids."""
+        return self.autograd / self.native - 1
 
 
 def _problem(cfg: Config, dtype: np.dtype, n_threads: int, seed: int = 0):
@@ -109,10 +120,41 @@ def _check_agreement(theirs, ours, x, target, dtype: np.dtype) -> None:
                              f"(relative), more than {AGREEMENT_RTOL[dtype]}")
 
 
+def _autograd_floor(native, x, dout):
+    """A training step's forward and backward through `native` as one bare autograd
+    node, for leaf tensors of its parameters' shapes whose `.grad` autograd adds our
+    gradients into (zeros at first, so that it adds rather than takes them, as in the
+    bridge's step without zero_grad)."""
+    import torch
+
+    class NativeStep(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *params):
+            return torch.from_numpy(native.forward(x.numpy())[0])
+
+        @staticmethod
+        def backward(ctx, d_out):
+            native.backward(d_out.numpy(), input_grad=False)
+            return (None, *(torch.from_numpy(native.grads[name]) for name in native._params))
+
+    params = [torch.zeros(a.shape, dtype=x.dtype, requires_grad=True)
+              for a in native._params.values()]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+
+    def run():
+        NativeStep.apply(x, *params).backward(dout)
+    return run
+
+
 def _tasks(cfg: Config, dtype: np.dtype, n_threads: int) -> list[Task]:
     import torch
 
     theirs, ours, native, x, target = _problem(cfg, dtype, n_threads)
+    # The floor's own layer: the native task's gradients stay its own.
+    floor_native = ln.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                           bidirectional=cfg.bidirectional, dtype=dtype, n_threads=n_threads)
+    floor_native.load_state_dict(native.state_dict())
     _check_agreement(theirs, ours, x, target, dtype)
     optimizers = {m: torch.optim.SGD(m.parameters(), lr=1e-4) for m in (theirs, ours)}
 
@@ -138,12 +180,13 @@ def _tasks(cfg: Config, dtype: np.dtype, n_threads: int) -> list[Task]:
         native.backward(dout_np, input_grad=False)
 
     return [Task("torch.nn", train_step(theirs)), Task("lstm_native.torch", train_step(ours)),
-            Task("bridge", bridge), Task("native", native_step)]
+            Task("bridge", bridge), Task("native", native_step),
+            Task("autograd floor", _autograd_floor(floor_native, x, dout))]
 
 
 def measure(configs: Sequence[Config], schedule: Schedule, dtype=np.float32,
             n_threads: int = 2) -> list[Row]:
-    """Time the four calls of each configuration (torch with `n_threads` threads).
+    """Time the five calls of each configuration (torch with `n_threads` threads).
 
     Returns
     -------
@@ -159,7 +202,7 @@ def measure(configs: Sequence[Config], schedule: Schedule, dtype=np.float32,
         timings = time_tasks(_tasks(cfg, dtype, n_threads), schedule)
         medians = {t.library: t.median for t in timings}
         rows.append(Row(cfg, medians["torch.nn"], medians["lstm_native.torch"],
-                        medians["bridge"], medians["native"]))
+                        medians["bridge"], medians["native"], medians["autograd floor"]))
     return rows
 
 
@@ -188,10 +231,11 @@ def thread_setup() -> str:
 
 def format_table(rows: Sequence[Row]) -> str:
     """A Markdown table of the rows: the two training steps, the speed-up against its
-    target, and the bridge's cost against the native step."""
+    target, the bridge's cost against the native step, and the autograd floor's."""
     lines = ["| config | shape | torch.nn step ms | lstm_native.torch step ms | speed-up "
-             "(target) | native fwd+bwd ms | bridge fwd+bwd ms | bridge cost (≤ 5%) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "(target) | native fwd+bwd ms | bridge fwd+bwd ms | bridge cost (≤ 5%) | "
+             "autograd floor |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         target = TARGETS.get(r.cfg.name)
         want = f" (≥ {target:g})" if target else ""
@@ -200,7 +244,8 @@ def format_table(rows: Sequence[Row]) -> str:
         lines.append(f"| {r.cfg.name} | {r.cfg.describe()} | {r.torch_step * 1e3:.2f} | "
                      f"{r.our_step * 1e3:.2f} | {r.speedup:.2f}x{want}{ok} | "
                      f"{r.native * 1e3:.2f} | {r.bridge * 1e3:.2f} | "
-                     f"{r.bridge_cost * 100:+.1f}%{bridge_ok} |")
+                     f"{r.bridge_cost * 100:+.1f}%{bridge_ok} | "
+                     f"{r.autograd_cost * 100:+.1f}% |")
     return "\n".join(lines)
 
 
@@ -209,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m lstm_native.bench.torch_loop",
         description="A torch training step (forward, MSE loss, backward, SGD step) with "
                     "lstm_native.torch.LSTM against torch.nn.LSTM, and the bridge's own "
-                    "cost against our native layer.")
+                    "cost against our native layer (and the least any bridge through "
+                    "torch.autograd costs).")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
                         metavar="NAME", help=f"configurations, of {', '.join(CONFIGS)} "
                                              "(default: all)")
@@ -240,7 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump([{"config": r.cfg.name, "torch_step": r.torch_step,
                         "our_step": r.our_step, "bridge": r.bridge, "native": r.native,
-                        "speedup": r.speedup, "bridge_cost": r.bridge_cost} for r in rows],
+                        "autograd": r.autograd, "speedup": r.speedup,
+                        "bridge_cost": r.bridge_cost, "autograd_cost": r.autograd_cost}
+                       for r in rows],
                       f, indent=1)
     return 0
 
