@@ -51,6 +51,8 @@ from .gru import GRU, GRUCell
 from .layers import Dropout, Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM, LSTMCell, variant_shapes
 from .module import BIT_GENERATORS, Module, generator_from_state, modules_by_path, rng_states
+from .quantization import (PRECISIONS, QuantizedGRU, QuantizedLinear, QuantizedLSTM,
+                           QuantizedRNN)
 from .rnn import RNN, RNNCell
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMAT_VERSION", "CheckpointError", "build_module",
@@ -79,6 +81,8 @@ _MAX_NDIM = 32
 _MAX_MEMBER_NAME = 1024
 
 _METADATA = "__metadata__"
+#: The weights of quantized layers: int8 values, bfloat16 bit patterns.
+_QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint16))
 _ARRAY, _TUPLE, _ITEMS = "__array__", "__tuple__", "__items__"
 _TAGS = (_ARRAY, _TUPLE, _ITEMS)
 # The arrays a checkpoint holds: plain numbers, any byte order, nothing pickle would need.
@@ -150,7 +154,7 @@ def register_module(cls: type) -> type:
 
 
 for _cls in (LSTM, LSTMCell, RNN, RNNCell, GRU, GRUCell, Linear, Dropout, LastStep, Sequential,
-             Ensemble):
+             Ensemble, QuantizedLSTM, QuantizedGRU, QuantizedRNN, QuantizedLinear):
     register_module(_cls)
 
 
@@ -301,6 +305,37 @@ def _ensemble_shapes(c, layer_parameters):
     return _sequential_shapes(c, layer_parameters, key="members")
 
 
+#: The parameters a variant adds, which no quantized kernel takes.
+_NOT_QUANTIZED = re.compile(r"weight_hr|peephole|_ln_")
+
+
+def _quantized_shapes(float_type: str):
+    """The parameters of a quantized layer (lstm_native.quantization): its float
+    layer's (checked by that class's rule), each weight in int8 with a float32 scale per
+    row, or in uint16 (bfloat16 bit patterns), the biases in float32."""
+    def shapes(c, layer_parameters):
+        spec = c["float"]
+        if not isinstance(spec, dict) or spec.get("type") != float_type:
+            raise _Bad(f"a quantized {float_type} must describe its float layer as "
+                       f"{{'type': {float_type!r}, 'config': ...}}, got {_short(spec)}")
+        weight, scale = (np.int8, np.float32) if c["precision"] == "int8" else (np.uint16, None)
+        for name, shape, _ in layer_parameters("float", spec):
+            if _NOT_QUANTIZED.search(name):
+                raise _Bad(f"the quantized {float_type}'s float layer has {name!r}, which "
+                           "no quantized kernel takes")
+            if name.split("_")[0] == "bias":
+                yield name, shape, "float32"
+                continue
+            yield name, shape, np.dtype(weight).name
+            if scale is not None:
+                yield f"{name}_scale", shape[:1], "float32"
+    return shapes
+
+
+_QUANTIZED_KEYS = {"float": _Key("a layer description", lambda v: type(v) is dict, _REQUIRED),
+                   "precision": _choice(*PRECISIONS)}
+
+
 #: A dropout probability (older files: none).
 _RATE = _Key("a float in [0, 1]", lambda v: type(v) in (int, float) and 0 <= v <= 1, 0.0)
 _RECURRENT_KEYS = {"input_size": _SIZE, "hidden_size": _SIZE,
@@ -344,6 +379,9 @@ _RULES = {
                                 lambda v: type(v) is list and 2 <= len(v) <= MAX_MODULES,
                                 _REQUIRED),
                 "reduce": _choice(*Ensemble.REDUCTIONS)}, _ensemble_shapes),
+    **{cls: (_QUANTIZED_KEYS, _quantized_shapes(cls._float_class.__name__))
+       for cls in (QuantizedLSTM, QuantizedGRU, QuantizedRNN)},
+    QuantizedLinear: (_QUANTIZED_KEYS, _quantized_shapes("Linear")),
 }
 
 
@@ -1020,9 +1058,12 @@ def _read_archive(archive: _Archive, max_bytes: int, model, trees: bool) -> _Con
     headers = {name: archive.header(f"model/{name}") for name in meta["model_keys"]}
     for name, h in headers.items():
         shape, dtype = declared[name] if declared is not None else (None, None)
-        if h.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+        # Float weights, or the int8 and uint16 (bfloat16) weights of a quantized layer
+        # where its config declares them.
+        if h.dtype.newbyteorder("=") not in (*FLOAT_DTYPES, *_QUANTIZED_DTYPES) or (
+                h.dtype.newbyteorder("=") in _QUANTIZED_DTYPES and dtype is None):
             raise _Bad(f"the weight member 'model/{name}' holds {h.dtype}, not float32 or "
-                       "float64")
+                       "float64 (or a quantized layer's int8 or uint16)")
         if dtype is not None and h.dtype.newbyteorder("=") != dtype:
             raise _Bad(f"the weight member 'model/{name}' holds {h.dtype}, its model's "
                        f"config says {dtype}")

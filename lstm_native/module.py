@@ -245,34 +245,67 @@ class Module:
                 f"state_dict does not match {type(self).__name__}: "
                 f"missing {missing}, unexpected {unexpected}"
             )
+        self._write_state(self._checked_state(state_dict, ""))
+
+    def _prefixed_children(self) -> tuple:
+        """(prefix, child) for each child when this model's parameters are exactly its
+        children's under ``"{i}."`` (as in `Sequential`): the children then check and
+        write their own (a quantized layer's are not float). Empty otherwise."""
+        pairs = tuple((f"{i}.", child) for i, child in enumerate(self.children()))
+        names = {prefix + name for prefix, child in pairs for name in child._params}
+        return pairs if pairs and names == set(self._params) else ()
+
+    def _checked_state(self, state_dict, where: str) -> dict:
+        """This model's parameters from `state_dict` (its names exactly), each checked
+        and converted, nothing written: `load_state_dict`'s first half. `where` is the
+        prefix of the names in messages."""
+        children = self._prefixed_children()
+        if children:
+            checked = {}
+            for prefix, child in children:
+                own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+                checked.update({prefix + k: v for k, v in
+                                child._checked_state(own, where + prefix).items()})
+            return checked
         loaded = {}
         for name, p in self._params.items():
             value = state_dict[name]
             if hasattr(value, "detach"):  # a torch tensor
                 value = value.detach().cpu().numpy()
+            label = f"state_dict[{where + name!r}]"
             expected = f"float32 or float64 of shape {p.shape}"
             try:
                 arr = np.asarray(value)
             except ValueError as e:  # nested sequences of unequal lengths
-                raise ValueError(f"state_dict[{name!r}] must be {expected}: {e}") from None
+                raise ValueError(f"{label} must be {expected}: {e}") from None
             if arr.dtype not in FLOAT_DTYPES:
                 got = f"dtype {arr.dtype}" if arr.dtype != object else type(value).__name__
-                raise TypeError(f"state_dict[{name!r}] must be {expected}, got {got}")
+                raise TypeError(f"{label} must be {expected}, got {got}")
             value = arr
             if value.shape != p.shape:
-                raise ValueError(
-                    f"state_dict[{name!r}] must have shape {p.shape}, got {value.shape}"
-                )
+                raise ValueError(f"{label} must have shape {p.shape}, got {value.shape}")
             # Finite after conversion: a float64 1e300 would become inf in float32.
             with np.errstate(over="ignore", invalid="ignore"):
                 value = value.astype(self.dtype)
             if not np.all(np.isfinite(value)):
                 raise ValueError(
-                    f"state_dict[{name!r}] holds a value that is not finite in "
+                    f"{label} holds a value that is not finite in "
                     f"{self.dtype} (nan, inf or out of range)"
                 )
             loaded[name] = value
-        for name, value in loaded.items():
+        return loaded
+
+    def _write_state(self, checked: dict) -> None:
+        """Copy in what `_checked_state` returned: `load_state_dict`'s second half (a
+        container through its children, so that each updates what it derives from its
+        parameters)."""
+        children = self._prefixed_children()
+        if children:
+            for prefix, child in children:
+                child._write_state({k[len(prefix):]: v for k, v in checked.items()
+                                    if k.startswith(prefix)})
+            return
+        for name, value in checked.items():
             np.copyto(self._params[name], value)
 
     def rng_state(self) -> dict | None:

@@ -70,22 +70,26 @@ class _Weight:
     values and scales, or the bfloat16 bit patterns) and its packed form for the
     kernels."""
 
-    def __init__(self, w: np.ndarray, precision: str):
+    def __init__(self, values: np.ndarray, scale: np.ndarray | None, precision: str):
+        self.precision, self.values, self.scale = precision, values, scale
+        if precision == "int8":
+            packed, sums = _quantized.pack_int8(values)
+            self.packed = ("int8", packed, sums, scale)
+        else:
+            self.packed = ("bfloat16", _quantized.pack_bfloat16(values))
+
+    @classmethod
+    def quantized(cls, w: np.ndarray, precision: str) -> _Weight:
+        """W (float) in `precision`."""
         w = np.ascontiguousarray(w, np.float32)
         if not np.all(np.isfinite(w)):
             raise ValueError("the weights must be finite to be quantized")
-        self.precision = precision
         if precision == "int8":
             if w.shape[1] > _quantized.MAX_K:
                 raise ValueError(f"int8 products take at most {_quantized.MAX_K} inputs "
                                  f"(their int32 sums would overflow), got {w.shape[1]}")
-            self.values, self.scale = _quantize_int8(w)
-            packed, sums = _quantized.pack_int8(self.values)
-            self.packed = ("int8", packed, sums, self.scale)
-        else:
-            self.values = _quantized.to_bfloat16(w.ravel()).reshape(w.shape)
-            self.scale = None
-            self.packed = ("bfloat16", _quantized.pack_bfloat16(self.values))
+            return cls(*_quantize_int8(w), precision)
+        return cls(_quantized.to_bfloat16(w.ravel()).reshape(w.shape), None, precision)
 
     def stored(self, name: str) -> dict:
         """The arrays a state_dict holds for it, under `name` (and `name`_scale)."""
@@ -93,6 +97,42 @@ class _Weight:
         if self.scale is not None:
             out[f"{name}_scale"] = self.scale
         return out
+
+
+def _stored_dtypes(precision: str) -> tuple[np.dtype, np.dtype | None]:
+    """The dtypes of a stored weight and of its scale (None: no scale)."""
+    if precision == "int8":
+        return np.dtype(np.int8), np.dtype(np.float32)
+    return np.dtype(np.uint16), None
+
+
+def _checked_stored(state_dict, expected: dict, where: str) -> dict:
+    """`state_dict`'s arrays (its names are `expected`'s: the caller checked) as the
+    quantized ones of `expected` ({name: array}) are: dtype and shape, the scales finite
+    and > 0, the biases finite, no bfloat16 pattern that is not a finite normal number
+    or zero (quantize writes none, and the kernels would disagree on subnormals).
+    Nothing is written; a copy of each."""
+    checked = {}
+    for name, like in expected.items():
+        label = f"state_dict[{where + name!r}]"
+        value = state_dict[name]
+        if hasattr(value, "detach"):  # a torch tensor
+            value = value.detach().cpu().numpy()
+        value = np.asarray(value)
+        if value.dtype != like.dtype or value.shape != like.shape:
+            raise TypeError(f"{label} must be {like.dtype} of shape {like.shape} (a "
+                            f"quantized model's), got {value.dtype} of shape {value.shape}")
+        if value.dtype == np.float32 and not np.all(np.isfinite(value)):
+            raise ValueError(f"{label} holds a value that is not finite")
+        if name.endswith("_scale") and not np.all(value > 0):
+            raise ValueError(f"{label} holds a scale that is not > 0")
+        if value.dtype == np.uint16:
+            exponent = value & 0x7F80
+            if np.any(exponent == 0x7F80) or np.any((exponent == 0) & (value & 0x7F != 0)):
+                raise ValueError(f"{label} holds a bfloat16 pattern that is not a finite "
+                                 "normal number or zero")
+        checked[name] = np.array(value, order="C")
+    return checked
 
 
 def _check_input(x: np.ndarray, precision: str, name: str = "x") -> None:
@@ -127,13 +167,34 @@ class QuantizedLinear(_Quantized):
         super().__init__(_check_precision(precision))
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.n_threads = getattr(linear, "n_threads", None)
+        self._float_config = {**linear.get_config(), "dtype": "float32"}
         params = linear.parameters()
-        self._weight = _Weight(params["weight"], precision)
+        self._weight = _Weight.quantized(params["weight"], precision)
         self._params.update(self._weight.stored("weight"))
         self._bias = None
         if "bias" in params:
             self._bias = np.asarray(params["bias"], np.float32).copy()
             self._params["bias"] = self._bias
+
+    def get_config(self) -> dict:
+        """The float layer's description and the precision, JSON-ready."""
+        return {"float": {"type": "Linear", "config": self._float_config},
+                "precision": self.precision}
+
+    @classmethod
+    def from_config(cls, config: dict, build_module) -> QuantizedLinear:
+        """Built from `get_config()`'s dict with fresh weights (load_state_dict sets them)."""
+        return cls(build_module(config["float"]), config["precision"])
+
+    def _checked_state(self, state_dict, where: str) -> dict:
+        # load_state_dict takes the stored arrays of `state_dict()`: int8 with float32
+        # scales, or uint16 bfloat16 patterns, and the float32 bias.
+        return _checked_stored(state_dict, self._params, where)
+
+    def _write_state(self, checked: dict) -> None:
+        super()._write_state(checked)
+        self._weight = _Weight(self._params["weight"], self._params.get("weight_scale"),
+                               self.precision)
 
     def __repr__(self) -> str:
         return (f"QuantizedLinear(in_features={self.in_features}, "
@@ -181,25 +242,60 @@ class QuantizedRecurrent(_Quantized):
         self.input_size, self.hidden_size = shell.input_size, shell.hidden_size
         self.num_layers, self.bidirectional = shell.num_layers, shell.bidirectional
         self.batch_first, self.n_threads = shell.batch_first, shell.n_threads
-        H, D = shell.hidden_size, shell.num_directions
         self._gru = isinstance(shell, GRU)
-        self._packed = []
-        for layer_idx in range(shell.num_layers):
-            for direction in range(D):
-                w_ih, w_hh, _, sfx = shell._layer_arrays(layer_idx, direction, shell._params)
-                summed = w_hh[:2 * H] if self._gru else w_hh
-                q_ih, q_hh = _Weight(w_ih, precision), _Weight(summed, precision)
-                q_hn = _Weight(w_hh[2 * H:], precision) if self._gru else None
-                self._packed.append((q_ih.packed, q_hh.packed,
-                                     q_hn.packed if q_hn else None, *shell._kernel_biases(sfx)))
-                self._params.update(q_ih.stored(f"weight_ih{sfx}"))
-                self._params.update(_stack_stored(q_hh, q_hn, f"weight_hh{sfx}"))
-                for name in (f"bias_ih{sfx}", f"bias_hh{sfx}"):
-                    if name in shell._params:
-                        self._params[name] = shell._params[name]
+        for name, value in shell._params.items():
+            if name.startswith("weight"):
+                self._params.update(_Weight.quantized(value, precision).stored(name))
+            else:
+                self._params[name] = value
         # The twin keeps its biases (for _kernel_biases) and drops its float weights.
         shell._params = {k: v for k, v in shell._params.items() if k.startswith("bias")}
         shell.grads = {}
+        self._pack()
+
+    def _pack(self) -> None:
+        """The kernels' packed weights and biases of every layer and direction, from the
+        stored arrays (the GRU's W_hh in two parts: its r and z rows, its n rows)."""
+        shell, H, p = self._shell, self.hidden_size, self._params
+        rows = {"summed": slice(0, 2 * H if self._gru else None), "n": slice(2 * H, None)}
+        self._packed = []
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = shell._suffix(layer, direction)
+
+                def weight(name, part=slice(None)):
+                    scale = p.get(f"{name}_scale")
+                    return _Weight(np.ascontiguousarray(p[name][part]),
+                                   None if scale is None else scale[part],
+                                   self.precision).packed
+                self._packed.append((
+                    weight(f"weight_ih{sfx}"), weight(f"weight_hh{sfx}", rows["summed"]),
+                    weight(f"weight_hh{sfx}", rows["n"]) if self._gru else None,
+                    *shell._kernel_biases(sfx)))
+
+    def get_config(self) -> dict:
+        """The float layer's description and the precision, JSON-ready."""
+        return {"float": {"type": self._float_class.__name__,
+                          "config": self._shell.get_config()},
+                "precision": self.precision}
+
+    @classmethod
+    def from_config(cls, config: dict, build_module) -> QuantizedRecurrent:
+        """Built from `get_config()`'s dict with fresh weights (load_state_dict sets them)."""
+        layer = build_module(config["float"])
+        if type(layer) is not cls._float_class:
+            raise ValueError(f"{cls.__name__} quantizes a {cls._float_class.__name__}, not "
+                             f"a {type(layer).__name__}")
+        return cls(layer, config["precision"])
+
+    def _checked_state(self, state_dict, where: str) -> dict:
+        # load_state_dict takes the stored arrays of `state_dict()`: int8 with float32
+        # scales, or uint16 bfloat16 patterns, and the float32 biases.
+        return _checked_stored(state_dict, self._params, where)
+
+    def _write_state(self, checked: dict) -> None:
+        super()._write_state(checked)   # in place: the twin's biases are the same arrays
+        self._pack()
 
     @property
     def num_directions(self) -> int:
@@ -240,14 +336,6 @@ class QuantizedRecurrent(_Quantized):
             layer_input = out
         return shell._to_user_layout(out.reshape(T, N, D * H), batched), \
             shell._state_to_user(finals, batched)
-
-
-def _stack_stored(summed: _Weight, n_rows: _Weight | None, name: str) -> dict:
-    """W_hh's stored arrays: the GRU's are packed in two parts, stored as one."""
-    if n_rows is None:
-        return summed.stored(name)
-    return {key: np.concatenate([a, b]) for (key, a), b in
-            zip(summed.stored(name).items(), n_rows.stored(name).values())}
 
 
 class QuantizedLSTM(QuantizedRecurrent):
