@@ -30,8 +30,8 @@ Design notes (the algorithm of docs/algorithm.md):
   once per call), then one fused elementwise pass (bias, the gates, the cell, the hidden
   output written straight into `out`); inference keeps one step of gates, which stay in
   cache from the GEMM to the pass. The GRU and the layer-normalised LSTM, whose
-  recurrent products stay apart from the projection, project the input of all steps
-  first instead, in one GEMM cut into row blocks that the threads share (in inference
+  recurrent products stay apart from the projection, and weights larger than
+  FUSED_MAX_BYTES, project the input of all steps first instead, in one GEMM cut into row blocks that the threads share (in inference
   chunk by chunk of steps, so that the scratch does not grow with T), and the step GEMM
   adds h_{t-1}·W_hhᵀ (beta = 1). With few rows per thread and a W_hh larger than a
   core's L2, the threads split hidden units instead (_forward_units), one barrier after
@@ -180,6 +180,13 @@ cdef enum:
     # ... and W_hh is larger than a core's L2 (1 MiB here): split by rows, every thread
     # would stream all of it from L3 or memory at every step; split by units, half.
     UNIT_SPLIT_MIN_BYTES = 1 << 20
+    # The step GEMM projects the input too (see "Forward" above) while W_ih and W_hh
+    # together take at most this much, half the L3 (32 MiB here): then every step reads
+    # them from L3. Larger, every step would read W_ih from memory, where the projection
+    # ahead reads it once per block of rows. Measured on C (W_ih and W_hh: 32 MiB), the
+    # step GEMM with the projection took 1.1-1.2x the time of the two apart, 1 and 2
+    # threads.
+    FUSED_MAX_BYTES = 1 << 24
 
 
 cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
@@ -641,10 +648,11 @@ def forward_layer(
     # Steps whose gates fit in `gates`: all of them in training, a chunk in inference.
     cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
     cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows
-    cdef int n_proj, n_proj_parts
+    cdef int n_proj, n_proj_parts, n_pack
     # The step GEMM projects the input too, but for the cells whose recurrent products
-    # stay apart from it (see "Forward" above).
-    cdef bint fused = not _is_gru(cell) and layer_norm is None
+    # stay apart from it and for weights too large (see "Forward" above).
+    cdef bint fused = (not _is_gru(cell) and layer_norm is None
+                       and G * (I + w_hh.shape[1]) * sizeof(floating) <= FUSED_MAX_BYTES)
     cdef int n_row = _n_workers(n_threads, B, _recurrence_work(
         T, B, H, G, P, w_hr is not None, I if fused else 0))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
@@ -702,13 +710,20 @@ def forward_layer(
             if hm != NULL:
                 # h0 ⊙ m, what the first step's products read
                 _mask_rows(0, B, 0, P, P, &h[first * B, 0], mask_ptr, hm)
-            pack(<int> P, <int> n_summed, &w_hh[0, 0], 1, P, w_hh_packed)
+            # W_hh and W_ih packed by blocks of columns, threads share them: one thread
+            # alone took 2-4% of a 2-thread forward (A, B).
+            n_pack = _n_workers(n_threads, G // unit_align + 1,
+                                <double> G * (P + (I if fused else 0)))
+            for k in prange(n_pack, num_threads=n_pack, schedule='static'):
+                _pack_part(<int> k, n_pack, <int> P, <int> n_summed, &w_hh[0, 0], 1, P,
+                           w_hh_packed)
+                if w_ih_packed != NULL:
+                    _pack_part(<int> k, n_pack, <int> I, <int> G, &w_ih[0, 0], 1, I,
+                               w_ih_packed)
             if w_hn_packed != NULL:
                 pack(<int> H, <int> H, &w_hh[2 * H, 0], 1, H, w_hn_packed)
             if w_hr_packed != NULL:
                 pack(<int> H, <int> P, &w_hr[0, 0], 1, H, w_hr_packed)
-            if w_ih_packed != NULL:
-                pack(<int> I, <int> G, &w_ih[0, 0], 1, I, w_ih_packed)
             s0 = 0
             while s0 < T:
                 s1 = s0 + chunk if s0 + chunk < T else T
@@ -815,6 +830,18 @@ cdef floating* _variant_peephole(const floating[:, ::1] peephole, Py_ssize_t H, 
     if zeros == NULL:
         raise MemoryError("no memory for the peephole scratch")
     return zeros
+
+
+cdef void _pack_part(int part, int n_parts, int k, int n, const floating* b, Py_ssize_t s_k,
+                     Py_ssize_t s_n, floating* bp) noexcept nogil:
+    """Part `part` of n_parts of `pack(k, n, b, s_k, s_n, bp)`: a block of whole tiles of
+    columns (tile_columns), the last part with the padding."""
+    cdef int tile = tile_columns(b)
+    cdef int n_tiles = (n + tile - 1) // tile
+    cdef int c0 = <int> _chunk_start(part, n_parts, n_tiles) * tile
+    cdef int c1 = min(<int> _chunk_start(part + 1, n_parts, n_tiles) * tile, n)
+    if c1 > c0:
+        pack(k, c1 - c0, b + c0 * s_n, s_k, s_n, <floating*> packed_columns(bp, k, c0))
 
 
 cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
