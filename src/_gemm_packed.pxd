@@ -3,6 +3,7 @@
 from cython cimport floating
 
 cdef extern from "gemm_packed.h" nogil:
+    int LN_PACKED_ALIGN
     int LN_TILE_COLS_F32
     int LN_TILE_COLS_F64
     size_t ln_packed_panel_offset_f32(int k, int col)
@@ -15,6 +16,12 @@ cdef extern from "gemm_packed.h" nogil:
                             float* c, int ldc)
     void ln_gemm_packed_f64(int m, int n, int k, const double* a, int lda, const double* bp,
                             double* c, int ldc)
+    void ln_gemm_packed2_f32(int m, int n, int k1, const float* a1, int lda1, const float* bp1,
+                             int k2, const float* a2, int lda2, const float* bp2, float* c,
+                             int ldc)
+    void ln_gemm_packed2_f64(int m, int n, int k1, const double* a1, int lda1,
+                             const double* bp1, int k2, const double* a2, int lda2,
+                             const double* bp2, double* c, int ldc)
 
 
 cdef inline size_t packed_size(floating* tag, int k, int n) noexcept nogil:
@@ -60,3 +67,14 @@ cdef inline void gemm_packed(int m, int n, int k, const floating* a, int lda,
         ln_gemm_packed_f32(m, n, k, a, lda, bp, c, ldc)
     else:
         ln_gemm_packed_f64(m, n, k, a, lda, bp, c, ldc)
+
+
+cdef inline void gemm_packed2(int m, int n, int k1, const floating* a1, int lda1,
+                              const floating* bp1, int k2, const floating* a2, int lda2,
+                              const floating* bp2, floating* c, int ldc) noexcept nogil:
+    """Row-major C (m × n) = A1 (m × k1) · B1 + A2 (m × k2) · B2, B1 and B2 packed by
+    `pack`: C is written, not read."""
+    if floating is float:
+        ln_gemm_packed2_f32(m, n, k1, a1, lda1, bp1, k2, a2, lda2, bp2, c, ldc)
+    else:
+        ln_gemm_packed2_f64(m, n, k1, a1, lda1, bp1, k2, a2, lda2, bp2, c, ldc)

@@ -17,7 +17,8 @@ from libc.stdlib cimport malloc, free
 
 from _blas cimport gemm
 from _cpu_features cimport ln_isa_name
-from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
+from _gemm_packed cimport (packed_size, pack, gemm_packed, gemm_packed2, packed_columns,
+                           tile_columns)
 
 
 def simd_level():
@@ -101,3 +102,38 @@ def packed_gemm(const floating[:, :] a, const floating[:, :] b, floating[:, :] c
                         packed_columns(bp, <int> k, <int> col0), &c[0, 0] + col0, ldc)
     finally:
         free(bp)
+
+
+def packed_gemm2(const floating[:, :] a1, const floating[:, :] b1, const floating[:, :] a2,
+                 const floating[:, :] b2, floating[:, :] c):
+    """c = a1 · b1 + a2 · b2 by _gemm_packed's two-product GEMM (c written, not read): b1
+    (k1 × n) and b2 (k2 × n) are packed whole; a1, a2 and c are row-major with adjacent
+    columns."""
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k1 = a1.shape[1], k2 = a2.shape[1]
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    _check_shape("a1", (a1.shape[0], a1.shape[1]), (m, k1))
+    _check_shape("a2", (a2.shape[0], a2.shape[1]), (m, k2))
+    _check_shape("b1", (b1.shape[0], b1.shape[1]), (k1, n))
+    _check_shape("b2", (b2.shape[0], b2.shape[1]), (k2, n))
+    if (b1.strides[0] % itemsize != 0 or b1.strides[1] % itemsize != 0
+            or b2.strides[0] % itemsize != 0 or b2.strides[1] % itemsize != 0):
+        raise ValueError("b1's and b2's strides must be whole elements")
+    cdef int lda1 = _leading_dim(a1, "a1"), lda2 = _leading_dim(a2, "a2")
+    cdef int ldc = _leading_dim(c, "c")
+    cdef floating* bp1 = <floating*> malloc(
+        max(packed_size(<floating*> &c[0, 0], <int> k1, <int> n), 1) * sizeof(floating))
+    cdef floating* bp2 = <floating*> malloc(
+        max(packed_size(<floating*> &c[0, 0], <int> k2, <int> n), 1) * sizeof(floating))
+    try:
+        if bp1 == NULL or bp2 == NULL:
+            raise MemoryError()
+        with nogil:
+            pack(<int> k1, <int> n, &b1[0, 0], b1.strides[0] // itemsize,
+                 b1.strides[1] // itemsize, bp1)
+            pack(<int> k2, <int> n, &b2[0, 0], b2.strides[0] // itemsize,
+                 b2.strides[1] // itemsize, bp2)
+            gemm_packed2(<int> m, <int> n, <int> k1, &a1[0, 0], lda1, bp1, <int> k2,
+                         &a2[0, 0], lda2, bp2, &c[0, 0], ldc)
+    finally:
+        free(bp1)
+        free(bp2)

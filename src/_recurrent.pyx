@@ -24,14 +24,18 @@ Design notes (the algorithm of docs/algorithm.md):
   takes the gradient on h_t through the projection (one step GEMM, dm = dh·W_hr, which
   the cell pass reads as its dh), keeping every step's dh in `proj_grad` for dW_hr, one
   merged GEMM after the loop like the others.
-- Forward. The input projection of every step is one GEMM, gates = X·W_ihᵀ, cut into
-  row blocks that the threads share (in inference, chunk by chunk of steps, so that the
-  scratch does not grow with T). Then the recurrence: batch rows are independent
-  through time, so each thread takes its own block of rows through all T steps with no
-  barrier: gates[t] += h_{t-1}·W_hhᵀ (GEMM, beta = 1), then one fused elementwise pass
-  (bias, the gates, the cell, the hidden output written straight into `out`). With few
-  rows per thread and a W_hh larger than a core's L2, the threads split hidden units
-  instead (_forward_units), one barrier after each step's GEMM and pass.
+- Forward. Batch rows are independent through time, so each thread takes its own block
+  of rows through all T steps with no barrier. Per step one packed GEMM writes the
+  step's gates, gates[t] = x_t·W_ihᵀ + h_{t-1}·W_hhᵀ (gemm_packed2: W_ih and W_hh packed
+  once per call), then one fused elementwise pass (bias, the gates, the cell, the hidden
+  output written straight into `out`); inference keeps one step of gates, which stay in
+  cache from the GEMM to the pass. The GRU and the layer-normalised LSTM, whose
+  recurrent products stay apart from the projection, and weights larger than
+  FUSED_MAX_BYTES, project the input of all steps first instead, in one GEMM cut into row blocks that the threads share (in inference
+  chunk by chunk of steps, so that the scratch does not grow with T), and the step GEMM
+  adds h_{t-1}·W_hhᵀ (beta = 1). With few rows per thread and a W_hh larger than a
+  core's L2, the threads split hidden units instead (_forward_units), one barrier after
+  each step's GEMM and pass.
 - Backward (BPTT). Per step, in reverse, the fused pass turns step t's activated gates into
   their pre-activation gradients dG_t in place and dh_{t-1} += dG_t·W_hh. After the loop the
   parameter and input gradients are each one GEMM over all T·B rows (in blocks).
@@ -58,7 +62,8 @@ from libc.string cimport memset
 
 from _blas cimport gemm
 from _openmp cimport omp_get_num_threads, omp_get_thread_num, ln_omp_barrier
-from _gemm_packed cimport packed_size, pack, gemm_packed, packed_columns, tile_columns
+from _gemm_packed cimport (LN_PACKED_ALIGN, packed_size, pack, gemm_packed, gemm_packed2,
+                           packed_columns, tile_columns)
 from _lstm_cell cimport (lstm_forward_row, lstm_backward_row, lstm_variant_forward_row,
                          lstm_variant_backward_row)
 from _norm_lstm_cell cimport (LN_NORM_WIDTH, LN_NORM_ACC_WIDTH, norm_lstm_forward_row,
@@ -68,6 +73,9 @@ from _gru_cell cimport (gru_forward_row, gru_backward_row, gru_reset_row, gru_up
                         gru_update_backward_row, gru_reset_backward_row)
 from _simd_math cimport vexp, vsigmoid, vtanh
 from _cpu_features cimport ln_isa_name
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void** memptr, size_t alignment, size_t size)
 
 
 cpdef enum Cell:
@@ -172,6 +180,13 @@ cdef enum:
     # ... and W_hh is larger than a core's L2 (1 MiB here): split by rows, every thread
     # would stream all of it from L3 or memory at every step; split by units, half.
     UNIT_SPLIT_MIN_BYTES = 1 << 20
+    # The step GEMM projects the input too (see "Forward" above) while W_ih and W_hh
+    # together take at most this much, half the L3 (32 MiB here): then every step reads
+    # them from L3. Larger, every step would read W_ih from memory, where the projection
+    # ahead reads it once per block of rows. Measured on C (W_ih and W_hh: 32 MiB), the
+    # step GEMM with the projection took 1.1-1.2x the time of the two apart, 1 and 2
+    # threads.
+    FUSED_MAX_BYTES = 1 << 24
 
 
 cdef inline int _n_chunks(int n_threads, Py_ssize_t n) noexcept nogil:
@@ -191,11 +206,13 @@ cdef inline int _n_workers(int n_threads, Py_ssize_t n_items, double work) noexc
 
 
 cdef inline double _recurrence_work(Py_ssize_t T, Py_ssize_t B, Py_ssize_t H,
-                                    Py_ssize_t G, Py_ssize_t P, bint proj) noexcept nogil:
+                                    Py_ssize_t G, Py_ssize_t P, bint proj,
+                                    Py_ssize_t I) noexcept nogil:
     """Multiply-adds of the recurrence, for _n_workers: per step and batch row, the step
-    GEMM's G·P, the projection's P·H and the elementwise pass's CELL_PASS_WORK_PER_GATE
-    per gate value."""
-    return <double> T * B * (G * P + (P * H if proj else 0) + CELL_PASS_WORK_PER_GATE * G)
+    GEMM's G·(I + P) (I = 0 when the input is projected before the recurrence), the
+    projection's P·H and the elementwise pass's CELL_PASS_WORK_PER_GATE per gate value."""
+    return <double> T * B * (G * (I + P) + (P * H if proj else 0)
+                             + CELL_PASS_WORK_PER_GATE * G)
 
 
 cdef inline int _unit_split_threads(int n_threads, Py_ssize_t B, Py_ssize_t H,
@@ -381,6 +398,7 @@ cdef void _forward_rows(
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     const floating* peephole, floating clip, bint input_forget,
     const floating* mask, floating* hm, const floating* ln, floating* norm,
+    const floating* x, Py_ssize_t I, const floating* w_ih_packed,
     bint reverse, bint training,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1 of the pass (c is NULL without a
@@ -389,7 +407,9 @@ cdef void _forward_rows(
     mask and hm but with a recurrent dropout mask, see forward_layer, ln and norm but
     for the layer-normalised LSTM, whose recurrent products go to norm's rows, kept
     apart from the input projection's); `gates`, `side` and `norm` hold the steps from
-    time t_base on."""
+    time t_base on. With x (T·B, I) and w_ih_packed the step GEMM projects the input
+    too (see "Forward" above), and inference keeps the one step of `gates` and `side`
+    at time t_base."""
     cdef Py_ssize_t s, t, r, prev, nxt
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef floating* g_t
@@ -402,12 +422,14 @@ cdef void _forward_rows(
     cdef floating* n_t = NULL
     cdef floating* rec
     cdef Py_ssize_t ld_rec = G
+    cdef Py_ssize_t slot
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
-        g_t = gates + (t - t_base) * B * G
+        slot = 0 if x != NULL and not training else t - t_base
+        g_t = gates + slot * B * G
         rec = g_t
         if side != NULL:
-            s_t = side + (t - t_base) * B * H
+            s_t = side + slot * B * H
         if norm != NULL:
             n_t = norm + (t - t_base) * B * ldn
             rec = n_t + G
@@ -415,9 +437,15 @@ cdef void _forward_rows(
             for r in range(r0, r1):
                 memset(rec + r * ldn, 0, G * sizeof(floating))
         h_in = hm if hm != NULL else h + prev * B * P
-        # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows (the GRU: its r, z rows)
-        gemm_packed(<int> (r1 - r0), <int> n_summed, <int> P, h_in + r0 * P,
-                    <int> P, w_hh_packed, rec + r0 * ld_rec, <int> ld_rec)
+        if x != NULL:
+            # gates[t] = x_t · W_ihᵀ + h_{t-1} · W_hhᵀ for this thread's rows
+            gemm_packed2(<int> (r1 - r0), <int> G, <int> I, x + (t * B + r0) * I, <int> I,
+                         w_ih_packed, <int> P, h_in + r0 * P, <int> P, w_hh_packed,
+                         g_t + r0 * G, <int> G)
+        else:
+            # gates[t] += h_{t-1} · W_hhᵀ for this thread's rows (the GRU: its r, z rows)
+            gemm_packed(<int> (r1 - r0), <int> n_summed, <int> P, h_in + r0 * P,
+                        <int> P, w_hh_packed, rec + r0 * ld_rec, <int> ld_rec)
         if cell == GRU:
             # side[t] = h_{t-1} · W_hnᵀ, kept apart for r to multiply
             memset(s_t + r0 * H, 0, (r1 - r0) * H * sizeof(floating))
@@ -461,6 +489,7 @@ cdef void _forward_units(
     floating* gates, floating* side, floating* h, floating* c, floating* out, Py_ssize_t ldo,
     const floating* peephole, floating clip, bint input_forget,
     const floating* mask, floating* hm,
+    const floating* x, Py_ssize_t I, const floating* w_ih_packed,
     bint reverse, bint training,
 ) noexcept nogil:
     """The other split of the recurrence, run by every thread of a parallel region: each
@@ -474,7 +503,8 @@ cdef void _forward_units(
     the projection, which needs all of m_t: the threads then split the P state columns
     in blocks of unit_align the same way. With a recurrent dropout mask each thread
     writes its own columns of hm once it has written them in h_t; the step's last
-    barrier makes all of hm ready for the next step's products."""
+    barrier makes all of hm ready for the next step's products. x, I and w_ih_packed as
+    in _forward_rows."""
     cdef int n_team = omp_get_num_threads(), tid = omp_get_thread_num()
     cdef Py_ssize_t n_blocks = H // unit_align
     cdef Py_ssize_t u0 = _chunk_start(tid, n_team, n_blocks) * unit_align
@@ -493,18 +523,28 @@ cdef void _forward_units(
     cdef const floating* peephole_u = peephole + u0 if peephole != NULL else NULL
     cdef floating* m_r
     cdef const floating* h_in
+    cdef Py_ssize_t slot
     for s in range(s0, s1):
         t = _forward_step(s, T, reverse, training, &prev, &nxt)
-        g_t = gates + (t - t_base) * B * G
+        slot = 0 if x != NULL and not training else t - t_base
+        g_t = gates + slot * B * G
         if side != NULL:
-            s_t = side + (t - t_base) * B * H
+            s_t = side + slot * B * H
         h_in = hm if hm != NULL else h + prev * B * P
         if u1 > u0:
-            # gates[t][:, q·H + u0 .. q·H + u1] += h_{t-1} · W_hh[those rows]ᵀ, each gate q
+            # gates[t][:, q·H + u0 .. q·H + u1] (+)= (x_t · W_ih[those rows]ᵀ +)
+            # h_{t-1} · W_hh[those rows]ᵀ, each gate q
             for q in range(n_summed_gates):
-                gemm_packed(<int> B, <int> (u1 - u0), <int> P, h_in, <int> P,
-                            packed_columns(w_hh_packed, <int> P, <int> (q * H + u0)),
-                            g_t + q * H + u0, <int> G)
+                if x != NULL:
+                    gemm_packed2(<int> B, <int> (u1 - u0), <int> I, x + t * B * I, <int> I,
+                                 packed_columns(w_ih_packed, <int> I, <int> (q * H + u0)),
+                                 <int> P, h_in, <int> P,
+                                 packed_columns(w_hh_packed, <int> P, <int> (q * H + u0)),
+                                 g_t + q * H + u0, <int> G)
+                else:
+                    gemm_packed(<int> B, <int> (u1 - u0), <int> P, h_in, <int> P,
+                                packed_columns(w_hh_packed, <int> P, <int> (q * H + u0)),
+                                g_t + q * H + u0, <int> G)
             if cell == GRU:
                 for r in range(B):
                     memset(s_t + r * H + u0, 0, (u1 - u0) * sizeof(floating))
@@ -608,8 +648,13 @@ def forward_layer(
     # Steps whose gates fit in `gates`: all of them in training, a chunk in inference.
     cdef Py_ssize_t chunk = T if training else gates.shape[0] // B
     cdef Py_ssize_t k, r0, r1, s0, s1, t0, rows
-    cdef int n_proj, n_proj_parts
-    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G, P, w_hr is not None))
+    cdef int n_proj, n_proj_parts, n_pack
+    # The step GEMM projects the input too, but for the cells whose recurrent products
+    # stay apart from it and for weights too large (see "Forward" above).
+    cdef bint fused = (not _is_gru(cell) and layer_norm is None
+                       and G * (I + w_hh.shape[1]) * sizeof(floating) <= FUSED_MAX_BYTES)
+    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(
+        T, B, H, G, P, w_hr is not None, I if fused else 0))
     cdef floating* c_ptr = &c[0, 0] if c is not None else NULL
     cdef floating* side_ptr = &side[0, 0] if side is not None else NULL
     cdef const floating* bias_hn_ptr = &bias_hn[0] if bias_hn is not None else NULL
@@ -643,7 +688,15 @@ def forward_layer(
     cdef floating* w_hh_packed = _alloc_packed(&w_hh[0, 0], <int> P, <int> n_summed)
     cdef floating* w_hn_packed = NULL
     cdef floating* w_hr_packed = NULL
+    cdef floating* w_ih_packed = NULL
+    cdef const floating* x_ptr = NULL
     try:
+        if fused:
+            # W_ih as B[k, n] = W_ih[n, k]; the step GEMM reads x itself, so the whole
+            # sequence is one chunk.
+            w_ih_packed = _alloc_packed(&w_ih[0, 0], <int> I, <int> G)
+            x_ptr = &x[0, 0]
+            chunk = T
         if _is_gru(cell):
             w_hn_packed = _alloc_packed(&w_hh[0, 0], <int> H, <int> H)
         if w_hr is not None:
@@ -657,7 +710,16 @@ def forward_layer(
             if hm != NULL:
                 # h0 ⊙ m, what the first step's products read
                 _mask_rows(0, B, 0, P, P, &h[first * B, 0], mask_ptr, hm)
-            pack(<int> P, <int> n_summed, &w_hh[0, 0], 1, P, w_hh_packed)
+            # W_hh and W_ih packed by blocks of columns, threads share them: one thread
+            # alone took 2-4% of a 2-thread forward (A, B).
+            n_pack = _n_workers(n_threads, G // unit_align + 1,
+                                <double> G * (P + (I if fused else 0)))
+            for k in prange(n_pack, num_threads=n_pack, schedule='static'):
+                _pack_part(<int> k, n_pack, <int> P, <int> n_summed, &w_hh[0, 0], 1, P,
+                           w_hh_packed)
+                if w_ih_packed != NULL:
+                    _pack_part(<int> k, n_pack, <int> I, <int> G, &w_ih[0, 0], 1, I,
+                               w_ih_packed)
             if w_hn_packed != NULL:
                 pack(<int> H, <int> H, &w_hh[2 * H, 0], 1, H, w_hn_packed)
             if w_hr_packed != NULL:
@@ -668,13 +730,14 @@ def forward_layer(
                 # The chunk's steps s0..s1 are times t0..t0+(s1-s0) of the input.
                 t0 = T - s1 if reverse else s0
                 rows = (s1 - s0) * B
-                # Input projection: gates = X·W_ihᵀ, threads share its parts.
-                n_proj_parts = _gemm_parts(max(rows, G), <double> rows * G * I)
-                n_proj = _n_workers(n_threads, n_proj_parts, <double> rows * G * I)
-                for k in prange(n_proj_parts, num_threads=n_proj, schedule='static'):
-                    _gemm_part(<int> k, n_proj_parts, False, True, <int> rows, <int> G, <int> I,
-                               <floating> 1, &x[t0 * B, 0], <int> I, &w_ih[0, 0], <int> I,
-                               <floating> 0, &gates[0, 0], <int> G)
+                if not fused:
+                    # Input projection: gates = X·W_ihᵀ, threads share its parts.
+                    n_proj_parts = _gemm_parts(max(rows, G), <double> rows * G * I)
+                    n_proj = _n_workers(n_threads, n_proj_parts, <double> rows * G * I)
+                    for k in prange(n_proj_parts, num_threads=n_proj, schedule='static'):
+                        _gemm_part(<int> k, n_proj_parts, False, True, <int> rows, <int> G,
+                                   <int> I, <floating> 1, &x[t0 * B, 0], <int> I, &w_ih[0, 0],
+                                   <int> I, <floating> 0, &gates[0, 0], <int> G)
                 if n_unit:
                     # Recurrence, threads split the hidden units (a barrier per step).
                     with parallel(num_threads=n_unit):
@@ -683,8 +746,8 @@ def forward_layer(
                                        &lengths[0],
                                        &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                        &out[0, out_col], out.shape[1], peephole_ptr,
-                                       clip_value, input_forget, mask_ptr, hm, reverse,
-                                       training)
+                                       clip_value, input_forget, mask_ptr, hm, x_ptr, I,
+                                       w_ih_packed, reverse, training)
                     s0 = s1
                     continue
                 # Recurrence: threads split the batch rows, each runs its rows through time.
@@ -696,13 +759,14 @@ def forward_layer(
                                   &lengths[0],
                                   &gates[0, 0], side_ptr, &h[0, 0], c_ptr,
                                   &out[0, out_col], out.shape[1], peephole_ptr, clip_value,
-                                  input_forget, mask_ptr, hm, ln_ptr, norm_ptr, reverse,
-                                  training)
+                                  input_forget, mask_ptr, hm, ln_ptr, norm_ptr, x_ptr, I,
+                                  w_ih_packed, reverse, training)
                 s0 = s1
     finally:
         free(w_hh_packed)
         free(w_hn_packed)
         free(w_hr_packed)
+        free(w_ih_packed)
         free(hm)
         if peephole is None:
             free(peephole_ptr)
@@ -768,12 +832,27 @@ cdef floating* _variant_peephole(const floating[:, ::1] peephole, Py_ssize_t H, 
     return zeros
 
 
+cdef void _pack_part(int part, int n_parts, int k, int n, const floating* b, Py_ssize_t s_k,
+                     Py_ssize_t s_n, floating* bp) noexcept nogil:
+    """Part `part` of n_parts of `pack(k, n, b, s_k, s_n, bp)`: a block of whole tiles of
+    columns (tile_columns), the last part with the padding."""
+    cdef int tile = tile_columns(b)
+    cdef int n_tiles = (n + tile - 1) // tile
+    cdef int c0 = <int> _chunk_start(part, n_parts, n_tiles) * tile
+    cdef int c1 = min(<int> _chunk_start(part + 1, n_parts, n_tiles) * tile, n)
+    if c1 > c0:
+        pack(k, c1 - c0, b + c0 * s_n, s_k, s_n, <floating*> packed_columns(bp, k, c0))
+
+
 cdef floating* _alloc_packed(const floating* like, int k, int n) except NULL:
-    """Room for the packed form of a k × n matrix of `like`'s type."""
-    cdef floating* p = <floating*> malloc(packed_size(<floating*> like, k, n) * sizeof(floating))
-    if p == NULL:
+    """Room for the packed form of a k × n matrix of `like`'s type, aligned as
+    gemm_packed.h asks (free() releases it)."""
+    cdef void* p = NULL
+    cdef size_t size = packed_size(<floating*> like, k, n) * sizeof(floating)
+    # posix_memalign may give NULL for size 0: room for at least one element.
+    if posix_memalign(&p, LN_PACKED_ALIGN, max(size, sizeof(floating))) != 0:
         raise MemoryError("no memory for the packed recurrent weights")
-    return p
+    return <floating*> p
 
 
 # ---------------------------------------------------------------------------------------
@@ -977,7 +1056,7 @@ def backward_layer(
                                      with_proj)
     cdef Py_ssize_t n_summed = _summed_rows(cell, G, H)
     cdef Py_ssize_t k, r, j, c0, c1, r0, r1, n0
-    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G, P, with_proj))
+    cdef int n_row = _n_workers(n_threads, B, _recurrence_work(T, B, H, G, P, with_proj, 0))
     # dW_ih and dW_hh have the same G rows: cut both the same way, by their gate rows.
     cdef int n_dw_parts = _gemm_parts(G, <double> TB * G * (I + P))
     cdef int n_dw = _n_workers(n_threads, n_dw_parts, <double> TB * G * (I + P))

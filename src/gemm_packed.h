@@ -5,7 +5,9 @@
  * weight matrix on every call, which costs as much as the arithmetic at these shapes
  * and is repeated T times. Here the weights are packed once per sequence into panels
  * of NB columns, [n / NB][k][NB], zero-padded to a multiple of 4·NB columns, and a
- * register-blocked SIMD kernel streams them.
+ * register-blocked SIMD kernel streams them. A packed buffer should start on a 64-byte
+ * boundary (LN_PACKED_ALIGN): the panels are then whole cache lines, and no vector load
+ * of them straddles two lines.
  *
  * The kernels are compiled for AVX-512 and AVX2+FMA and chosen at run time by the CPU
  * (cpu_features.h; a portable C version otherwise), so one wheel runs on any x86-64. Each element of C
@@ -16,6 +18,9 @@
 #define LSTM_NATIVE_GEMM_PACKED_H
 
 #include <stddef.h>
+
+/* Where a packed buffer should start, in bytes (see above). */
+#define LN_PACKED_ALIGN 64
 
 /* Panel widths (columns): one 512-bit vector. */
 #define LN_NB_F32 16
@@ -51,5 +56,19 @@ void ln_gemm_packed_f32(int m, int n, int k, const float *a, int lda, const floa
                         float *c, int ldc);
 void ln_gemm_packed_f64(int m, int n, int k, const double *a, int lda, const double *bp,
                         double *c, int ldc);
+
+/* C = A1 · B1 + A2 · B2 (C written, not read), A1 m × k1 and A2 m × k2 row-major, B1
+ * and B2 packed by ln_pack_* with the same n: a step's input projection and recurrent
+ * product in one pass, x_t · W_ihᵀ + h_{t-1} · W_hhᵀ. Each element is the sum over A1's
+ * terms then A2's, in order, one fused multiply-add per term, from zero. Why one kernel:
+ * the step's gates are written once, straight from the registers, where a projection
+ * of many steps ahead writes them to memory, out of the caches, and the recurrence reads
+ * them back; and the tiles run 2-3x longer between their stores. */
+void ln_gemm_packed2_f32(int m, int n, int k1, const float *a1, int lda1, const float *bp1,
+                         int k2, const float *a2, int lda2, const float *bp2, float *c,
+                         int ldc);
+void ln_gemm_packed2_f64(int m, int n, int k1, const double *a1, int lda1,
+                         const double *bp1, int k2, const double *a2, int lda2,
+                         const double *bp2, double *c, int ldc);
 
 #endif

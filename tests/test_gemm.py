@@ -171,12 +171,43 @@ def check_packed_column_blocks(dtype):
 PACKED_LAYOUTS = ["rows", "transposed", "strided"]
 
 
+def check_packed_two_products(dtype):
+    """C = A1·B1 + A2·B2 (a step's projection and recurrent product) for every shape,
+    overwriting what C held (NaN included); each row the same bits alone as among all
+    rows, and the same as C += A1·B1 then C += A2·B2 from C = 0 (both sum each element
+    from zero in k order, one fused multiply-add per term)."""
+    rng = np.random.default_rng(5)
+    pool_a, pool_b = _pool(rng, dtype), _pool(rng, dtype, rows=80, cols=80)
+    for m in ROWS:
+        for n in COLS:
+            for k1, k2 in [(1, 3), (17, 1), (3, 17)]:
+                a1 = _matrix(pool_a, m, k1, "strided" if m % 2 else "contiguous")
+                a2 = np.ascontiguousarray(pool_a[-m:, -k2:])
+                b1, b2 = _packed_b(pool_b, k1, n, "transposed"), pool_b[-k2:, :n]
+                c = np.full((m, n), np.nan, dtype)
+                kt.packed_gemm2(a1, b1, a2, b2, c)
+                assert_close(c, _f64(a1) @ _f64(b1) + _f64(a2) @ _f64(b2), dtype,
+                             name=f"m={m} n={n} k={k1}+{k2}")
+                rows = np.full((m, n), np.nan, dtype)
+                for r in range(m):
+                    kt.packed_gemm2(a1[r:r + 1], b1, a2[r:r + 1], b2, rows[r:r + 1])
+                assert np.array_equal(rows, c), (m, n, k1, k2)
+    a1, a2 = pool_a[:7, :9], pool_a[7:14, :5]
+    b1, b2 = pool_b[:9, :70], pool_b[9:14, :70]
+    two = np.zeros((7, 70), dtype)
+    kt.packed_gemm2(a1, b1, a2, b2, two)
+    one = np.zeros((7, 70), dtype)
+    kt.packed_gemm(np.hstack([a1, a2]), np.vstack([b1, b2]), one)
+    assert np.array_equal(two, one)
+
+
 def check_packed_everything():
     for dtype in DTYPES:
         for layout in PACKED_LAYOUTS:
             check_packed_gemm(dtype, layout)
         check_packed_rows_independent(dtype)
         check_packed_column_blocks(dtype)
+        check_packed_two_products(dtype)
 
 
 @pytest.mark.parametrize("layout", PACKED_LAYOUTS)
@@ -193,6 +224,11 @@ def test_packed_gemm_rows_independent(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_packed_gemm_column_blocks(dtype):
     check_packed_column_blocks(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_packed_gemm_two_products(dtype):
+    check_packed_two_products(dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)

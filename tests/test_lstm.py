@@ -675,11 +675,12 @@ def test_inference_chunk_sizes():
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 def test_inference_in_chunks_equals_training(bidirectional, dtype):
-    # Inference projects the input a chunk of steps at a time (_recurrent's
-    # INFERENCE_CHUNK_ROWS_SMALL = 256 rows for this small W_ih): 700 steps of 3 sequences
-    # make 9 chunks, the last one short. Training projects all steps at once; the numbers
-    # must not change (they are bitwise equal here, but BLAS promises no more than
-    # rounding across shapes).
+    # Inference would project the input a chunk of steps at a time (_recurrent's
+    # INFERENCE_CHUNK_ROWS_SMALL = 256 rows for this small W_ih: 700 steps of 3 sequences
+    # make 9 chunks, the last one short), but these weights are small enough for the
+    # step GEMM to project each step's input itself (FUSED_MAX_BYTES), in training as in
+    # inference: 700 steps through the one-step gates scratch, with lengths, must give
+    # training's numbers (the GRU and the layer norm test the chunks).
     from lstm_native import _recurrent
     T, N, H = 700, 3, 5
     assert 1 < _recurrent.inference_chunk_steps(T, N, 4 * H, 2) < T
