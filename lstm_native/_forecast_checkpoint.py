@@ -18,7 +18,11 @@ from ._forecast_series import CELLS, METHODS, TRANSFORMS, ForecastError, _braced
 from .baselines import Naive, baseline_from_state
 from .data import scaler_from_state
 from .layers import Ensemble, Sequential
+from .quantization import PRECISIONS, QuantizedGRU, QuantizedLSTM, QuantizedRNN
 from .training import predict
+
+# The quantized form of each cell's layer (`lstm_native.quantize`), by the cell's name.
+_QUANTIZED = {"lstm": QuantizedLSTM, "gru": QuantizedGRU, "rnn": QuantizedRNN}
 
 
 def _saved_extra(forecaster, source: dict | None) -> dict:
@@ -44,8 +48,9 @@ def _saved_extra(forecaster, source: dict | None) -> dict:
 
 def _loaded_settings(extra: dict, where) -> dict:
     """The settings a checkpoint's `extra` keeps, checked (as `Forecaster.load` says),
-    with the cell, method and members of files saved before they were settings filled
-    in; a ForecastError for a checkpoint not of a forecaster, or damaged settings."""
+    with the cell, method, members and precision of files saved before they were
+    settings filled in; a ForecastError for a checkpoint not of a forecaster, or damaged
+    settings."""
     settings = extra.get("settings")
     method = settings.get("method", "lstm") if isinstance(settings, dict) else "lstm"
     # What the method keeps besides the model (an unknown method: damaged settings).
@@ -66,17 +71,19 @@ def _loaded_settings(extra: dict, where) -> dict:
              and type(settings.get("members", 1)) is int and settings.get("members", 1) >= 1
              and (settings.get("season") is None
                   or type(settings["season"]) is int and settings["season"] >= 1)
-             and type(settings.get("combine", True)) is bool)
+             and type(settings.get("combine", True)) is bool
+             and settings.get("quantized") in (None, *PRECISIONS))
     if not valid:
         raise ForecastError(
             f"{{path}}: its settings are damaged (expected lookback and horizon >= 1, a "
             f"transform of {', '.join(TRANSFORMS)}, the data, column and date column as "
             f"text or null, a cell of "
             f"{', '.join(CELLS)}, a method of {', '.join(METHODS)}, members >= 1, a "
-            f"season >= 1 or null, combine true or false), got "
+            f"season >= 1 or null, combine true or false, quantized null or one of "
+            f"{', '.join(PRECISIONS)}), got "
             f"{_braced(repr(settings))}", path=where)
     return {**settings, "cell": settings.get("cell", "lstm"), "method": method,
-            "members": settings.get("members", 1)}
+            "members": settings.get("members", 1), "quantized": settings.get("quantized")}
 
 
 def _loaded_scaler(state, where):
@@ -144,11 +151,18 @@ def _loaded_calibration(errors, horizon: int, where) -> np.ndarray | None:
     return np.array(errors, dtype=np.float64)
 
 
+def _precision(block) -> str:
+    """A block's precision: a quantized block's, else its dtype's name."""
+    return getattr(block, "precision", None) or block.dtype.name
+
+
 def _check_loaded_model(model, settings: dict, where) -> None:
     """A ForecastError unless `model` is the settings' network (or an Ensemble of
-    `members` of them), reading windows of `lookback` steps into `horizon` outputs."""
+    `members` of them), in their precision (quantized ones for `quantized`), reading
+    windows of `lookback` steps into `horizon` outputs."""
     hybrid = settings["method"] == "hybrid"
-    layer = CELLS[settings["cell"]]
+    quantized = settings["quantized"]
+    layer = (CELLS if quantized is None else _QUANTIZED)[settings["cell"]]
     members = settings["members"]
     nets = model.members if isinstance(model, Ensemble) else (model,)
     if len(nets) != members:
@@ -162,6 +176,15 @@ def _check_loaded_model(model, settings: dict, where) -> None:
                 f"{{path}}: its settings name the cell {settings['cell']!r} ({layer.__name__} "
                 f"first), but its model {'starts with' if first is not None else 'is'} {what}",
                 path=where)
+        precisions = {_precision(block) for block in net.layers if block.parameters()}
+        if quantized is not None and precisions != {quantized}:
+            raise ForecastError(f"{{path}}: its settings say the networks are quantized to "
+                                f"{quantized}, its model has layers in "
+                                f"{', '.join(sorted(precisions))}", path=where)
+        if quantized is None and precisions & set(PRECISIONS):
+            raise ForecastError(f"{{path}}: its model has quantized layers "
+                                f"({', '.join(sorted(precisions & set(PRECISIONS)))}), its "
+                                f"settings say none", path=where)
     lookback, horizon = settings["lookback"], settings["horizon"]
     features = len(_hybrid.FEATURES) if hybrid else 1
     try:  # a model of another shape than the settings say: the only ValueError here

@@ -28,7 +28,7 @@ from . import _quantized
 from ._parallel import effective_n_threads
 from ._validation import check_lengths
 from .gru import GRU
-from .layers import Dropout, LastStep, Linear, Sequential
+from .layers import Dropout, Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM
 from .module import Module
 from .rnn import RNN
@@ -361,9 +361,10 @@ def quantize(model, precision: str):
 
     Parameters
     ----------
-    model : LSTM, GRU, RNN, Linear or Sequential
+    model : LSTM, GRU, RNN, Linear, Sequential or Ensemble
         A trained model (float32 or float64; left unchanged). In a `Sequential`,
-        `LastStep` and `Dropout` (the identity at inference) are kept as they are.
+        `LastStep` and `Dropout` (the identity at inference) are kept as they are; an
+        `Ensemble` is quantized member by member (its reduction unchanged).
     precision : {"int8", "bfloat16"}
         int8: weights per output row in signed 8 bits with a symmetric scale,
         activations per row of each step in unsigned 8 bits with a zero point, exact
@@ -373,9 +374,9 @@ def quantize(model, precision: str):
     Returns
     -------
     Module
-        `QuantizedLSTM`, `QuantizedGRU`, `QuantizedRNN`, `QuantizedLinear`, or a
-        `Sequential` of quantized layers: float32 in and out, `train()` and `backward`
-        raise.
+        `QuantizedLSTM`, `QuantizedGRU`, `QuantizedRNN`, `QuantizedLinear`, a
+        `Sequential` of quantized layers, or an `Ensemble` of such members: float32 in
+        and out, `train()` and `backward` raise.
 
     Raises
     ------
@@ -384,7 +385,8 @@ def quantize(model, precision: str):
         peepholes, clip, coupled gates, layer norm), non-finite weights, or an int8
         layer with more than 65536 inputs.
     TypeError
-        A block with no quantized form (a cell, an Ensemble, a block of one's own).
+        A block with no quantized form (a cell, a block of one's own), also as an
+        Ensemble's member.
 
     Notes
     -----
@@ -411,6 +413,9 @@ def quantize(model, precision: str):
     if isinstance(model, Sequential):
         return Sequential(*(quantize(layer, precision) for layer in model.layers),
                           stateful=model.stateful)
+    if isinstance(model, Ensemble):
+        return Ensemble(*(quantize(member, precision) for member in model.members),
+                        reduce=model.reduce)
     if type(model) in _RECURRENT:
         return _RECURRENT[type(model)](model, precision)
     if type(model) is Linear:
@@ -418,4 +423,5 @@ def quantize(model, precision: str):
     if type(model) in (LastStep, Dropout):
         return copy.deepcopy(model).eval()
     raise TypeError(f"{type(model).__name__} has no quantized form: quantize takes an LSTM, "
-                    f"GRU, RNN, Linear, or a Sequential of them with LastStep and Dropout")
+                    f"GRU, RNN, Linear, a Sequential of them with LastStep and Dropout, or "
+                    f"an Ensemble of such")

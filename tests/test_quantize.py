@@ -302,8 +302,6 @@ def test_bad_arguments_are_refused():
             ln.quantize(model, precision)
     with pytest.raises(TypeError, match="LSTMCell has no quantized form"):
         ln.quantize(ln.LSTMCell(3, 8), "int8")
-    with pytest.raises(TypeError, match="Ensemble has no quantized form"):
-        ln.quantize(ln.Ensemble(ln.Linear(2, 1), ln.Linear(2, 1)), "int8")
 
 
 def test_quantized_models_are_inference_only():
