@@ -8,7 +8,7 @@ Subcommands:
   test RMSE next to the classical baselines', save the model and, with matplotlib,
   plots.
 - ``predict``: run a saved forecaster on a series: its error there, and the next values
-  past the end.
+  past the end; ``--quantize`` runs its networks in int8 or bfloat16.
 - ``longlag``: why LSTMs exist: an RNN, a GRU and an LSTM (or some of them, or the LSTM's
   variants, ``--cells``) with the same budget on the adding problem at growing lags, with
   plots of the gradient reaching back and of the LSTM's gates (the experiment itself is
@@ -45,6 +45,7 @@ from .callbacks import Callback
 from .data import list_datasets, load_dataset, read_csv
 from .forecasting import (CELLS, MAX_PARAMETERS, MAX_WINDOW_VALUES, METHODS, TRANSFORMS,
                           Forecaster, ForecastError)
+from .quantization import PRECISIONS
 
 PROG = "python -m lstm_native"
 DEFAULT_OUT = "lstm_native_out"
@@ -146,6 +147,20 @@ def _add_distributed_argument(p) -> None:
                         "its share of every batch, gradients averaged: the one-process "
                         "run up to rounding); only rank 0 prints and writes files; needs "
                         "mpi4py (without MPI, or with one rank, a plain run)")
+
+
+def _add_quantize_argument(p, when: str) -> None:
+    p.add_argument("--quantize", choices=PRECISIONS, default=None,
+                   help=f"run the networks in int8 or bfloat16 (lstm_native.quantize), "
+                        f"quantized {when}")
+
+
+def _quantized_line(precision: str, rmse: float, float_rmse: float, where: str,
+                    dtype: str) -> str:
+    """The quantized networks' RMSE beside the float ones'."""
+    change = f" ({rmse / float_rmse - 1:+.3%})" if float_rmse > 0 else ""
+    return (f"networks in {precision}: RMSE {rmse:.4g} {where} against {float_rmse:.4g} "
+            f"in {dtype}{change}")
 
 
 def _add_output_arguments(p, json_holds: str = "the results",
@@ -281,6 +296,9 @@ def _forecast_arguments(p) -> None:
     p.add_argument("--threads", type=_int_in(0, MAX_THREADS), default=1,
                    help=f"OpenMP threads of the recurrent kernels, at most {MAX_THREADS}; 0 = "
                         "all cores (default: 1, the fastest for batches this small)")
+    _add_quantize_argument(p, "after training (the results, model, plots and backtest are "
+                              "then the quantized networks'; the float ones' test RMSE is "
+                              "printed beside)")
     p.add_argument("--backtest", type=_int_in(0, MAX_FOLDS), default=5, metavar="K",
                    help="then a rolling-origin backtest: the test part cut into K blocks, "
                         "the forecaster refitted before each on every earlier value "
@@ -381,6 +399,11 @@ def forecast(args) -> int:
         first = f"network 1 of {members} (the others trained silently): " * (members > 1)
         say(f"{first}{how}; kept the weights of epoch {best_epoch} (best validation loss "
             f"{forecaster.best_val_loss_:.4g})")
+    float_rmse = None
+    if args.quantize:
+        float_rmse = results["rmse"]
+        forecaster = forecaster.quantize(args.quantize)
+        results = forecaster.results_
 
     model_path = os.path.join(args.out, MODEL_FILE)
     plots, skipped = [], None
@@ -402,6 +425,9 @@ def forecast(args) -> int:
         ratio = "no ratio: the naive forecast is exact on the test part"
     print(f"test RMSE {rmse:.2f}{unit} over {results['test_windows']} windows; naive "
           f"persistence forecast RMSE {naive_rmse:.2f}; {ratio}")
+    if args.quantize:
+        print(_quantized_line(args.quantize, rmse, float_rmse, "on the test windows",
+                              args.dtype))
     for line in _baseline_lines(results):
         print(line)
     print(_interval_line(results))
@@ -414,8 +440,10 @@ def forecast(args) -> int:
         print(skipped)
     tested = _backtest(args, forecaster, series, say) if args.backtest else None
     if args.json:
-        print(json.dumps({**results, "backtest": tested, "model_path": model_path,
-                          "plots": plots,
+        quantized = ({"quantized": args.quantize, "float_rmse": float_rmse}
+                     if args.quantize else {})
+        print(json.dumps({**results, **quantized, "backtest": tested,
+                          "model_path": model_path, "plots": plots,
                           "method": args.method, "cell": args.cell, "data": series.data,
                           "column": series.column,
                           "total_seconds": time.perf_counter() - started}))
@@ -475,6 +503,8 @@ def _predict_arguments(p) -> None:
     p.add_argument("--steps", type=_int_in(1, MAX_STEPS), default=12,
                    help=f"values to forecast past the end of the series, at most {MAX_STEPS} "
                         "(default: 12)")
+    _add_quantize_argument(p, "as they load (default: as saved); the RMSE of the networks "
+                              "as saved is printed beside")
     _add_output_arguments(p)
 
 
@@ -493,6 +523,12 @@ def _load_forecaster(path: str) -> Forecaster:
 def predict_command(args) -> int:
     forecaster = _load_forecaster(args.model)
     settings = forecaster.settings_
+    saved = forecaster   # the networks as saved, when --quantize changes them
+    if args.quantize:
+        if forecaster.quantized is not None:
+            raise CLIError(f"--quantize {args.quantize}: --model {args.model!r} holds networks "
+                           f"quantized to {forecaster.quantized} already")
+        forecaster = forecaster.quantize(args.quantize)
     if args.data is None:
         data = settings.get("data")
         if data is None:
@@ -509,6 +545,7 @@ def predict_command(args) -> int:
         # The error on every window of the series (in-sample where the model trained on
         # it), then the next values past the end.
         scores = forecaster.score(values, span="all")
+        saved_rmse = saved.score(values, span="all")["rmse"] if args.quantize else None
         if calibrated := forecaster.calibration_ is not None:
             intervals = forecaster.predict_interval(args.steps, values, dates=series.dates)
             future = intervals.pop("forecast")
@@ -526,6 +563,9 @@ def predict_command(args) -> int:
     print(f"on the series: RMSE {scores['rmse']:.2f} over {scores['windows']} windows (naive "
           f"persistence {scores['naive_rmse']:.2f}; the windows the model trained on are "
           "included)")
+    if args.quantize:
+        print(_quantized_line(args.quantize, scores["rmse"], saved_rmse, "on the series",
+                              saved.dtype))
     print(f"forecast of the next {args.steps} values (recursive, one step at a time)"
           + (", with prediction intervals (split conformal, widening with the steps):"
              if calibrated else " (no intervals: the model file predates them):"))
@@ -550,7 +590,9 @@ def predict_command(args) -> int:
                           "intervals": bounds,
                           "rmse": scores["rmse"], "naive_rmse": scores["naive_rmse"],
                           "windows": scores["windows"], "model_path": args.model,
-                          "cell": settings["cell"], "data": series.data}))
+                          "cell": settings["cell"], "data": series.data,
+                          "quantized": forecaster.quantized,
+                          **({"float_rmse": saved_rmse} if args.quantize else {})}))
     return 0
 
 
