@@ -166,6 +166,22 @@ def test_a_quantized_forecaster_saves_and_loads(fitted, tmp_path, precision):
         np.int8 if precision == "int8" else np.uint16)
 
 
+@pytest.mark.parametrize("cell, dtype", [("gru", "float32"), ("rnn", "float64")])
+def test_other_cells_and_float64_quantize_save_and_load(tmp_path, cell, dtype):
+    f = Forecaster(**TINY, cell=cell, dtype=dtype).fit(wavy())
+    q = f.quantize("bfloat16")
+    layer = q.model_.layers[0]
+    assert layer.precision == "bfloat16" and layer.get_config()["float"]["type"] == cell.upper()
+    assert q.model_.dtype == np.float32
+    assert q.describe().startswith(f"{cell.upper()}(4 hidden, 1 layer) -> last step -> "
+                                   "Linear(1) in bfloat16")
+    assert q.results_["rmse"] == pytest.approx(f.results_["rmse"], rel=0.02)
+    q.save(tmp_path / "q.npz")
+    loaded = Forecaster.load(tmp_path / "q.npz")
+    assert loaded.dtype == dtype and loaded.quantized == "bfloat16"
+    np.testing.assert_array_equal(loaded.predict(3, wavy()), q.predict(3))
+
+
 def test_a_loaded_float_forecaster_quantizes_without_its_series(fitted, tmp_path):
     path = tmp_path / "f.npz"
     fitted.save(path)
