@@ -25,6 +25,8 @@ PRECISIONS = ["int8", "bfloat16"]
 # tiles, depths the 4-byte (int8) and 2-value (bfloat16) groups.
 SHAPES = [(m, k, n) for m in (1, 5, 6, 7, 13) for k in (1, 3, 4, 5, 17, 64)
           for n in (1, 8, 15, 16, 17, 63, 64, 65, 130)]
+# And the input projection's shapes: many rows a thread, deeper k.
+SHAPES += [(97, 129, 70), (97, 257, 64), (130, 1030, 65)]
 
 
 def _weights(precision, w):
