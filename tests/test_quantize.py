@@ -195,6 +195,52 @@ def test_layers_match_the_reference(kind, options, precision):
     assert np.all(out[3:, 1] == 0)
 
 
+_LAYERS_CHECK = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    import lstm_native as ln
+    from lstm_native import _quantized
+    from lstm_native.reference import quantized as ref
+    from test_quantize import LAYERS, _reference_layers
+    worst = {{}}
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 4, 7)).astype(np.float32)
+    lengths = np.array([8, 2, 5, 8])
+    for kind, options in LAYERS:
+        model = {{"lstm": ln.LSTM, "gru": ln.GRU, "rnn": ln.RNN}}[kind](
+            7, 19, seed=3, **options).eval()
+        for precision in ("int8", "bfloat16"):
+            out, _ = ln.quantize(model, precision)(x, lengths=lengths)
+            D, L = model.num_directions, model.num_layers
+            h0 = np.zeros((D * L, 4, 19), np.float32)
+            want, _ = ref.quantized_forward(
+                kind, x, _reference_layers(model, precision), h0,
+                h0 if kind == "lstm" else None, lengths, precision=precision,
+                num_directions=D, nonlinearity=options.get("nonlinearity", "tanh"),
+                reset_after=options.get("reset_after", True))
+            key = precision
+            worst[key] = max(worst.get(key, 0.0), float(np.abs(out - want).max()))
+    print(json.dumps({{"kernels": _quantized.kernels(), "worst": worst}}))
+""")
+
+
+@pytest.mark.parametrize("level", ISA_LEVELS)
+def test_layers_match_the_reference_at_every_level(level):
+    # The products are bitwise the reference's at every level (above); the gate math
+    # around them is each level's float32 kernels: the layers agree within float32's
+    # tolerance, the portable kernels included.
+    script = _LAYERS_CHECK.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, LSTM_NATIVE_ISA=level), timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    if ISA_LEVELS.index(result["kernels"]["level"]) < ISA_LEVELS.index(level):
+        pytest.skip(f"this CPU offers {result['kernels']['level']}, not {level}")
+    assert result["kernels"]["level"] == level
+    assert result["worst"]["int8"] < 2e-5 and result["worst"]["bfloat16"] < 2e-5
+
+
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_any_thread_count_gives_the_same_bits(precision):
     model = ln.LSTM(33, 70, num_layers=2, bidirectional=True, seed=0).eval()
