@@ -259,9 +259,10 @@ STANDARD = {"A": (64, 25, 512, 512, 1), "B": (32, 150, 256, 256, 1),
             "E": (32, 50, 512, 512, 2), "F": (32, 100, 16, 64, 2), "S": (1, 1000, 1, 64, 1)}
 BOUNDS = {"int8": 1e-2, "bfloat16": 4e-3}
 # One layer fed N(0, 1) inputs directly (A-D): the int8 rounding of those inputs (a step
-# of ~6/255 per row) is most of the error, 0.97-1.39e-2 over seeds 0-2; a layer above
-# another reads h in (-1, 1) and E's output is within 2e-3.
-INT8_FIRST_LAYER_BOUND = 1.6e-2
+# of ~6/255 per row) is most of the error, 0.98-1.19e-2 over seeds 0-4 (the rounded
+# inputs alone through the float32 model: 0.82-1.11e-2); a layer above another reads h
+# in (-1, 1) and E's output is within 2e-3.
+INT8_FIRST_LAYER_BOUND = 1.4e-2
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
