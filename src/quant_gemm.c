@@ -82,22 +82,14 @@ float ln_bf16_to_float(uint16_t b) {
         for (int i = 0; i < m; i++) {                                                     \
             const float *ai = a + (size_t)i * lda;                                        \
             uint8_t *qi = q + (size_t)i * ldq;                                            \
-            /* min and max in 16 lanes, which the compiler vectorises (a reduction   \
-             * into one would stay scalar without -ffast-math); exact in any order. */ \
-            float lo16[16] = {0}, hi16[16] = {0}, lo = 0.0f, hi = 0.0f;                   \
-            int k16 = k / 16 * 16;                                                        \
-            for (int kk = 0; kk < k16; kk += 16)                                          \
-                for (int j = 0; j < 16; j++) {                                            \
-                    lo16[j] = ai[kk + j] < lo16[j] ? ai[kk + j] : lo16[j];                \
-                    hi16[j] = ai[kk + j] > hi16[j] ? ai[kk + j] : hi16[j];                \
-                }                                                                         \
-            for (int kk = k16; kk < k; kk++) {                                            \
+            /* min and max as an OpenMP SIMD reduction, which the compiler vectorises   \
+             * (a plain loop stays scalar without -ffast-math); exact in any order for  \
+             * finite values, and a zero of either sign gives the same s and z. */     \
+            float lo = 0.0f, hi = 0.0f;                                                   \
+            _Pragma("omp simd reduction(min : lo) reduction(max : hi)")                  \
+            for (int kk = 0; kk < k; kk++) {                                              \
                 lo = ai[kk] < lo ? ai[kk] : lo;                                           \
                 hi = ai[kk] > hi ? ai[kk] : hi;                                           \
-            }                                                                             \
-            for (int j = 0; j < 16; j++) {                                                \
-                lo = lo16[j] < lo ? lo16[j] : lo;                                         \
-                hi = hi16[j] > hi ? hi16[j] : hi;                                         \
             }                                                                             \
             float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;                                \
             float z = rintf(-lo / s);                                                     \
