@@ -1064,6 +1064,8 @@ def backward_layer(
     cdef int n_dwr = _n_workers(n_threads, n_dwr_parts, <double> TB * P * H)
     cdef int n_dx_parts = _gemm_parts(max(TB, I), <double> TB * G * I)
     cdef int n_dx = _n_workers(n_threads, n_dx_parts, <double> TB * G * I)
+    cdef int n_pack = _n_workers(n_threads, P // tile_columns(&w_hh[0, 0]) + 1,
+                                 <double> n_summed * P)
     cdef bint with_bias = db is not None
     cdef bint with_dx = dx is not None
     # h_{t-1} of every step t, in time order: slots 0..T-1 (forward) or 1..T (reverse).
@@ -1168,7 +1170,10 @@ def backward_layer(
             if cell == GRU:
                 n_input = hm
         with nogil:
-            pack(<int> n_summed, <int> P, &w_hh[0, 0], P, 1, w_hh_packed)
+            # Threads share the packing by blocks of columns, as in forward_layer.
+            for k in prange(n_pack, num_threads=n_pack, schedule='static'):
+                _pack_part(<int> k, n_pack, <int> n_summed, <int> P, &w_hh[0, 0], P, 1,
+                           w_hh_packed)
             if w_hn_packed != NULL:
                 pack(<int> H, <int> H, &w_hh[2 * H, 0], H, 1, w_hn_packed)
             if w_hr_packed != NULL:
