@@ -7,12 +7,18 @@ Design notes (the math is quant_gemm.h's, written out in lstm_native.reference.q
   as they come: x_t and h_{t-1} of one batch row at one step, so no thread waits for
   another's rows. Their results, and the gate math after them (the same fused passes
   as the float32 layers: lstm_cell.c, gru_cell.c, rnn_cell.c), are float32.
-- The data flow is _recurrent.forward_layer's in inference: the input projection of a
-  chunk of steps into a gates scratch (at most CHUNK_BYTES, so that it stays in cache),
-  then threads each take their own batch rows through the chunk's steps (no barrier),
-  the state in one slot updated in place. The GRU's n rows of W_hh are packed on their
-  own (reset after: their product goes to `side`, which r multiplies; reset before: a
-  second product of r ⊙ h_{t-1}, quantized in turn).
+- The data flow is _recurrent.forward_layer's in inference: threads each take their own
+  batch rows through the steps (no barrier), the state in one slot updated in place.
+  While the packed W_ih and W_hh take at most FUSED_MAX_BYTES, each step first projects
+  its own rows of x_t into one step of gates, which stay in cache for the recurrent
+  product and the gate pass (no pass over a big scratch, no team of threads started per
+  chunk; 2 threads, side by side in two runs: int8 A 0.95-0.96x the time of the
+  projection ahead, B 0.82-0.99x, E's layer 0.97-1.00x, D 1.03-1.04x; bfloat16 A, B, D,
+  E's layer 0.92-0.97x); larger weights, which each step would read from memory, have
+  the input projection of a chunk of steps done first, the threads sharing its rows,
+  into a scratch of at most CHUNK_BYTES that the steps read back from cache. The GRU's n rows of W_hh are packed on their own (reset after: their product
+  goes to `side`, which r multiplies; reset before: a second product of r ⊙ h_{t-1},
+  quantized in turn).
 - Threads split rows only, and every element of a product is the same sum whoever
   computes it, so any thread count gives the same bits.
 """
@@ -65,6 +71,8 @@ cdef enum:
     # read them back while they are in cache (L2 and L3), where a chunk of 1024 rows
     # (16 MiB on C) went to memory and back: C 20.7 -> 17.8 ms at 2 threads in int8.
     CHUNK_BYTES = 2 << 20
+    # Packed weights (W_ih, W_hh) up to this size are read by every step (FUSED below).
+    FUSED_MAX_BYTES = 4 << 20
     # A thread is only worth waking for this much work (multiply-adds), as in _recurrent.
     MIN_WORK_PER_THREAD = 200000
 
@@ -290,19 +298,28 @@ cdef void _recurrence_rows(
     const QMat* w_hh, const QMat* w_hn, const float* bias, const float* bias_hn,
     const int64_t* lengths, float* gates, float* side, float* h, float* c, float* out,
     Py_ssize_t ldo, uint8_t* hbuf, float* hscale, int32_t* hzero, bint reverse,
+    const QMat* w_ih, const float* x, uint8_t* xbuf, float* xscale, int32_t* xzero,
 ) noexcept nogil:
     """Rows r0..r1 of the batch through steps s0..s1; `gates` holds the steps from time
-    t_base on, the input projection in; side: B × H scratch for the GRU."""
+    t_base on, the input projection in; side: B × H scratch for the GRU. With x (all
+    T·B input rows), each step projects its own rows first instead, into `gates`, one
+    step of B × G (x_t's rows quantized into xbuf, xscale, xzero at their rows)."""
     cdef Py_ssize_t s, t, r
     cdef int m = <int> (r1 - r0)
     cdef int rb = _row_bytes(w_hh.int8, <int> H)
-    cdef float* g_t
+    cdef float* g_t = gates
     cdef uint8_t* hb = hbuf + r0 * rb
     cdef float* hs = hscale + r0
     cdef int32_t* hz = hzero + r0
     for s in range(s0, s1):
         t = T - 1 - s if reverse else s
-        g_t = gates + (t - t_base) * B * G
+        if x != NULL:
+            # gates[t] = q(x_t) · W_ihᵀ for these rows: the same sums as the projection
+            # ahead, the step's gates still in cache for what follows
+            _project_rows(w_ih, r0, r1, x + t * B * w_ih.k, xbuf, xscale, xzero, gates,
+                          False)
+        else:
+            g_t = gates + (t - t_base) * B * G
         # gates[t] += q(h_{t-1}) · W_hhᵀ (the GRU: its r and z rows)
         _quantize(w_hh.int8, m, <int> H, h + r0 * H, <int> H, hb, hs, hz)
         _qgemm(w_hh, m, hb, hs, hz, g_t + r0 * G, <int> G, True)
@@ -338,6 +355,8 @@ def forward_layer(
     Py_ssize_t out_col,
     bint reverse,
     int n_threads,
+    int fuse=-1,                     # 1: each step projects its own x_t, 0: chunks of
+                                     #    steps are projected ahead, -1: by the weights' size
 ):
     """Run one direction of one layer over the whole sequence in int8 or bfloat16 (the
     precision of the packed weights; all three the same)."""
@@ -366,10 +385,13 @@ def forward_layer(
         raise ValueError(f"bias must be ({G},), bias_hn ({H},) for Cell.GRU and None otherwise")
     if out.shape[0] != T * B or out.shape[1] < out_col + H or out_col < 0:
         raise ValueError(f"out must be ({T * B}, at least {out_col + H})")
-    cdef Py_ssize_t chunk = max(1, min(T, CHUNK_BYTES // (G * sizeof(float) * B)))
-    cdef Py_ssize_t rows_max = chunk * B
     cdef int xb = _row_bytes(q_ih.int8, <int> I), hb = _row_bytes(q_ih.int8, <int> H)
-    cdef int n_row = _workers(n_threads, B, <double> T * B * G * H)
+    cdef size_t weight_bytes = (<size_t> G * xb + <size_t> (2 * H if gru else G) * hb
+                                + (<size_t> H * hb if gru else 0))
+    cdef bint fused = fuse == 1 or (fuse < 0 and weight_bytes <= FUSED_MAX_BYTES)
+    cdef Py_ssize_t chunk = T if fused else max(1, min(T, CHUNK_BYTES // (G * sizeof(float) * B)))
+    cdef Py_ssize_t rows_max = B if fused else chunk * B
+    cdef int n_row = _workers(n_threads, B, <double> T * B * G * (H + I if fused else H))
     cdef int n_proj
     cdef Py_ssize_t k, s0, s1, t0, rows
     cdef float* gates = <float*> malloc(rows_max * G * sizeof(float))
@@ -392,19 +414,21 @@ def forward_layer(
                 s1 = s0 + chunk if s0 + chunk < T else T
                 t0 = T - s1 if reverse else s0
                 rows = (s1 - s0) * B
-                # Input projection of the chunk's steps: threads share its rows.
-                n_proj = _workers(n_threads, rows, <double> rows * G * I)
-                for k in prange(n_proj, num_threads=n_proj, schedule='static'):
-                    _project_rows(&q_ih, _chunk_start(k, n_proj, rows),
-                                  _chunk_start(k + 1, n_proj, rows), &x[t0 * B, 0], xbuf,
-                                  xscale, xzero, gates, False)
-                # Recurrence: threads split the batch rows.
+                if not fused:
+                    # Input projection of the chunk's steps: threads share its rows.
+                    n_proj = _workers(n_threads, rows, <double> rows * G * I)
+                    for k in prange(n_proj, num_threads=n_proj, schedule='static'):
+                        _project_rows(&q_ih, _chunk_start(k, n_proj, rows),
+                                      _chunk_start(k + 1, n_proj, rows), &x[t0 * B, 0], xbuf,
+                                      xscale, xzero, gates, False)
+                # Recurrence: threads split the batch rows (fused: and project them).
                 for k in prange(n_row, num_threads=n_row, schedule='static'):
                     _recurrence_rows(cell, _chunk_start(k, n_row, B),
                                      _chunk_start(k + 1, n_row, B), s0, s1, t0, T, B, H, G,
                                      &q_hh, &q_hn, &bias[0], bias_hn_ptr, &lengths[0], gates,
                                      side, &h[0, 0], c_ptr, &out[0, out_col], out.shape[1],
-                                     hbuf, hscale, hzero, reverse)
+                                     hbuf, hscale, hzero, reverse, &q_ih,
+                                     &x[0, 0] if fused else NULL, xbuf, xscale, xzero)
                 s0 = s1
     finally:
         free(gates)

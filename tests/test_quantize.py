@@ -242,6 +242,40 @@ def test_layers_match_the_reference_at_every_level(level):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("kind, options", [("lstm", {}), ("gru", {}),
+                                           ("gru", {"reset_after": False}),
+                                           ("rnn", {"nonlinearity": "relu"})])
+def test_steps_projecting_their_input_give_the_projection_aheads_bits(kind, options,
+                                                                      precision):
+    # Small weights: each step projects its own x_t (fuse=1); large: chunks of steps are
+    # projected first (fuse=0). Both directions, rows ending early, 1 and 2 threads.
+    layer = {"lstm": ln.LSTM, "gru": ln.GRU, "rnn": ln.RNN}[kind](
+        20, 30, bidirectional=True, seed=1, **options).eval()
+    q = ln.quantize(layer, precision)
+    T, B = 9, 7
+    x = np.random.default_rng(1).standard_normal((T * B, 20)).astype(np.float32)
+    lengths = np.array([9, 3, 9, 1, 5, 9, 8], np.int64)
+    results = []
+    for fuse, n_threads in ((0, 1), (1, 1), (1, 2), (0, 2)):
+        out = np.zeros((T * B, 60), np.float32)
+        states = []
+        for direction in range(2):
+            w_ih, w_hh, w_hn, bias, bias_hn = q._packed[direction]
+            h = np.full((B, 30), 0.5, np.float32)
+            c = np.full((B, 30), -0.25, np.float32) if kind == "lstm" else None
+            _quantized.forward_layer(int(q._shell._cell), x, w_ih, w_hh, w_hn, bias, bias_hn,
+                                     lengths, h, c, out, 30 * direction, bool(direction),
+                                     n_threads, fuse)
+            states += [h, c]
+        results.append((out, states))
+    for out, states in results[1:]:
+        assert np.array_equal(out, results[0][0])
+        for got, want in zip(states, results[0][1]):
+            assert got is None or np.array_equal(got, want)
+    assert np.abs(results[0][0]).max() > 0
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
 def test_any_thread_count_gives_the_same_bits(precision):
     model = ln.LSTM(33, 70, num_layers=2, bidirectional=True, seed=0).eval()
     x = np.random.default_rng(0).standard_normal((40, 11, 33)).astype(np.float32)
