@@ -176,13 +176,19 @@ def check_shape(arr: np.ndarray, name: str, shape: tuple, expected: str) -> None
         )
 
 
+def from_torch(value):
+    """A torch tensor as a NumPy array (torch is never imported), anything else as it is:
+    state_dicts and lengths may come from torch."""
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def check_lengths(lengths, N: int, T: int) -> np.ndarray:
     """`lengths` of N sequences padded to T steps: N ints in 1..T (None: all T), as int64."""
     if lengths is None:
         return np.full(N, T, dtype=np.int64)
-    if hasattr(lengths, "detach"):  # a torch tensor, as pack_padded_sequence takes
-        lengths = lengths.detach().cpu().numpy()
-    arr = np.asarray(lengths)
+    arr = np.asarray(from_torch(lengths))  # a tensor, as pack_padded_sequence takes
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"lengths must be {N} integers in 1..{T}, got dtype {arr.dtype}")
     if arr.shape != (N,):

@@ -62,7 +62,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import StandardScaler, chronological_split, dated, forecast_recursive
 from .data._checks import check_fraction, check_int, check_real
 from .layers import Ensemble, LastStep, Linear, Sequential
-from .quantization import PRECISIONS, quantize
+from .quantization import PRECISIONS, check_precision, quantize
 from .training import EarlyStopping, fit, predict
 
 __all__ = ["CELLS", "ForecastError", "Forecaster"]
@@ -411,9 +411,7 @@ class Forecaster:
         True
         """
         self._check_fitted()
-        if not isinstance(precision, str) or precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, "
-                             f"got {precision!r}")
+        check_precision(precision)
         if self._precision() is not None:
             raise ValueError(f"this Forecaster's networks are quantized already (to "
                              f"{self._precision()}): quantize the float forecaster")

@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from ._validation import FLOAT_DTYPES
+from ._validation import FLOAT_DTYPES, from_torch
 
 # Marks of what training forwards keep: unique within the process.
 _cache_marks = itertools.count(1)
@@ -263,15 +263,13 @@ class Module:
         if children:
             checked = {}
             for prefix, child in children:
-                own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+                own = _unprefixed(state_dict, prefix)
                 checked.update({prefix + k: v for k, v in
                                 child._checked_state(own, where + prefix).items()})
             return checked
         loaded = {}
         for name, p in self._params.items():
-            value = state_dict[name]
-            if hasattr(value, "detach"):  # a torch tensor
-                value = value.detach().cpu().numpy()
+            value = from_torch(state_dict[name])
             label = f"state_dict[{where + name!r}]"
             expected = f"float32 or float64 of shape {p.shape}"
             try:
@@ -302,8 +300,7 @@ class Module:
         children = self._prefixed_children()
         if children:
             for prefix, child in children:
-                child._write_state({k[len(prefix):]: v for k, v in checked.items()
-                                    if k.startswith(prefix)})
+                child._write_state(_unprefixed(checked, prefix))
             return
         for name, value in checked.items():
             np.copyto(self._params[name], value)
@@ -369,3 +366,8 @@ class Module:
     def _drop_cache(self) -> None:
         """Forget what the last forward kept for backward."""
         self._cache = None
+
+
+def _unprefixed(state: dict, prefix: str) -> dict:
+    """The entries of `state` under `prefix`, by their names without it."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _quantized
 from ._parallel import effective_n_threads
-from ._validation import check_lengths
+from ._validation import check_lengths, from_torch
 from .gru import GRU
 from .layers import Dropout, Ensemble, LastStep, Linear, Sequential
 from .lstm import LSTM
@@ -50,7 +50,8 @@ def kernels() -> dict:
     return _quantized.kernels()
 
 
-def _check_precision(precision) -> str:
+def check_precision(precision) -> str:
+    """`precision` if it is one of PRECISIONS, else a ValueError naming them."""
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, "
                          f"got {precision!r}")
@@ -99,13 +100,6 @@ class _Weight:
         return out
 
 
-def _stored_dtypes(precision: str) -> tuple[np.dtype, np.dtype | None]:
-    """The dtypes of a stored weight and of its scale (None: no scale)."""
-    if precision == "int8":
-        return np.dtype(np.int8), np.dtype(np.float32)
-    return np.dtype(np.uint16), None
-
-
 def _checked_stored(state_dict, expected: dict, where: str) -> dict:
     """`state_dict`'s arrays (its names are `expected`'s: the caller checked) as the
     quantized ones of `expected` ({name: array}) are: dtype and shape, the scales finite
@@ -115,10 +109,7 @@ def _checked_stored(state_dict, expected: dict, where: str) -> dict:
     checked = {}
     for name, like in expected.items():
         label = f"state_dict[{where + name!r}]"
-        value = state_dict[name]
-        if hasattr(value, "detach"):  # a torch tensor
-            value = value.detach().cpu().numpy()
-        value = np.asarray(value)
+        value = np.asarray(from_torch(state_dict[name]))
         if value.dtype != like.dtype or value.shape != like.shape:
             raise TypeError(f"{label} must be {like.dtype} of shape {like.shape} (a "
                             f"quantized model's), got {value.dtype} of shape {value.shape}")
@@ -164,7 +155,7 @@ class QuantizedLinear(_Quantized):
     built by `quantize`."""
 
     def __init__(self, linear: Linear, precision: str):
-        super().__init__(_check_precision(precision))
+        super().__init__(check_precision(precision))
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.n_threads = getattr(linear, "n_threads", None)
         self._float_config = {**linear.get_config(), "dtype": "float32"}
@@ -226,7 +217,7 @@ class QuantizedRecurrent(_Quantized):
     _float_class: type = None
 
     def __init__(self, layer, precision: str):
-        super().__init__(_check_precision(precision))
+        super().__init__(check_precision(precision))
         for option in ("proj_size", "peepholes", "clip", "input_forget", "layer_norm"):
             if getattr(layer, option, None):
                 raise ValueError(f"{type(layer).__name__}({option}={getattr(layer, option)!r}) "
@@ -424,7 +415,7 @@ def quantize(model, precision: str):
     >>> bool(np.abs(out - model(x)[0]).max() < 1e-2)
     True
     """
-    _check_precision(precision)
+    check_precision(precision)
     if isinstance(model, Sequential):
         return Sequential(*(quantize(layer, precision) for layer in model.layers),
                           stateful=model.stateful)
