@@ -16,9 +16,10 @@ Design notes (the math is quant_gemm.h's, written out in lstm_native.reference.q
   projection ahead, B 0.82-0.99x, E's layer 0.97-1.00x, D 1.03-1.04x; bfloat16 A, B, D,
   E's layer 0.92-0.97x); larger weights, which each step would read from memory, have
   the input projection of a chunk of steps done first, the threads sharing its rows,
-  into a scratch of at most CHUNK_BYTES that the steps read back from cache. The GRU's n rows of W_hh are packed on their own (reset after: their product
-  goes to `side`, which r multiplies; reset before: a second product of r ⊙ h_{t-1},
-  quantized in turn).
+  into a scratch of at most CHUNK_BYTES that the steps read back from cache. The GRU's
+  n rows of W_hh are packed on their own (reset after: their product goes to `side`,
+  which r multiplies; reset before: a second product of r ⊙ h_{t-1}, quantized in
+  turn).
 - Threads split rows only, and every element of a product is the same sum whoever
   computes it, so any thread count gives the same bits.
 """
