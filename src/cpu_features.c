@@ -46,7 +46,12 @@ __attribute__((constructor)) static void ln_choose_isa(void) {
         ln_q8_isa = LN_Q8_VNNI512;
     else if (level == LVL_AVX2_VNNI)
         ln_q8_isa = __builtin_cpu_supports("avxvnni") ? LN_Q8_VNNI256_VEX : LN_Q8_VNNI256_EVEX;
-    if (level == LVL_AVX512_BF16) ln_bf16_isa = LN_BF16_AVX512;
+    else if (level >= LVL_AVX2)
+        ln_q8_isa = LN_Q8_AVX2;
+    if (level == LVL_AVX512_BF16)
+        ln_bf16_isa = LN_BF16_AVX512;
+    else if (level >= LVL_AVX2)
+        ln_bf16_isa = LN_BF16_AVX2;
 #endif
 }
 

@@ -7,10 +7,10 @@
  *
  *   level        float    int8                       bfloat16
  *   generic      generic  portable                   portable
- *   avx2         avx2     portable                   portable
- *   avx2-vnni    avx2     256-bit VNNI               portable
- *   avx512       avx512   portable                   portable
- *   avx512-vnni  avx512   512-bit VNNI               portable
+ *   avx2         avx2     AVX2 (vpmaddwd)            AVX2 (FMA)
+ *   avx2-vnni    avx2     256-bit VNNI               AVX2 (FMA)
+ *   avx512       avx512   AVX2 (vpmaddwd)            AVX2 (FMA)
+ *   avx512-vnni  avx512   512-bit VNNI               AVX2 (FMA)
  *   avx512-bf16  avx512   512-bit VNNI               AVX512_BF16
  *
  * The library takes the highest level the CPU offers; the environment variable
@@ -23,9 +23,11 @@
 
 enum { LN_ISA_GENERIC = 0, LN_ISA_AVX2 = 1, LN_ISA_AVX512 = 2 };
 /* The int8 kernels: portable C, 256-bit VNNI (VEX: AVX-VNNI; EVEX: AVX512-VNNI + VL),
- * 512-bit VNNI. The bfloat16 kernels: portable C, AVX512_BF16. */
-enum { LN_Q8_PORTABLE = 0, LN_Q8_VNNI256_VEX = 1, LN_Q8_VNNI256_EVEX = 2, LN_Q8_VNNI512 = 3 };
-enum { LN_BF16_PORTABLE = 0, LN_BF16_AVX512 = 1 };
+ * 512-bit VNNI, AVX2's vpmaddwd. The bfloat16 kernels: portable C, AVX512_BF16, AVX2's
+ * FMA. */
+enum { LN_Q8_PORTABLE = 0, LN_Q8_VNNI256_VEX = 1, LN_Q8_VNNI256_EVEX = 2, LN_Q8_VNNI512 = 3,
+       LN_Q8_AVX2 = 4 };
+enum { LN_BF16_PORTABLE = 0, LN_BF16_AVX512 = 1, LN_BF16_AVX2 = 2 };
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LN_X86 1

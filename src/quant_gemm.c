@@ -303,6 +303,34 @@ DEFINE_TILES(q8_vnni256_evex, LN_TARGET_AVX512_VNNI, int32_t, ln_v8si, __m256i, 
 DEFINE_TILES(q8_vnni256_vex, LN_TARGET_AVX_VNNI, int32_t, ln_v8si, __m256i, 8, 6, 2,
              LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, _mm256_set1_epi32, DPBUSD256_VEX,
              STORE256I, Q8_EPILOGUE, Q8_VEC_OUT256)
+
+/* AVX2 without VNNI: vpdpbusd's four u8·s8 products per lane as two vpmaddwd on 16-bit
+ * halves (bytes 0 and 2, bytes 1 and 3 of each lane: activations zero-extended,
+ * weights sign-extended), whose pair sums are exact in int32 as vpdpbusd's are, so the
+ * results are the same integers. Not vpmaddubsw: its u8·s8 pair sums saturate at 16
+ * bits (255·127·2 > 32767), which changes the results. The halves are split once per
+ * loaded weight vector and per broadcast group of a row. */
+typedef struct { __m256i even, odd; } ln_q8_halves;
+static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_q8_halves
+q8_avx2_weights(const void *p) {
+    __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    return (ln_q8_halves){_mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8),
+                          _mm256_srai_epi16(w, 8)};
+}
+static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_q8_halves
+q8_avx2_group(int32_t group) {
+    return (ln_q8_halves){_mm256_set1_epi32(group & 0x00ff00ff),
+                          _mm256_set1_epi32((int32_t)((uint32_t)group >> 8) & 0x00ff00ff)};
+}
+static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_v8si
+q8_avx2_dot(ln_v8si acc, ln_q8_halves a, ln_q8_halves w) {
+    __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(a.even, w.even),
+                                   _mm256_madd_epi16(a.odd, w.odd));
+    return (ln_v8si)_mm256_add_epi32((__m256i)acc, sum);
+}
+DEFINE_TILES(q8_avx2, LN_TARGET_AVX2, int32_t, ln_v8si, ln_q8_halves, 8, 6, 2, LN_Q8_GROUP,
+             uint8_t, (ln_v8si){0}, q8_avx2_weights, q8_avx2_group, q8_avx2_dot, STORE256I,
+             Q8_EPILOGUE, Q8_VEC_OUT256)
 #undef Q_EXTRA_PARAMS
 #undef Q_EXTRA_ARGS
 
@@ -325,6 +353,38 @@ DEFINE_TILES(q8_vnni256_vex, LN_TARGET_AVX_VNNI, int32_t, ln_v8si, __m256i, 8, 6
 DEFINE_TILES(bf16_avx512, LN_TARGET_AVX512_BF16, float, __m512, __m512bh, 16, 6, 4, LN_BF16_GROUP,
              uint16_t, _mm512_setzero_ps(), LOADBF, BCASTBF, DPBF16, _mm512_storeu_ps,
              BF16_EPILOGUE, BF16_VEC_OUT)
+
+/* AVX2 without AVX512_BF16: each bfloat16 is the top half of its float32, so a lane's
+ * pair widens by a shift (k even) and a mask (k odd); the two products go in by FMA,
+ * odd k first, in vdpbf16ps's and the reference's order. A product of two bfloat16
+ * values is exact in float32, so the FMA rounds once where the reference's product and
+ * sum round once too: the same bits. */
+typedef struct { __m256 even, odd; } ln_bf16_halves;
+static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
+bf16_avx2_weights(const void *p) {
+    __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    return (ln_bf16_halves){
+        _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)),
+        _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int32_t)0xffff0000u)))};
+}
+static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
+bf16_avx2_group(int32_t group) {
+    return (ln_bf16_halves){
+        _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)((uint32_t)group << 16))),
+        _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)((uint32_t)group & 0xffff0000u)))};
+}
+static inline __attribute__((always_inline)) LN_TARGET_AVX2 __m256
+bf16_avx2_dot(__m256 acc, ln_bf16_halves a, ln_bf16_halves w) {
+    return _mm256_fmadd_ps(a.even, w.even, _mm256_fmadd_ps(a.odd, w.odd, acc));
+}
+#define BF16_VEC_OUT256(I, COL, ACC)                                                      \
+    do {                                                                                  \
+        float *cp_ = c + (size_t)(I) * ldc + (COL);                                       \
+        _mm256_storeu_ps(cp_, accumulate ? _mm256_add_ps(_mm256_loadu_ps(cp_), ACC) : ACC); \
+    } while (0)
+DEFINE_TILES(bf16_avx2, LN_TARGET_AVX2, float, __m256, ln_bf16_halves, 8, 6, 2, LN_BF16_GROUP,
+             uint16_t, _mm256_setzero_ps(), bf16_avx2_weights, bf16_avx2_group, bf16_avx2_dot,
+             _mm256_storeu_ps, BF16_EPILOGUE, BF16_VEC_OUT256)
 #undef Q_EXTRA_PARAMS
 #undef Q_EXTRA_ARGS
 #endif /* LN_X86 */
@@ -360,6 +420,10 @@ void ln_q8_gemm(int m, int n, int k, const uint8_t *a, int lda, const float *a_s
             q8_vnni256_vex(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums,
                            w_scale, c, ldc, accumulate);
             return;
+        case LN_Q8_AVX2:
+            q8_avx2(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums, w_scale,
+                    c, ldc, accumulate);
+            return;
         default: break;
     }
 #endif
@@ -375,16 +439,23 @@ void ln_bf16_gemm(int m, int n, int k, const uint16_t *a, int lda, const uint16_
         bf16_avx512(m, n, k, a, lda, bp, c, ldc, accumulate);
         return;
     }
+    if (ln_bf16_isa == LN_BF16_AVX2) {
+        bf16_avx2(m, n, k, a, lda, bp, c, ldc, accumulate);
+        return;
+    }
 #endif
     LN_DISPATCH(bf16_gemm_portable, m, n, k, a, lda, bp, c, ldc, accumulate);
 }
 
 const char *ln_q8_kernel_name(void) {
-    return ln_q8_isa == LN_Q8_VNNI512 ? "avx512-vnni"
+    return ln_q8_isa == LN_Q8_VNNI512    ? "avx512-vnni"
            : ln_q8_isa == LN_Q8_PORTABLE ? "portable"
+           : ln_q8_isa == LN_Q8_AVX2     ? "avx2"
                                          : "avx2-vnni";
 }
 
 const char *ln_bf16_kernel_name(void) {
-    return ln_bf16_isa == LN_BF16_AVX512 ? "avx512-bf16" : "portable";
+    return ln_bf16_isa == LN_BF16_AVX512 ? "avx512-bf16"
+           : ln_bf16_isa == LN_BF16_AVX2 ? "avx2"
+                                         : "portable";
 }

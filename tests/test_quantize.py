@@ -79,11 +79,11 @@ def test_products_give_the_references_bits_at_every_level(level):
     if ISA_LEVELS.index(ran) < ISA_LEVELS.index(level):
         pytest.skip(f"this CPU offers {ran}, not {level}")
     assert ran == level
-    expected = {"avx2-vnni": "avx2-vnni", "avx512-vnni": "avx512-vnni",
-                "avx512-bf16": "avx512-vnni"}.get(level, "portable")
+    expected = {"generic": "portable", "avx2-vnni": "avx2-vnni", "avx512-vnni": "avx512-vnni",
+                "avx512-bf16": "avx512-vnni"}.get(level, "avx2")
     assert result["kernels"]["int8"] == expected
-    assert result["kernels"]["bfloat16"] == ("avx512-bf16" if level == "avx512-bf16"
-                                             else "portable")
+    assert result["kernels"]["bfloat16"] == {"generic": "portable",
+                                             "avx512-bf16": "avx512-bf16"}.get(level, "avx2")
     assert result["mismatches"] == []
 
 
