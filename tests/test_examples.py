@@ -69,7 +69,7 @@ def test_char_lm_json(tmp_path):
                             "seconds"}
     assert figures["epochs"] == 2 and figures["seconds"] > 0
     assert f"= {figures['uniform_loss']:.2f} (nats per character)" in out
-    assert f"epoch 1/2  loss" in out and f"val_loss {figures['first_val_loss']:.3f}" in out
+    assert "epoch 1/2  loss" in out and f"val_loss {figures['first_val_loss']:.3f}" in out
     assert f"val_loss {figures['last_val_loss']:.3f}" in out
 
 

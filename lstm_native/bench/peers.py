@@ -120,6 +120,10 @@ class Problem:
         return self.ln_model(1).eval()(self.x)[0]
 
 
+class Disagreement(RuntimeError):
+    """A library's output is not lstm_native's within the tolerance: it is not timed."""
+
+
 def _check_agreement(name: str, actual, expected, dtype) -> None:
     """Refuse `actual` if it is further from lstm_native's output than `AGREEMENT_RTOL`
     of `dtype` (a name of ``--dtype``, or a numpy dtype) allows."""
@@ -130,7 +134,7 @@ def _check_agreement(name: str, actual, expected, dtype) -> None:
     tol = AGREEMENT_RTOL[dtype]
     reference = "float32" if dtype in LOW_PRECISIONS else dtype
     if not err <= tol:
-        raise RuntimeError(f"{name}'s output differs from lstm_native's {reference} by "
+        raise Disagreement(f"{name}'s output differs from lstm_native's {reference} by "
                            f"{err:.2e} (relative; tolerance {tol:.0e}): not timing "
                            f"different math")
 
@@ -322,7 +326,16 @@ def measure(problem: Problem, mode: str, n_threads: int, libraries: Sequence[str
     layer last, labelled `FLOAT32_LIBRARY`."""
     tasks = []
     for lib in libraries:
-        task = TASK_FACTORIES[lib](problem, mode, n_threads)
+        try:
+            task = TASK_FACTORIES[lib](problem, mode, n_threads)
+        except Disagreement as err:
+            if lib == "lstm_native" or not problem.precision:
+                raise
+            # A peer's low-precision kernel may lose more on some CPUs (ONNX Runtime's
+            # int8 LSTM without VNNI: 1.7e-1 from float32 on an AVX2 machine, where its
+            # u8 x s8 pair sums saturate at 16 bits): its row is left out, the run goes on.
+            print(f"{lib} not timed: {err}", flush=True)
+            continue
         if task is not None:
             tasks.append(task)
     if problem.precision:

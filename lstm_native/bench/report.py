@@ -35,15 +35,17 @@ NOTES = ("Times in ms (median); spread is the interquartile range relative to th
 LOW_PRECISION_NOTES = {
     "int8": [
         "lstm_native: quantize(model, 'int8'): weights per row and x_t, h_{t-1} per row "
-        "of each step in 8 bits, int32 sums (VNNI). GOP/s count its multiply-adds as two "
-        "operations each; % SGEMM is against the float32 GEMM rate.",
+        "of each step in 8 bits, int32 sums (the kernel: 'lstm_native quantized' "
+        "above). GOP/s count its multiply-adds as two operations each; % SGEMM is "
+        "against the float32 GEMM rate.",
         "onnxruntime: the float32 ONNX model through onnxruntime.quantization."
         "quantize_dynamic (QInt8 weights, DynamicQuantizeLSTM); it leaves a GRU in "
         "float32: no int8 GRU.",
         "torch: none (torch 2.13's quantize_dynamic returns nn.LSTM and nn.GRU unchanged)."],
     "bfloat16": [
         "lstm_native: quantize(model, 'bfloat16'): weights and activations in bfloat16, "
-        "float32 sums (AVX512_BF16); % SGEMM is against the float32 GEMM rate.",
+        "float32 sums (the kernel: 'lstm_native quantized' above); % SGEMM is against "
+        "the float32 GEMM rate.",
         "torch: the layer and its input cast to bfloat16, under no_grad (oneDNN's bf16 "
         "LSTM; torch runs its GRU with its own kernels).",
         "onnxruntime: none (no bfloat16 recurrent operator on the CPU)."],
