@@ -206,7 +206,7 @@ DEFINE_PORTABLE(avx512, LN_TARGET_AVX512)
  * ---------------------------------------------------------------------------------- */
 #define DEFINE_TILES(NAME, ATTR, ACC_T, VEC, WVEC, VW, MR, NV, GROUP, ELEM_T, ZERO, LOADB, \
                      BCAST, DOT, STORE, EPILOGUE, VEC_EPILOGUE)                           \
-    _Static_assert(MR == 6, #NAME ": the row switch has one case per row count 1..6");  \
+    _Static_assert(MR <= 6, #NAME ": the row switch has a case per row count up to 6"); \
     _Static_assert((NV * VW) % LN_Q_NB == 0, #NAME ": a tile starts at a panel");         \
     _Static_assert(LN_Q_TILE_COLS % (NV * VW) == 0, #NAME ": padding holds whole tiles"); \
     static inline __attribute__((always_inline)) ATTR void NAME##_tile(                   \
@@ -249,11 +249,11 @@ DEFINE_PORTABLE(avx512, LN_TARGET_AVX512)
             for (int i0 = 0; i0 < m; i0 += MR) {                                          \
                 const ELEM_T *ai = a + (size_t)i0 * lda;                                  \
                 switch (m - i0 < MR ? m - i0 : MR) {                                      \
-                    case 6: NAME##_tile(6, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
-                    case 5: NAME##_tile(5, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
-                    case 4: NAME##_tile(4, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
-                    case 3: NAME##_tile(3, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
-                    case 2: NAME##_tile(2, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 6: NAME##_tile(MR < 6 ? MR : 6, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 5: NAME##_tile(MR < 5 ? MR : 5, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 4: NAME##_tile(MR < 4 ? MR : 4, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 3: NAME##_tile(MR < 3 ? MR : 3, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
+                    case 2: NAME##_tile(MR < 2 ? MR : 2, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
                     default: NAME##_tile(1, kpad, ai, lda, bt, i0, cs, n, Q_EXTRA_ARGS); break; \
                 }                                                                         \
             }                                                                             \
@@ -309,7 +309,8 @@ DEFINE_TILES(q8_vnni256_vex, LN_TARGET_AVX_VNNI, int32_t, ln_v8si, __m256i, 8, 6
  * weights sign-extended), whose pair sums are exact in int32 as vpdpbusd's are, so the
  * results are the same integers. Not vpmaddubsw: its u8·s8 pair sums saturate at 16
  * bits (255·127·2 > 32767), which changes the results. The halves are split once per
- * loaded weight vector and per broadcast group of a row. */
+ * loaded weight vector and per broadcast group of a row; 4 rows × 2 vectors, so that
+ * the 8 accumulators and the 6 halves stay in AVX2's 16 registers (6 rows spill). */
 typedef struct { __m256i even, odd; } ln_q8_halves;
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_q8_halves
 q8_avx2_weights(const void *p) {
@@ -319,8 +320,9 @@ q8_avx2_weights(const void *p) {
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_q8_halves
 q8_avx2_group(int32_t group) {
-    return (ln_q8_halves){_mm256_set1_epi32(group & 0x00ff00ff),
-                          _mm256_set1_epi32((int32_t)((uint32_t)group >> 8) & 0x00ff00ff)};
+    __m256i a = _mm256_set1_epi32(group);
+    return (ln_q8_halves){_mm256_and_si256(a, _mm256_set1_epi32(0x00ff00ff)),
+                          _mm256_srli_epi16(a, 8)};
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_v8si
 q8_avx2_dot(ln_v8si acc, ln_q8_halves a, ln_q8_halves w) {
@@ -328,7 +330,7 @@ q8_avx2_dot(ln_v8si acc, ln_q8_halves a, ln_q8_halves w) {
                                    _mm256_madd_epi16(a.odd, w.odd));
     return (ln_v8si)_mm256_add_epi32((__m256i)acc, sum);
 }
-DEFINE_TILES(q8_avx2, LN_TARGET_AVX2, int32_t, ln_v8si, ln_q8_halves, 8, 6, 2, LN_Q8_GROUP,
+DEFINE_TILES(q8_avx2, LN_TARGET_AVX2, int32_t, ln_v8si, ln_q8_halves, 8, 4, 2, LN_Q8_GROUP,
              uint8_t, (ln_v8si){0}, q8_avx2_weights, q8_avx2_group, q8_avx2_dot, STORE256I,
              Q8_EPILOGUE, Q8_VEC_OUT256)
 #undef Q_EXTRA_PARAMS
@@ -358,7 +360,7 @@ DEFINE_TILES(bf16_avx512, LN_TARGET_AVX512_BF16, float, __m512, __m512bh, 16, 6,
  * pair widens by a shift (k even) and a mask (k odd); the two products go in by FMA,
  * odd k first, in vdpbf16ps's and the reference's order. A product of two bfloat16
  * values is exact in float32, so the FMA rounds once where the reference's product and
- * sum round once too: the same bits. */
+ * sum round once too: the same bits. 4 rows × 2 vectors, as the int8 kernel. */
 typedef struct { __m256 even, odd; } ln_bf16_halves;
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
 bf16_avx2_weights(const void *p) {
@@ -369,9 +371,10 @@ bf16_avx2_weights(const void *p) {
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
 bf16_avx2_group(int32_t group) {
+    __m256i a = _mm256_set1_epi32(group);
     return (ln_bf16_halves){
-        _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)((uint32_t)group << 16))),
-        _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)((uint32_t)group & 0xffff0000u)))};
+        _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)),
+        _mm256_castsi256_ps(_mm256_and_si256(a, _mm256_set1_epi32((int32_t)0xffff0000u)))};
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 __m256
 bf16_avx2_dot(__m256 acc, ln_bf16_halves a, ln_bf16_halves w) {
@@ -382,7 +385,7 @@ bf16_avx2_dot(__m256 acc, ln_bf16_halves a, ln_bf16_halves w) {
         float *cp_ = c + (size_t)(I) * ldc + (COL);                                       \
         _mm256_storeu_ps(cp_, accumulate ? _mm256_add_ps(_mm256_loadu_ps(cp_), ACC) : ACC); \
     } while (0)
-DEFINE_TILES(bf16_avx2, LN_TARGET_AVX2, float, __m256, ln_bf16_halves, 8, 6, 2, LN_BF16_GROUP,
+DEFINE_TILES(bf16_avx2, LN_TARGET_AVX2, float, __m256, ln_bf16_halves, 8, 4, 2, LN_BF16_GROUP,
              uint16_t, _mm256_setzero_ps(), bf16_avx2_weights, bf16_avx2_group, bf16_avx2_dot,
              _mm256_storeu_ps, BF16_EPILOGUE, BF16_VEC_OUT256)
 #undef Q_EXTRA_PARAMS
