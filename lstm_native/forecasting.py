@@ -388,9 +388,9 @@ class Forecaster:
         seeds 0-4: int8 +0.013% [-0.002%, +0.034%], bfloat16 -0.001% [-0.003%, +0.003%],
         of a float32 test RMSE of 15.10 [14.96, 15.15]. The kernels ran at SIMD level
         avx512, int8 on avx512-vnni and bfloat16 on avx512-bf16
-        (`lstm_native.quantization.kernels`); the portable quantized kernels
-        (``LSTM_NATIVE_ISA=avx2`` or ``generic``) gave the same figures to the digits
-        quoted.
+        (`lstm_native.quantization.kernels`); the kernels without VNNI and
+        AVX512_BF16 (``LSTM_NATIVE_ISA=avx2`` or ``generic``), which give the same
+        bits as each other, gave the same figures to the digits quoted.
         The hybrid damps the networks' share (each correction clipped, the forecast a
         median with ETS's and SARIMA's); the plain network (``method="lstm"``, same
         seeds, float32 test RMSE 19.99 [18.36, 20.16]) changes by -0.14% [-0.58%,
