@@ -3,24 +3,26 @@
  *
  * Each test is a loop of 12 independent chains of one instruction on 512-bit (zmm) or
  * 256-bit (ymm) registers: float32 and float64 FMA (vfmadd231ps/pd), int8 dot products
- * (vpdpbusd: u8 x s8, four products summed into each int32 lane) and bfloat16 dot products
- * (vdpbf16ps: two products summed into each float32 lane). Twelve chains are more than the
- * latency x throughput of any of these on current x86 cores (4 x 2), so the loop is bound
- * by throughput, not by one chain's latency. The chains start from different values and
- * the sum of all of them is printed, so that the compiler can neither merge nor drop them
- * (no -ffast-math: it may not reassociate the float chains either); check the loops with
- * `objdump -d peaks | grep -c vdpbf16ps` and the like.
+ * (vpdpbusd: u8 x s8, four products summed into each int32 lane), bfloat16 dot products
+ * (vdpbf16ps: two products summed into each float32 lane), and AVX2's vpmaddwd (two 16-bit
+ * products summed into each int32 lane: the int8 kernel's instruction on CPUs without
+ * VNNI). Twelve chains are more than the latency x throughput of any of these on current
+ * x86 cores (4 x 2), so the loop is bound by throughput, not by one chain's latency. The
+ * chains start from different values and the sum of all of them is printed, so that the
+ * compiler can neither merge nor drop them (no -ffast-math: it may not reassociate the
+ * float chains either); check the loops with `objdump -d peaks | grep -c vdpbf16ps` and
+ * the like.
  *
  * A multiply-add counts as two operations: an FMA lane 2, a vpdpbusd lane 8 (four u8 x s8
- * products and their sum), a vdpbf16ps lane 4. The clock is measured with a chain of
- * dependent integer adds (one a cycle on every x86 core since the P6), so the report gives
- * the instructions retired per cycle too. Rates are per thread CPU time (summed over the
- * threads), so that another process taking turns on a core does not lower them; the last
- * column, over wall time, shows whether it did (the two agree on an idle machine).
+ * products and their sum), a vdpbf16ps lane 4, a vpmaddwd lane 4. The clock is measured
+ * with a chain of dependent integer adds (one a cycle on every x86 core since the P6), so
+ * the report gives the instructions retired per cycle too. Rates are per thread CPU time
+ * (summed over the threads), so that another process taking turns on a core does not lower
+ * them; the last column, over wall time, shows whether it did (the two agree on an idle
+ * machine).
  *
  * Build and run (benchmarks/peaks.sh does both, pinned to 1 and 2 cores):
- *     gcc -O2 -fopenmp -mavx512f -mavx512vl -mavx512bw -mavx512vnni -mavx512bf16 -mfma \
- *         -o /tmp/peaks benchmarks/peaks.c
+ *     gcc -O2 -fopenmp -o /tmp/peaks benchmarks/peaks.c
  *     OMP_NUM_THREADS=1 taskset -c 1 /tmp/peaks
  *     OMP_NUM_THREADS=2 OMP_PROC_BIND=true taskset -c 0,1 /tmp/peaks
  */
@@ -33,6 +35,13 @@
 #include <time.h>
 
 #define CHAINS 12
+
+/* Each test is compiled for its own instructions only, and the rest for the baseline, so
+ * that the program runs on any x86-64 and skips what the CPU lacks (built with -mavx512f
+ * for the whole file, GCC put EVEX instructions into the ymm tests too). */
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_AVX512                                                                     \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni,avx512bf16,avx2,fma")))
 
 static double seconds(clockid_t clock) {
     struct timespec ts;
@@ -63,7 +72,7 @@ typedef double (*test_fn)(long iters, float seed);
     (REDUCE(c0) + REDUCE(c1) + REDUCE(c2) + REDUCE(c3) + REDUCE(c4) + REDUCE(c5) +        \
      REDUCE(c6) + REDUCE(c7) + REDUCE(c8) + REDUCE(c9) + REDUCE(c10) + REDUCE(c11))
 
-static double fma_ps_zmm(long iters, float seed) {
+TARGET_AVX512 static double fma_ps_zmm(long iters, float seed) {
     /* a * b is tiny, so the chains grow slowly and stay normal numbers. */
     const __m512 a = _mm512_set1_ps(seed), b = _mm512_set1_ps(1e-9f);
 #define INIT(k) _mm512_set1_ps(seed * (k))
@@ -75,7 +84,7 @@ static double fma_ps_zmm(long iters, float seed) {
     return SUM_CHAINS(_mm512_reduce_add_ps);
 }
 
-static inline float reduce_ymm_ps(__m256 v) {
+TARGET_AVX2 static inline float reduce_ymm_ps(__m256 v) {
     float lanes[8];
     _mm256_storeu_ps(lanes, v);
     float s = 0.0f;
@@ -83,7 +92,7 @@ static inline float reduce_ymm_ps(__m256 v) {
     return s;
 }
 
-static double fma_ps_ymm(long iters, float seed) {
+TARGET_AVX2 static double fma_ps_ymm(long iters, float seed) {
     const __m256 a = _mm256_set1_ps(seed), b = _mm256_set1_ps(1e-9f);
 #define INIT(k) _mm256_set1_ps(seed * (k))
 #define OP(c) _mm256_fmadd_ps(a, b, c)
@@ -94,7 +103,7 @@ static double fma_ps_ymm(long iters, float seed) {
     return SUM_CHAINS(reduce_ymm_ps);
 }
 
-static double fma_pd_zmm(long iters, float seed) {
+TARGET_AVX512 static double fma_pd_zmm(long iters, float seed) {
     const __m512d a = _mm512_set1_pd(seed), b = _mm512_set1_pd(1e-12);
 #define INIT(k) _mm512_set1_pd((double)seed * (k))
 #define OP(c) _mm512_fmadd_pd(a, b, c)
@@ -105,7 +114,7 @@ static double fma_pd_zmm(long iters, float seed) {
     return SUM_CHAINS(_mm512_reduce_add_pd);
 }
 
-static double vnni_zmm(long iters, float seed) {
+TARGET_AVX512 static double vnni_zmm(long iters, float seed) {
     /* u8 = 1 + seed, s8 = 1: each round adds 4 to every lane (int32 wraps, harmlessly). */
     const __m512i a = _mm512_set1_epi8((char)(1 + (int)seed)), b = _mm512_set1_epi8(1);
 #define INIT(k) _mm512_set1_epi32((int)(seed * (k)))
@@ -117,7 +126,7 @@ static double vnni_zmm(long iters, float seed) {
     return SUM_CHAINS((double)_mm512_reduce_add_epi32);
 }
 
-static inline int reduce_ymm_epi32(__m256i v) {
+TARGET_AVX2 static inline int reduce_ymm_epi32(__m256i v) {
     int lanes[8];
     _mm256_storeu_si256((__m256i *)lanes, v);
     int s = 0;
@@ -125,7 +134,7 @@ static inline int reduce_ymm_epi32(__m256i v) {
     return s;
 }
 
-static double vnni_ymm(long iters, float seed) {
+TARGET_AVX512 static double vnni_ymm(long iters, float seed) {
     const __m256i a = _mm256_set1_epi8((char)(1 + (int)seed)), b = _mm256_set1_epi8(1);
 #define INIT(k) _mm256_set1_epi32((int)(seed * (k)))
 #define OP(c) _mm256_dpbusd_epi32(c, a, b)
@@ -136,7 +145,21 @@ static double vnni_ymm(long iters, float seed) {
     return SUM_CHAINS((double)reduce_ymm_epi32);
 }
 
-static double bf16_zmm(long iters, float seed) {
+/* AVX2's int8 without VNNI: the kernel's vpmaddwd, two 16-bit products summed into each
+ * int32 lane (src/quant_gemm.c splits each vpdpbusd into two of them). The chain feeds
+ * each result back as the next 16-bit pairs (times 1: the lanes keep their values). */
+TARGET_AVX2 static double maddwd_ymm(long iters, float seed) {
+    const __m256i b = _mm256_set1_epi16(1);
+#define INIT(k) _mm256_set1_epi32((int)(seed * (k)))
+#define OP(c) _mm256_madd_epi16(c, b)
+    DECLARE_CHAINS(__m256i, INIT);
+    CHAIN_LOOP(OP);
+#undef INIT
+#undef OP
+    return SUM_CHAINS((double)reduce_ymm_epi32);
+}
+
+TARGET_AVX512 static double bf16_zmm(long iters, float seed) {
     const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(seed), _mm512_set1_ps(seed));
     const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-9f), _mm512_set1_ps(1e-9f));
 #define INIT(k) _mm512_set1_ps(seed * (k))
@@ -175,6 +198,7 @@ static const struct test TESTS[] = {
     {"float64 FMA zmm", fma_pd_zmm, 16.0, "avx512f"},
     {"int8 vpdpbusd zmm", vnni_zmm, 128.0, "avx512vnni"},
     {"int8 vpdpbusd ymm", vnni_ymm, 64.0, "avx512vnni"},
+    {"int16 vpmaddwd ymm", maddwd_ymm, 32.0, "avx2"},
     {"bf16 vdpbf16ps zmm", bf16_zmm, 64.0, "avx512bf16"},
 };
 
@@ -182,6 +206,7 @@ static const struct test TESTS[] = {
 static int supported(const char *isa) {
     if (isa == NULL) return 1;
     if (strcmp(isa, "fma") == 0) return __builtin_cpu_supports("fma");
+    if (strcmp(isa, "avx2") == 0) return __builtin_cpu_supports("avx2");
     if (strcmp(isa, "avx512f") == 0) return __builtin_cpu_supports("avx512f");
     if (strcmp(isa, "avx512vnni") == 0) return __builtin_cpu_supports("avx512vnni");
     if (strcmp(isa, "avx512bf16") == 0) return __builtin_cpu_supports("avx512bf16");
@@ -236,8 +261,9 @@ int main(int argc, char **argv) {
     }
     int threads = omp_get_max_threads();
     double sink = 0.0;
-    /* Warm up: let the clock and the vector units reach their steady state. */
-    rate(&TESTS[1], iters / 4, 1, &sink);
+    /* Warm up: let the clock and the vector units reach their steady state, on the widest
+     * FMA the CPU has (an AVX2 CPU stopped here on an illegal instruction). */
+    rate(&TESTS[supported(TESTS[1].isa) ? 1 : 2], iters / 4, 1, &sink);
     double ghz = rate(&TESTS[0], iters, repeats, &sink).cpu / threads / 1e9;
 
     printf("threads: %d, %ld rounds x %d chains, median of %d runs\n", threads, iters, CHAINS,

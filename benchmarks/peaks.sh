@@ -5,7 +5,6 @@
 set -e
 here=$(dirname "$0")
 out=${TMPDIR:-/tmp}/lstm_native_peaks
-gcc -O2 -fopenmp -mavx512f -mavx512vl -mavx512bw -mavx512vnni -mavx512bf16 -mfma \
-    -o "$out" "$here/peaks.c"
+gcc -O2 -fopenmp -o "$out" "$here/peaks.c"
 flock /tmp/bench.lock env OMP_NUM_THREADS=1 taskset -c 1 "$out" "$@"
 flock /tmp/bench.lock env OMP_NUM_THREADS=2 OMP_PROC_BIND=true taskset -c 0,1 "$out" "$@"
