@@ -7,6 +7,7 @@
 #include "quant_gemm.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_features.h"
@@ -16,6 +17,12 @@
 #endif
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+/* Four bytes from anywhere, as one int32 (memcpy: no alignment or aliasing assumed). */
+static inline int32_t load32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 int ln_q8_row_length(int k) { return round_up(k, LN_Q8_GROUP); }
 int ln_bf16_row_length(int k) { return round_up(k, LN_BF16_GROUP); }
@@ -194,7 +201,8 @@ DEFINE_PORTABLE(avx512, LN_TARGET_AVX512)
 /* ------------------------------------------------------------------------------------
  * SIMD kernels. A tile is MR rows × NV vectors of VW int32 / float lanes (VW columns),
  * in registers while the groups of k run: per group, NV loads of packed weights, MR
- * broadcasts of one group of A (4 bytes: 4 u8 or 2 bfloat16), NV·MR dot-product
+ * broadcasts of one group of A (4 bytes: 4 u8 or 2 bfloat16; BCAST(row, g) reads group
+ * g of a row, at its own offset for a kernel whose A has another layout), NV·MR dot-product
  * instructions. The accumulators (VEC) and the operands (WVEC) are declared in the
  * types the instruction's builtin takes: GCC 12 keeps an array of __m512i accumulators
  * in memory, storing each after every vpdpbusd (7x slower), when each update casts. As in gemm_packed.c: NV·VW is a multiple of the panel width, a tile
@@ -222,9 +230,7 @@ DEFINE_PORTABLE(avx512, LN_TARGET_AVX512)
             WVEC w[NV];                                                                   \
             for (int v = 0; v < NV; v++) w[v] = LOADB(b[v] + (size_t)g * LN_Q_NB);        \
             for (int i = 0; i < mr; i++) {                                                \
-                int32_t group;                                                            \
-                memcpy(&group, a + (size_t)i * lda + g, sizeof group);                    \
-                WVEC av = BCAST(group);                                                   \
+                WVEC av = BCAST(a + (size_t)i * lda, g);                                  \
                 for (int v = 0; v < NV; v++) acc[i][v] = DOT(acc[i][v], av, w[v]);        \
             }                                                                             \
         }                                                                                 \
@@ -292,25 +298,31 @@ typedef int32_t ln_v8si __attribute__((vector_size(32)));
 #define DPBUSD512(acc, a, b) ((ln_v16si)_mm512_dpbusd_epi32((__m512i)(acc), a, b))
 #define DPBUSD256_EVEX(acc, a, b) ((ln_v8si)_mm256_dpbusd_epi32((__m256i)(acc), a, b))
 #define DPBUSD256_VEX(acc, a, b) ((ln_v8si)_mm256_dpbusd_avx_epi32((__m256i)(acc), a, b))
+#define BCAST512(row, g) _mm512_set1_epi32(load32((row) + (g)))
+#define BCAST256(row, g) _mm256_set1_epi32(load32((row) + (g)))
 
 /* 512-bit: 6 rows × 4 vectors, 24 of the 32 registers; 256-bit: 6 × 2 (AVX2's 16). */
 DEFINE_TILES(q8_vnni512, LN_TARGET_AVX512_VNNI, int32_t, ln_v16si, __m512i, 16, 6, 4,
-             LN_Q8_GROUP, uint8_t, (ln_v16si){0}, LOAD512, _mm512_set1_epi32, DPBUSD512,
+             LN_Q8_GROUP, uint8_t, (ln_v16si){0}, LOAD512, BCAST512, DPBUSD512,
              STORE512I, Q8_EPILOGUE, Q8_VEC_OUT512)
 DEFINE_TILES(q8_vnni256_evex, LN_TARGET_AVX512_VNNI, int32_t, ln_v8si, __m256i, 8, 6, 2,
-             LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, _mm256_set1_epi32,
+             LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, BCAST256,
              DPBUSD256_EVEX, STORE256I, Q8_EPILOGUE, Q8_VEC_OUT256)
 DEFINE_TILES(q8_vnni256_vex, LN_TARGET_AVX_VNNI, int32_t, ln_v8si, __m256i, 8, 6, 2,
-             LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, _mm256_set1_epi32, DPBUSD256_VEX,
+             LN_Q8_GROUP, uint8_t, (ln_v8si){0}, LOAD256, BCAST256, DPBUSD256_VEX,
              STORE256I, Q8_EPILOGUE, Q8_VEC_OUT256)
 
 /* AVX2 without VNNI: vpdpbusd's four u8·s8 products per lane as two vpmaddwd on 16-bit
  * halves (bytes 0 and 2, bytes 1 and 3 of each lane: activations zero-extended,
  * weights sign-extended), whose pair sums are exact in int32 as vpdpbusd's are, so the
  * results are the same integers. Not vpmaddubsw: its u8·s8 pair sums saturate at 16
- * bits (255·127·2 > 32767), which changes the results. The halves are split once per
- * loaded weight vector and per broadcast group of a row; 4 rows × 2 vectors, so that
- * the 8 accumulators and the 6 halves stay in AVX2's 16 registers (6 rows spill). */
+ * bits (255·127·2 > 32767), which changes the results. The weights are split once per
+ * loaded vector; the activations once per call, before the tiles (q8_avx2_split_rows:
+ * each group of 4 bytes becomes the 16-bit pairs (a0, a2) and (a1, a3)), so that a
+ * tile's broadcasts are plain loads where splitting after each broadcast took two more
+ * vector instructions per row and group, which compete with vpmaddwd for the pipes.
+ * 4 rows × 2 vectors, so that the 8 accumulators and the 6 halves stay in AVX2's 16
+ * registers (6 rows spill). */
 typedef struct { __m256i even, odd; } ln_q8_halves;
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_q8_halves
 q8_avx2_weights(const void *p) {
@@ -318,11 +330,11 @@ q8_avx2_weights(const void *p) {
     return (ln_q8_halves){_mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8),
                           _mm256_srai_epi16(w, 8)};
 }
+/* Group g (a multiple of 4) of a split row: 8 bytes at 2g, the pairs (a0, a2), (a1, a3). */
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_q8_halves
-q8_avx2_group(int32_t group) {
-    __m256i a = _mm256_set1_epi32(group);
-    return (ln_q8_halves){_mm256_and_si256(a, _mm256_set1_epi32(0x00ff00ff)),
-                          _mm256_srli_epi16(a, 8)};
+q8_avx2_group(const uint8_t *row, int g) {
+    return (ln_q8_halves){_mm256_set1_epi32(load32(row + 2 * (size_t)g)),
+                          _mm256_set1_epi32(load32(row + 2 * (size_t)g + 4))};
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_v8si
 q8_avx2_dot(ln_v8si acc, ln_q8_halves a, ln_q8_halves w) {
@@ -333,6 +345,51 @@ q8_avx2_dot(ln_v8si acc, ln_q8_halves a, ln_q8_halves w) {
 DEFINE_TILES(q8_avx2, LN_TARGET_AVX2, int32_t, ln_v8si, ln_q8_halves, 8, 4, 2, LN_Q8_GROUP,
              uint8_t, (ln_v8si){0}, q8_avx2_weights, q8_avx2_group, q8_avx2_dot, STORE256I,
              Q8_EPILOGUE, Q8_VEC_OUT256)
+
+/* m rows of kpad bytes (lda apart) into rows of 2·kpad bytes: each group of 4 bytes as the
+ * 16-bit pairs (a0, a2), (a1, a3), q8_avx2_group's layout; 8 groups per vector. */
+LN_TARGET_AVX2 static void q8_avx2_split_rows(int m, int kpad, const uint8_t *a, int lda,
+                                              uint8_t *split) {
+    const __m256i low = _mm256_set1_epi32(0x00ff00ff);
+    for (int i = 0; i < m; i++) {
+        const uint8_t *ai = a + (size_t)i * lda;
+        uint8_t *si = split + (size_t)i * 2 * kpad;
+        int g = 0;
+        for (; g + 32 <= kpad; g += 32) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(ai + g));
+            __m256i even = _mm256_and_si256(x, low), odd = _mm256_srli_epi16(x, 8);
+            /* groups 0,1,4,5 and 2,3,6,7 interleaved within the 128-bit halves */
+            __m256i lo = _mm256_unpacklo_epi32(even, odd), hi = _mm256_unpackhi_epi32(even, odd);
+            _mm256_storeu_si256((__m256i *)(si + 2 * g), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((__m256i *)(si + 2 * g + 32),
+                                _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+        for (; g < kpad; g += 4) {
+            const uint8_t *p = ai + g;
+            uint16_t pairs[4] = {p[0], p[2], p[1], p[3]};
+            memcpy(si + 2 * g, pairs, sizeof pairs);
+        }
+    }
+}
+
+/* The AVX2 kernel on rows split by blocks of at most 64 (2·kpad bytes each: 128 KiB at
+ * kpad = 1024), so that the scratch stays small whatever m; 0 when it has no memory. */
+#define Q8_AVX2_ROWS 64
+static int q8_avx2_rows(int m, int n, int k, const uint8_t *a, int lda, const uint8_t *bp,
+                        const float *a_scale, const int32_t *a_zero, const int32_t *row_sums,
+                        const float *w_scale, float *c, int ldc, int accumulate) {
+    int kpad = round_up(k, LN_Q8_GROUP);
+    uint8_t *split = malloc((size_t)(m < Q8_AVX2_ROWS ? m : Q8_AVX2_ROWS) * 2 * kpad);
+    if (split == NULL) return 0;
+    for (int r0 = 0; r0 < m; r0 += Q8_AVX2_ROWS) {
+        int rows = m - r0 < Q8_AVX2_ROWS ? m - r0 : Q8_AVX2_ROWS;
+        q8_avx2_split_rows(rows, kpad, a + (size_t)r0 * lda, lda, split);
+        q8_avx2(rows, n, k, split, 2 * kpad, bp, a_scale + r0, a_zero + r0, row_sums,
+                w_scale, c + (size_t)r0 * ldc, ldc, accumulate);
+    }
+    free(split);
+    return 1;
+}
 #undef Q_EXTRA_PARAMS
 #undef Q_EXTRA_ARGS
 
@@ -350,7 +407,7 @@ DEFINE_TILES(q8_avx2, LN_TARGET_AVX2, int32_t, ln_v8si, ln_q8_halves, 8, 4, 2, L
         _mm512_storeu_ps(cp_, accumulate ? _mm512_add_ps(_mm512_loadu_ps(cp_), ACC) : ACC); \
     } while (0)
 #define LOADBF(p) ((__m512bh)_mm512_loadu_si512((const void *)(p)))
-#define BCASTBF(x) ((__m512bh)_mm512_set1_epi32(x))
+#define BCASTBF(row, g) ((__m512bh)_mm512_set1_epi32(load32((row) + (g))))
 #define DPBF16(acc, a, b) _mm512_dpbf16_ps(acc, a, b)
 DEFINE_TILES(bf16_avx512, LN_TARGET_AVX512_BF16, float, __m512, __m512bh, 16, 6, 4, LN_BF16_GROUP,
              uint16_t, _mm512_setzero_ps(), LOADBF, BCASTBF, DPBF16, _mm512_storeu_ps,
@@ -370,8 +427,8 @@ bf16_avx2_weights(const void *p) {
         _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int32_t)0xffff0000u)))};
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
-bf16_avx2_group(int32_t group) {
-    __m256i a = _mm256_set1_epi32(group);
+bf16_avx2_group(const uint16_t *row, int g) {
+    __m256i a = _mm256_set1_epi32(load32(row + g));
     return (ln_bf16_halves){
         _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)),
         _mm256_castsi256_ps(_mm256_and_si256(a, _mm256_set1_epi32((int32_t)0xffff0000u)))};
@@ -424,9 +481,11 @@ void ln_q8_gemm(int m, int n, int k, const uint8_t *a, int lda, const float *a_s
                            w_scale, c, ldc, accumulate);
             return;
         case LN_Q8_AVX2:
-            q8_avx2(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums, w_scale,
-                    c, ldc, accumulate);
-            return;
+            /* without memory for the split rows, the portable kernel: the same bits */
+            if (q8_avx2_rows(m, n, k, a, lda, (const uint8_t *)b, a_scale, a_zero, row_sums,
+                             w_scale, c, ldc, accumulate))
+                return;
+            break;
         default: break;
     }
 #endif
