@@ -373,21 +373,26 @@ LN_TARGET_AVX2 static void q8_avx2_split_rows(int m, int kpad, const uint8_t *a,
 }
 
 /* The AVX2 kernel on rows split by blocks of at most 64 (2·kpad bytes each: 128 KiB at
- * kpad = 1024), so that the scratch stays small whatever m; 0 when it has no memory. */
-#define Q8_AVX2_ROWS 64
+ * kpad = 1024), so that the scratch stays small whatever m; 0 when it has no memory.
+ * Up to 16 KiB of scratch is on the stack: a malloc per call cost small layers (one row,
+ * k = 64: a step's GEMM is a microsecond) more than the split saves. */
+#define Q_AVX2_ROWS 64
+#define Q_AVX2_STACK 16384
 static int q8_avx2_rows(int m, int n, int k, const uint8_t *a, int lda, const uint8_t *bp,
                         const float *a_scale, const int32_t *a_zero, const int32_t *row_sums,
                         const float *w_scale, float *c, int ldc, int accumulate) {
     int kpad = round_up(k, LN_Q8_GROUP);
-    uint8_t *split = malloc((size_t)(m < Q8_AVX2_ROWS ? m : Q8_AVX2_ROWS) * 2 * kpad);
+    _Alignas(64) uint8_t local[Q_AVX2_STACK];
+    size_t need = (size_t)(m < Q_AVX2_ROWS ? m : Q_AVX2_ROWS) * 2 * kpad;
+    uint8_t *split = need <= sizeof local ? local : malloc(need);
     if (split == NULL) return 0;
-    for (int r0 = 0; r0 < m; r0 += Q8_AVX2_ROWS) {
-        int rows = m - r0 < Q8_AVX2_ROWS ? m - r0 : Q8_AVX2_ROWS;
+    for (int r0 = 0; r0 < m; r0 += Q_AVX2_ROWS) {
+        int rows = m - r0 < Q_AVX2_ROWS ? m - r0 : Q_AVX2_ROWS;
         q8_avx2_split_rows(rows, kpad, a + (size_t)r0 * lda, lda, split);
         q8_avx2(rows, n, k, split, 2 * kpad, bp, a_scale + r0, a_zero + r0, row_sums,
                 w_scale, c + (size_t)r0 * ldc, ldc, accumulate);
     }
-    free(split);
+    if (split != local) free(split);
     return 1;
 }
 #undef Q_EXTRA_PARAMS
@@ -417,7 +422,9 @@ DEFINE_TILES(bf16_avx512, LN_TARGET_AVX512_BF16, float, __m512, __m512bh, 16, 6,
  * pair widens by a shift (k even) and a mask (k odd); the two products go in by FMA,
  * odd k first, in vdpbf16ps's and the reference's order. A product of two bfloat16
  * values is exact in float32, so the FMA rounds once where the reference's product and
- * sum round once too: the same bits. 4 rows × 2 vectors, as the int8 kernel. */
+ * sum round once too: the same bits. 4 rows × 2 vectors, as the int8 kernel; as there,
+ * the activations are widened once per call (bf16_avx2_split_rows: each bfloat16 to its
+ * float32), so that a tile broadcasts floats where it split each broadcast pair. */
 typedef struct { __m256 even, odd; } ln_bf16_halves;
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
 bf16_avx2_weights(const void *p) {
@@ -428,10 +435,9 @@ bf16_avx2_weights(const void *p) {
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 ln_bf16_halves
 bf16_avx2_group(const uint16_t *row, int g) {
-    __m256i a = _mm256_set1_epi32(load32(row + g));
-    return (ln_bf16_halves){
-        _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)),
-        _mm256_castsi256_ps(_mm256_and_si256(a, _mm256_set1_epi32((int32_t)0xffff0000u)))};
+    /* k = g and g + 1 of a widened row: floats g and g + 1, 2 and 2 uint16 each */
+    return (ln_bf16_halves){_mm256_castsi256_ps(_mm256_set1_epi32(load32(row + 2 * (size_t)g))),
+                            _mm256_castsi256_ps(_mm256_set1_epi32(load32(row + 2 * (size_t)g + 2)))};
 }
 static inline __attribute__((always_inline)) LN_TARGET_AVX2 __m256
 bf16_avx2_dot(__m256 acc, ln_bf16_halves a, ln_bf16_halves w) {
@@ -445,6 +451,45 @@ bf16_avx2_dot(__m256 acc, ln_bf16_halves a, ln_bf16_halves w) {
 DEFINE_TILES(bf16_avx2, LN_TARGET_AVX2, float, __m256, ln_bf16_halves, 8, 4, 2, LN_BF16_GROUP,
              uint16_t, _mm256_setzero_ps(), bf16_avx2_weights, bf16_avx2_group, bf16_avx2_dot,
              _mm256_storeu_ps, BF16_EPILOGUE, BF16_VEC_OUT256)
+
+/* m rows of kpad bfloat16 (lda apart) into rows of kpad float32, as uint16 pairs. */
+LN_TARGET_AVX2 static void bf16_avx2_split_rows(int m, int kpad, const uint16_t *a, int lda,
+                                                uint16_t *split) {
+    for (int i = 0; i < m; i++) {
+        const uint16_t *ai = a + (size_t)i * lda;
+        uint16_t *si = split + (size_t)i * 2 * kpad;
+        int kk = 0;
+        for (; kk + 16 <= kpad; kk += 16) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(ai + kk));
+            __m256i lo = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(x)), 16);
+            __m256i hi = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(x, 1)), 16);
+            _mm256_storeu_si256((__m256i *)(si + 2 * kk), lo);
+            _mm256_storeu_si256((__m256i *)(si + 2 * kk + 16), hi);
+        }
+        for (; kk < kpad; kk++) {
+            uint32_t bits = (uint32_t)ai[kk] << 16;
+            memcpy(si + 2 * kk, &bits, sizeof bits);
+        }
+    }
+}
+
+/* The AVX2 kernel on widened rows, by blocks of at most 64 rows (4·kpad bytes each); 0
+ * when it has no memory. */
+static int bf16_avx2_rows(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *bp,
+                          float *c, int ldc, int accumulate) {
+    int kpad = round_up(k, LN_BF16_GROUP);
+    _Alignas(64) uint16_t local[Q_AVX2_STACK / sizeof(uint16_t)];
+    size_t need = (size_t)(m < Q_AVX2_ROWS ? m : Q_AVX2_ROWS) * 2 * kpad * sizeof *local;
+    uint16_t *split = need <= sizeof local ? local : malloc(need);
+    if (split == NULL) return 0;
+    for (int r0 = 0; r0 < m; r0 += Q_AVX2_ROWS) {
+        int rows = m - r0 < Q_AVX2_ROWS ? m - r0 : Q_AVX2_ROWS;
+        bf16_avx2_split_rows(rows, kpad, a + (size_t)r0 * lda, lda, split);
+        bf16_avx2(rows, n, k, split, 2 * kpad, bp, c + (size_t)r0 * ldc, ldc, accumulate);
+    }
+    if (split != local) free(split);
+    return 1;
+}
 #undef Q_EXTRA_PARAMS
 #undef Q_EXTRA_ARGS
 #endif /* LN_X86 */
@@ -501,10 +546,9 @@ void ln_bf16_gemm(int m, int n, int k, const uint16_t *a, int lda, const uint16_
         bf16_avx512(m, n, k, a, lda, bp, c, ldc, accumulate);
         return;
     }
-    if (ln_bf16_isa == LN_BF16_AVX2) {
-        bf16_avx2(m, n, k, a, lda, bp, c, ldc, accumulate);
+    /* without memory for the widened rows, the portable kernel: the same bits */
+    if (ln_bf16_isa == LN_BF16_AVX2 && bf16_avx2_rows(m, n, k, a, lda, bp, c, ldc, accumulate))
         return;
-    }
 #endif
     LN_DISPATCH(bf16_gemm_portable, m, n, k, a, lda, bp, c, ldc, accumulate);
 }
