@@ -261,9 +261,14 @@ int main(int argc, char **argv) {
     }
     int threads = omp_get_max_threads();
     double sink = 0.0;
-    /* Warm up: let the clock and the vector units reach their steady state, on the widest
-     * FMA the CPU has (an AVX2 CPU stopped here on an illegal instruction). */
-    rate(&TESTS[supported(TESTS[1].isa) ? 1 : 2], iters / 4, 1, &sink);
+    /* Warm up: let the clock and the vector units reach their steady state, on the first
+     * test the CPU has (the widest FMA; running TESTS[1] whatever the CPU stopped an AVX2
+     * one on an illegal instruction). */
+    for (size_t k = 1; k < sizeof TESTS / sizeof TESTS[0]; ++k)
+        if (supported(TESTS[k].isa)) {
+            rate(&TESTS[k], iters / 4, 1, &sink);
+            break;
+        }
     double ghz = rate(&TESTS[0], iters, repeats, &sink).cpu / threads / 1e9;
 
     printf("threads: %d, %ld rounds x %d chains, median of %d runs\n", threads, iters, CHAINS,

@@ -16,8 +16,8 @@ The speed-up needs the dot-product instructions: with VNNI and AVX512_BF16 int8 
 2.4-3.8x and bfloat16 1.7-1.9x faster than the float32 model on the standard
 configurations (2 threads, AVX-512 Zen 4); on an AVX2 CPU without them (Zen 3), where
 each 8-bit dot product takes two `vpmaddwd` and bfloat16 as many FMAs as float32, int8
-runs 1.2-1.7x faster than float32 and bfloat16 at about float32's speed, with weights 4x
-(int8) or 2x (bfloat16) smaller (docs/performance.md). `kernels()` says which kernels
+runs 1.2-1.7x faster than float32 and bfloat16 at about float32's speed (A-E, 2 threads,
+kernels at avx2), with weights 4x (int8) or 2x (bfloat16) smaller (docs/performance.md). `kernels()` says which kernels
 run.
 
 It is for inference only: `train()` and `backward` raise. Its inputs and outputs are
